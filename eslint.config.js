@@ -1,0 +1,77 @@
+// Lint enforces the three rings of docs/architecture.md: pure code never reaches
+// for I/O, the clock or the database; only the SQLite adapter imports better-sqlite3;
+// the CLI talks to the library through its public entry point only.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import globals from 'globals';
+
+const pureFolders = ['playbook', 'compiler', 'events', 'projections', 'approvals'];
+
+const nodeIo = [
+  'node:fs', 'node:fs/promises', 'fs', 'fs/promises', 'node:child_process', 'child_process',
+  'node:http', 'node:https', 'node:net', 'node:os', 'node:process',
+];
+
+const restrict = (paths, patterns) => ({
+  'no-restricted-imports': ['error', { paths, patterns }],
+});
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'bench/peers/**', 'coverage/**', 'machines/**', 'docs/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { ...globals.node } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+    },
+  },
+  {
+    files: ['src/**/*.ts'],
+    rules: restrict([{ name: 'better-sqlite3', message: 'Only src/store/sqliteEventStore.ts imports better-sqlite3.' }], []),
+  },
+  {
+    files: pureFolders.map((f) => `src/${f}/**/*.ts`),
+    rules: {
+      ...restrict(
+        [...nodeIo, 'better-sqlite3'].map((name) => ({ name, message: 'The pure ring does no I/O.' })),
+        [{ group: ['**/store/**', '**/adapters/**', '**/runtime/**', '**/cli/**'], message: 'Pure code must not depend on outer rings.' }],
+      ),
+      'no-restricted-globals': ['error',
+        { name: 'process', message: 'The pure ring reads no environment.' },
+        { name: 'setTimeout', message: 'Time arrives as data in the pure ring.' },
+      ],
+      'no-restricted-properties': ['error',
+        { object: 'Math', property: 'random', message: 'Ids and randomness are injected.' },
+        { object: 'Date', property: 'now', message: 'The clock is injected.' },
+      ],
+    },
+  },
+  {
+    files: ['src/store/**/*.ts'],
+    ignores: ['src/store/sqliteEventStore.ts'],
+    rules: restrict(
+      [{ name: 'better-sqlite3', message: 'Only src/store/sqliteEventStore.ts imports better-sqlite3.' }],
+      [{ group: ['**/runtime/**', '**/cli/**'], message: 'Adapters must not depend on the host ring.' }],
+    ),
+  },
+  {
+    files: ['src/store/sqliteEventStore.ts'],
+    rules: restrict([], [{ group: ['**/runtime/**', '**/cli/**'], message: 'Adapters must not depend on the host ring.' }]),
+  },
+  {
+    files: ['src/adapters/**/*.ts'],
+    rules: restrict(
+      [{ name: 'better-sqlite3', message: 'Only src/store/sqliteEventStore.ts imports better-sqlite3.' }],
+      [{ group: ['**/runtime/**', '**/cli/**', '**/store/**'], message: 'Adapters must not depend on the host ring.' }],
+    ),
+  },
+  {
+    files: ['src/cli/**/*.ts'],
+    rules: restrict(
+      [{ name: 'better-sqlite3', message: 'The CLI uses the public API.' }],
+      [{ group: ['../**', '!../index.js'], message: 'The CLI imports only the public API (src/index.ts).' }],
+    ),
+  },
+);

@@ -1,0 +1,77 @@
+/**
+ * Error codes and the small set of error classes cantbook throws.
+ *
+ * Callers branch on `code`, never on `instanceof`. Every code is listed in
+ * docs/errors.md with its CLI exit code and a remedy. Failures *inside* a run
+ * (a dispatcher error, a timeout, a rejection) are events, not exceptions.
+ */
+
+export const E_PLAYBOOK_PARSE = 'E_PLAYBOOK_PARSE';
+export const E_PLAYBOOK_RUNTIME_INVALID = 'E_PLAYBOOK_RUNTIME_INVALID';
+export const E_PLAYBOOK_RESUME_BLOCKED = 'E_PLAYBOOK_RESUME_BLOCKED';
+export const E_APPROVAL_NOT_FOUND = 'E_APPROVAL_NOT_FOUND';
+export const E_APPROVAL_ALREADY_DECIDED = 'E_APPROVAL_ALREADY_DECIDED';
+export const E_APPROVAL_TOKEN_INVALID = 'E_APPROVAL_TOKEN_INVALID';
+export const E_APPROVAL_EXPIRED = 'E_APPROVAL_EXPIRED';
+export const E_APPROVAL_SECRET_MISSING = 'E_APPROVAL_SECRET_MISSING';
+export const E_CONCURRENT_UPDATE = 'E_CONCURRENT_UPDATE';
+export const E_RUN_NOT_FOUND = 'E_RUN_NOT_FOUND';
+export const E_INPUT_MISSING = 'E_INPUT_MISSING';
+export const E_LOG_CORRUPT = 'E_LOG_CORRUPT';
+export const E_STORE_UNAVAILABLE = 'E_STORE_UNAVAILABLE';
+
+/** Every runtime error code (parse issues have their own `I_*` codes, see playbook/issues.ts). */
+export type CantbookErrorCode =
+  | typeof E_PLAYBOOK_PARSE
+  | typeof E_PLAYBOOK_RUNTIME_INVALID
+  | typeof E_PLAYBOOK_RESUME_BLOCKED
+  | typeof E_APPROVAL_NOT_FOUND
+  | typeof E_APPROVAL_ALREADY_DECIDED
+  | typeof E_APPROVAL_TOKEN_INVALID
+  | typeof E_APPROVAL_EXPIRED
+  | typeof E_APPROVAL_SECRET_MISSING
+  | typeof E_CONCURRENT_UPDATE
+  | typeof E_RUN_NOT_FOUND
+  | typeof E_INPUT_MISSING
+  | typeof E_LOG_CORRUPT
+  | typeof E_STORE_UNAVAILABLE;
+
+/** The CLI exit code for each error code (sysexits.h where one fits). */
+export const exitCodes: Readonly<Record<CantbookErrorCode, number>> = {
+  E_PLAYBOOK_PARSE: 70,
+  E_PLAYBOOK_RUNTIME_INVALID: 65,
+  E_PLAYBOOK_RESUME_BLOCKED: 75,
+  E_APPROVAL_NOT_FOUND: 67,
+  E_APPROVAL_ALREADY_DECIDED: 75,
+  E_APPROVAL_TOKEN_INVALID: 77,
+  E_APPROVAL_EXPIRED: 75,
+  E_APPROVAL_SECRET_MISSING: 78,
+  E_CONCURRENT_UPDATE: 75,
+  E_RUN_NOT_FOUND: 67,
+  E_INPUT_MISSING: 64,
+  E_LOG_CORRUPT: 76,
+  E_STORE_UNAVAILABLE: 74,
+};
+
+/**
+ * A runtime error with a stable `code`. `details` holds structured, secret-free
+ * facts (ids, versions) for programs; `message` is for people.
+ */
+export class CantbookError extends Error {
+  readonly code: CantbookErrorCode;
+  readonly exitCode: number;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: CantbookErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CantbookError';
+    this.code = code;
+    this.exitCode = exitCodes[code];
+    this.details = details;
+  }
+}
+
+/** True when `error` carries the given cantbook code (works across realms and copies). */
+export function hasCode(error: unknown, code: CantbookErrorCode): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code;
+}

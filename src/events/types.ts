@@ -1,0 +1,137 @@
+/**
+ * The run events of SPEC §3. Past tense; `type` equals the name.
+ *
+ * Pure data: a run is the ordered list of these. Everything else (the run's
+ * status, its context, its approvals) is a fold of that list.
+ */
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type RunContext = Record<string, unknown>;
+
+/** Why a run failed. `internal_error` means the host, not a node, failed. */
+export type FailureCause =
+  | 'exceeded_iteration_cap'
+  | 'no_branch'
+  | 'ambiguous_branch'
+  | 'approval_rejected'
+  | 'approval_expired'
+  | 'internal_error';
+
+export interface RunStartedData {
+  playbookName: string;
+  sourceHash: string;
+  /** The exact playbook text; the run is pinned to it. */
+  source: string;
+  /** Initial context: declared input defaults applied, then the caller's values. */
+  context: RunContext;
+  /** The cap used for nodes that set no `max_iterations`. */
+  maxIterationsDefault: number;
+  epicId?: string;
+  sessionId?: string;
+}
+
+export interface NodeStartedData {
+  nodeId: string;
+  /** 1-based ordinal over the whole run; `runId:nodeId:attempt` is the idempotency key. */
+  attempt: number;
+}
+
+export interface NodeSucceededData {
+  nodeId: string;
+  attempt: number;
+  /** Shallow-merged into the context. */
+  output: RunContext;
+}
+
+export interface NodeFailedData {
+  nodeId: string;
+  attempt: number;
+  error: string;
+  /** True when the process running the node died and recovery recorded the failure. */
+  interrupted?: boolean;
+}
+
+export interface NodeEscalatedData {
+  from: string;
+  to: string;
+  error: string;
+}
+
+export interface RunPausedData {
+  approvalId: string;
+  nodeId: string;
+  /** The prompt with its templates rendered. */
+  prompt: string;
+  /** SHA-256 hex of the resume token; the token itself is never stored. */
+  tokenHash: string;
+  /** SHA-256 hex of the canonical JSON of the whole context at the gate. */
+  contextDigest: string;
+  expiresAt?: string;
+}
+
+export interface ApprovalDecisionData {
+  approvalId: string;
+  nodeId: string;
+  approver: string;
+  reason: string;
+}
+
+export interface RunResumedData {
+  approvalId: string;
+  nodeId: string;
+}
+
+export interface RunCompletedData {
+  /** Empty; the final context is the fold. Kept as an object for forward compatibility. */
+  [key: string]: never;
+}
+
+export interface RunFailedData {
+  nodeId?: string;
+  error: string;
+  cause: FailureCause;
+  /** For `approval_expired`: the gate that expired. */
+  approvalId?: string;
+}
+
+export interface RunCancelledData {
+  reason: string;
+  by?: string;
+}
+
+export interface RunEventDataMap {
+  RunStarted: RunStartedData;
+  NodeStarted: NodeStartedData;
+  NodeSucceeded: NodeSucceededData;
+  NodeFailed: NodeFailedData;
+  NodeEscalated: NodeEscalatedData;
+  RunPaused: RunPausedData;
+  ApprovalGranted: ApprovalDecisionData;
+  ApprovalRejected: ApprovalDecisionData;
+  RunResumed: RunResumedData;
+  RunCompleted: RunCompletedData;
+  RunFailed: RunFailedData;
+  RunCancelled: RunCancelledData;
+}
+
+export type RunEventType = keyof RunEventDataMap;
+
+export const runEventTypes: readonly RunEventType[] = [
+  'RunStarted', 'NodeStarted', 'NodeSucceeded', 'NodeFailed', 'NodeEscalated', 'RunPaused',
+  'ApprovalGranted', 'ApprovalRejected', 'RunResumed', 'RunCompleted', 'RunFailed', 'RunCancelled',
+];
+
+/** An event about to be appended: the store assigns seq, globalSeq and hash. */
+export type NewRunEvent = {
+  [K in RunEventType]: { type: K; data: RunEventDataMap[K]; at: string };
+}[RunEventType];
+
+/** An event as stored. `hash` chains it to the previous event of the same run. */
+export type RunEvent = NewRunEvent & {
+  runId: string;
+  /** 1..n per run, no gaps. */
+  seq: number;
+  /** Position in the whole store, increasing. */
+  globalSeq: number;
+  hash: string;
+};

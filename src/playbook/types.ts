@@ -1,0 +1,138 @@
+/**
+ * The parsed, validated shape of a `.cantbook` playbook (SPEC §2), with every
+ * default applied. Field names follow the YAML file exactly.
+ *
+ * `parsePlaybook` is the only producer of these values; the zod schema in
+ * `schema.ts` is checked against these interfaces at compile time.
+ */
+
+export type NodeType = 'agentic' | 'deterministic' | 'approval';
+export type AgentRole = 'orchestrator' | 'lead' | 'worker';
+export type ApprovalPolicy = 'conservative' | 'permissive' | 'custom';
+export type ErrorHandlerTrigger = 'agentic_timeout' | 'iteration_cap_exceeded' | 'contract_violation';
+export type ErrorHandlerAction = 'inject_hint' | 'hitl_escalate' | 'abort';
+
+export interface PlaybookInput {
+  name: string;
+  required: boolean;
+  default?: unknown;
+  description?: string;
+}
+
+export interface OnFailure {
+  /** 0..10, default 3 (the run's `maxIterationsDefault` when the key is absent). */
+  max_iterations?: number;
+  inject_into?: string;
+  escalate?: boolean;
+}
+
+export interface Requires {
+  from?: string;
+  fields?: string[];
+}
+
+export interface Ensures {
+  outputFiles?: string[];
+  exitCode?: number;
+  schema?: Record<string, unknown>;
+}
+
+interface NodeBase {
+  id: string;
+  description?: string;
+  /** `depends: [x]` means an edge x -> this node. */
+  depends: string[];
+  on_failure?: OnFailure;
+  requires?: Requires;
+  ensures?: Ensures;
+}
+
+export interface AgenticNode extends NodeBase {
+  type: 'agentic';
+  skill?: string;
+  agent?: string;
+  role?: AgentRole;
+  /** Bindings: string templates rendered against the run context. */
+  inputs?: Record<string, string>;
+  profile?: string;
+  model?: string;
+  provider?: string;
+  allowed_skills?: string[];
+  allowed_tools?: string[];
+  context_files?: string[];
+}
+
+export interface DeterministicNode extends NodeBase {
+  type: 'deterministic';
+  command: string;
+  args: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+  timeout_ms?: number;
+}
+
+export interface ApprovalNode extends NodeBase {
+  type: 'approval';
+  prompt: string;
+  policy?: ApprovalPolicy;
+  /** A duration such as `30m`, `72h`, `7d`. */
+  timeout?: string;
+}
+
+export type PlaybookNode = AgenticNode | DeterministicNode | ApprovalNode;
+
+/** Exactly one operator besides `field`. */
+export type EdgeCondition =
+  | { field: string; equals: unknown }
+  | { field: string; notEquals: unknown }
+  | { field: string; exists: boolean }
+  | { field: string; in: unknown[] }
+  | { field: string; truthy: boolean };
+
+export interface EdgeContract {
+  requires?: Requires;
+  ensures?: Ensures;
+}
+
+export interface PlaybookEdge {
+  from: string;
+  to: string;
+  contract?: EdgeContract;
+  when?: EdgeCondition;
+}
+
+export interface ErrorHandler {
+  on: ErrorHandlerTrigger;
+  action: ErrorHandlerAction;
+  message?: string;
+}
+
+export interface PlaybookDefinition {
+  version: '1.0';
+  name: string;
+  description?: string;
+  inputs: PlaybookInput[];
+  nodes: PlaybookNode[];
+  edges: PlaybookEdge[];
+  error_handlers: ErrorHandler[];
+}
+
+/** One problem found in a playbook. `line`/`column` are 1-based when known. */
+export interface PlaybookIssue {
+  code: string;
+  /** Path into the document, e.g. `['nodes', 2, 'on_failure', 'max_iterations']`. */
+  path: (string | number)[];
+  message: string;
+  line?: number;
+  column?: number;
+}
+
+export interface ParsedPlaybook {
+  definition: PlaybookDefinition;
+  /** SHA-256 hex of the exact source text. */
+  sourceHash: string;
+}
+
+export interface ParsePlaybookOptions {
+  fileName?: string;
+}

@@ -1,0 +1,62 @@
+import type { NewRunEvent, RunEvent } from '../events/types.js';
+import type { ApprovalRow, ApprovalStatus, RunRow, RunStatus } from '../projections/types.js';
+
+/**
+ * One atomic append: events for one run plus the projection rows they produce.
+ *
+ * The store writes all of it in one transaction or none of it. `expectedVersion`
+ * is the seq of the last event the writer folded (0 for a new run); if the stream
+ * has moved on, the append fails with `E_CONCURRENT_UPDATE` and nothing is written.
+ */
+export interface AppendRequest {
+  runId: string;
+  expectedVersion: number;
+  events: readonly NewRunEvent[];
+  /** The runs-projection row after these events. */
+  run: RunRow;
+  /** Approval rows created or changed by these events (upserted by approvalId). */
+  approvals: readonly ApprovalRow[];
+}
+
+export interface ListRunsFilter {
+  status?: RunStatus;
+}
+
+export interface ListApprovalsFilter {
+  status?: ApprovalStatus;
+  runId?: string;
+}
+
+/**
+ * Where runs live: an append-only, per-run hash-chained event log plus the
+ * inline projections (runs, approvals) written in the same transaction.
+ *
+ * Contract (tested by test/contract/eventStore.contract.ts for every store):
+ * - `append` is atomic; seq runs 1..n per run without gaps; globalSeq increases
+ *   across the store; `hash` = hashEvent(previous hash, ...) (events/hashChain.ts).
+ * - Two appends at the same expected version: exactly one succeeds, the other
+ *   throws a CantbookError `E_CONCURRENT_UPDATE` and writes nothing.
+ * - `RunStarted` stores its playbook source by sourceHash (`getPlaybookSource`).
+ * - Reads never see a half-written append.
+ * - A store that cannot be opened or read (corrupt file, wrong schema) throws
+ *   `E_STORE_UNAVAILABLE` or `E_LOG_CORRUPT`, never a raw driver error.
+ */
+export interface EventStore {
+  /** Appends atomically; returns the stored events (with seq, globalSeq, hash). */
+  append(request: AppendRequest): Promise<RunEvent[]>;
+  /** The run's events with seq > afterSeq (default 0), in seq order. */
+  readRun(runId: string, afterSeq?: number): Promise<RunEvent[]>;
+  /** Events of all runs with globalSeq > afterGlobalSeq, in globalSeq order, at most `limit`. */
+  readAll(afterGlobalSeq: number, limit: number): Promise<RunEvent[]>;
+  getRun(runId: string): Promise<RunRow | null>;
+  listRuns(filter?: ListRunsFilter): Promise<RunRow[]>;
+  getApproval(approvalId: string): Promise<ApprovalRow | null>;
+  listApprovals(filter?: ListApprovalsFilter): Promise<ApprovalRow[]>;
+  /** The exact playbook text stored for a sourceHash, or null. */
+  getPlaybookSource(sourceHash: string): Promise<string | null>;
+  /** Ids of every run that has events (for verify and rebuild). */
+  listRunIds(): Promise<string[]>;
+  /** Replaces one run's projection rows (rebuild from events); writes no events. */
+  replaceProjections(runId: string, run: RunRow | null, approvals: readonly ApprovalRow[]): Promise<void>;
+  close(): Promise<void>;
+}
