@@ -15,7 +15,8 @@ export type FailureCause =
   | 'ambiguous_branch'
   | 'approval_rejected'
   | 'approval_expired'
-  | 'internal_error';
+  | 'internal_error'
+  | 'cancelled';
 
 export interface RunStartedData {
   playbookName: string;

@@ -1,0 +1,67 @@
+import type { RunContext } from '../events/types.js';
+
+/**
+ * What a node handed to an agent or a command returns. A dispatcher that throws
+ * is the same as `{status: 'failure'}` with the thrown message as `error`.
+ */
+export type NodeOutcome =
+  | { status: 'success'; output?: Record<string, unknown> }
+  | { status: 'failure'; error?: string };
+
+/** Fields every node dispatch carries. */
+interface DispatchBase {
+  runId: string;
+  nodeId: string;
+  /** A deep copy of the run context; mutating it changes nothing. */
+  context: RunContext;
+  /** 1-based attempt ordinal of this node in the run. */
+  iteration: number;
+  /**
+   * `runId:nodeId:attempt`. Delivery is at-least-once: after a crash the same
+   * node may be dispatched again with a new attempt, and a dispatch may be
+   * repeated with the same key if the process died after the agent finished.
+   */
+  idempotencyKey: string;
+  playbookName: string;
+  /** Aborted when the host gives up on the node (timeouts, shutdown). */
+  signal?: AbortSignal;
+}
+
+/** An agentic node (or a deterministic node when no runner is configured). */
+export interface DispatchRequest extends DispatchBase {
+  /** The node's `agent`, else its `skill`; `deterministic:<command>` for the fallback. */
+  agentId: string;
+  /** `context.taskId` when it is a non-empty string, else the run id. */
+  taskId: string;
+  /** The node's `inputs` templates rendered against the context. */
+  bindings: Record<string, string>;
+  role?: string;
+  profile?: string;
+  model?: string;
+  provider?: string;
+  allowed_skills?: string[];
+  allowed_tools?: string[];
+  context_files?: string[];
+  /** For the deterministic fallback: the rendered command line. */
+  command?: string;
+  args?: string[];
+}
+
+/** Hands agentic nodes to an agent. Injected by the host. */
+export interface AgentDispatcher {
+  dispatch(request: DispatchRequest): Promise<NodeOutcome> | NodeOutcome;
+}
+
+/** A deterministic node's command, args rendered. */
+export interface RunCommandRequest extends DispatchBase {
+  command: string;
+  args: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+  timeout_ms?: number;
+}
+
+/** Runs deterministic nodes. Injected by the host (see createSubprocessRunner). */
+export interface DeterministicRunner {
+  run(request: RunCommandRequest): Promise<NodeOutcome> | NodeOutcome;
+}

@@ -1,0 +1,86 @@
+/**
+ * cantbook: an embeddable runtime for agent playbooks.
+ *
+ * Parse a `.cantbook` file, compile it to an XState v5 machine, and run it as an
+ * event-sourced actor over SQLite: every step is an event in an append-only,
+ * hash-chained log; a run's state and its approvals are folds of that log.
+ *
+ * @example
+ * import { parsePlaybook, openSqliteStore, executePlaybook } from 'cantbook';
+ * const source = readFileSync('release.cantbook', 'utf8');
+ * const { definition } = parsePlaybook(source);
+ * const store = openSqliteStore('.cantbook/cantbook.db');
+ * const result = await executePlaybook({ store, playbook: definition, source,
+ *   initialContext: { targetVersion: '1.2.0' }, dispatcher, approvalSecret });
+ */
+
+// Format
+export { parsePlaybook } from './playbook/parsePlaybook.js';
+export { PlaybookParseError } from './playbook/parseError.js';
+export { formatIssue } from './playbook/formatIssues.js';
+export { renderTemplate } from './playbook/templates.js';
+export type {
+  PlaybookDefinition,
+  PlaybookNode,
+  AgenticNode,
+  DeterministicNode,
+  ApprovalNode,
+  PlaybookEdge,
+  EdgeCondition,
+  PlaybookInput,
+  PlaybookIssue,
+  ParsedPlaybook,
+  ParsePlaybookOptions,
+} from './playbook/types.js';
+
+// Compiler
+export { compilePlaybook, finalStates } from './compiler/compilePlaybook.js';
+export type { PlaybookMachine, FinalState, NodePhase } from './compiler/compilePlaybook.js';
+export { foldRun, initialRunSnapshot } from './compiler/foldRun.js';
+export type { RunSnapshot } from './compiler/foldRun.js';
+
+// Events and projections
+export type { RunEvent, NewRunEvent, RunEventType, RunEventDataMap, RunContext, FailureCause } from './events/types.js';
+export { runEventTypes } from './events/types.js';
+export type { RunRow, ApprovalRow, RunStatus, ApprovalStatus, ErrorContext } from './projections/types.js';
+export type { RunState } from './projections/runState.js';
+
+// Store
+export { openSqliteStore } from './store/sqliteEventStore.js';
+export type { SqliteStoreOptions } from './store/sqliteEventStore.js';
+export type { EventStore, AppendRequest, ListRunsFilter, ListApprovalsFilter } from './store/eventStore.js';
+
+// Adapters (ports)
+export type { AgentDispatcher, DeterministicRunner, DispatchRequest, RunCommandRequest, NodeOutcome } from './adapters/types.js';
+
+// Runtime
+export { executePlaybook } from './runtime/executePlaybook.js';
+export type { ExecutePlaybookOptions } from './runtime/executePlaybook.js';
+export { approveGate, rejectGate, resumePlaybook, resumeRun, sweepExpiredApprovals } from './runtime/gates.js';
+export type { GateDecisionOptions, GateDecisionResult, ResumePlaybookOptions, ResumeRunOptions, SweepOptions } from './runtime/gates.js';
+export { recoverRun } from './runtime/recoverRun.js';
+export type { RecoverRunOptions } from './runtime/recoverRun.js';
+export { getRun, listRuns, readRunEvents, getPendingApprovals, verifyRun, verifyStore, rebuildProjections } from './runtime/queries.js';
+export type { PendingApproval, VerifyProblem, VerifyResult } from './runtime/queries.js';
+export type { PlaybookResult, TerminalStatus, HostOptions } from './runtime/runSession.js';
+
+// Errors
+export {
+  CantbookError,
+  hasCode,
+  exitCodes,
+  E_PLAYBOOK_PARSE,
+  E_PLAYBOOK_RUNTIME_INVALID,
+  E_PLAYBOOK_RESUME_BLOCKED,
+  E_APPROVAL_NOT_FOUND,
+  E_APPROVAL_ALREADY_DECIDED,
+  E_APPROVAL_TOKEN_INVALID,
+  E_APPROVAL_EXPIRED,
+  E_APPROVAL_SECRET_MISSING,
+  E_CONCURRENT_UPDATE,
+  E_RUN_NOT_FOUND,
+  E_INPUT_MISSING,
+  E_LOG_CORRUPT,
+  E_STORE_UNAVAILABLE,
+} from './errors.js';
+export type { CantbookErrorCode } from './errors.js';

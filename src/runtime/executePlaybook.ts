@@ -1,0 +1,118 @@
+import { randomUUID } from 'node:crypto';
+import { stringify } from 'yaml';
+import { initialRunSnapshot } from '../compiler/foldRun.js';
+import { DEFAULT_MAX_ITERATIONS } from '../compiler/playbookModel.js';
+import { sha256Hex } from '../events/canonicalJson.js';
+import type { RunContext } from '../events/types.js';
+import { CantbookError, E_INPUT_MISSING, E_PLAYBOOK_PARSE, E_PLAYBOOK_RUNTIME_INVALID, hasCode } from '../errors.js';
+import type { PlaybookDefinition } from '../playbook/types.js';
+import type { EventStore } from '../store/eventStore.js';
+import { secretFor } from './loadRun.js';
+import { compileSource } from './playbookCache.js';
+import type { CompiledPlaybook } from './playbookCache.js';
+import { RunSession } from './runSession.js';
+import type { HostOptions, PlaybookResult } from './runSession.js';
+
+export interface ExecutePlaybookOptions extends HostOptions {
+  store: EventStore;
+  /** The parsed playbook. Ignored in favour of `source` when that is given. */
+  playbook: PlaybookDefinition;
+  /** The exact playbook text; the run is pinned to it. Without it, the definition is serialised. */
+  source?: string;
+  /** The SHA-256 of `source`, if the caller has it; checked. */
+  playbookHash?: string;
+  initialContext?: RunContext;
+  /** Cap for nodes without `max_iterations` (default 3). */
+  maxIterationsDefault?: number;
+  epicId?: string;
+  sessionId?: string;
+  /** Run id to use (default: a random UUID). Must not exist in the store. */
+  runId?: string;
+}
+
+/**
+ * Starts a run and drives it until it completes, fails, exceeds a cap or
+ * pauses at an approval gate (SPEC §4).
+ *
+ * Before any event is written it checks the inputs (missing required ->
+ * E_INPUT_MISSING) and, if the playbook has approval nodes, that a secret is
+ * available (E_APPROVAL_SECRET_MISSING). A node failure is not an exception:
+ * it is in the result. Delivery to dispatchers is at-least-once.
+ *
+ * @example
+ * const { definition } = parsePlaybook(text);
+ * const result = await executePlaybook({ store, playbook: definition, source: text,
+ *   initialContext: { targetVersion: '1.2.0' }, dispatcher, approvalSecret });
+ * if (result.terminalStatus === 'pending_approval') console.log(result.approvalToken);
+ */
+export async function executePlaybook(options: ExecutePlaybookOptions): Promise<PlaybookResult> {
+  // 1. Pin the playbook text and compile it (memoised by hash).
+  const playbook = pin(options);
+  const definition = playbook.model.definition;
+  // 2. Check everything that would otherwise fail mid-run.
+  const context = initialContextOf(definition, options.initialContext ?? {});
+  const maxIterationsDefault = options.maxIterationsDefault ?? DEFAULT_MAX_ITERATIONS;
+  if (!Number.isInteger(maxIterationsDefault) || maxIterationsDefault < 0 || maxIterationsDefault > 10) {
+    throw new CantbookError(E_PLAYBOOK_RUNTIME_INVALID, `maxIterationsDefault must be an integer 0..10, got ${String(maxIterationsDefault)}`);
+  }
+  // 3. Record RunStarted; the session commits it together with the first NodeStarted.
+  const session = new RunSession(options.store, playbook, initialRunSnapshot(playbook.machine), { ...options, ...secretFor(playbook, options.approvalSecret) });
+  session.record(
+    {
+      type: 'RunStarted',
+      data: {
+        playbookName: definition.name,
+        sourceHash: playbook.sourceHash,
+        source: playbook.source,
+        context,
+        maxIterationsDefault,
+        ...(options.epicId === undefined ? {} : { epicId: options.epicId }),
+        ...(options.sessionId === undefined ? {} : { sessionId: options.sessionId }),
+      },
+    },
+    options.runId ?? randomUUID(),
+  );
+  // 4. Drive it.
+  return session.drive();
+}
+
+function pin(options: ExecutePlaybookOptions): CompiledPlaybook {
+  const source = options.source ?? stringify(options.playbook);
+  if (options.playbookHash !== undefined && options.playbookHash !== sha256Hex(source)) {
+    throw new CantbookError(E_PLAYBOOK_RUNTIME_INVALID, `playbookHash ${options.playbookHash} is not the SHA-256 of the given source`);
+  }
+  try {
+    return compileSource(source);
+  } catch (error) {
+    if (hasCode(error, E_PLAYBOOK_PARSE)) {
+      throw new CantbookError(E_PLAYBOOK_RUNTIME_INVALID, `the playbook is not valid: ${(error as Error).message}`, { issues: (error as { issues?: unknown }).issues }, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/**
+ * Declared input defaults, then the caller's values; every required input must
+ * be present. Extra keys pass through (they are context, not inputs).
+ */
+function initialContextOf(definition: PlaybookDefinition, given: RunContext): RunContext {
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+    throw new CantbookError(E_PLAYBOOK_RUNTIME_INVALID, 'initialContext must be an object');
+  }
+  let context: RunContext;
+  try {
+    context = JSON.parse(JSON.stringify(given)) as RunContext;
+  } catch (error) {
+    throw new CantbookError(E_PLAYBOOK_RUNTIME_INVALID, `initialContext must be JSON: ${(error as Error).message}`);
+  }
+  const missing: string[] = [];
+  for (const input of definition.inputs) {
+    if (context[input.name] !== undefined) continue;
+    if (input.default !== undefined) context[input.name] = input.default;
+    else if (input.required) missing.push(input.name);
+  }
+  if (missing.length > 0) {
+    throw new CantbookError(E_INPUT_MISSING, `playbook '${definition.name}' needs input${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')}`, { missing });
+  }
+  return context;
+}

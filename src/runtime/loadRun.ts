@@ -1,0 +1,77 @@
+import { FoldError, foldRun, initialRunSnapshot } from '../compiler/foldRun.js';
+import type { RunSnapshot } from '../compiler/foldRun.js';
+import { sha256Hex } from '../events/canonicalJson.js';
+import type { RunEvent } from '../events/types.js';
+import { CantbookError, E_APPROVAL_SECRET_MISSING, E_LOG_CORRUPT, E_RUN_NOT_FOUND } from '../errors.js';
+import type { EventStore } from '../store/eventStore.js';
+import { compileSource } from './playbookCache.js';
+import type { CompiledPlaybook } from './playbookCache.js';
+
+/** A stored run read back: its pinned playbook, its events and their fold. */
+export interface LoadedRun {
+  playbook: CompiledPlaybook;
+  events: RunEvent[];
+  snapshot: RunSnapshot;
+}
+
+/**
+ * Reads a run's whole log and folds it through the playbook text the run was
+ * started with (never the file as it is today). Cost is O(this run's events):
+ * independent of how many other runs the store holds.
+ *
+ * Throws E_RUN_NOT_FOUND, or E_LOG_CORRUPT when the log does not fold.
+ */
+export async function loadRun(store: EventStore, runId: string): Promise<LoadedRun> {
+  const events = await store.readRun(runId);
+  if (events.length === 0) throw new CantbookError(E_RUN_NOT_FOUND, `no run '${runId}' in this store`, { runId });
+  return { events, ...foldStoredEvents(runId, events) };
+}
+
+/** Folds a run's complete log. Throws E_LOG_CORRUPT when it does not fold. */
+export function foldStoredEvents(runId: string, events: readonly RunEvent[]): { playbook: CompiledPlaybook; snapshot: RunSnapshot } {
+  const first = events[0];
+  if (first?.type !== 'RunStarted') throw corrupt(runId, `its first event is ${first?.type ?? 'missing'}, not RunStarted`);
+  const { source, sourceHash } = first.data;
+  if (typeof source !== 'string' || sha256Hex(source) !== sourceHash) throw corrupt(runId, 'its playbook text does not match its sourceHash');
+  let playbook: CompiledPlaybook;
+  try {
+    playbook = compileSource(source);
+  } catch (error) {
+    throw corrupt(runId, `its pinned playbook no longer parses: ${(error as Error).message}`, error);
+  }
+  try {
+    return { playbook, snapshot: foldRun(playbook.machine, initialRunSnapshot(playbook.machine), events) };
+  } catch (error) {
+    if (error instanceof FoldError) throw corrupt(runId, error.message, error);
+    throw error;
+  }
+}
+
+function corrupt(runId: string, why: string, cause?: unknown): CantbookError {
+  return new CantbookError(E_LOG_CORRUPT, `the log of run '${runId}' cannot be replayed: ${why}`, { runId }, { cause });
+}
+
+/**
+ * The approval secret: the option, else CANTBOOK_SECRET. There is no default.
+ * Returns undefined when neither is set (callers that need one throw).
+ */
+export function resolveSecret(option: string | undefined): string | undefined {
+  const secret = option ?? process.env.CANTBOOK_SECRET;
+  return secret === undefined || secret === '' ? undefined : secret;
+}
+
+/** As resolveSecret, but throws E_APPROVAL_SECRET_MISSING when there is none. */
+export function requireSecret(option: string | undefined): string {
+  const secret = resolveSecret(option);
+  if (secret === undefined) {
+    throw new CantbookError(E_APPROVAL_SECRET_MISSING, 'approval gates need a secret: pass approvalSecret or set CANTBOOK_SECRET (there is no default secret)');
+  }
+  return secret;
+}
+
+/** The secret a run of this playbook needs: required when it has approval nodes, optional otherwise. */
+export function secretFor(playbook: CompiledPlaybook, option: string | undefined): { approvalSecret?: string } {
+  const hasGates = playbook.model.definition.nodes.some((node) => node.type === 'approval');
+  const secret = hasGates ? requireSecret(option) : resolveSecret(option);
+  return secret === undefined ? {} : { approvalSecret: secret };
+}

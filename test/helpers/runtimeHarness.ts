@@ -1,0 +1,62 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AgentDispatcher, DispatchRequest, NodeOutcome } from '../../src/adapters/types.js';
+import { parsePlaybook } from '../../src/playbook/parsePlaybook.js';
+import type { EventStore } from '../../src/store/eventStore.js';
+import { openSqliteStore } from '../../src/store/sqliteEventStore.js';
+
+export const SECRET = 'test-secret-0123456789abcdef';
+
+/** A real SQLite file in a fresh temp dir; `cleanup` closes it and removes the dir. */
+export function tempStore(): { store: EventStore; path: string; dir: string; cleanup: () => Promise<void> } {
+  const dir = mkdtempSync(join(tmpdir(), 'cantbook-test-'));
+  const path = join(dir, 'cantbook.db');
+  const store = openSqliteStore(path);
+  return {
+    store,
+    path,
+    dir,
+    cleanup: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Outcome script per node: consumed in order; when exhausted the last entry repeats. */
+export type Script = Record<string, (NodeOutcome | 'throw')[]>;
+
+/** A dispatcher that follows a script and records every call. Unscripted nodes succeed with `{[nodeId]: 'done'}`. */
+export function scriptedDispatcher(script: Script = {}): AgentDispatcher & { calls: DispatchRequest[]; countOf: (nodeId: string) => number } {
+  const calls: DispatchRequest[] = [];
+  const seen = new Map<string, number>();
+  return {
+    calls,
+    countOf: (nodeId) => calls.filter((c) => c.nodeId === nodeId).length,
+    dispatch(request) {
+      calls.push(request);
+      const n = seen.get(request.nodeId) ?? 0;
+      seen.set(request.nodeId, n + 1);
+      const steps = script[request.nodeId];
+      const step = steps === undefined || steps.length === 0 ? undefined : steps[Math.min(n, steps.length - 1)];
+      if (step === 'throw') throw new Error(`scripted throw in ${request.nodeId}`);
+      return step ?? { status: 'success', output: { [request.nodeId]: 'done' } };
+    },
+  };
+}
+
+/** Parses YAML text into what executePlaybook takes. */
+export function playbookFrom(source: string) {
+  const { definition } = parsePlaybook(source);
+  return { playbook: definition, source };
+}
+
+/** A fixed clock that can be moved. */
+export function manualClock(start = '2026-01-01T00:00:00.000Z') {
+  let t = Date.parse(start);
+  return { now: () => new Date(t), advance: (ms: number) => { t += ms; } };
+}
+
+export const success = (output: Record<string, unknown> = {}): NodeOutcome => ({ status: 'success', output });
+export const failure = (error = 'boom'): NodeOutcome => ({ status: 'failure', error });
