@@ -1,0 +1,190 @@
+/**
+ * zod schemas for the `.cantbook` format (SPEC §2), defaults applied.
+ *
+ * Every object is strict: unknown keys are issues, never silently dropped. The
+ * schemas describe single-field and per-object rules; rules that span the whole
+ * graph (references, cycles, entry, reachability) live in `graphIssues.ts`.
+ * Cross-field refinements carry their issue code in `params.issueCode`.
+ */
+import * as z from 'zod';
+import { parseDuration } from './duration.js';
+import { I_AGENT_MISSING, I_INVALID_VALUE, I_WHEN_INVALID } from './issues.js';
+import type { EdgeCondition, PlaybookDefinition } from './types.js';
+
+/** A strict object whose unknown-key message lists the keys it accepts. */
+function strict<Shape extends z.ZodRawShape>(shape: Shape) {
+  const expected = `expected one of: ${Object.keys(shape).join(', ')}`;
+  return z.strictObject(shape, { error: (issue) => (issue.code === 'unrecognized_keys' ? expected : undefined) });
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Object-level refinements run even when a sibling field failed, so every issue is reported. */
+const alwaysOnObjects = { when: (payload: { value: unknown }) => isRecord(payload.value) };
+
+const nonEmptyString = z.string().min(1);
+const stringList = z.array(z.string());
+
+/** The operators a `when` condition may use; exactly one must be present. */
+export const whenOperators = ['equals', 'notEquals', 'exists', 'in', 'truthy'] as const;
+
+/** One declared run input. */
+export const inputSchema = strict({
+  name: nonEmptyString,
+  required: z.boolean().default(false),
+  default: z.unknown().exactOptional(),
+  description: z.string().exactOptional(),
+});
+
+/** `on_failure`: retry cap and escalation target. `max_iterations` absent means the runtime default. */
+export const onFailureSchema = strict({
+  max_iterations: z.int().min(0).max(10).exactOptional(),
+  inject_into: nonEmptyString.exactOptional(),
+  escalate: z.boolean().exactOptional(),
+});
+
+/** `requires`: where a node's inputs come from. */
+export const requiresSchema = strict({
+  from: nonEmptyString.exactOptional(),
+  fields: stringList.exactOptional(),
+});
+
+/** `ensures`: what a node promises to produce. */
+export const ensuresSchema = strict({
+  outputFiles: stringList.exactOptional(),
+  exitCode: z.int().exactOptional(),
+  schema: z.record(z.string(), z.unknown()).exactOptional(),
+});
+
+const nodeBase = {
+  id: nonEmptyString,
+  description: z.string().exactOptional(),
+  depends: z.array(nonEmptyString).default([]),
+  on_failure: onFailureSchema.exactOptional(),
+  requires: requiresSchema.exactOptional(),
+  ensures: ensuresSchema.exactOptional(),
+};
+
+/** An agent step: dispatched to `agent`, else `skill`. */
+export const agenticNodeSchema = strict({
+  ...nodeBase,
+  type: z.literal('agentic'),
+  skill: nonEmptyString.exactOptional(),
+  agent: nonEmptyString.exactOptional(),
+  role: z.enum(['orchestrator', 'lead', 'worker']).exactOptional(),
+  inputs: z.record(z.string(), z.string()).exactOptional(),
+  profile: nonEmptyString.exactOptional(),
+  model: nonEmptyString.exactOptional(),
+  provider: nonEmptyString.exactOptional(),
+  allowed_skills: stringList.exactOptional(),
+  allowed_tools: stringList.exactOptional(),
+  context_files: stringList.exactOptional(),
+}).superRefine((node, ctx) => {
+  if (node.skill === undefined && node.agent === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [],
+      message: `agentic node "${String(node.id)}" needs "skill" or "agent" (the agent dispatched is agent, else skill); found neither`,
+      params: { issueCode: I_AGENT_MISSING },
+    });
+  }
+}, alwaysOnObjects);
+
+/** A command step, run without a shell. */
+export const deterministicNodeSchema = strict({
+  ...nodeBase,
+  type: z.literal('deterministic'),
+  command: nonEmptyString,
+  args: stringList.default([]),
+  cwd: z.string().exactOptional(),
+  env: z.record(z.string(), z.string()).exactOptional(),
+  timeout_ms: z.int().min(0).exactOptional(),
+});
+
+/** A `timeout` such as `72h`: `<integer><ms|s|m|h|d>`, greater than zero. */
+export const durationSchema = z.string().superRefine((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === null || ms === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a positive duration like "30m", "72h" or "7d" (an integer and one of ms, s, m, h, d), found "${text}"`,
+      params: { issueCode: I_INVALID_VALUE },
+    });
+  }
+});
+
+/** A human gate: pauses the run until approved or rejected. */
+export const approvalNodeSchema = strict({
+  ...nodeBase,
+  type: z.literal('approval'),
+  prompt: nonEmptyString,
+  policy: z.enum(['conservative', 'permissive', 'custom']).exactOptional(),
+  timeout: durationSchema.exactOptional(),
+});
+
+/** Any node, chosen by its `type`. */
+export const nodeSchema = z.discriminatedUnion('type', [agenticNodeSchema, deterministicNodeSchema, approvalNodeSchema]);
+
+/** A branch guard: `field` plus exactly one operator. */
+export const whenSchema = strict({
+  field: nonEmptyString,
+  equals: z.unknown().exactOptional(),
+  notEquals: z.unknown().exactOptional(),
+  exists: z.boolean().exactOptional(),
+  in: z.array(z.unknown()).min(1).exactOptional(),
+  truthy: z.boolean().exactOptional(),
+}).superRefine((when, ctx) => {
+  const present = whenOperators.filter((op) => Object.hasOwn(when, op));
+  if (present.length !== 1) {
+    const found = present.length === 0 ? 'none' : present.join(', ');
+    ctx.addIssue({
+      code: 'custom',
+      path: [],
+      message: `expected exactly one operator (${whenOperators.join(' | ')}) besides "field", found ${found}`,
+      params: { issueCode: I_WHEN_INVALID },
+    });
+  }
+}, alwaysOnObjects).transform((when): EdgeCondition => {
+  const { field } = when;
+  if (when.exists !== undefined) return { field, exists: when.exists };
+  if (when.truthy !== undefined) return { field, truthy: when.truthy };
+  if (when.in !== undefined) return { field, in: when.in };
+  if (Object.hasOwn(when, 'notEquals')) return { field, notEquals: when.notEquals };
+  return { field, equals: when.equals };
+});
+
+/** An edge `from -> to`, optionally guarded by `when`. */
+export const edgeSchema = strict({
+  from: nonEmptyString,
+  to: nonEmptyString,
+  contract: strict({ requires: requiresSchema.exactOptional(), ensures: ensuresSchema.exactOptional() }).exactOptional(),
+  when: whenSchema.exactOptional(),
+});
+
+/** A playbook-wide reaction to a class of failure. */
+export const errorHandlerSchema = strict({
+  on: z.enum(['agentic_timeout', 'iteration_cap_exceeded', 'contract_violation']),
+  action: z.enum(['inject_hint', 'hitl_escalate', 'abort']),
+  message: z.string().exactOptional(),
+});
+
+/**
+ * The whole document. Parsing with it applies the defaults (`inputs`, `edges`,
+ * `error_handlers`, `depends`, `args` = `[]`; `required` = false) and yields a
+ * {@link PlaybookDefinition}. It does not check the graph: use `parsePlaybook`.
+ */
+export const playbookSchema = strict({
+  version: z.literal('1.0'),
+  name: nonEmptyString,
+  description: z.string().exactOptional(),
+  inputs: z.array(inputSchema).default([]),
+  nodes: z.array(nodeSchema).min(1),
+  edges: z.array(edgeSchema).default([]),
+  error_handlers: z.array(errorHandlerSchema).default([]),
+});
+
+// Compile-time proof that the schema and the hand-written types agree both ways.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const schemaMatchesTypes: Same<z.output<typeof playbookSchema>, PlaybookDefinition> = true;
+void schemaMatchesTypes;
