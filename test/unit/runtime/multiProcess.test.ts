@@ -1,0 +1,95 @@
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { executePlaybook } from '../../../src/runtime/executePlaybook.js';
+import { approveGate } from '../../../src/runtime/gates.js';
+import { readRunEvents, verifyRun } from '../../../src/runtime/queries.js';
+import { recoverRun } from '../../../src/runtime/recoverRun.js';
+import type { EventStore } from '../../../src/store/eventStore.js';
+import { openSqliteStore } from '../../../src/store/sqliteEventStore.js';
+import { playbookFrom, scriptedDispatcher, SECRET, tempStore } from '../../helpers/runtimeHarness.js';
+
+const child = join(import.meta.dirname, 'fixtures', 'runtimeChild.ts');
+const spawnChild = (args: string[]): ChildProcess => fork(child, args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+
+let dir: string;
+let path: string;
+let cleanup: () => Promise<void>;
+let store: EventStore;
+beforeEach(() => ({ store, dir, path, cleanup } = tempStore()));
+afterEach(() => cleanup());
+
+async function waitFor(file: string, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 600 && !existsSync(file); i++) {
+    if (child.exitCode !== null) throw new Error(`child exited with ${child.exitCode} early`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  if (!existsSync(file)) throw new Error(`timed out waiting for ${file}`);
+}
+
+describe('multi-process runtime', () => {
+  it('a run whose process is SIGKILLed mid-node is finished by recoverRun in another process', async () => {
+    const source = `version: "1.0"\nname: crash\nnodes:\n  - { id: a, type: agentic, skill: s }\n  - { id: b, type: agentic, skill: s, depends: [a] }\n  - { id: c, type: agentic, skill: s, depends: [b] }\n`;
+    const file = join(dir, 'crash.cantbook');
+    const marker = join(dir, 'b-started');
+    writeFileSync(file, source);
+    const proc = spawnChild(['hang', path, file, marker]);
+    await waitFor(marker, proc);
+    const exited = once(proc, 'exit');
+    proc.kill('SIGKILL');
+    const [, signal] = await exited;
+    expect(signal).toBe('SIGKILL');
+
+    const [runId] = await store.listRunIds();
+    const before = await readRunEvents(store, runId as string);
+    expect(before.map((e) => e.type).slice(-2)).toEqual(['NodeSucceeded', 'NodeStarted']);
+    expect((await store.getRun(runId as string))?.status).toBe('running');
+
+    const dispatcher = scriptedDispatcher();
+    const result = await recoverRun({ store, runId: runId as string, dispatcher });
+    expect(result.terminalStatus).toBe('completed');
+    expect(dispatcher.calls.map((c) => `${c.nodeId}#${c.iteration}`)).toEqual(['b#2', 'c#1']);
+    const events = await readRunEvents(store, runId as string);
+    const interrupted = events.find((e) => e.type === 'NodeFailed');
+    expect(interrupted?.data).toMatchObject({ nodeId: 'b', attempt: 1, interrupted: true });
+    expect(await verifyRun(store, runId as string)).toEqual({ runId, ok: true, problems: [] });
+    expect(result.finalContext).toMatchObject({ a: 'child', b: 'done', c: 'done' });
+  });
+
+  it('two processes resuming one approved gate: exactly one proceeds, downstream runs once', async () => {
+    const release = playbookFrom(`version: "1.0"\nname: rel\nnodes:\n  - { id: build, type: agentic, skill: s }\n  - { id: gate, type: approval, prompt: ok?, depends: [build] }\n  - { id: publish, type: agentic, skill: s, depends: [gate] }\n  - { id: announce, type: agentic, skill: s, depends: [publish] }\n`);
+    const paused = await executePlaybook({ store, ...release, dispatcher: scriptedDispatcher(), approvalSecret: SECRET });
+    const token = paused.approvalToken as string;
+    await approveGate({ store, token, approver: 'alice', approvalSecret: SECRET });
+
+    const log = join(dir, 'dispatches.log');
+    writeFileSync(log, '');
+    const children = [spawnChild(['resume', path, token, log]), spawnChild(['resume', path, token, log])];
+    const messages = children.map((c) => {
+      const all: { kind: string; ok?: boolean; code?: string; status?: string }[] = [];
+      c.on('message', (m) => all.push(m as never));
+      return all;
+    });
+    await Promise.all(children.map((c) => new Promise<void>((resolve) => {
+      const check = () => (messages[children.indexOf(c)]?.some((m) => m.kind === 'ready') ? resolve() : setTimeout(check, 10));
+      check();
+    })));
+    for (const c of children) c.send({ kind: 'go' });
+    await Promise.all(children.map((c) => once(c, 'exit')));
+
+    const results = messages.map((all) => all.find((m) => m.kind === 'result'));
+    expect(results.filter((r) => r?.ok)).toHaveLength(1);
+    expect(results.find((r) => r?.ok)?.status).toBe('completed');
+    expect(results.find((r) => !r?.ok)?.code).toBe('E_PLAYBOOK_RESUME_BLOCKED');
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(['publish', 'announce']);
+
+    const check = openSqliteStore(path, { readonly: true });
+    const events = await readRunEvents(check, paused.runId);
+    expect(events.filter((e) => e.type === 'RunResumed')).toHaveLength(1);
+    expect((await verifyRun(check, paused.runId)).ok).toBe(true);
+    await check.close();
+  });
+});
