@@ -19,6 +19,10 @@ export const E_RUN_NOT_FOUND = 'E_RUN_NOT_FOUND';
 export const E_INPUT_MISSING = 'E_INPUT_MISSING';
 export const E_LOG_CORRUPT = 'E_LOG_CORRUPT';
 export const E_STORE_UNAVAILABLE = 'E_STORE_UNAVAILABLE';
+/** The command line was malformed: unknown command or flag, missing or bad option value. */
+export const E_USAGE = 'E_USAGE';
+/** A file named on the command line does not exist or cannot be read. */
+export const E_FILE_UNREADABLE = 'E_FILE_UNREADABLE';
 
 /** Every runtime error code (parse issues have their own `I_*` codes, see playbook/issues.ts). */
 export type CantbookErrorCode =
@@ -34,7 +38,9 @@ export type CantbookErrorCode =
   | typeof E_RUN_NOT_FOUND
   | typeof E_INPUT_MISSING
   | typeof E_LOG_CORRUPT
-  | typeof E_STORE_UNAVAILABLE;
+  | typeof E_STORE_UNAVAILABLE
+  | typeof E_USAGE
+  | typeof E_FILE_UNREADABLE;
 
 /** The CLI exit code for each error code (sysexits.h where one fits). */
 export const exitCodes: Readonly<Record<CantbookErrorCode, number>> = {
@@ -51,6 +57,8 @@ export const exitCodes: Readonly<Record<CantbookErrorCode, number>> = {
   E_INPUT_MISSING: 64,
   E_LOG_CORRUPT: 76,
   E_STORE_UNAVAILABLE: 74,
+  E_USAGE: 64,
+  E_FILE_UNREADABLE: 66,
 };
 
 /**
