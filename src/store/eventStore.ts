@@ -7,6 +7,9 @@ import type { ApprovalRow, ApprovalStatus, RunRow, RunStatus } from '../projecti
  * The store writes all of it in one transaction or none of it. `expectedVersion`
  * is the seq of the last event the writer folded (0 for a new run); if the stream
  * has moved on, the append fails with `E_CONCURRENT_UPDATE` and nothing is written.
+ * `run.version` must equal `expectedVersion + events.length`, and `run` and every
+ * approval must carry this `runId`; an empty `events` list or a mismatch is a
+ * programmer error (TypeError), not a conflict.
  */
 export interface AppendRequest {
   runId: string;
@@ -56,7 +59,13 @@ export interface EventStore {
   getPlaybookSource(sourceHash: string): Promise<string | null>;
   /** Ids of every run that has events (for verify and rebuild). */
   listRunIds(): Promise<string[]>;
-  /** Replaces one run's projection rows (rebuild from events); writes no events. */
+  /**
+   * Replaces one run's projection rows (rebuild from events); writes no events.
+   * Approvals of the run not in `approvals` are removed; `run = null` removes the
+   * run's rows. A non-null `run` must be the fold of the whole log: if `run.version`
+   * is not the stream's current version, nothing is written and it throws
+   * `E_CONCURRENT_UPDATE` (an append raced the rebuild).
+   */
   replaceProjections(runId: string, run: RunRow | null, approvals: readonly ApprovalRow[]): Promise<void>;
   close(): Promise<void>;
 }

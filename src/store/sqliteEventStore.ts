@@ -1,0 +1,708 @@
+import Database from 'better-sqlite3';
+import {
+  CantbookError,
+  E_CONCURRENT_UPDATE,
+  E_LOG_CORRUPT,
+  E_STORE_UNAVAILABLE,
+} from '../errors.js';
+import { GENESIS_HASH, hashEvent } from '../events/hashChain.js';
+import type { NewRunEvent, RunEvent } from '../events/types.js';
+import type { ApprovalRow, ApprovalStatus, RunRow, RunStatus } from '../projections/types.js';
+import type { AppendRequest, EventStore, ListApprovalsFilter, ListRunsFilter } from './eventStore.js';
+
+/** The schema version this code writes and reads. Bumped by every schema migration. */
+export const SQLITE_SCHEMA_VERSION = 1;
+
+/** Options of {@link openSqliteStore}. */
+export interface SqliteStoreOptions {
+  /**
+   * SQLite's `synchronous` pragma. Default `'NORMAL'`, which SQLite recommends with WAL:
+   * a committed append survives a crash of the process, but a power loss or OS crash may
+   * roll back the last few commits (the file is never corrupted). `'FULL'` fsyncs the WAL
+   * on every commit, so commits also survive power loss, at the price of one fsync per append.
+   */
+  synchronous?: 'NORMAL' | 'FULL';
+  /** How long a write waits for another connection's lock before failing (default 5000 ms). */
+  busyTimeoutMs?: number;
+  /**
+   * Open the file read-only: reads work, appends fail with `E_STORE_UNAVAILABLE`. The file
+   * must exist and already hold a cantbook schema.
+   */
+  readonly?: boolean;
+}
+
+/** How many runs' last (seq, hash) the store remembers, to skip a read per append. */
+const HEAD_CACHE_SIZE = 1024;
+
+const SCHEMA_SQL = `
+CREATE TABLE IF NOT EXISTS meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS events (
+  global_seq INTEGER PRIMARY KEY,
+  run_id     TEXT    NOT NULL,
+  seq        INTEGER NOT NULL CHECK (seq >= 1),
+  type       TEXT    NOT NULL,
+  data       TEXT    NOT NULL,
+  at         TEXT    NOT NULL,
+  hash       TEXT    NOT NULL,
+  UNIQUE (run_id, seq)
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS playbooks (
+  source_hash   TEXT PRIMARY KEY,
+  name          TEXT NOT NULL,
+  source        TEXT NOT NULL,
+  first_seen_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS runs (
+  run_id           TEXT    PRIMARY KEY,
+  playbook_name    TEXT    NOT NULL,
+  playbook_hash    TEXT    NOT NULL,
+  status           TEXT    NOT NULL,
+  current_node     TEXT,
+  bindings         TEXT    NOT NULL,
+  iteration_counts TEXT    NOT NULL,
+  error_context    TEXT,
+  started_at       TEXT    NOT NULL,
+  updated_at       TEXT    NOT NULL,
+  completed_at     TEXT,
+  version          INTEGER NOT NULL,
+  epic_id          TEXT,
+  session_id       TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
+
+CREATE TABLE IF NOT EXISTS approvals (
+  approval_id    TEXT    PRIMARY KEY,
+  run_id         TEXT    NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+  node_id        TEXT    NOT NULL,
+  status         TEXT    NOT NULL,
+  prompt         TEXT    NOT NULL,
+  token_hash     TEXT    NOT NULL,
+  context_digest TEXT    NOT NULL,
+  expires_at     TEXT,
+  requested_at   TEXT    NOT NULL,
+  decided_at     TEXT,
+  approver       TEXT,
+  reason         TEXT,
+  resumed        INTEGER NOT NULL CHECK (resumed IN (0, 1))
+) STRICT;
+CREATE INDEX IF NOT EXISTS approvals_by_status ON approvals (status);
+CREATE INDEX IF NOT EXISTS approvals_by_run ON approvals (run_id);
+`;
+
+const RUN_COLUMNS =
+  'run_id, playbook_name, playbook_hash, status, current_node, bindings, iteration_counts, error_context, ' +
+  'started_at, updated_at, completed_at, version, epic_id, session_id';
+const APPROVAL_COLUMNS =
+  'approval_id, run_id, node_id, status, prompt, token_hash, context_digest, expires_at, requested_at, ' +
+  'decided_at, approver, reason, resumed';
+const EVENT_COLUMNS = 'global_seq, run_id, seq, type, data, at, hash';
+
+type SqlValue = string | number | null;
+/** A runs row as SQLite returns it in raw mode, columns in RUN_COLUMNS order. */
+type RunTuple = [string, string, string, string, string | null, string, string, string | null, string, string, string | null, number, string | null, string | null];
+/** An approvals row in raw mode, columns in APPROVAL_COLUMNS order. */
+type ApprovalTuple = [string, string, string, string, string, string, string, string | null, string, string | null, string | null, string | null, number];
+/** An events row in raw mode, columns in EVENT_COLUMNS order. */
+type EventTuple = [number, string, number, string, string, string, string];
+
+/**
+ * Opens (and on first use initialises) a cantbook store in one SQLite file, or in memory.
+ *
+ * The connection uses WAL, `foreign_keys = ON` and a busy timeout; the schema is created
+ * when the file has none. The parent directory must already exist: the store never creates
+ * directories. Several processes may open the same file; appends stay correct between them
+ * (the UNIQUE (run_id, seq) constraint decides races).
+ *
+ * Synchronous: the file is open when this returns. The store's methods return Promises
+ * only so that every {@link EventStore} has the same shape.
+ *
+ * Throws `CantbookError`:
+ * - `E_LOG_CORRUPT` when the file is not a SQLite database or is damaged;
+ * - `E_STORE_UNAVAILABLE` when it cannot be opened (missing directory, permissions, locked
+ *   past the busy timeout), holds another application's tables, or was written by a newer
+ *   cantbook (unknown schema version).
+ *
+ * @example
+ * const store = openSqliteStore('.cantbook/cantbook.db', { synchronous: 'FULL' });
+ * const events = await store.readRun(runId);
+ * await store.close();
+ */
+export function openSqliteStore(path: string | ':memory:', options: SqliteStoreOptions = {}): EventStore {
+  const readonly = options.readonly ?? false;
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  const synchronous = options.synchronous ?? 'NORMAL';
+  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
+    throw new TypeError(`openSqliteStore: busyTimeoutMs must be a non-negative integer, got ${String(busyTimeoutMs)}`);
+  }
+  if (synchronous !== 'NORMAL' && synchronous !== 'FULL') {
+    throw new TypeError(`openSqliteStore: synchronous must be 'NORMAL' or 'FULL', got '${String(synchronous)}'`);
+  }
+
+  let db: Database.Database;
+  try {
+    db = new Database(path, { readonly, fileMustExist: readonly, timeout: busyTimeoutMs });
+  } catch (error) {
+    throw openError(error, path);
+  }
+  try {
+    if (!readonly) db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${synchronous}`);
+    db.pragma('foreign_keys = ON');
+    ensureSchema(db, path, readonly);
+    return new SqliteEventStore(db, path, busyTimeoutMs);
+  } catch (error) {
+    db.close();
+    throw openError(error, path);
+  }
+}
+
+/** Creates the schema when the file has none; refuses foreign or newer files. */
+function ensureSchema(db: Database.Database, path: string, readonly: boolean): void {
+  const current = readSchemaVersion(db, path);
+  if (current === SQLITE_SCHEMA_VERSION) return;
+  if (readonly) {
+    throw new CantbookError(
+      E_STORE_UNAVAILABLE,
+      `cannot open '${path}' read-only: it holds no cantbook schema yet (open it once read-write to create it)`,
+      { path },
+    );
+  }
+  // Another process may be initialising the same file: decide under the write lock.
+  db.transaction(() => {
+    if (readSchemaVersion(db, path) === SQLITE_SCHEMA_VERSION) return;
+    db.exec(SCHEMA_SQL);
+    db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema_version', String(SQLITE_SCHEMA_VERSION));
+  }).immediate();
+}
+
+/**
+ * The file's schema version, or null for an empty database. Throws when the file is a
+ * SQLite database that cantbook did not write, or one written by a newer cantbook.
+ */
+function readSchemaVersion(db: Database.Database, path: string): number | null {
+  const tables = db
+    .prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+    .pluck()
+    .all();
+  if (tables.length === 0) return null;
+  if (!tables.includes('meta')) {
+    throw new CantbookError(
+      E_STORE_UNAVAILABLE,
+      `'${path}' is a SQLite database but not a cantbook store (it has tables ${tables.map((t) => `'${t}'`).join(', ')} and no 'meta' table)`,
+      { path, tables },
+    );
+  }
+  const raw = db.prepare<[string], string>('SELECT value FROM meta WHERE key = ?').pluck().get('schema_version');
+  const version = raw === undefined ? Number.NaN : Number(raw);
+  if (!Number.isInteger(version) || version < 1) {
+    throw new CantbookError(
+      E_STORE_UNAVAILABLE,
+      `'${path}' is not a cantbook store: its meta table has no valid schema_version (found ${raw === undefined ? 'none' : `'${raw}'`})`,
+      { path },
+    );
+  }
+  if (version > SQLITE_SCHEMA_VERSION) {
+    throw new CantbookError(
+      E_STORE_UNAVAILABLE,
+      `'${path}' was written by a newer cantbook (schema version ${version}; this version reads up to ${SQLITE_SCHEMA_VERSION}): upgrade cantbook`,
+      { path, schemaVersion: version, supportedVersion: SQLITE_SCHEMA_VERSION },
+    );
+  }
+  return version;
+}
+
+function sqliteCodeOf(error: unknown): string | undefined {
+  if (error instanceof Database.SqliteError) return error.code;
+  return undefined;
+}
+
+function isCorruption(code: string): boolean {
+  return code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT');
+}
+
+/** Maps anything thrown while opening to a CantbookError naming the path. */
+function openError(error: unknown, path: string): CantbookError {
+  if (error instanceof CantbookError) return error;
+  const code = sqliteCodeOf(error);
+  const reason = error instanceof Error ? error.message : String(error);
+  if (code !== undefined && isCorruption(code)) {
+    return new CantbookError(
+      E_LOG_CORRUPT,
+      `cannot open '${path}': the file is not a SQLite database or is corrupt (${reason})`,
+      { path, sqliteCode: code },
+      { cause: error },
+    );
+  }
+  return new CantbookError(
+    E_STORE_UNAVAILABLE,
+    `cannot open the store at '${path}': ${reason}`,
+    code === undefined ? { path } : { path, sqliteCode: code },
+    { cause: error },
+  );
+}
+
+/** The SQLite EventStore. Built only by {@link openSqliteStore}. */
+class SqliteEventStore implements EventStore {
+  private readonly db: Database.Database;
+  private readonly path: string;
+  private readonly busyTimeoutMs: number;
+  private closed = false;
+  /** runId -> the stream's last (seq, hash) as this connection last wrote it (a hint; see append). */
+  private readonly heads = new Map<string, { seq: number; hash: string }>();
+
+  private readonly lastEvent: Database.Statement<[string], [number, string]>;
+  private readonly streamVersion: Database.Statement<[string], number>;
+  private readonly insertEvent: Database.Statement<[string, number, string, string, string, string]>;
+  private readonly insertPlaybook: Database.Statement<[string, string, string, string]>;
+  private readonly upsertRun: Database.Statement<SqlValue[]>;
+  private readonly upsertApproval: Database.Statement<SqlValue[]>;
+  private readonly updateRunStatus: Database.Statement<[string, string, string]>;
+  private readonly deleteRun: Database.Statement<[string]>;
+  private readonly deleteApprovalsOfRun: Database.Statement<[string]>;
+  private readonly selectRunEvents: Database.Statement<[string, number], EventTuple>;
+  private readonly selectAllEvents: Database.Statement<[number, number], EventTuple>;
+  private readonly selectRun: Database.Statement<[string], RunTuple>;
+  private readonly selectRuns: Database.Statement<[], RunTuple>;
+  private readonly selectRunsByStatus: Database.Statement<[string], RunTuple>;
+  private readonly selectApproval: Database.Statement<[string], ApprovalTuple>;
+  private readonly selectApprovals: Database.Statement<[], ApprovalTuple>;
+  private readonly selectApprovalsByStatus: Database.Statement<[string], ApprovalTuple>;
+  private readonly selectApprovalsByRun: Database.Statement<[string], ApprovalTuple>;
+  private readonly selectApprovalsByRunAndStatus: Database.Statement<[string, string], ApprovalTuple>;
+  private readonly selectPlaybookSource: Database.Statement<[string], string>;
+  private readonly selectRunIds: Database.Statement<[], string>;
+
+  private readonly appendTx: (request: AppendRequest, knownHead: string | undefined) => RunEvent[];
+  private readonly replaceTx: (runId: string, run: RunRow | null, approvals: readonly ApprovalRow[]) => void;
+
+  constructor(db: Database.Database, path: string, busyTimeoutMs: number) {
+    this.db = db;
+    this.path = path;
+    this.busyTimeoutMs = busyTimeoutMs;
+
+    this.lastEvent = db.prepare<[string], [number, string]>('SELECT seq, hash FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1').raw();
+    this.streamVersion = db.prepare<[string], number>('SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?').pluck();
+    this.insertEvent = db.prepare('INSERT INTO events (run_id, seq, type, data, at, hash) VALUES (?, ?, ?, ?, ?, ?)');
+    this.insertPlaybook = db.prepare('INSERT OR IGNORE INTO playbooks (source_hash, name, source, first_seen_at) VALUES (?, ?, ?, ?)');
+    this.upsertRun = db.prepare<SqlValue[]>(
+      `INSERT INTO runs (${RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (run_id) DO UPDATE SET
+         playbook_name = excluded.playbook_name, playbook_hash = excluded.playbook_hash,
+         current_node = excluded.current_node, bindings = excluded.bindings, iteration_counts = excluded.iteration_counts,
+         error_context = excluded.error_context, started_at = excluded.started_at, updated_at = excluded.updated_at,
+         completed_at = excluded.completed_at, version = excluded.version, epic_id = excluded.epic_id,
+         session_id = excluded.session_id`,
+    );
+    this.upsertApproval = db.prepare<SqlValue[]>(
+      `INSERT INTO approvals (${APPROVAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (approval_id) DO UPDATE SET
+         run_id = excluded.run_id, node_id = excluded.node_id, status = excluded.status, prompt = excluded.prompt,
+         token_hash = excluded.token_hash, context_digest = excluded.context_digest, expires_at = excluded.expires_at,
+         requested_at = excluded.requested_at, decided_at = excluded.decided_at, approver = excluded.approver,
+         reason = excluded.reason, resumed = excluded.resumed`,
+    );
+    // Status is set apart, and only when it changes: setting an indexed column, even
+    // to the same value, rewrites the runs_by_status index page on every append.
+    this.updateRunStatus = db.prepare('UPDATE runs SET status = ? WHERE run_id = ? AND status <> ?');
+    this.deleteRun = db.prepare('DELETE FROM runs WHERE run_id = ?');
+    this.deleteApprovalsOfRun = db.prepare('DELETE FROM approvals WHERE run_id = ?');
+    this.selectRunEvents = db.prepare<[string, number], EventTuple>(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE run_id = ? AND seq > ? ORDER BY seq`,
+    ).raw();
+    this.selectAllEvents = db.prepare<[number, number], EventTuple>(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE global_seq > ? ORDER BY global_seq LIMIT ?`,
+    ).raw();
+    this.selectRun = db.prepare<[string], RunTuple>(`SELECT ${RUN_COLUMNS} FROM runs WHERE run_id = ?`).raw();
+    this.selectRuns = db.prepare<[], RunTuple>(`SELECT ${RUN_COLUMNS} FROM runs ORDER BY started_at, run_id`).raw();
+    this.selectRunsByStatus = db.prepare<[string], RunTuple>(
+      `SELECT ${RUN_COLUMNS} FROM runs WHERE status = ? ORDER BY started_at, run_id`,
+    ).raw();
+    this.selectApproval = db.prepare<[string], ApprovalTuple>(`SELECT ${APPROVAL_COLUMNS} FROM approvals WHERE approval_id = ?`).raw();
+    this.selectApprovals = db.prepare<[], ApprovalTuple>(
+      `SELECT ${APPROVAL_COLUMNS} FROM approvals ORDER BY requested_at, approval_id`,
+    ).raw();
+    this.selectApprovalsByStatus = db.prepare<[string], ApprovalTuple>(
+      `SELECT ${APPROVAL_COLUMNS} FROM approvals WHERE status = ? ORDER BY requested_at, approval_id`,
+    ).raw();
+    this.selectApprovalsByRun = db.prepare<[string], ApprovalTuple>(
+      `SELECT ${APPROVAL_COLUMNS} FROM approvals WHERE run_id = ? ORDER BY requested_at, approval_id`,
+    ).raw();
+    this.selectApprovalsByRunAndStatus = db.prepare<[string, string], ApprovalTuple>(
+      `SELECT ${APPROVAL_COLUMNS} FROM approvals WHERE run_id = ? AND status = ? ORDER BY requested_at, approval_id`,
+    ).raw();
+    this.selectPlaybookSource = db.prepare<[string], string>('SELECT source FROM playbooks WHERE source_hash = ?').pluck();
+    // Order of first appearance, so `verify` reports runs chronologically.
+    this.selectRunIds = db.prepare<[], string>('SELECT run_id FROM events GROUP BY run_id ORDER BY MIN(global_seq)').pluck();
+
+    const appendTx = db.transaction((request: AppendRequest, knownHead: string | undefined) =>
+      this.writeAppend(request, knownHead),
+    );
+    this.appendTx = (request, knownHead) => appendTx.immediate(request, knownHead);
+    const replaceTx = db.transaction((runId: string, run: RunRow | null, approvals: readonly ApprovalRow[]) =>
+      this.writeProjections(runId, run, approvals),
+    );
+    this.replaceTx = (runId, run, approvals) => replaceTx.immediate(runId, run, approvals);
+  }
+
+  async append(request: AppendRequest): Promise<RunEvent[]> {
+    this.assertOpen('append');
+    validateAppend(request);
+    const { runId, expectedVersion } = request;
+    const head = this.heads.get(runId);
+    let stored: RunEvent[];
+    try {
+      // A cached head is only a hint: if another connection appended since, the
+      // UNIQUE (run_id, seq) constraint rejects our insert and we report the conflict.
+      stored = this.appendTx(request, head !== undefined && head.seq === expectedVersion ? head.hash : undefined);
+    } catch (error) {
+      this.heads.delete(runId);
+      throw this.appendError(error, runId, expectedVersion);
+    }
+    const last = stored[stored.length - 1];
+    if (last !== undefined) this.rememberHead(runId, last.seq, last.hash);
+    return stored;
+  }
+
+  async readRun(runId: string, afterSeq = 0): Promise<RunEvent[]> {
+    this.assertOpen('readRun');
+    const rows = this.guard('read run events', () => this.selectRunEvents.all(runId, afterSeq));
+    return rows.map((row) => this.toEvent(row));
+  }
+
+  async readAll(afterGlobalSeq: number, limit: number): Promise<RunEvent[]> {
+    this.assertOpen('readAll');
+    if (!Number.isInteger(limit) || limit < 0) {
+      throw new TypeError(`readAll: limit must be a non-negative integer, got ${String(limit)}`);
+    }
+    if (limit === 0) return [];
+    const rows = this.guard('read events', () => this.selectAllEvents.all(afterGlobalSeq, limit));
+    return rows.map((row) => this.toEvent(row));
+  }
+
+  async getRun(runId: string): Promise<RunRow | null> {
+    this.assertOpen('getRun');
+    const row = this.guard('read a run', () => this.selectRun.get(runId));
+    return row === undefined ? null : this.toRun(row);
+  }
+
+  async listRuns(filter: ListRunsFilter = {}): Promise<RunRow[]> {
+    this.assertOpen('listRuns');
+    const { status } = filter;
+    const rows = this.guard('list runs', () =>
+      status === undefined ? this.selectRuns.all() : this.selectRunsByStatus.all(status),
+    );
+    return rows.map((row) => this.toRun(row));
+  }
+
+  async getApproval(approvalId: string): Promise<ApprovalRow | null> {
+    this.assertOpen('getApproval');
+    const row = this.guard('read an approval', () => this.selectApproval.get(approvalId));
+    return row === undefined ? null : toApproval(row);
+  }
+
+  async listApprovals(filter: ListApprovalsFilter = {}): Promise<ApprovalRow[]> {
+    this.assertOpen('listApprovals');
+    const { status, runId } = filter;
+    const rows = this.guard('list approvals', () => {
+      if (runId !== undefined) {
+        return status === undefined
+          ? this.selectApprovalsByRun.all(runId)
+          : this.selectApprovalsByRunAndStatus.all(runId, status);
+      }
+      return status === undefined ? this.selectApprovals.all() : this.selectApprovalsByStatus.all(status);
+    });
+    return rows.map(toApproval);
+  }
+
+  async getPlaybookSource(sourceHash: string): Promise<string | null> {
+    this.assertOpen('getPlaybookSource');
+    return this.guard('read a playbook source', () => this.selectPlaybookSource.get(sourceHash)) ?? null;
+  }
+
+  async listRunIds(): Promise<string[]> {
+    this.assertOpen('listRunIds');
+    return this.guard('list run ids', () => this.selectRunIds.all());
+  }
+
+  async replaceProjections(runId: string, run: RunRow | null, approvals: readonly ApprovalRow[]): Promise<void> {
+    this.assertOpen('replaceProjections');
+    if (run !== null && run.runId !== runId) {
+      throw new TypeError(`replaceProjections: run row is for run '${run.runId}', not '${runId}'`);
+    }
+    if (run === null && approvals.length > 0) {
+      throw new TypeError(`replaceProjections: approvals for run '${runId}' need a run row (got null)`);
+    }
+    for (const approval of approvals) {
+      if (approval.runId !== runId) {
+        throw new TypeError(`replaceProjections: approval '${approval.approvalId}' belongs to run '${approval.runId}', not '${runId}'`);
+      }
+    }
+    try {
+      this.replaceTx(runId, run, approvals);
+    } catch (error) {
+      if (error instanceof CantbookError) throw error;
+      throw this.operationError(error, `replace the projections of run '${runId}'`);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.heads.clear();
+    this.db.close();
+  }
+
+  /** The body of the append transaction; runs under BEGIN IMMEDIATE. */
+  private writeAppend(request: AppendRequest, knownHead: string | undefined): RunEvent[] {
+    const { runId, expectedVersion, events } = request;
+    let prevHash = knownHead;
+    if (prevHash === undefined) {
+      const head = this.lastEvent.get(runId);
+      const actualVersion = head === undefined ? 0 : head[0];
+      if (actualVersion !== expectedVersion) throw concurrentUpdate(runId, expectedVersion, actualVersion);
+      prevHash = head === undefined ? GENESIS_HASH : head[1];
+    }
+    const stored: RunEvent[] = [];
+    let seq = expectedVersion;
+    for (const event of events) {
+      seq += 1;
+      const hash = hashEvent(prevHash, runId, seq, event);
+      const info = this.insertEvent.run(runId, seq, event.type, JSON.stringify(event.data), event.at, hash);
+      if (event.type === 'RunStarted') {
+        const data = event.data;
+        this.insertPlaybook.run(data.sourceHash, data.playbookName, data.source, event.at);
+      }
+      stored.push(storedEvent(event, runId, seq, Number(info.lastInsertRowid), hash));
+      prevHash = hash;
+    }
+    this.writeRun(request.run);
+    for (const approval of request.approvals) this.upsertApproval.run(...approvalParams(approval));
+    return stored;
+  }
+
+  /** The body of the replaceProjections transaction; runs under BEGIN IMMEDIATE. */
+  private writeProjections(runId: string, run: RunRow | null, approvals: readonly ApprovalRow[]): void {
+    if (run !== null) {
+      // A rebuild folded the log at some version; if the log has moved on since, the
+      // rows would be stale the moment they are written.
+      const actualVersion = this.streamVersion.get(runId) ?? 0;
+      if (actualVersion !== run.version) {
+        throw new CantbookError(
+          E_CONCURRENT_UPDATE,
+          `cannot replace the projections of run '${runId}': the rows are at version ${run.version} but the log is at version ${actualVersion}`,
+          { runId, expectedVersion: run.version, actualVersion },
+        );
+      }
+    }
+    this.deleteApprovalsOfRun.run(runId);
+    this.deleteRun.run(runId);
+    if (run === null) return;
+    this.writeRun(run);
+    for (const approval of approvals) this.upsertApproval.run(...approvalParams(approval));
+  }
+
+  /** Upserts a runs row (two statements; see updateRunStatus). */
+  private writeRun(run: RunRow): void {
+    this.upsertRun.run(...runParams(run));
+    this.updateRunStatus.run(run.status, run.runId, run.status);
+  }
+
+  private rememberHead(runId: string, seq: number, hash: string): void {
+    // Delete first so the entry moves to the end: the Map's order is recency.
+    this.heads.delete(runId);
+    this.heads.set(runId, { seq, hash });
+    if (this.heads.size > HEAD_CACHE_SIZE) {
+      const oldest = this.heads.keys().next();
+      if (oldest.done !== true) this.heads.delete(oldest.value);
+    }
+  }
+
+  private appendError(error: unknown, runId: string, expectedVersion: number): Error {
+    if (error instanceof CantbookError) return error;
+    const code = sqliteCodeOf(error);
+    if (code === undefined) return error instanceof Error ? error : new Error(String(error));
+    if ((code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') && (error as Error).message.includes('events.')) {
+      let actualVersion: number | undefined;
+      try {
+        actualVersion = this.streamVersion.get(runId) ?? 0;
+      } catch {
+        actualVersion = undefined;
+      }
+      return concurrentUpdate(runId, expectedVersion, actualVersion, error);
+    }
+    return this.operationError(error, `append to run '${runId}'`);
+  }
+
+  /** Wraps driver errors of a read; other errors (programmer errors) pass through. */
+  private guard<T>(action: string, read: () => T): T {
+    try {
+      return read();
+    } catch (error) {
+      if (sqliteCodeOf(error) === undefined) throw error;
+      throw this.operationError(error, action);
+    }
+  }
+
+  private operationError(error: unknown, action: string): CantbookError | Error {
+    const code = sqliteCodeOf(error);
+    if (code === undefined) return error instanceof Error ? error : new Error(String(error));
+    const reason = (error as Error).message;
+    const details = { path: this.path, sqliteCode: code };
+    if (isCorruption(code)) {
+      return new CantbookError(E_LOG_CORRUPT, `cannot ${action}: the store at '${this.path}' is corrupt (${reason})`, details, { cause: error });
+    }
+    if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+      return new CantbookError(
+        E_STORE_UNAVAILABLE,
+        `cannot ${action}: the store at '${this.path}' stayed locked by another connection for more than ${this.busyTimeoutMs} ms`,
+        details,
+        { cause: error },
+      );
+    }
+    if (code.startsWith('SQLITE_READONLY')) {
+      return new CantbookError(E_STORE_UNAVAILABLE, `cannot ${action}: the store at '${this.path}' is read-only (${reason})`, details, { cause: error });
+    }
+    return new CantbookError(E_STORE_UNAVAILABLE, `cannot ${action} in the store at '${this.path}': ${reason}`, details, { cause: error });
+  }
+
+  private assertOpen(method: string): void {
+    if (this.closed) {
+      throw new CantbookError(E_STORE_UNAVAILABLE, `${method}: the store at '${this.path}' is closed`, { path: this.path });
+    }
+  }
+
+  private toEvent(row: EventTuple): RunEvent {
+    const [globalSeq, runId, seq, type, data, at, hash] = row;
+    return { runId, seq, globalSeq, type, data: this.parseJson(data, `event ${seq} of run '${runId}'`), at, hash } as RunEvent;
+  }
+
+  private toRun(row: RunTuple): RunRow {
+    const [runId, playbookName, playbookHash, status, currentNode, bindings, iterationCounts, errorContext,
+      startedAt, updatedAt, completedAt, version, epicId, sessionId] = row;
+    const where = `the runs row of '${runId}'`;
+    return {
+      runId,
+      playbookName,
+      playbookHash,
+      status: status as RunStatus,
+      currentNode,
+      bindings: this.parseJson(bindings, where) as RunRow['bindings'],
+      iterationCounts: this.parseJson(iterationCounts, where) as RunRow['iterationCounts'],
+      errorContext: errorContext === null ? null : (this.parseJson(errorContext, where) as RunRow['errorContext']),
+      startedAt,
+      updatedAt,
+      completedAt,
+      version,
+      epicId,
+      sessionId,
+    };
+  }
+
+  private parseJson(text: string, where: string): unknown {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (error) {
+      throw new CantbookError(E_LOG_CORRUPT, `the store at '${this.path}' holds invalid JSON in ${where}`, { path: this.path }, { cause: error });
+    }
+  }
+}
+
+function validateAppend(request: AppendRequest): void {
+  const { runId, expectedVersion, events, run, approvals } = request;
+  if (!Number.isInteger(expectedVersion) || expectedVersion < 0) {
+    throw new TypeError(`append: expectedVersion must be a non-negative integer, got ${String(expectedVersion)}`);
+  }
+  if (events.length === 0) {
+    throw new TypeError(`append: no events for run '${runId}' (an append writes at least one event)`);
+  }
+  if (run.runId !== runId) {
+    throw new TypeError(`append: the run row is for run '${run.runId}', not '${runId}'`);
+  }
+  if (run.version !== expectedVersion + events.length) {
+    throw new TypeError(
+      `append: the run row of '${runId}' has version ${run.version}, expected ${expectedVersion + events.length} (expectedVersion ${expectedVersion} + ${events.length} events)`,
+    );
+  }
+  for (const approval of approvals) {
+    if (approval.runId !== runId) {
+      throw new TypeError(`append: approval '${approval.approvalId}' belongs to run '${approval.runId}', not '${runId}'`);
+    }
+  }
+}
+
+function concurrentUpdate(runId: string, expectedVersion: number, actualVersion: number | undefined, cause?: unknown): CantbookError {
+  const found = actualVersion === undefined ? 'has moved on' : `is at version ${actualVersion}`;
+  return new CantbookError(
+    E_CONCURRENT_UPDATE,
+    `run '${runId}' was changed concurrently: expected version ${expectedVersion}, but the stream ${found}`,
+    { runId, expectedVersion, actualVersion },
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+function storedEvent(event: NewRunEvent, runId: string, seq: number, globalSeq: number, hash: string): RunEvent {
+  return { runId, seq, globalSeq, type: event.type, data: event.data, at: event.at, hash } as RunEvent;
+}
+
+function runParams(run: RunRow): SqlValue[] {
+  return [
+    run.runId,
+    run.playbookName,
+    run.playbookHash,
+    run.status,
+    run.currentNode ?? null,
+    JSON.stringify(run.bindings),
+    JSON.stringify(run.iterationCounts),
+    run.errorContext == null ? null : JSON.stringify(run.errorContext),
+    run.startedAt,
+    run.updatedAt,
+    run.completedAt ?? null,
+    run.version,
+    run.epicId ?? null,
+    run.sessionId ?? null,
+  ];
+}
+
+function approvalParams(approval: ApprovalRow): SqlValue[] {
+  return [
+    approval.approvalId,
+    approval.runId,
+    approval.nodeId,
+    approval.status,
+    approval.prompt,
+    approval.tokenHash,
+    approval.contextDigest,
+    approval.expiresAt ?? null,
+    approval.requestedAt,
+    approval.decidedAt ?? null,
+    approval.approver ?? null,
+    approval.reason ?? null,
+    approval.resumed ? 1 : 0,
+  ];
+}
+
+function toApproval(row: ApprovalTuple): ApprovalRow {
+  const [approvalId, runId, nodeId, status, prompt, tokenHash, contextDigest, expiresAt, requestedAt,
+    decidedAt, approver, reason, resumed] = row;
+  return {
+    approvalId,
+    runId,
+    nodeId,
+    status: status as ApprovalStatus,
+    prompt,
+    tokenHash,
+    contextDigest,
+    expiresAt,
+    requestedAt,
+    decidedAt,
+    approver,
+    reason,
+    resumed: resumed === 1,
+  };
+}

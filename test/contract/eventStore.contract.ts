@@ -1,0 +1,477 @@
+/**
+ * The EventStore contract (src/store/eventStore.ts), as one suite that every
+ * store implementation runs: `describeEventStoreContract('sqlite file', open)`.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { E_CONCURRENT_UPDATE, hasCode } from '../../src/errors.js';
+import { GENESIS_HASH, hashEvent, verifyChain } from '../../src/events/hashChain.js';
+import type { RunEvent } from '../../src/events/types.js';
+import type { ApprovalRow, RunRow } from '../../src/projections/types.js';
+import type { AppendRequest, EventStore } from '../../src/store/eventStore.js';
+import {
+  decideApproval,
+  failRun,
+  pauseRun,
+  playbookSource,
+  resumeRun,
+  retryNode,
+  startRun,
+  succeedNode,
+} from './fixtures/runRequests.js';
+
+/**
+ * What a store factory hands the suite, fresh for every test.
+ * - `store`: an open, empty store.
+ * - `reopen` (stores that persist): closes the store handed out last and opens the
+ *   same data again. Omit it for stores that keep nothing (in-memory).
+ * - `cleanup`: closes whatever is still open and removes the data.
+ */
+export interface ContractStoreHandle {
+  store: EventStore;
+  reopen?: () => Promise<EventStore>;
+  cleanup: () => Promise<void>;
+}
+
+/** Appends and returns the request's run row: the state for the next builder. */
+async function commit(store: EventStore, request: AppendRequest): Promise<RunRow> {
+  await store.append(request);
+  return request.run;
+}
+
+/** The rejection of `promise`, failing the test when it resolves. */
+async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the promise to reject, but it resolved');
+}
+
+/** Everything a store holds about one run, for "nothing changed" assertions. */
+async function snapshotRun(store: EventStore, runId: string): Promise<unknown> {
+  return {
+    events: await store.readRun(runId),
+    run: await store.getRun(runId),
+    approvals: await store.listApprovals({ runId }),
+  };
+}
+
+/**
+ * Registers the contract suite for one store implementation. `open` is called
+ * before every test and must return an empty store.
+ */
+export function describeEventStoreContract(name: string, open: () => Promise<ContractStoreHandle>): void {
+  describe(`EventStore contract: ${name}`, () => {
+    let handle: ContractStoreHandle;
+    let store: EventStore;
+
+    beforeEach(async () => {
+      handle = await open();
+      store = handle.store;
+    });
+
+    afterEach(async () => {
+      await handle.cleanup();
+    });
+
+    describe('append and read', () => {
+      it('returns the stored events and reads them back identically', async () => {
+        const request = startRun('run-a', { epicId: 'EPIC-7', sessionId: 'sess-1' });
+        const stored = await store.append(request);
+
+        expect(stored).toHaveLength(2);
+        expect(stored.map((e) => [e.runId, e.seq, e.type, e.at])).toEqual([
+          ['run-a', 1, 'RunStarted', request.events[0]?.at],
+          ['run-a', 2, 'NodeStarted', request.events[1]?.at],
+        ]);
+        expect(stored.map((e) => e.data)).toEqual(request.events.map((e) => e.data));
+        expect(await store.readRun('run-a')).toEqual(stored);
+      });
+
+      it('numbers a run 1..n without gaps over many appends, and reads a tail after a seq', async () => {
+        let run = await commit(store, startRun('run-a'));
+        run = await commit(store, retryNode(run, 'lint failed'));
+        run = await commit(store, succeedNode(run, { bumped: '1.4.0' }, 'approval'));
+        run = await commit(store, pauseRun(run, 'approval', 'appr-1'));
+
+        const events = await store.readRun('run-a');
+        expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+        expect(run.version).toBe(7);
+        expect(await store.readRun('run-a', 4)).toEqual(events.slice(4));
+        expect(await store.readRun('run-a', 7)).toEqual([]);
+      });
+
+      it('chains each event hash to the previous one; verifyChain finds nothing', async () => {
+        let run = await commit(store, startRun('run-a'));
+        run = await commit(store, succeedNode(run, { bumped: true }, 'approval'));
+        await commit(store, pauseRun(run, 'approval', 'appr-1'));
+
+        const events = await store.readRun('run-a');
+        expect(verifyChain('run-a', events)).toEqual([]);
+        let prev = GENESIS_HASH;
+        for (const event of events) {
+          expect(event.hash).toBe(hashEvent(prev, 'run-a', event.seq, event));
+          prev = event.hash;
+        }
+      });
+
+      it('round-trips event data exactly: nested values, unicode, numbers, empty objects', async () => {
+        const context = {
+          targetVersion: '2.0.0-β',
+          notes: 'naïve café ✓ 🚀 "quoted" \\ back\nslash',
+          flags: [true, false, null],
+          nested: { depth: { deeper: [1, 2.5, -3e-7, { x: 'y' }] } },
+          empty: {},
+          zero: 0,
+        };
+        let run = await commit(store, startRun('run-u', { context }));
+        run = await commit(store, succeedNode(run, { result: { lines: ['a', 'b'], count: 2 } }, null));
+
+        const events = await store.readRun('run-u');
+        const started = events[0];
+        expect(started?.type === 'RunStarted' ? started.data.context : undefined).toEqual(context);
+        expect(events.at(-1)).toMatchObject({ type: 'RunCompleted', data: {} });
+        expect((await store.getRun('run-u'))?.bindings).toEqual(run.bindings);
+      });
+
+      it('returns [] and null for runs it does not know', async () => {
+        expect(await store.readRun('nope')).toEqual([]);
+        expect(await store.getRun('nope')).toBeNull();
+        expect(await store.getApproval('nope')).toBeNull();
+        expect(await store.getPlaybookSource('0'.repeat(64))).toBeNull();
+        expect(await store.listRuns()).toEqual([]);
+        expect(await store.listApprovals()).toEqual([]);
+        expect(await store.listRunIds()).toEqual([]);
+        expect(await store.readAll(0, 10)).toEqual([]);
+      });
+
+      it('rejects an append with no events as a programmer error, writing nothing', async () => {
+        const request = startRun('run-a');
+        const error = await rejectionOf(store.append({ ...request, events: [], run: { ...request.run, version: 0 } }));
+        expect(error).toBeInstanceOf(TypeError);
+        expect(await snapshotRun(store, 'run-a')).toEqual({ events: [], run: null, approvals: [] });
+      });
+    });
+
+    describe('global order', () => {
+      it('gives increasing globalSeq across interleaved runs', async () => {
+        let a = await commit(store, startRun('run-a'));
+        let b = await commit(store, startRun('run-b'));
+        a = await commit(store, succeedNode(a, { step: 1 }, 'approval'));
+        b = await commit(store, failRun(b, 'boom'));
+        await commit(store, pauseRun(a, 'approval', 'appr-a'));
+
+        const all = await store.readAll(0, 100);
+        expect(all).toHaveLength(9);
+        const globals = all.map((e) => e.globalSeq);
+        expect(globals).toEqual([...globals].sort((x, y) => x - y));
+        expect(new Set(globals).size).toBe(globals.length);
+        expect(all.map((e) => `${e.runId}:${e.seq}`)).toEqual([
+          'run-a:1', 'run-a:2', 'run-b:1', 'run-b:2', 'run-a:3', 'run-a:4', 'run-b:3', 'run-b:4', 'run-a:5',
+        ]);
+        expect(b.status).toBe('failed');
+      });
+
+      it('pages through readAll without loss or repetition', async () => {
+        let a = await commit(store, startRun('run-a'));
+        let b = await commit(store, startRun('run-b'));
+        a = await commit(store, retryNode(a, 'flaky'));
+        b = await commit(store, succeedNode(b, { ok: 1 }, null));
+        await commit(store, succeedNode(a, { ok: 2 }, null));
+
+        const everything = await store.readAll(0, 1000);
+        expect(everything).toHaveLength(10);
+        const paged: RunEvent[] = [];
+        let after = 0;
+        for (;;) {
+          const page = await store.readAll(after, 3);
+          expect(page.length).toBeLessThanOrEqual(3);
+          if (page.length === 0) break;
+          paged.push(...page);
+          after = page[page.length - 1]?.globalSeq ?? after;
+        }
+        expect(paged).toEqual(everything);
+        expect(await store.readAll(after, 3)).toEqual([]);
+        expect(await store.readAll(0, 0)).toEqual([]);
+        // readAll and readRun agree on every event.
+        expect(everything.filter((e) => e.runId === 'run-a')).toEqual(await store.readRun('run-a'));
+        expect(b.version).toBe(4);
+      });
+
+      it('lists every run that has events, once each', async () => {
+        const a = await commit(store, startRun('run-a'));
+        await commit(store, startRun('run-b'));
+        await commit(store, succeedNode(a, {}, null));
+        await commit(store, startRun('run-c'));
+
+        const ids = await store.listRunIds();
+        expect([...ids].sort()).toEqual(['run-a', 'run-b', 'run-c']);
+      });
+    });
+
+    describe('optimistic concurrency', () => {
+      it('rejects a stale expected version with E_CONCURRENT_UPDATE and writes nothing', async () => {
+        const run = await commit(store, startRun('run-a'));
+        const winner = succeedNode(run, { by: 'writer-1' }, 'approval');
+        await store.append(winner);
+        const before = await snapshotRun(store, 'run-a');
+
+        // Built from the same stale row: it pauses at a gate, so it would also write an approval.
+        const stale = pauseRun(run, 'approval', 'appr-stale');
+        const error = await rejectionOf(store.append(stale));
+
+        expect(hasCode(error, E_CONCURRENT_UPDATE)).toBe(true);
+        expect((error as { details?: unknown }).details).toEqual({ runId: 'run-a', expectedVersion: 2, actualVersion: 4 });
+        expect((error as Error).message).toContain('run-a');
+        expect(await snapshotRun(store, 'run-a')).toEqual(before);
+        expect(await store.getApproval('appr-stale')).toBeNull();
+        expect((await store.readAll(0, 100)).length).toBe(4);
+      });
+
+      it('rejects an expected version ahead of the stream (it would leave a gap)', async () => {
+        const run = await commit(store, startRun('run-a'));
+        const ahead = succeedNode({ ...run, version: 5 }, {}, null);
+        const error = await rejectionOf(store.append(ahead));
+        expect(hasCode(error, E_CONCURRENT_UPDATE)).toBe(true);
+        expect((error as { details?: unknown }).details).toEqual({ runId: 'run-a', expectedVersion: 5, actualVersion: 2 });
+        expect((await store.readRun('run-a')).map((e) => e.seq)).toEqual([1, 2]);
+      });
+
+      it('refuses to start the same run id twice (both at version 0)', async () => {
+        await store.append(startRun('run-a', { playbookName: 'first' }));
+        const before = await snapshotRun(store, 'run-a');
+        const second = startRun('run-a', { playbookName: 'second', at: '2025-03-02T00:00:00.000Z' });
+        const error = await rejectionOf(store.append(second));
+        expect(hasCode(error, E_CONCURRENT_UPDATE)).toBe(true);
+        expect(await snapshotRun(store, 'run-a')).toEqual(before);
+        // The loser's playbook text was not stored either.
+        expect(await store.getPlaybookSource(second.run.playbookHash)).toBeNull();
+      });
+
+      it('lets exactly one of many concurrent appends at one version win', async () => {
+        const run = await commit(store, startRun('run-a'));
+        const rivals = Array.from({ length: 8 }, (_, i) => succeedNode(run, { writer: i }, `next-${i}`));
+        const results = await Promise.allSettled(rivals.map((request) => store.append(request)));
+
+        const winners = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+        expect(winners).toHaveLength(1);
+        for (const result of results) {
+          if (result.status === 'rejected') expect(hasCode(result.reason, E_CONCURRENT_UPDATE)).toBe(true);
+        }
+        const winner = rivals[winners[0] ?? -1];
+        const events = await store.readRun('run-a');
+        expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+        expect(events.slice(2).map((e) => e.data)).toEqual(winner?.events.map((e) => e.data));
+        expect(await store.getRun('run-a')).toEqual(winner?.run);
+        expect(verifyChain('run-a', events)).toEqual([]);
+      });
+
+      it('keeps runs independent: a conflict on one leaves the other appendable', async () => {
+        const a = await commit(store, startRun('run-a'));
+        const b = await commit(store, startRun('run-b'));
+        await store.append(succeedNode(a, {}, 'approval'));
+
+        expect(hasCode(await rejectionOf(store.append(succeedNode(a, {}, null))), E_CONCURRENT_UPDATE)).toBe(true);
+        // run-b is at version 2 too, and is untouched by run-a's history.
+        const b2 = await commit(store, succeedNode(b, { done: true }, null));
+        expect(b2.version).toBe(4);
+        expect((await store.readRun('run-b')).map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+        expect(verifyChain('run-b', await store.readRun('run-b'))).toEqual([]);
+      });
+
+      it('accepts the next append after a conflict when it uses the current version', async () => {
+        const run = await commit(store, startRun('run-a'));
+        const current = await commit(store, retryNode(run, 'first try failed'));
+        await rejectionOf(store.append(succeedNode(run, {}, null)));
+        await store.append(succeedNode(current, { ok: true }, null));
+        const events = await store.readRun('run-a');
+        expect(events).toHaveLength(6);
+        expect(verifyChain('run-a', events)).toEqual([]);
+      });
+    });
+
+    describe('projections', () => {
+      it('stores the run row of each append and returns it exactly (nulls stay null)', async () => {
+        const start = startRun('run-a');
+        await store.append(start);
+        expect(await store.getRun('run-a')).toEqual(start.run);
+        expect(start.run).toMatchObject({ epicId: null, sessionId: null, errorContext: null, completedAt: null });
+
+        const done = succeedNode(start.run, { artifact: { path: 'dist/x.tgz', size: 1024 } }, null);
+        await store.append(done);
+        expect(await store.getRun('run-a')).toEqual(done.run);
+        expect(done.run.currentNode).toBeNull();
+      });
+
+      it('round-trips epicId, sessionId and an error context', async () => {
+        const start = startRun('run-e', { epicId: 'EPIC-42', sessionId: 'session-9' });
+        await store.append(start);
+        const failed = failRun(start.run, 'exit code 2: tests failed');
+        await store.append(failed);
+        const row = await store.getRun('run-e');
+        expect(row).toEqual(failed.run);
+        expect(row?.errorContext).toEqual({ nodeId: 'version_bump', error: 'exit code 2: tests failed', cause: 'exceeded_iteration_cap' });
+        expect(row).toMatchObject({ epicId: 'EPIC-42', sessionId: 'session-9' });
+      });
+
+      it('lists runs by status, ordered by start time then run id', async () => {
+        await commit(store, startRun('run-3', { at: '2025-03-01T12:00:00.000Z' }));
+        const r1 = await commit(store, startRun('run-1', { at: '2025-03-01T08:00:00.000Z' }));
+        await commit(store, startRun('run-2b', { at: '2025-03-01T10:00:00.000Z' }));
+        await commit(store, startRun('run-2a', { at: '2025-03-01T10:00:00.000Z' }));
+        await commit(store, succeedNode(r1, {}, null));
+
+        expect((await store.listRuns()).map((r) => r.runId)).toEqual(['run-1', 'run-2a', 'run-2b', 'run-3']);
+        expect((await store.listRuns({})).map((r) => r.runId)).toEqual(['run-1', 'run-2a', 'run-2b', 'run-3']);
+        expect((await store.listRuns({ status: 'running' })).map((r) => r.runId)).toEqual(['run-2a', 'run-2b', 'run-3']);
+        expect((await store.listRuns({ status: 'completed' })).map((r) => r.runId)).toEqual(['run-1']);
+        expect(await store.listRuns({ status: 'cancelled' })).toEqual([]);
+      });
+
+      it('upserts approvals through their life cycle and filters them by status and run', async () => {
+        let a = await commit(store, startRun('run-a', { at: '2025-03-01T08:00:00.000Z' }));
+        let b = await commit(store, startRun('run-b', { at: '2025-03-01T09:00:00.000Z' }));
+        a = await commit(store, succeedNode(a, {}, 'approval'));
+        b = await commit(store, succeedNode(b, {}, 'approval'));
+
+        const pauseA = pauseRun(a, 'approval', 'appr-a', { expiresAt: '2025-03-04T08:00:00.000Z' });
+        const pauseB = pauseRun(b, 'approval', 'appr-b');
+        a = await commit(store, pauseA);
+        b = await commit(store, pauseB);
+        const pendingA = pauseA.approvals[0] as ApprovalRow;
+        const pendingB = pauseB.approvals[0] as ApprovalRow;
+
+        expect(await store.getApproval('appr-a')).toEqual(pendingA);
+        expect(await store.getApproval('appr-b')).toEqual(pendingB);
+        expect(pendingB).toMatchObject({ expiresAt: null, decidedAt: null, approver: null, reason: null, resumed: false });
+        expect((await store.listApprovals({ status: 'pending' })).map((x) => x.approvalId)).toEqual(['appr-a', 'appr-b']);
+
+        const grant = decideApproval(a, pendingA, 'approved', 'alice', 'looks good');
+        a = await commit(store, grant);
+        const approvedA = grant.approvals[0] as ApprovalRow;
+        const reject = decideApproval(b, pendingB, 'rejected', 'bob', 'wrong channel');
+        b = await commit(store, reject);
+        const resume = resumeRun(a, approvedA, 'publish');
+        a = await commit(store, resume);
+
+        expect(await store.getApproval('appr-a')).toEqual(resume.approvals[0]);
+        expect((await store.getApproval('appr-a'))?.resumed).toBe(true);
+        expect(await store.getApproval('appr-b')).toEqual(reject.approvals[0]);
+        expect(await store.listApprovals({ status: 'pending' })).toEqual([]);
+        expect((await store.listApprovals({ status: 'approved' })).map((x) => x.approvalId)).toEqual(['appr-a']);
+        expect((await store.listApprovals({ status: 'rejected', runId: 'run-b' })).map((x) => x.approvalId)).toEqual(['appr-b']);
+        expect(await store.listApprovals({ status: 'rejected', runId: 'run-a' })).toEqual([]);
+        expect((await store.listApprovals({ runId: 'run-a' })).map((x) => x.approvalId)).toEqual(['appr-a']);
+        expect((await store.listApprovals()).map((x) => x.approvalId)).toEqual(['appr-a', 'appr-b']);
+        expect(await store.getRun('run-a')).toEqual(a);
+        expect(await store.getRun('run-b')).toEqual(b);
+        expect(b.status).toBe('failed');
+      });
+
+      it('orders approvals by request time', async () => {
+        // Run "z" pauses first, run "a" later: the order is by time, not by id.
+        let z = await commit(store, startRun('run-z', { at: '2025-03-01T08:00:00.000Z' }));
+        let a = await commit(store, startRun('run-a', { at: '2025-03-01T09:00:00.000Z' }));
+        z = await commit(store, pauseRun(z, 'approval', 'appr-z'));
+        a = await commit(store, pauseRun(a, 'approval', 'appr-a'));
+        expect((await store.listApprovals()).map((x) => x.approvalId)).toEqual(['appr-z', 'appr-a']);
+        expect(z.version + a.version).toBe(6);
+      });
+    });
+
+    describe('playbook sources', () => {
+      it('stores the source of RunStarted by its hash, once for many runs', async () => {
+        const first = startRun('run-1');
+        const second = startRun('run-2');
+        const other = startRun('run-3', { playbookName: 'ivtr' });
+        await store.append(first);
+        await store.append(second);
+        await store.append(other);
+
+        expect(first.run.playbookHash).toBe(second.run.playbookHash);
+        expect(await store.getPlaybookSource(first.run.playbookHash)).toBe(playbookSource('release'));
+        expect(await store.getPlaybookSource(other.run.playbookHash)).toBe(playbookSource('ivtr'));
+        expect(other.run.playbookHash).not.toBe(first.run.playbookHash);
+      });
+    });
+
+    describe('replaceProjections', () => {
+      it('replaces the run row and its approvals, leaving events and other runs alone', async () => {
+        let a = await commit(store, startRun('run-a'));
+        const b = await commit(store, startRun('run-b'));
+        a = await commit(store, succeedNode(a, {}, 'approval'));
+        const pause = pauseRun(a, 'approval', 'appr-a');
+        a = await commit(store, pause);
+        const eventsBefore = await store.readAll(0, 100);
+
+        // A rebuild found the gate expired and the bindings different.
+        const rebuilt: RunRow = { ...a, bindings: { ...a.bindings, rebuilt: true } };
+        const expired: ApprovalRow = { ...(pause.approvals[0] as ApprovalRow), status: 'expired' };
+        await store.replaceProjections('run-a', rebuilt, [expired]);
+
+        expect(await store.getRun('run-a')).toEqual(rebuilt);
+        expect(await store.listApprovals({ runId: 'run-a' })).toEqual([expired]);
+        expect(await store.getRun('run-b')).toEqual(b);
+        expect(await store.readAll(0, 100)).toEqual(eventsBefore);
+
+        // Approvals missing from the replacement are removed.
+        await store.replaceProjections('run-a', rebuilt, []);
+        expect(await store.listApprovals({ runId: 'run-a' })).toEqual([]);
+        expect(await store.getApproval('appr-a')).toBeNull();
+      });
+
+      it('deletes the projection rows when given a null run, keeping the events', async () => {
+        let a = await commit(store, startRun('run-a'));
+        a = await commit(store, pauseRun(a, 'approval', 'appr-a'));
+        await store.replaceProjections('run-a', null, []);
+
+        expect(await store.getRun('run-a')).toBeNull();
+        expect(await store.getApproval('appr-a')).toBeNull();
+        expect(await store.readRun('run-a')).toHaveLength(3);
+        expect(await store.listRunIds()).toEqual(['run-a']);
+
+        // A rebuild restores them.
+        await store.replaceProjections('run-a', a, []);
+        expect(await store.getRun('run-a')).toEqual(a);
+      });
+
+      it('refuses rows folded at a version the log is no longer at', async () => {
+        const a = await commit(store, startRun('run-a'));
+        const current = await commit(store, retryNode(a, 'flaky'));
+        const error = await rejectionOf(store.replaceProjections('run-a', a, []));
+        expect(hasCode(error, E_CONCURRENT_UPDATE)).toBe(true);
+        expect(await store.getRun('run-a')).toEqual(current);
+      });
+    });
+
+    describe('durability', () => {
+      it('keeps events, rows and sources across close and reopen, and continues the chain', async (context) => {
+        if (handle.reopen === undefined) {
+          context.skip();
+          return;
+        }
+        let a = await commit(store, startRun('run-a', { epicId: 'E-1' }));
+        a = await commit(store, succeedNode(a, { bumped: '1.4.0' }, 'approval'));
+        const pause = pauseRun(a, 'approval', 'appr-a');
+        a = await commit(store, pause);
+        const events = await store.readRun('run-a');
+
+        store = await handle.reopen();
+        expect(await store.readRun('run-a')).toEqual(events);
+        expect(await store.getRun('run-a')).toEqual(a);
+        expect(await store.getApproval('appr-a')).toEqual(pause.approvals[0]);
+        expect(await store.getPlaybookSource(a.playbookHash)).toBe(playbookSource('release'));
+
+        // The reopened store knows where the chain ends without having written it.
+        const grant = decideApproval(a, pause.approvals[0] as ApprovalRow, 'approved', 'alice', 'ship it');
+        await store.append(grant);
+        expect(hasCode(await rejectionOf(store.append(grant)), E_CONCURRENT_UPDATE)).toBe(true);
+        const after = await store.readRun('run-a');
+        expect(after).toHaveLength(6);
+        expect(verifyChain('run-a', after)).toEqual([]);
+        expect((await store.readAll(0, 100)).map((e) => e.globalSeq)).toEqual(after.map((e) => e.globalSeq));
+      });
+    });
+  });
+}
