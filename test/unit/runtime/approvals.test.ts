@@ -31,7 +31,7 @@ async function pause(clock = manualClock()) {
 
 describe('approval gates', () => {
   it('pause: RunPaused with a rendered prompt and a token; nothing after the gate runs', async () => {
-    const { result, dispatcher, token, opts } = await pause();
+    const { result, dispatcher, token } = await pause();
     expect(result.terminalStatus).toBe('pending_approval');
     expect(token).toMatch(/^cbk1\.[0-9a-f-]+\.[A-Za-z0-9_-]{43}$/);
     expect(dispatcher.calls.map((c) => c.nodeId)).toEqual(['version_bump', 'changelog']);
