@@ -3,7 +3,7 @@
  * {@link PlaybookParseError} listing every issue with its line and column.
  */
 import { createHash } from 'node:crypto';
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
 import type { Document, Node as YamlNode, YAMLError } from 'yaml';
 import { describeValue } from './describeValue.js';
 import { graphIssues } from './graphIssues.js';
@@ -46,11 +46,27 @@ function position(lineCounter: LineCounter, offset: number | undefined): { line?
   return { line, column: col };
 }
 
-function yamlIssue(error: YAMLError, source: string, lineCounter: LineCounter): PlaybookIssue {
-  const [start, end] = error.pos;
+/** The text of the map key starting at `offset`, if there is one. */
+function keyTextAt(doc: Document, offset: number): string | undefined {
+  let found: string | undefined;
+  visit(doc, {
+    Pair(_, pair) {
+      if (isScalar(pair.key) && pair.key.range?.[0] === offset) {
+        found = String(pair.key.value);
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return found;
+}
+
+function yamlIssue(error: YAMLError, doc: Document, lineCounter: LineCounter): PlaybookIssue {
+  const [start] = error.pos;
   const duplicate = error.code === 'DUPLICATE_KEY';
+  const key = duplicate ? keyTextAt(doc, start) : undefined;
   const message = duplicate
-    ? `duplicate key ${describeValue(source.slice(start, end).trim())}: keys in a map must be unique`
+    ? `duplicate key${key === undefined ? '' : ` ${describeValue(key)}`}: keys in a map must be unique`
     : `YAML syntax error (${error.code}): ${error.message}`;
   return { code: duplicate ? I_DUPLICATE_KEY : I_YAML_SYNTAX, path: [], message, ...position(lineCounter, start) };
 }
@@ -87,7 +103,7 @@ export function parsePlaybook(source: string, options: ParsePlaybookOptions = {}
   let raw: unknown;
   try {
     doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: true });
-    if (doc.errors.length > 0) fail(doc.errors.map((error) => yamlIssue(error, source, lineCounter)));
+    if (doc.errors.length > 0) fail(doc.errors.map((error) => yamlIssue(error, doc, lineCounter)));
     raw = doc.toJS({ maxAliasCount });
   } catch (error) {
     if (error instanceof PlaybookParseError) throw error;

@@ -41,24 +41,22 @@ function translate(issue: z.core.$ZodIssue, path: Path, raw: unknown, sourceAt: 
   const where = formatPath(path);
   const found = (): string => describeValue(valueAt(raw, path), sourceAt(path));
   const draft = (code: IssueCode, message: string): DraftIssue[] => [{ code, path, message, at: 'value' }];
+  if (issue.code !== 'unrecognized_keys' && issue.code !== 'custom' && path.length > 0 && valueAt(raw, path) === undefined) {
+    const parent = path.slice(0, -1);
+    return draft(I_MISSING_FIELD, `${formatPath(parent)}: missing required field ${quote(String(path.at(-1)))}`);
+  }
   switch (issue.code) {
     case 'unrecognized_keys':
       return issue.keys.map((key) => ({
         code: I_UNKNOWN_KEY, path: [...path, key], at: 'key',
         message: `unknown key ${quote(key)} in ${where}; ${issue.message}`,
       }));
-    case 'invalid_type': {
-      if (valueAt(raw, path) === undefined) {
-        const field = path.at(-1);
-        return draft(I_MISSING_FIELD, `${formatPath(path.slice(0, -1))}: missing required field ${quote(String(field))}`);
-      }
+    case 'invalid_type':
       return draft(I_INVALID_TYPE, `${where}: expected ${expectedNames[issue.expected] ?? issue.expected}, found ${found()}`);
-    }
     case 'invalid_union': {
       const value = valueAt(raw, path);
       if (issue.discriminator === 'type' && path.at(-1) === 'type') {
         const expected = 'one of "agentic", "deterministic", "approval"';
-        if (value === undefined) return draft(I_MISSING_FIELD, `${formatPath(path.slice(0, -1))}: missing required field "type" (${expected})`);
         if (typeof value !== 'string') return draft(I_INVALID_TYPE, `${where}: expected ${expected}, found ${found()}`);
         return draft(I_UNKNOWN_NODE_TYPE, `${where}: unknown node type ${quote(value)}; expected ${expected}`);
       }
