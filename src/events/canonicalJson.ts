@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * Canonical JSON: object keys sorted, no whitespace, `undefined` members dropped
@@ -35,5 +35,6 @@ function sortDeep(value: unknown, seen: Set<object>): unknown {
 
 /** SHA-256 hex of a string (UTF-8). */
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+  // One-shot crypto.hash (Node >= 20.12) avoids a Hash object per call: this runs for every event.
+  return hash('sha256', text, 'hex');
 }
