@@ -14,7 +14,7 @@ import type { PlaybookIssue } from './types.js';
  */
 export class PlaybookParseError extends CantbookError {
   declare readonly code: typeof E_PLAYBOOK_PARSE;
-  readonly issues: readonly PlaybookIssue[];
+  readonly issues: PlaybookIssue[];
   readonly fileName?: string;
 
   constructor(issues: readonly PlaybookIssue[], fileName?: string) {
@@ -26,7 +26,7 @@ export class PlaybookParseError extends CantbookError {
       ...(fileName === undefined ? {} : { fileName }),
     });
     this.name = 'PlaybookParseError';
-    this.issues = issues;
+    this.issues = [...issues];
     if (fileName !== undefined) this.fileName = fileName;
   }
 }
