@@ -18,24 +18,29 @@ const maxAliasCount = 100;
 
 type Path = (string | number)[];
 
-/** Finds the YAML node (or map key) a path designates, falling back to its deepest existing ancestor. */
-function locate(doc: Document, path: readonly (string | number)[], at: 'key' | 'value'): YamlNode | null {
+/**
+ * Finds the YAML node (or map key) a path designates. When the path does not
+ * exist, returns its deepest existing ancestor, or `null` if `exact` is set.
+ */
+function locate(doc: Document, path: readonly (string | number)[], at: 'key' | 'value', exact = false): YamlNode | null {
   let node: unknown = doc.contents;
   let last: YamlNode | null = isScalar(node) || isMap(node) || isSeq(node) ? node : null;
+  const missing = (): YamlNode | null => (exact ? null : last);
   for (const [i, segment] of path.entries()) {
     if (isAlias(node)) node = node.resolve(doc);
     if (isMap(node)) {
       const pair = node.items.find((item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(segment));
-      if (pair === undefined) return last;
+      if (pair === undefined) return missing();
       if (i === path.length - 1 && at === 'key' && isScalar(pair.key)) return pair.key;
       node = pair.value;
     } else if (isSeq(node) && typeof segment === 'number') {
       node = node.items[segment];
     } else {
-      return last;
+      return missing();
     }
+    // An alias stays as it is, so an issue in aliased data points at the alias, not the anchor.
     if (isScalar(node) || isMap(node) || isSeq(node) || isAlias(node)) last = node;
-    else return last;
+    else return missing();
   }
   return last;
 }
@@ -120,7 +125,7 @@ export function parsePlaybook(source: string, options: ParsePlaybookOptions = {}
 
   // 2. Schema and graph rules, both over the same plain value, so one run reports everything.
   const sourceAt = (path: Path): string | undefined => {
-    const node = locate(doc, path, 'value');
+    const node = locate(doc, path, 'value', true);
     return isScalar(node) && node.range ? source.slice(node.range[0], node.range[1]).trim() : undefined;
   };
   const { definition, issues: schemaProblems } = schemaIssues(root, sourceAt);
