@@ -25,6 +25,8 @@ const alwaysOnObjects = { when: (payload: { value: unknown }) => isRecord(payloa
 
 const nonEmptyString = z.string().min(1);
 const stringList = z.array(z.string());
+/** Node ids name machine states (`#playbook.active.<id>`), so they are identifiers: no dots, no `#`. */
+const nodeId = z.string().min(1).regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'expected an identifier (a letter or "_", then letters, digits, "_" or "-")');
 
 /** The operators a `when` condition may use; exactly one must be present. */
 export const whenOperators = ['equals', 'notEquals', 'exists', 'in', 'truthy'] as const;
@@ -58,7 +60,7 @@ export const ensuresSchema = strict({
 });
 
 const nodeBase = {
-  id: nonEmptyString,
+  id: nodeId,
   description: z.string().exactOptional(),
   depends: z.array(nonEmptyString).default([]),
   on_failure: onFailureSchema.exactOptional(),

@@ -138,6 +138,13 @@ describe('required fields and types', () => {
     expect(theIssue(minimal.replace('- id: a\n    type', '- type'), I_MISSING_FIELD)).toMatchObject({ path: ['nodes', 0, 'id'], line: 4, column: 5 });
   });
 
+  it('accepts identifier node ids and rejects ids that could not name a machine state', () => {
+    expect(accepted(minimal.replace('id: a', 'id: _build-2')).definition.nodes[0]?.id).toBe('_build-2');
+    const issue = theIssue(minimal.replace('id: a', 'id: a.b'), I_INVALID_VALUE);
+    expect(issue).toMatchObject({ path: ['nodes', 0, 'id'], line: 4, column: 9 });
+    expect(issue.message).toContain('expected an identifier');
+  });
+
   it('reports an empty name as an invalid value', () => {
     expect(theIssue(minimal.replace('name: t', 'name: ""'), I_INVALID_VALUE)).toMatchObject({ path: ['name'], line: 2, column: 7 });
   });
