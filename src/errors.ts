@@ -23,6 +23,8 @@ export const E_STORE_UNAVAILABLE = 'E_STORE_UNAVAILABLE';
 export const E_USAGE = 'E_USAGE';
 /** A file named on the command line does not exist or cannot be read. */
 export const E_FILE_UNREADABLE = 'E_FILE_UNREADABLE';
+/** An agent adapter is misconfigured: an unknown spec, a bad command line or URL, a module exporting no dispatcher. */
+export const E_ADAPTER_INVALID = 'E_ADAPTER_INVALID';
 
 /** Every runtime error code (parse issues have their own `I_*` codes, see playbook/issues.ts). */
 export type CantbookErrorCode =
@@ -40,7 +42,8 @@ export type CantbookErrorCode =
   | typeof E_LOG_CORRUPT
   | typeof E_STORE_UNAVAILABLE
   | typeof E_USAGE
-  | typeof E_FILE_UNREADABLE;
+  | typeof E_FILE_UNREADABLE
+  | typeof E_ADAPTER_INVALID;
 
 /** The CLI exit code for each error code (sysexits.h where one fits). */
 export const exitCodes: Readonly<Record<CantbookErrorCode, number>> = {
@@ -59,6 +62,7 @@ export const exitCodes: Readonly<Record<CantbookErrorCode, number>> = {
   E_STORE_UNAVAILABLE: 74,
   E_USAGE: 64,
   E_FILE_UNREADABLE: 66,
+  E_ADAPTER_INVALID: 78,
 };
 
 /**
