@@ -1,0 +1,23 @@
+/**
+ * The small contract between the program and its command modules: a command
+ * handler gets the invocation's context and its commander Command, does its
+ * work, and returns the exit code. Throwing is fine: the program reports it.
+ */
+import type { Command } from 'commander';
+import type { CliContext } from './cliContext.js';
+
+/** A command's work. Returns the process exit code. */
+export type CommandHandler = (ctx: CliContext, command: Command) => Promise<number>;
+
+/** Wraps a handler as a commander action (the program supplies it). */
+export type BindAction = (handler: CommandHandler) => (...args: unknown[]) => Promise<void>;
+
+/** Appends an "Examples:" section to a command's `--help`. */
+export function withExamples(command: Command, examples: readonly string[]): Command {
+  return command.addHelpText('after', `\nExamples:\n${examples.map((line) => `  $ ${line}`).join('\n')}\n`);
+}
+
+/** Collects a repeatable option into an array (commander option processor). */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}

@@ -1,0 +1,128 @@
+/**
+ * Commands for approval gates: `approve`, `reject`, `approvals`.
+ */
+import type { Command } from 'commander';
+import { approveGate, getPendingApprovals, rejectGate, resumePlaybook } from '../index.js';
+import type { ApprovalRow, EventStore } from '../index.js';
+import type { CliContext } from './cliContext.js';
+import { withHint } from './cliErrors.js';
+import type { BindAction } from './commandKit.js';
+import { withExamples } from './commandKit.js';
+import { formatTable } from './output.js';
+import { playbookOfRun } from './playbookFile.js';
+import { createProgress } from './progress.js';
+import { cliCommand, printResult } from './runResult.js';
+
+/**
+ * Registers `approve`, `reject` and `approvals`. `approve` exits like `run`
+ * (0 completed or paused again, 1 failed, 2 cap exceeded); `reject` exits 0
+ * once the rejection is recorded (the run fails, as asked).
+ */
+export function registerGateCommands(program: Command, bind: BindAction): void {
+  const approve = program
+    .command('approve')
+    .description('approve a pending gate with its token, then resume the run')
+    .argument('<token>', 'the resume token printed when the run paused')
+    .requiredOption('--by <who>', 'who approves (recorded in the log)')
+    .option('--reason <text>', 'why (recorded in the log)')
+    .option('--agent <spec>', 'agent dispatcher for the resumed nodes (default: "agent" in cantbook.config.json)');
+  withExamples(approve, ['cantbook approve cbk1.4b1d….Zq9… --by alice', 'cantbook approve cbk1.4b1d….Zq9… --by alice --reason "changelog reviewed" --json']);
+  approve.action(
+    bind(async (ctx, cmd) => {
+      const token = cmd.processedArgs[0] as string;
+      const opts = cmd.opts<{ by: string; reason?: string; agent?: string }>();
+      const approvalSecret = ctx.secret();
+      const progress = createProgress(ctx.out);
+      try {
+        const result = await ctx.withStore(async (store) => {
+          // Resolve the agent before recording anything: an approval we could not act on would strand the run.
+          const gate = await gateOfToken(store, token);
+          let dispatcher = gate === null ? undefined : ctx.dispatcher(opts.agent, await playbookOfRun(store, gate.runId));
+          const decision = await approveGate({ store, token, approver: opts.by, approvalSecret, ...(opts.reason === undefined ? {} : { reason: opts.reason }) });
+          ctx.out.line(`✓ approved '${decision.nodeId}' of run ${decision.runId} as ${opts.by.trim()}`);
+          try {
+            dispatcher ??= ctx.dispatcher(opts.agent, await playbookOfRun(store, decision.runId));
+            return await resumePlaybook({ store, approvalToken: token, dispatcher, deterministicRunner: ctx.runner(), approvalSecret, onEvents: progress.onEvents });
+          } catch (error) {
+            throw withHint(error, `the approval is recorded; continue the run with: ${cliCommand(ctx.database().flag, 'resume', decision.runId)}`);
+          }
+        });
+        return printResult(ctx.out, result, ctx.database().flag);
+      } finally {
+        progress.stop();
+      }
+    }),
+  );
+
+  const reject = program
+    .command('reject')
+    .description('reject a pending gate with its token; the run fails at once')
+    .argument('<token>', 'the resume token printed when the run paused')
+    .requiredOption('--by <who>', 'who rejects (recorded in the log)')
+    .requiredOption('--reason <text>', 'why (recorded in the log)');
+  withExamples(reject, ['cantbook reject cbk1.4b1d….Zq9… --by alice --reason "changelog is incomplete"']);
+  reject.action(
+    bind(async (ctx, cmd) => {
+      const token = cmd.processedArgs[0] as string;
+      const opts = cmd.opts<{ by: string; reason: string }>();
+      const approvalSecret = ctx.secret();
+      const decision = await ctx.withStore((store) => rejectGate({ store, token, approver: opts.by, reason: opts.reason, approvalSecret }));
+      ctx.out.line(`✗ rejected '${decision.nodeId}' of run ${decision.runId} as ${opts.by.trim()}`);
+      if (decision.result) printResult(ctx.out, decision.result, ctx.database().flag);
+      else ctx.out.data(decision);
+      return 0;
+    }),
+  );
+
+  const approvals = program
+    .command('approvals')
+    .description('list approval gates (tokens are never stored, so never shown)')
+    .option('--pending', 'only gates waiting for a decision');
+  withExamples(approvals, ['cantbook approvals --pending', 'cantbook approvals --json']);
+  approvals.action(
+    bind(async (ctx, cmd) => {
+      const { pending = false } = cmd.opts<{ pending?: boolean }>();
+      await ctx.withStore(async (store) => {
+        if (pending) {
+          const rows = await getPendingApprovals(store);
+          ctx.out.data(rows);
+          printApprovals(ctx, rows.map((row) => ({ ...row, status: 'pending', approver: null })), 'no pending approvals');
+        } else {
+          const rows = (await store.listApprovals()).map(publicApproval);
+          ctx.out.data(rows);
+          printApprovals(ctx, rows, 'no approvals');
+        }
+      });
+      return 0;
+    }),
+  );
+}
+
+/** An approval row as the CLI shows it: without the token hash. */
+export function publicApproval(row: ApprovalRow): Omit<ApprovalRow, 'tokenHash'> {
+  const { tokenHash: _tokenHash, ...rest } = row;
+  return rest;
+}
+
+function printApprovals(
+  ctx: CliContext,
+  rows: readonly { approvalId: string; runId: string; nodeId: string; status: string; requestedAt: string; expiresAt: string | null; approver: string | null }[],
+  empty: string,
+): void {
+  if (rows.length === 0) {
+    ctx.out.line(empty);
+    return;
+  }
+  ctx.out.line(
+    formatTable(
+      ['APPROVAL', 'RUN', 'NODE', 'STATUS', 'REQUESTED', 'EXPIRES', 'BY'],
+      rows.map((row) => [row.approvalId, row.runId, row.nodeId, row.status, row.requestedAt, row.expiresAt ?? '-', row.approver ?? '-']),
+    ),
+  );
+}
+
+/** The gate a token names, if the store has it (the token is authenticated later, by approveGate). */
+async function gateOfToken(store: EventStore, token: string): Promise<ApprovalRow | null> {
+  const approvalId = token.trim().split('.')[1];
+  return approvalId === undefined || approvalId === '' ? null : store.getApproval(approvalId);
+}

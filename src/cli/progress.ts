@@ -1,0 +1,85 @@
+/**
+ * Progress of a run as it happens, driven by the runtime's `onEvents` hook
+ * (each committed batch of events). On a terminal: one ora spinner per node.
+ * Elsewhere: one plain line per finished node, e.g. `✓ version_bump (attempt 1)`.
+ * Silent in JSON mode.
+ */
+import ora from 'ora';
+import type { Ora } from 'ora';
+import type { RunEvent } from '../index.js';
+import { oneLine } from './output.js';
+import type { Output } from './output.js';
+
+/** A progress display for one command. */
+export interface Progress {
+  /** Pass as HostOptions.onEvents. */
+  onEvents(events: readonly RunEvent[]): void;
+  /** Stops any spinner still turning (on errors); safe to call twice. */
+  stop(): void;
+}
+
+/**
+ * Creates the progress display for one command. `spinners` defaults to
+ * whether stdout is a terminal.
+ */
+export function createProgress(out: Output, options: { spinners?: boolean } = {}): Progress {
+  const spinners = options.spinners ?? out.tty;
+  let spinner: Ora | undefined;
+
+  const finish = (symbol: 'succeed' | 'fail' | 'info', plain: string, text: string): void => {
+    if (spinner) {
+      spinner[symbol](text);
+      spinner = undefined;
+    } else {
+      out.line(`${plain} ${text}`);
+    }
+  };
+
+  const show = (event: RunEvent): void => {
+    switch (event.type) {
+      case 'RunStarted':
+        out.line(`run ${event.runId} · playbook ${event.data.playbookName}`);
+        break;
+      case 'NodeStarted':
+        if (spinners) spinner = ora({ text: `${event.data.nodeId} (attempt ${event.data.attempt})`, stream: out.stdout as NodeJS.WritableStream, discardStdin: false }).start();
+        break;
+      case 'NodeSucceeded':
+        finish('succeed', '✓', `${event.data.nodeId} (attempt ${event.data.attempt})`);
+        break;
+      case 'NodeFailed': {
+        const why = event.data.interrupted === true ? `interrupted: ${event.data.error}` : event.data.error;
+        finish('fail', '✗', `${event.data.nodeId} (attempt ${event.data.attempt}): ${oneLine(why)}`);
+        break;
+      }
+      case 'NodeEscalated':
+        out.line(`↪ ${event.data.from} failed; control goes back to ${event.data.to}`);
+        break;
+      case 'RunPaused':
+        out.line(`? ${event.data.nodeId}: ${oneLine(event.data.prompt, 400)}`);
+        break;
+      case 'ApprovalGranted':
+        out.line(`✓ ${event.data.nodeId} approved by ${event.data.approver}`);
+        break;
+      case 'ApprovalRejected':
+        out.line(`✗ ${event.data.nodeId} rejected by ${event.data.approver}${event.data.reason === '' ? '' : `: ${oneLine(event.data.reason)}`}`);
+        break;
+      case 'RunResumed':
+        out.line(`▶ resumed after ${event.data.nodeId}`);
+        break;
+      default:
+        // RunCompleted / RunFailed / RunCancelled: the command prints the outcome.
+        break;
+    }
+  };
+
+  return {
+    onEvents(events) {
+      if (out.json) return;
+      for (const event of events) show(event);
+    },
+    stop() {
+      spinner?.stop();
+      spinner = undefined;
+    },
+  };
+}

@@ -1,0 +1,122 @@
+/**
+ * Read-only commands over the projections and the log: `runs`, `show`, `log`.
+ */
+import { Option } from 'commander';
+import type { Command } from 'commander';
+import { getRun, listRuns, readRunEvents } from '../index.js';
+import type { RunEvent, RunStatus } from '../index.js';
+import { runNotFound } from './cliErrors.js';
+import type { BindAction } from './commandKit.js';
+import { withExamples } from './commandKit.js';
+import { publicApproval } from './gateCommands.js';
+import { formatFields, formatTable, oneLine } from './output.js';
+import { cliCommand } from './runResult.js';
+
+const RUN_STATUSES: readonly RunStatus[] = ['running', 'paused', 'completed', 'failed', 'cancelled'];
+
+/** Registers `runs`, `show` and `log`. All exit 0, or 67 for an unknown run. */
+export function registerQueryCommands(program: Command, bind: BindAction): void {
+  const runs = program
+    .command('runs')
+    .description('list runs, oldest first')
+    .addOption(new Option('--status <status>', 'only runs with this status').choices(RUN_STATUSES));
+  withExamples(runs, ['cantbook runs', 'cantbook runs --status paused', 'cantbook runs --status failed --json']);
+  runs.action(
+    bind(async (ctx, cmd) => {
+      const { status } = cmd.opts<{ status?: RunStatus }>();
+      const rows = await ctx.withStore((store) => listRuns(store, status === undefined ? {} : { status }));
+      ctx.out.data(rows);
+      if (rows.length === 0) ctx.out.line(status === undefined ? 'no runs' : `no ${status} runs`);
+      else {
+        ctx.out.line(
+          formatTable(
+            ['RUN', 'PLAYBOOK', 'STATUS', 'NODE', 'STARTED', 'UPDATED'],
+            rows.map((row) => [row.runId, row.playbookName, row.status, row.currentNode ?? '-', row.startedAt, row.updatedAt]),
+          ),
+        );
+      }
+      return 0;
+    }),
+  );
+
+  const show = program.command('show').description("a run's summary: status, current node, attempts, error, approvals").argument('<runId>', 'the run');
+  withExamples(show, ['cantbook show 7f1c2a9e-…', 'cantbook show 7f1c2a9e-… --json']);
+  show.action(
+    bind(async (ctx, cmd) => {
+      const runId = cmd.processedArgs[0] as string;
+      const { row, approvals } = await ctx.withStore(async (store) => {
+        const found = await getRun(store, runId);
+        if (found === null) throw runNotFound(runId);
+        return { row: found, approvals: (await store.listApprovals({ runId })).map(publicApproval) };
+      });
+      ctx.out.data({ ...row, approvals });
+      const attempts = Object.entries(row.iterationCounts).map(([node, count]) => `${node} ${count}`).join(' · ');
+      const error = row.errorContext;
+      const fields: [string, string][] = [
+        ['run', row.runId],
+        ['playbook', `${row.playbookName} (sha256 ${row.playbookHash.slice(0, 12)})`],
+        ['status', row.status],
+        ['node', row.currentNode ?? '-'],
+        ['attempts', attempts === '' ? '-' : attempts],
+        ['error', error === null ? '-' : `${error.cause}${error.nodeId === undefined ? '' : ` at '${error.nodeId}'`}: ${oneLine(error.error, 400)}`],
+        ['started', row.startedAt],
+        ['updated', row.updatedAt],
+        ['completed', row.completedAt ?? '-'],
+        ['events', String(row.version)],
+      ];
+      if (row.epicId !== null) fields.push(['epic', row.epicId]);
+      if (row.sessionId !== null) fields.push(['session', row.sessionId]);
+      for (const gate of approvals) {
+        const decided = gate.approver === null ? '' : ` by ${gate.approver}${gate.reason ? ` (${oneLine(gate.reason, 120)})` : ''}`;
+        fields.push(['approval', `${gate.nodeId} · ${gate.status}${decided} · id ${gate.approvalId}${gate.expiresAt === null ? '' : ` · expires ${gate.expiresAt}`}`]);
+        fields.push(['', oneLine(gate.prompt, 300)]);
+        if (gate.status === 'pending') fields.push(['', `decide with: ${cliCommand(ctx.database().flag, 'approve', '<token>', '--by', '<you>')} (the token was printed by run)`]);
+        if (gate.status === 'approved' && !gate.resumed) fields.push(['', `continue with: ${cliCommand(ctx.database().flag, 'resume', row.runId)}`]);
+      }
+      ctx.out.line(formatFields(fields));
+      return 0;
+    }),
+  );
+
+  const log = program.command('log').description("a run's events in order (the source of truth)").argument('<runId>', 'the run');
+  withExamples(log, ['cantbook log 7f1c2a9e-…', 'cantbook log 7f1c2a9e-… --json | jq ".[].type"']);
+  log.action(
+    bind(async (ctx, cmd) => {
+      const runId = cmd.processedArgs[0] as string;
+      const events = await ctx.withStore((store) => readRunEvents(store, runId));
+      if (events.length === 0) throw runNotFound(runId);
+      ctx.out.data(events);
+      ctx.out.line(formatTable(['SEQ', 'AT', 'TYPE', 'DETAILS'], events.map((event) => [String(event.seq), event.at, event.type, summarize(event)])));
+      return 0;
+    }),
+  );
+}
+
+/** One line about an event's data, for `log`. Pure. */
+export function summarize(event: RunEvent): string {
+  switch (event.type) {
+    case 'RunStarted':
+      return oneLine(`${event.data.playbookName} sha256 ${event.data.sourceHash.slice(0, 12)} context ${JSON.stringify(event.data.context)}`, 120);
+    case 'NodeStarted':
+      return `${event.data.nodeId} attempt ${event.data.attempt}`;
+    case 'NodeSucceeded':
+      return oneLine(`${event.data.nodeId} attempt ${event.data.attempt} output ${JSON.stringify(event.data.output)}`, 120);
+    case 'NodeFailed':
+      return oneLine(`${event.data.nodeId} attempt ${event.data.attempt}${event.data.interrupted === true ? ' (interrupted)' : ''}: ${event.data.error}`, 120);
+    case 'NodeEscalated':
+      return oneLine(`${event.data.from} -> ${event.data.to}: ${event.data.error}`, 120);
+    case 'RunPaused':
+      return `${event.data.nodeId} approval ${event.data.approvalId}${event.data.expiresAt === undefined ? '' : ` expires ${event.data.expiresAt}`}`;
+    case 'ApprovalGranted':
+    case 'ApprovalRejected':
+      return oneLine(`${event.data.nodeId} by ${event.data.approver}${event.data.reason === '' ? '' : `: ${event.data.reason}`}`, 120);
+    case 'RunResumed':
+      return `${event.data.nodeId} approval ${event.data.approvalId}`;
+    case 'RunCompleted':
+      return '';
+    case 'RunFailed':
+      return oneLine(`${event.data.cause}${event.data.nodeId === undefined ? '' : ` at ${event.data.nodeId}`}: ${event.data.error}`, 120);
+    case 'RunCancelled':
+      return oneLine(`${event.data.reason}${event.data.by === undefined ? '' : ` by ${event.data.by}`}`, 120);
+  }
+}

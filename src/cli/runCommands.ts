@@ -1,0 +1,146 @@
+/**
+ * Commands that drive runs: `run`, `resume`, `recover`.
+ */
+import type { Command } from 'commander';
+import { executePlaybook, listRuns, recoverRun, resumeRun, sweepExpiredApprovals } from '../index.js';
+import type { PlaybookResult } from '../index.js';
+import type { CliContext } from './cliContext.js';
+import { describeError, runNotFound } from './cliErrors.js';
+import type { BindAction } from './commandKit.js';
+import { collect, withExamples } from './commandKit.js';
+import { playbookOfRun, readInputs, readPlaybookFile } from './playbookFile.js';
+import { createProgress } from './progress.js';
+import { printResult } from './runResult.js';
+
+const AGENT_HELP = 'agent dispatcher: exec:<command> | module:<path> | http:<url> (default: "agent" in cantbook.config.json)';
+
+/**
+ * Registers `run`, `resume` and `recover`. `run` and `resume` exit 0 when the
+ * run completed or paused at a gate, 1 when it failed, 2 when a node exceeded
+ * its iteration cap.
+ */
+export function registerRunCommands(program: Command, bind: BindAction): void {
+  const run = program
+    .command('run')
+    .description('start a run of a playbook and drive it until it completes, fails or pauses at an approval gate')
+    .argument('<file>', 'the .cantbook playbook')
+    .option('--input <key=value>', 'set an input (repeatable; values are strings)', collect, [])
+    .option('--inputs <file.json>', 'read inputs from a JSON object (--input wins)')
+    .option('--agent <spec>', AGENT_HELP)
+    .option('--epic <id>', 'epic id recorded with the run')
+    .option('--session <id>', 'session id recorded with the run');
+  withExamples(run, [
+    'cantbook run starter/release.cantbook --input targetVersion=1.2.0',
+    'cantbook run starter/ivtr.cantbook --inputs task.json --agent "exec:node my-agent.mjs"',
+    'cantbook run starter/ci-gate.cantbook --input mode=full --json',
+  ]);
+  run.action(
+    bind(async (ctx, cmd) => {
+      const file = cmd.processedArgs[0] as string;
+      const opts = cmd.opts<{ input: string[]; inputs?: string; agent?: string; epic?: string; session?: string }>();
+      const playbook = readPlaybookFile(ctx.cwd, file);
+      const initialContext = readInputs(ctx.cwd, opts.inputs, opts.input);
+      const dispatcher = ctx.dispatcher(opts.agent, playbook.definition);
+      const hasGates = playbook.definition.nodes.some((node) => node.type === 'approval');
+      const approvalSecret = hasGates ? ctx.secret() : undefined;
+      const progress = createProgress(ctx.out);
+      try {
+        const result = await ctx.withStore((store) =>
+          executePlaybook({
+            store,
+            playbook: playbook.definition,
+            source: playbook.source,
+            playbookHash: playbook.sourceHash,
+            initialContext,
+            dispatcher,
+            deterministicRunner: ctx.runner(),
+            onEvents: progress.onEvents,
+            ...(approvalSecret === undefined ? {} : { approvalSecret }),
+            ...(opts.epic === undefined ? {} : { epicId: opts.epic }),
+            ...(opts.session === undefined ? {} : { sessionId: opts.session }),
+          }),
+        );
+        return printResult(ctx.out, result, ctx.database().flag);
+      } finally {
+        progress.stop();
+      }
+    }),
+  );
+
+  const resume = program
+    .command('resume')
+    .description("continue a run whose approval gate was approved (exactly once; `approve` already does this)")
+    .argument('<runId>', 'the run to resume')
+    .option('--agent <spec>', AGENT_HELP);
+  withExamples(resume, ['cantbook resume 7f1c2a9e-…', 'cantbook resume 7f1c2a9e-… --json']);
+  resume.action(
+    bind(async (ctx, cmd) => {
+      const runId = cmd.processedArgs[0] as string;
+      const opts = cmd.opts<{ agent?: string }>();
+      const progress = createProgress(ctx.out);
+      try {
+        const result = await ctx.withStore(async (store) => {
+          if ((await store.getRun(runId)) === null) throw runNotFound(runId);
+          const definition = await playbookOfRun(store, runId);
+          return resumeRun({ store, runId, ...hostOptions(ctx, opts.agent, definition), onEvents: progress.onEvents });
+        });
+        return printResult(ctx.out, result, ctx.database().flag);
+      } finally {
+        progress.stop();
+      }
+    }),
+  );
+
+  const recover = program
+    .command('recover')
+    .description('expire overdue approval gates, then finish every run left "running" by a process that died')
+    .option('--agent <spec>', AGENT_HELP)
+    .addHelpText(
+      'after',
+      '\nOnly run it when no other cantbook process is driving runs in this database: a node that is\n' +
+        'still executing elsewhere would be recorded as interrupted and dispatched again (delivery is\n' +
+        'at-least-once; agents get runId:nodeId:attempt as an idempotency key).\n',
+    );
+  withExamples(recover, ['cantbook recover', 'cantbook recover --db /var/lib/cantbook/cantbook.db --json']);
+  recover.action(
+    bind(async (ctx, cmd) => {
+      const opts = cmd.opts<{ agent?: string }>();
+      const progress = createProgress(ctx.out);
+      try {
+        return await ctx.withStore(async (store) => {
+          const expired = await sweepExpiredApprovals({ store });
+          for (const approvalId of expired) ctx.out.line(`⌛ approval ${approvalId} expired; its run failed (approval_expired)`);
+          const outcomes: (PlaybookResult | { runId: string; error: { code: string; message: string } })[] = [];
+          let exitCode = 0;
+          const running = await listRuns(store, { status: 'running' });
+          if (running.length === 0) ctx.out.line('no interrupted runs');
+          for (const row of running) {
+            ctx.out.line(`↻ recovering run ${row.runId} · playbook ${row.playbookName}`);
+            try {
+              const definition = await playbookOfRun(store, row.runId);
+              const result = await recoverRun({ store, runId: row.runId, ...hostOptions(ctx, opts.agent, definition), onEvents: progress.onEvents });
+              progress.stop();
+              outcomes.push(result);
+              printResult(ctx.out, result, ctx.database().flag);
+            } catch (error) {
+              progress.stop();
+              const reported = describeError(error);
+              if (exitCode === 0) exitCode = reported.exitCode;
+              outcomes.push({ runId: row.runId, error: { code: reported.code, message: reported.message } });
+              ctx.out.note(`error[${reported.code}]: run ${row.runId}: ${reported.message}`);
+            }
+          }
+          ctx.out.data({ expired, runs: outcomes });
+          return exitCode;
+        });
+      } finally {
+        progress.stop();
+      }
+    }),
+  );
+}
+
+/** Dispatcher, runner and secret for continuing a stored run. */
+function hostOptions(ctx: CliContext, agent: string | undefined, definition: Parameters<CliContext['dispatcher']>[1]) {
+  return { dispatcher: ctx.dispatcher(agent, definition), deterministicRunner: ctx.runner(), approvalSecret: ctx.secret() };
+}
