@@ -68,10 +68,22 @@ export default tseslint.config(
     ),
   },
   {
-    files: ['src/cli/**/*.ts'],
+    files: ['src/cli/*.ts'],
     rules: restrict(
       [{ name: 'better-sqlite3', message: 'The CLI uses the public API.' }],
       [{ group: ['../**', '!../index.js'], message: 'The CLI imports only the public API (src/index.ts).' }],
     ),
+  },
+  {
+    // The web viewer's server sits one folder deeper: the public API and its CLI siblings only.
+    files: ['src/cli/ui/*.ts'],
+    rules: restrict(
+      [{ name: 'better-sqlite3', message: 'The CLI uses the public API.' }],
+      [{ group: ['../../**', '!../../index.js'], message: 'The CLI imports only the public API (src/index.ts).' }],
+    ),
+  },
+  {
+    files: ['viewer/**/*.js'],
+    languageOptions: { globals: { ...globals.browser } },
   },
 );

@@ -1,0 +1,190 @@
+/**
+ * The viewer's HTTP surface: who may call it (Host, Origin, session key), what
+ * its JSON API returns (the fold after every event), and that deciding a gate
+ * goes through approveGate/rejectGate + resume exactly like the CLI.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { compilePlaybook, foldRunSteps, getRun, initialRunSnapshot, readRunEvents } from '../../../src/index.js';
+import type { EventStore } from '../../../src/index.js';
+import { SESSION_KEY_HEADER } from '../../../src/cli/ui/uiServer.js';
+import type { UiServer } from '../../../src/cli/ui/uiServer.js';
+import { pausedRelease, rawRequest, releasePlaybook, startViewer } from '../../helpers/uiFixture.js';
+import { tempStore } from '../../helpers/runtimeHarness.js';
+
+let store: EventStore;
+let cleanup: () => Promise<void>;
+let server: UiServer;
+let dispatcher: Awaited<ReturnType<typeof startViewer>>['dispatcher'];
+
+beforeEach(async () => {
+  ({ store, cleanup } = tempStore());
+  ({ server, dispatcher } = await startViewer(store));
+});
+afterEach(async () => {
+  await server.close();
+  await cleanup();
+});
+
+const key = () => ({ [SESSION_KEY_HEADER]: server.sessionKey });
+const api = (path: string, headers: Record<string, string> = {}) => rawRequest(server.port, { path, headers: { ...key(), ...headers } });
+const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+  rawRequest(server.port, { method: 'POST', path, headers: { ...key(), 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+const errorOf = (response: { json: () => unknown }) => (response.json() as { error: { code: string; message: string } }).error;
+
+describe('who may call the viewer', () => {
+  it('listens on 127.0.0.1 and prints a link carrying the session key in its fragment', () => {
+    expect(server.host).toBe('127.0.0.1');
+    expect(server.url).toBe(`http://127.0.0.1:${server.port}/`);
+    expect(server.openUrl).toBe(`${server.url}#key=${server.sessionKey}`);
+    expect(server.sessionKey).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('serves the page to anyone local, with a strict content security policy', async () => {
+    const page = await rawRequest(server.port, { path: '/' });
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    expect(page.body).toContain('<script type="module" src="/viewer.js">');
+    expect(page.headers['content-security-policy']).toContain("default-src 'none'");
+    expect(page.headers['x-frame-options']).toBe('DENY');
+    for (const asset of ['/viewer.js', '/viewer.css']) expect((await rawRequest(server.port, { path: asset })).status).toBe(200);
+    expect((await rawRequest(server.port, { path: '/../package.json' })).status).toBe(404);
+  });
+
+  it('refuses API calls without the session key, or with a wrong one (401)', async () => {
+    const missing = await rawRequest(server.port, { path: '/api/runs' });
+    expect(missing.status).toBe(401);
+    expect(errorOf(missing).code).toBe('E_UI_FORBIDDEN');
+    const wrong = await rawRequest(server.port, { path: '/api/runs', headers: { [SESSION_KEY_HEADER]: 'f'.repeat(64) } });
+    expect(wrong.status).toBe(401);
+  });
+
+  it('refuses a Host that is not this server (DNS rebinding), even with the key (403)', async () => {
+    const rebound = await api('/api/runs', { host: `attacker.example:${server.port}` });
+    expect(rebound.status).toBe(403);
+    expect(errorOf(rebound).message).toContain("not 'attacker.example");
+    expect((await api('/api/runs', { host: `localhost:${server.port}` })).status).toBe(200);
+    expect((await api('/api/runs', { host: '127.0.0.1:1' })).status).toBe(403);
+  });
+
+  it('refuses a POST from a non-local Origin (403) and records nothing', async () => {
+    const run = await pausedRelease(store);
+    const response = await post(`/api/runs/${run.runId}/approve`, { token: run.approvalToken, approver: 'mallory' }, { origin: 'https://attacker.example' });
+    expect(response.status).toBe(403);
+    expect(errorOf(response)).toMatchObject({ code: 'E_UI_FORBIDDEN', message: "cross-origin request from 'https://attacker.example' refused" });
+    expect((await getRun(store, run.runId))?.status).toBe('paused');
+    expect(dispatcher.calls).toHaveLength(0);
+    // The page's own origin is fine; so is a request without Origin (curl).
+    expect((await api('/api/runs', { origin: `http://127.0.0.1:${server.port}` })).status).toBe(200);
+  });
+
+  it('refuses form-encodable POST bodies (415) and cross-site fetch metadata (403)', async () => {
+    const run = await pausedRelease(store);
+    const form = await post(`/api/runs/${run.runId}/approve`, {}, { 'content-type': 'text/plain' });
+    expect(form.status).toBe(415);
+    const crossSite = await post(`/api/runs/${run.runId}/approve`, {}, { 'sec-fetch-site': 'cross-site' });
+    expect(crossSite.status).toBe(403);
+    expect((await getRun(store, run.runId))?.status).toBe('paused');
+  });
+});
+
+describe('the JSON API', () => {
+  it('lists runs (newest first) and pending gates, without tokens or token hashes', async () => {
+    const first = await pausedRelease(store, '1.0.0', 0);
+    const second = await pausedRelease(store, '1.1.0', 1);
+    const response = await api('/api/runs');
+    expect(response.status).toBe(200);
+    const body = response.json() as { label: string; runs: { runId: string; status: string }[]; approvals: { runId: string; prompt: string }[] };
+    expect(body.label).toBe('test database');
+    expect(body.runs.map((run) => run.runId)).toEqual([second.runId, first.runId]);
+    expect(body.approvals.map((gate) => gate.prompt)).toEqual(['Publish 1.0.0 (12 changelog lines)?', 'Publish 1.1.0 (12 changelog lines)?']);
+    expect(response.body).not.toContain(first.approvalToken);
+    expect(response.body).not.toContain('tokenHash');
+  });
+
+  it("gives a run's graph and, for every event, the fold after it", async () => {
+    const run = await pausedRelease(store);
+    const detail = (await api(`/api/runs/${run.runId}`)).json() as { run: { status: string }; graph: { entry: string; nodes: { id: string }[]; edges: unknown[] }; approvals: object[] };
+    expect(detail.run.status).toBe('paused');
+    expect(detail.graph.entry).toBe('version_bump');
+    expect(detail.graph.nodes.map((node) => node.id)).toEqual(['version_bump', 'changelog', 'approval', 'publish', '@completed']);
+    expect(detail.graph.edges).toContainEqual({ from: 'approval', to: 'publish', kind: 'next', label: 'approved' });
+    expect(detail.graph.edges).toContainEqual({ from: 'publish', to: '@completed', kind: 'next' });
+    expect(JSON.stringify(detail.approvals)).not.toContain('tokenHash');
+
+    const { steps } = (await api(`/api/runs/${run.runId}/states`)).json() as { steps: { seq: number; type: string; value: unknown; context: unknown; node: string | null; phase: string | null }[] };
+    const events = await readRunEvents(store, run.runId);
+    const machine = compilePlaybook(releasePlaybook.playbook);
+    const folded = foldRunSteps(machine, initialRunSnapshot(machine), events);
+    expect(steps.map((step) => step.seq)).toEqual(events.map((event) => event.seq));
+    expect(steps.map((step) => step.value)).toEqual(folded.map((snapshot) => snapshot.value));
+    expect(steps.map((step) => step.context)).toEqual(folded.map((snapshot) => snapshot.context.context));
+    expect(steps.map((step) => [step.type, step.node, step.phase])).toEqual([
+      ['RunStarted', 'version_bump', 'ready'],
+      ['NodeStarted', 'version_bump', 'running'],
+      ['NodeSucceeded', 'changelog', 'ready'],
+      ['NodeStarted', 'changelog', 'running'],
+      ['NodeSucceeded', 'approval', 'ready'],
+      ['RunPaused', 'approval', 'paused'],
+    ]);
+  });
+
+  it('answers an unknown run with E_RUN_NOT_FOUND (404)', async () => {
+    const response = await api('/api/runs/nope');
+    expect(response.status).toBe(404);
+    expect(errorOf(response).code).toBe('E_RUN_NOT_FOUND');
+  });
+});
+
+describe('deciding a gate from the viewer', () => {
+  it('a wrong token is refused with its code and the run stays paused', async () => {
+    const run = await pausedRelease(store);
+    const forged = `${run.approvalToken.slice(0, -4)}AAAA`;
+    const response = await post(`/api/runs/${run.runId}/approve`, { token: forged, approver: 'eve' });
+    expect(response.status).toBe(403);
+    expect(errorOf(response).code).toBe('E_APPROVAL_TOKEN_INVALID');
+    const garbage = await post(`/api/runs/${run.runId}/approve`, { token: 'not-a-token', approver: 'eve' });
+    expect(errorOf(garbage).code).toBe('E_APPROVAL_TOKEN_INVALID');
+    expect((await getRun(store, run.runId))?.status).toBe('paused');
+    expect(dispatcher.calls).toHaveLength(0);
+  });
+
+  it("a token of another run's gate is refused on this run's page", async () => {
+    const mine = await pausedRelease(store, '1.0.0');
+    const other = await pausedRelease(store, '1.1.0');
+    const response = await post(`/api/runs/${mine.runId}/approve`, { token: other.approvalToken, approver: 'ana' });
+    expect(response.status).toBe(403);
+    expect(errorOf(response).code).toBe('E_APPROVAL_TOKEN_INVALID');
+    expect((await getRun(store, other.runId))?.status).toBe('paused');
+  });
+
+  it('needs an approver, and a reason to reject (E_USAGE, 400)', async () => {
+    const run = await pausedRelease(store);
+    expect(errorOf(await post(`/api/runs/${run.runId}/approve`, { token: run.approvalToken, approver: ' ' }))).toMatchObject({ code: 'E_USAGE' });
+    const noReason = await post(`/api/runs/${run.runId}/reject`, { token: run.approvalToken, approver: 'ana' });
+    expect(noReason.status).toBe(400);
+    expect((await getRun(store, run.runId))?.status).toBe('paused');
+  });
+
+  it('approve records the decision and resumes with the configured dispatcher, once', async () => {
+    const run = await pausedRelease(store);
+    const response = await post(`/api/runs/${run.runId}/approve`, { token: run.approvalToken, approver: 'ana', reason: 'changelog reviewed' });
+    expect(response.status).toBe(200);
+    const body = response.json() as { decision: { status: string }; result: { terminalStatus: string; finalContext: Record<string, unknown> } };
+    expect(body.decision.status).toBe('approved');
+    expect(body.result.terminalStatus).toBe('completed');
+    expect(body.result.finalContext.__lastApproval).toMatchObject({ approver: 'ana', reason: 'changelog reviewed' });
+    expect(dispatcher.calls.map((call) => call.nodeId)).toEqual(['publish']);
+    const again = await post(`/api/runs/${run.runId}/approve`, { token: run.approvalToken, approver: 'ana' });
+    expect(again.status).toBe(409);
+    expect(errorOf(again).code).toBe('E_APPROVAL_ALREADY_DECIDED');
+    expect(dispatcher.calls).toHaveLength(1);
+  });
+
+  it('reject fails the run at once', async () => {
+    const run = await pausedRelease(store);
+    const response = await post(`/api/runs/${run.runId}/reject`, { token: run.approvalToken, approver: 'ana', reason: 'wrong version' });
+    expect(response.status).toBe(200);
+    expect((response.json() as { result: { terminalStatus: string } }).result.terminalStatus).toBe('failed');
+    expect((await getRun(store, run.runId))?.errorContext).toMatchObject({ cause: 'approval_rejected' });
+  });
+});
