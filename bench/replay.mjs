@@ -1,0 +1,267 @@
+// Bench 3: replay. Fold every event of a database (quick 100,000; full 1,000,000:
+// runs of 100 events each) from the file, then split the cost by phase; and time
+// load + fold + resume of one paused run inside that database against a tiny one.
+import { join } from 'node:path';
+import { createActor } from 'xstate';
+import { emit, gatedPlaybook, linearPlaybook, loadCantbook, loadInternal, log, markDispatcher, median, nowMs, parseArgs, removeDir, round, runIdOf, scratchDir } from './lib/common.mjs';
+import { profileChild } from './lib/cpuProfile.mjs';
+import { Database, checkpointedSize } from './lib/sqliteFiles.mjs';
+
+const args = parseArgs();
+const full = args.mode === 'full';
+const RUNS = full ? 10_000 : 1_000;
+const NODES = 49; // RunStarted + 49 x (NodeStarted, NodeSucceeded) + RunCompleted = 100 events
+const PAGE = 10_000;
+const PAUSED = 15; // paused runs per database; each one is resumed once
+const SECRET = 'bench-secret-0123456789abcdef0123';
+const TARGET = 500_000;
+
+const cb = await loadCantbook();
+const { foldStoredEvents, loadRun } = await loadInternal('runtime/loadRun.js');
+const dir = scratchDir('replay');
+const bigPath = join(dir, 'big.db');
+const tinyPath = join(dir, 'tiny.db');
+
+// 1. Generate: one run through the runtime, then its events appended again under
+// new run ids through the store (hash chain and projections included), one
+// transaction per run.
+const source = linearPlaybook(NODES, 'bench-replay');
+const { definition } = cb.parsePlaybook(source);
+let store = cb.openSqliteStore(bigPath);
+const genStart = nowMs();
+const templateId = runIdOf('t', 0);
+await cb.executePlaybook({ store, playbook: definition, source, initialContext: {}, dispatcher: markDispatcher, runId: templateId });
+const template = await store.readRun(templateId);
+const templateRow = await store.getRun(templateId);
+const newEvents = template.map(({ type, data, at }) => ({ type, data, at }));
+for (let i = 1; i < RUNS; i++) {
+  const runId = runIdOf('g', i);
+  await store.append({ runId, expectedVersion: 0, events: newEvents, run: { ...templateRow, runId }, approvals: [] });
+}
+const paused = await makePausedRuns(store, 'big');
+await store.close();
+const generateMs = nowMs() - genStart;
+const totalEvents = RUNS * template.length;
+const size = checkpointedSize(bigPath);
+log(`replay: generated ${totalEvents} events in ${round(generateMs)} ms (${round(size.bytes / 2 ** 20, 1)} MiB)`);
+
+// 2. Replay everything: readAll paging, each run folded from its RunStarted on
+// (foldStoredEvents checks the pinned source and compiles it, cached by hash).
+store = cb.openSqliteStore(bigPath, { readonly: true });
+const fullReplay = [];
+for (let round_ = 0; round_ < (full ? 2 : 3); round_++) fullReplay.push(await replayAll(store));
+const best = fullReplay.reduce((a, b) => (a.ms <= b.ms ? a : b));
+log(`replay: readAll + fold ${round(best.eventsPerSec)} events/s`);
+
+// 3. The same, one run at a time through loadRun (one indexed query per run).
+const perRun = await replayPerRun(store);
+log(`replay: loadRun per run ${round(perRun.eventsPerSec)} events/s`);
+
+// 4. Where the time goes, phase by phase, on the same file.
+const phases = await measurePhases(store);
+await store.close();
+
+// 5. Resume one paused run: inside the big database vs a tiny one.
+const tinyStore = cb.openSqliteStore(tinyPath);
+const tinyPaused = await makePausedRuns(tinyStore, 'tiny');
+await tinyStore.close();
+const resumeBig = await timeResumes(bigPath, paused);
+const resumeTiny = await timeResumes(tinyPath, tinyPaused);
+
+// 6. Profile the full replay when the target is missed (or when asked).
+let profile = null;
+if (best.eventsPerSec < TARGET || args.flags.has('profile')) profile = profileReplay(bigPath);
+
+removeDir(dir);
+
+emit(args, {
+  section: 'replay',
+  runs: RUNS,
+  eventsPerRun: template.length,
+  totalEvents,
+  databaseBytes: size.bytes,
+  generateMs: round(generateMs),
+  readAllFold: { eventsPerSec: round(best.eventsPerSec), ms: round(best.ms), page: PAGE, samplesMs: fullReplay.map((r) => round(r.ms)), completedRuns: best.completed },
+  loadRunPerRun: { eventsPerSec: round(perRun.eventsPerSec), ms: round(perRun.ms) },
+  phases,
+  target: { eventsPerSecAtLeast: TARGET, met: best.eventsPerSec >= TARGET },
+  resume: {
+    pausedRunsTimed: PAUSED,
+    big: resumeBig,
+    tiny: resumeTiny,
+    ratioLoadFold: round(resumeBig.loadFoldMs / resumeTiny.loadFoldMs, 2),
+    ratioResume: round(resumeBig.resumeMs / resumeTiny.resumeMs, 2),
+  },
+  profile,
+});
+
+async function replayAll(s) {
+  const snapshots = new Map();
+  let after = 0;
+  let events = 0;
+  const start = nowMs();
+  for (;;) {
+    const page = await s.readAll(after, PAGE);
+    if (page.length === 0) break;
+    let i = 0;
+    while (i < page.length) {
+      // Fold consecutive events of one run as one batch.
+      let j = i + 1;
+      while (j < page.length && page[j].runId === page[i].runId) j++;
+      const batch = page.slice(i, j);
+      const runId = page[i].runId;
+      const current = snapshots.get(runId);
+      if (current === undefined) {
+        const { playbook, snapshot } = foldStoredEvents(runId, batch);
+        snapshots.set(runId, { machine: playbook.machine, snapshot });
+      } else {
+        current.snapshot = cb.foldRun(current.machine, current.snapshot, batch);
+      }
+      i = j;
+    }
+    events += page.length;
+    after = page[page.length - 1].globalSeq;
+  }
+  const ms = nowMs() - start;
+  let completed = 0;
+  for (const { snapshot } of snapshots.values()) if (snapshot.value === 'completed') completed++;
+  if (completed < RUNS) throw new Error(`replay folded only ${completed} of ${RUNS} runs to completed`);
+  return { ms, events, eventsPerSec: (events / ms) * 1000, completed };
+}
+
+async function replayPerRun(s) {
+  const start = nowMs();
+  const ids = await s.listRunIds();
+  let events = 0;
+  for (const id of ids) events += (await loadRun(s, id)).events.length;
+  const ms = nowMs() - start;
+  return { ms, eventsPerSec: (events / ms) * 1000 };
+}
+
+async function measurePhases(s) {
+  const out = [];
+  const rate = (name, events, ms, note) => out.push({ phase: name, eventsPerSec: round((events / ms) * 1000), usPerEvent: round((ms * 1000) / events, 2), note });
+
+  // a. SQLite only: step through every row, no JSON.parse.
+  const raw = new Database(bigPath, { readonly: true });
+  const select = raw.prepare('SELECT global_seq, run_id, seq, type, data, at, hash FROM events WHERE global_seq > ? ORDER BY global_seq LIMIT ?').raw();
+  let t = nowMs();
+  let n = 0;
+  for (let after = 0; ; ) {
+    const rows = select.all(after, PAGE);
+    if (rows.length === 0) break;
+    n += rows.length;
+    after = rows[rows.length - 1][0];
+  }
+  rate('SQLite: read rows (better-sqlite3, raw, paged)', n, nowMs() - t, 'no parsing');
+  // b. The same plus JSON.parse of each event's data.
+  t = nowMs();
+  n = 0;
+  let bytes = 0;
+  for (let after = 0; ; ) {
+    const rows = select.all(after, PAGE);
+    if (rows.length === 0) break;
+    for (const row of rows) {
+      bytes += row[4].length;
+      JSON.parse(row[4]);
+    }
+    n += rows.length;
+    after = rows[rows.length - 1][0];
+  }
+  rate('SQLite + JSON.parse(data)', n, nowMs() - t, `${round(bytes / n)} chars of data per event`);
+  raw.close();
+  // c. The store's readAll (rows -> RunEvent objects).
+  t = nowMs();
+  n = 0;
+  for (let after = 0; ; ) {
+    const page = await s.readAll(after, PAGE);
+    if (page.length === 0) break;
+    n += page.length;
+    after = page[page.length - 1].globalSeq;
+  }
+  rate('store.readAll (SQLite + JSON.parse + event objects)', n, nowMs() - t);
+
+  // Fold-only phases on events already in memory (a sample of runs).
+  const sampleRuns = Math.min(RUNS, 1_000);
+  const ids = (await s.listRunIds()).slice(0, sampleRuns);
+  const logs = [];
+  for (const id of ids) logs.push(await s.readRun(id));
+  const events = logs.reduce((k, l) => k + l.length, 0);
+  const { playbook } = foldStoredEvents(logs[0][0].runId, logs[0]);
+  const machine = playbook.machine;
+  const initial = cb.initialRunSnapshot(machine);
+  const { evolve } = await loadInternal('projections/runState.js');
+
+  const timeFold = (name, foldOne, note) => {
+    for (let k = 0; k < Math.min(50, logs.length); k++) foldOne(logs[k]); // warm up
+    const start = nowMs();
+    for (const l of logs) foldOne(l);
+    rate(name, events, nowMs() - start, note);
+  };
+  timeFold('foldStoredEvents per run (hash check + cached compile + XState)', (l) => foldStoredEvents(l[0].runId, l), 'events in memory');
+  timeFold('foldRun: XState transition() per event', (l) => cb.foldRun(machine, initial, l), 'events in memory');
+  timeFold('evolve only (the reducer, no XState)', (l) => {
+    let st = initial.context;
+    for (const e of l) st = evolve(st, e);
+    return st;
+  }, 'events in memory');
+  // What-if: XState's transition() builds a throwaway actor (and the machine's
+  // initial snapshot) on every call; reusing one inert scope per machine avoids it.
+  const actor = createActor(machine);
+  const scope = { self: actor, defer() {}, id: '', logger() {}, sessionId: '', stopChild() {}, system: actor.system, emit() {}, actionExecutor() {} };
+  const viaScope = (l) => {
+    let snap = initial;
+    for (const e of l) snap = machine.transition(snap, e, scope);
+    return snap;
+  };
+  const a = cb.foldRun(machine, initial, logs[0]);
+  const b = viaScope(logs[0]);
+  const same = JSON.stringify([a.value, a.context]) === JSON.stringify([b.value, b.context]);
+  timeFold('what-if: machine.transition with one reused actor scope', viaScope, same ? 'same snapshot as foldRun' : 'DIFFERENT snapshot from foldRun');
+  // What-if: the pure part of XState's fold without its per-event actor creation.
+  let st = nowMs();
+  for (let k = 0; k < events; k++) createActor(machine);
+  rate('cost of one createActor(machine) (what transition() does per event)', events, nowMs() - st, 'per event folded');
+  return out;
+}
+
+/** Starts PAUSED runs of the gated playbook; returns their tokens. */
+async function makePausedRuns(s, prefix) {
+  const gated = gatedPlaybook();
+  const { definition: gatedDef } = cb.parsePlaybook(gated);
+  const tokens = [];
+  for (let i = 0; i < PAUSED; i++) {
+    const result = await cb.executePlaybook({ store: s, playbook: gatedDef, source: gated, initialContext: {}, dispatcher: markDispatcher, approvalSecret: SECRET, runId: runIdOf(`p${prefix}`, i) });
+    if (result.terminalStatus !== 'pending_approval') throw new Error(`gated run ended ${result.terminalStatus}`);
+    tokens.push({ runId: result.runId, token: result.approvalToken });
+  }
+  return tokens;
+}
+
+/** For each paused run: time loadRun (load + fold), approve (untimed), time resumePlaybook. Medians. */
+async function timeResumes(path, pausedRuns) {
+  const s = cb.openSqliteStore(path);
+  // Warm the code paths on the first run (not counted).
+  const loadFold = [];
+  const resume = [];
+  for (const [k, { runId, token }] of pausedRuns.entries()) {
+    let t = nowMs();
+    const loaded = await loadRun(s, runId);
+    const loadMs = nowMs() - t;
+    if (loaded.snapshot.context.status !== 'paused') throw new Error('not paused');
+    await cb.approveGate({ store: s, token, approver: 'bench', approvalSecret: SECRET });
+    t = nowMs();
+    const result = await cb.resumePlaybook({ store: s, approvalToken: token, dispatcher: markDispatcher, approvalSecret: SECRET });
+    const resumeMs = nowMs() - t;
+    if (result.terminalStatus !== 'completed') throw new Error(`resumed run ended ${result.terminalStatus}`);
+    if (k === 0) continue;
+    loadFold.push(loadMs);
+    resume.push(resumeMs);
+  }
+  await s.close();
+  return { loadFoldMs: round(median(loadFold), 3), resumeMs: round(median(resume), 3) };
+}
+
+function profileReplay(path) {
+  return profileChild(['replay', path], 'replay');
+}
