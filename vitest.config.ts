@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Builds dist/ once so test/e2e can spawn the compiled CLI.
+    globalSetup: ['test/e2e/globalSetup.ts'],
   },
 });

@@ -17,8 +17,12 @@
 // Format
 export { parsePlaybook } from './playbook/parsePlaybook.js';
 export { PlaybookParseError } from './playbook/parseError.js';
-export { formatIssue } from './playbook/formatIssues.js';
+export { formatIssue, formatIssues } from './playbook/formatIssues.js';
 export { renderTemplate } from './playbook/templates.js';
+export { parseDuration } from './playbook/duration.js';
+export { outgoingEdges, entryNodeId, findNode } from './playbook/graph.js';
+export { issueCodes } from './playbook/issues.js';
+export type { IssueCode } from './playbook/issues.js';
 export type {
   PlaybookDefinition,
   PlaybookNode,
@@ -44,6 +48,17 @@ export type { RunEvent, NewRunEvent, RunEventType, RunEventDataMap, RunContext, 
 export { runEventTypes } from './events/types.js';
 export type { RunRow, ApprovalRow, RunStatus, ApprovalStatus, ErrorContext } from './projections/types.js';
 export type { RunState } from './projections/runState.js';
+export { foldRunSteps } from './projections/foldRunSteps.js';
+export { replayInspection, INSPECTION_PROTOCOL_VERSION } from './projections/replayInspection.js';
+export type {
+  InspectionRecord,
+  InspectionActorRecord,
+  InspectionEventRecord,
+  InspectionSnapshotRecord,
+  InspectedRunSnapshot,
+  InspectedEvent,
+  ReplayInspectionOptions,
+} from './projections/replayInspection.js';
 
 // Store
 export { openSqliteStore } from './store/sqliteEventStore.js';
@@ -52,6 +67,8 @@ export type { EventStore, AppendRequest, ListRunsFilter, ListApprovalsFilter } f
 
 // Adapters (ports)
 export type { AgentDispatcher, DeterministicRunner, DispatchRequest, RunCommandRequest, NodeOutcome } from './adapters/types.js';
+export { createSubprocessRunner } from './adapters/subprocessRunner.js';
+export { createDispatcherFromSpec } from './adapters/dispatcherSpec.js';
 
 // Runtime
 export { executePlaybook } from './runtime/executePlaybook.js';
@@ -60,6 +77,8 @@ export { approveGate, rejectGate, resumePlaybook, resumeRun, sweepExpiredApprova
 export type { GateDecisionOptions, GateDecisionResult, ResumePlaybookOptions, ResumeRunOptions, SweepOptions } from './runtime/gates.js';
 export { recoverRun } from './runtime/recoverRun.js';
 export type { RecoverRunOptions } from './runtime/recoverRun.js';
+export { replayRun } from './runtime/replayRun.js';
+export type { RunReplay } from './runtime/replayRun.js';
 export { getRun, listRuns, readRunEvents, getPendingApprovals, verifyRun, verifyStore, rebuildProjections } from './runtime/queries.js';
 export type { PendingApproval, VerifyProblem, VerifyResult } from './runtime/queries.js';
 export type { PlaybookResult, TerminalStatus, HostOptions } from './runtime/runSession.js';

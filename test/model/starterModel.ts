@@ -1,0 +1,291 @@
+/**
+ * The model side of the model-based starter tests: a starter playbook compiled
+ * to its machine, an `events(snapshot)` generator that proposes what may happen
+ * next, and xstate/graph traversals that turn the machine into paths.
+ *
+ * The machine consumes full run events, so the generator builds real events
+ * (right runId, seq = version + 1, right attempt). It separates two kinds:
+ * - environment choices, which the host cannot predict: at `<node>.running` a
+ *   NodeSucceeded (one output per branch outcome of the node's `when` edges) or a
+ *   NodeFailed; at `<node>.paused` an ApprovalGranted or ApprovalRejected;
+ * - host steps, which the machine already decided: every other phase names one
+ *   event through `nextStep`, and the generator proposes exactly that event.
+ * A path is therefore a script for the dispatcher and the human, plus the log
+ * the runtime must write when it follows that script.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { getAdjacencyMap, getShortestPaths, getSimplePaths } from 'xstate/graph';
+import type { AdjacencyMap } from 'xstate/graph';
+import { chooseBranch, readPath } from '../../src/compiler/branching.js';
+import type { BranchChoice } from '../../src/compiler/branching.js';
+import { compileModel, finalStates } from '../../src/compiler/compilePlaybook.js';
+import type { PlaybookMachine } from '../../src/compiler/compilePlaybook.js';
+import type { RunSnapshot } from '../../src/compiler/foldRun.js';
+import { nextStep } from '../../src/compiler/nextStep.js';
+import { capOf, createPlaybookModel } from '../../src/compiler/playbookModel.js';
+import type { PlaybookModel } from '../../src/compiler/playbookModel.js';
+import { canonicalJson, sha256Hex } from '../../src/events/canonicalJson.js';
+import type { RunContext, RunEvent, RunEventDataMap, RunEventType } from '../../src/events/types.js';
+import { parsePlaybook } from '../../src/playbook/parsePlaybook.js';
+import type { EdgeCondition, PlaybookDefinition } from '../../src/playbook/types.js';
+
+/** The run id and clock of model events; the runtime's differ, and nothing compares them. */
+export const MODEL_RUN_ID = 'model-run';
+const MODEL_AT = '2026-01-01T00:00:00.000Z';
+
+/** A starter playbook with everything the model and the runtime need. */
+export interface Starter {
+  file: string;
+  source: string;
+  definition: PlaybookDefinition;
+  model: PlaybookModel;
+  machine: PlaybookMachine;
+  /** What the caller passes to executePlaybook. */
+  initialContext: RunContext;
+  /** The context RunStarted records: declared defaults applied, then the caller's values. */
+  startContext: RunContext;
+  /** Every field a `when` condition reads: the part of the context that decides branches. */
+  branchFields: string[];
+}
+
+/** Reads, parses and compiles `starter/<file>`. */
+export function loadStarter(file: string, initialContext: RunContext): Starter {
+  const source = readFileSync(fileURLToPath(new URL(`../../starter/${file}`, import.meta.url)), 'utf8');
+  const { definition } = parsePlaybook(source, { fileName: file });
+  const model = createPlaybookModel(definition);
+  const startContext: RunContext = { ...initialContext };
+  for (const input of definition.inputs) {
+    if (startContext[input.name] === undefined && input.default !== undefined) startContext[input.name] = input.default;
+  }
+  const branchFields = [...new Set(definition.edges.flatMap((edge) => (edge.when ? [edge.when.field] : [])))].sort();
+  return { file, source, definition, model, machine: compileModel(model), initialContext, startContext, branchFields };
+}
+
+/** The error a scripted failure of `nodeId` carries (the same text in model and runtime). */
+export function failureText(nodeId: string): string {
+  return `scripted failure of ${nodeId}`;
+}
+
+/** The output a successful node returns when its output decides nothing. */
+function plainOutput(nodeId: string): RunContext {
+  return { [nodeId]: 'done' };
+}
+
+function event<K extends RunEventType>(snapshot: RunSnapshot, type: K, data: RunEventDataMap[K]): RunEvent {
+  return { type, data, at: MODEL_AT, runId: MODEL_RUN_ID, seq: snapshot.context.version + 1, globalSeq: 0, hash: '' } as RunEvent;
+}
+
+/** A value a field may be given, or left alone. */
+const ABSENT = Symbol('absent');
+type Candidate = unknown;
+
+function candidatesFor(condition: EdgeCondition): Candidate[] {
+  if ('equals' in condition) return [condition.equals];
+  if ('notEquals' in condition) return [condition.notEquals];
+  if ('in' in condition) return [...condition.in];
+  if ('exists' in condition) return ['present'];
+  return [true, false];
+}
+
+function withPath(target: RunContext, field: string, value: unknown): RunContext {
+  const [head, ...rest] = field.split('.') as [string, ...string[]];
+  if (rest.length === 0) return { ...target, [head]: value };
+  const inner = target[head];
+  const base = inner !== null && typeof inner === 'object' && !Array.isArray(inner) ? (inner as RunContext) : {};
+  return { ...target, [head]: withPath(base, rest.join('.'), value) };
+}
+
+function choiceKey(choice: BranchChoice): string {
+  if (choice.kind === 'edge') return `edge:${choice.to}`;
+  if (choice.kind === 'ambiguous_branch') return `ambiguous:${choice.candidates.join(',')}`;
+  return choice.kind;
+}
+
+/**
+ * The outputs a successful `nodeId` may return, one per distinct branch outcome
+ * on this context: each guarded edge taken alone, the default (or no_branch) when
+ * none holds, and ambiguous_branch when two can hold. Found by trying the
+ * literals the conditions name, a value none names, and leaving the field alone.
+ */
+export function branchOutputs(starter: Starter, nodeId: string, context: RunContext): RunContext[] {
+  const edges = starter.model.edges.get(nodeId) ?? [];
+  const guarded = edges.flatMap((edge) => (edge.when ? [edge.when] : []));
+  if (guarded.length === 0) return [plainOutput(nodeId)];
+  const fields = [...new Set(guarded.map((condition) => condition.field))];
+  const perField = fields.map((field) => {
+    const values = guarded.filter((condition) => condition.field === field).flatMap(candidatesFor);
+    const distinct = new Map(values.map((value) => [canonicalJson(value), value] as const));
+    return [...distinct.values(), '__model_other__', ABSENT];
+  });
+  const byOutcome = new Map<string, RunContext>();
+  const visit = (index: number, output: RunContext): void => {
+    if (index === fields.length) {
+      const key = choiceKey(chooseBranch(edges, { ...context, ...output }));
+      if (!byOutcome.has(key)) byOutcome.set(key, output);
+      return;
+    }
+    for (const value of perField[index] ?? []) {
+      visit(index + 1, value === ABSENT ? output : withPath(output, fields[index] as string, value));
+    }
+  };
+  visit(0, plainOutput(nodeId));
+  return [...byOutcome.values()];
+}
+
+/** The gate a paused or approved node waits at (the last one it opened). */
+function gateAt(snapshot: RunSnapshot, nodeId: string) {
+  return Object.values(snapshot.context.approvals).findLast((gate) => gate.nodeId === nodeId);
+}
+
+/**
+ * The traversal's `events(snapshot)`: environment choices at `running` and
+ * `paused`, the one event `nextStep` names everywhere else, nothing in a final
+ * state.
+ */
+export function proposeEvents(starter: Starter): (snapshot: RunSnapshot) => RunEvent[] {
+  return (snapshot) => {
+    const step = nextStep(starter.model, snapshot);
+    switch (step.kind) {
+      case 'not_started':
+        return [
+          event(snapshot, 'RunStarted', {
+            playbookName: starter.definition.name,
+            sourceHash: sha256Hex(starter.source),
+            source: starter.source,
+            context: starter.startContext,
+            maxIterationsDefault: 3,
+          }),
+        ];
+      case 'finished':
+        return [];
+      case 'in_flight': {
+        const { nodeId, attempt } = step;
+        return [
+          ...branchOutputs(starter, nodeId, snapshot.context.context).map((output) => event(snapshot, 'NodeSucceeded', { nodeId, attempt, output })),
+          event(snapshot, 'NodeFailed', { nodeId, attempt, error: failureText(nodeId) }),
+        ];
+      }
+      case 'paused': {
+        const gate = gateAt(snapshot, step.nodeId);
+        if (gate?.status !== 'pending') throw new TypeError(`paused at '${step.nodeId}' without a pending gate`);
+        const data = { approvalId: gate.approvalId, nodeId: step.nodeId, approver: 'model', reason: '' };
+        return [event(snapshot, 'ApprovalGranted', data), event(snapshot, 'ApprovalRejected', data)];
+      }
+      case 'start':
+        return [event(snapshot, 'NodeStarted', { nodeId: step.nodeId, attempt: step.attempt })];
+      case 'pause': {
+        // Placeholders: the model compares state values, never hashes.
+        const approvalId = `gate-${Object.keys(snapshot.context.approvals).length + 1}`;
+        return [event(snapshot, 'RunPaused', { approvalId, nodeId: step.nodeId, prompt: 'model', tokenHash: 'model', contextDigest: 'model' })];
+      }
+      case 'resume': {
+        const gate = gateAt(snapshot, step.nodeId);
+        if (gate?.status !== 'approved') throw new TypeError(`resuming '${step.nodeId}' without an approved gate`);
+        return [event(snapshot, 'RunResumed', { approvalId: gate.approvalId, nodeId: step.nodeId })];
+      }
+      case 'escalate':
+        return [event(snapshot, 'NodeEscalated', { from: step.from, to: step.to, error: failureText(step.from) })];
+      case 'complete':
+        return [event(snapshot, 'RunCompleted', {})];
+      case 'fail':
+        return [event(snapshot, 'RunFailed', { nodeId: step.nodeId, cause: step.cause, error: step.error })];
+    }
+  };
+}
+
+/**
+ * A state's identity for the traversal: its value, the counters the guards read
+ * (attempts, capCounts, escalations), its gates and the fields branches read.
+ * Everything else (timestamps, __lastError, outputs nobody branches on) is left
+ * out so that runs which differ only there meet in one state. The counters are
+ * bounded by the caps, so the traversal terminates.
+ */
+export function serializeRunSnapshot(starter: Starter): (snapshot: RunSnapshot) => string {
+  return (snapshot) => {
+    const { context } = snapshot;
+    return canonicalJson({
+      value: snapshot.value,
+      attempts: context.attempts,
+      capCounts: context.capCounts,
+      escalations: context.escalations,
+      gates: Object.values(context.approvals).map((gate) => [gate.nodeId, gate.status, gate.resumed]),
+      branch: Object.fromEntries(starter.branchFields.map((field) => [field, readPath(context.context, field)])),
+    });
+  };
+}
+
+/** Whether the runtime can come to rest here: a final state, or waiting for a human. */
+export function isRestingState(value: unknown): boolean {
+  if (typeof value === 'string') return (finalStates as readonly string[]).includes(value);
+  const active = (value as { active?: Record<string, string> }).active;
+  return active !== undefined && Object.values(active).includes('paused');
+}
+
+/** The terminal status the runtime returns when it rests in `value`. */
+export function expectedStatus(value: unknown): string {
+  return typeof value === 'string' ? value : 'pending_approval';
+}
+
+/** One path through a starter's machine: the events of a run, and the states it passes. */
+export interface ModelPath {
+  kind: 'shortest' | 'simple';
+  events: RunEvent[];
+  states: RunSnapshot[];
+  final: RunSnapshot;
+}
+
+/** Limits that keep a traversal small. */
+export interface TraversalBounds {
+  /** Drop proposals from states this returns true for (e.g. too many escalations so far). */
+  prune?: (snapshot: RunSnapshot, proposed: RunEvent) => boolean;
+  /** xstate's own limit on adjacency iterations; exceeding it throws rather than hangs. */
+  limit?: number;
+}
+
+function traversalOptions(starter: Starter, bounds: TraversalBounds) {
+  const propose = proposeEvents(starter);
+  const serialize = serializeRunSnapshot(starter);
+  return {
+    events: (snapshot: RunSnapshot) => propose(snapshot),
+    serializeState: (snapshot: RunSnapshot) => serialize(snapshot),
+    filterEvents: (snapshot: RunSnapshot, proposed: RunEvent) => !(bounds.prune?.(snapshot, proposed) ?? false),
+    limit: bounds.limit ?? 200_000,
+  };
+}
+
+/** Every reachable state and its outgoing transitions, as xstate/graph sees them. */
+export function adjacencyOf(starter: Starter, bounds: TraversalBounds = {}): AdjacencyMap<RunSnapshot, RunEvent> {
+  return getAdjacencyMap(starter.machine, traversalOptions(starter, bounds) as never) as unknown as AdjacencyMap<RunSnapshot, RunEvent>;
+}
+
+/**
+ * Paths from the initial state to every resting state (final or paused):
+ * `shortest` gives one per distinct resting state, `simple` every path that
+ * visits no state twice (within `bounds`).
+ */
+export function modelPaths(starter: Starter, kind: ModelPath['kind'], bounds: TraversalBounds = {}): ModelPath[] {
+  const options = traversalOptions(starter, bounds);
+  const paths = kind === 'shortest' ? getShortestPaths(starter.machine, options as never) : getSimplePaths(starter.machine, options as never);
+  return paths
+    .filter((path) => isRestingState((path.state as RunSnapshot).value))
+    .map((path) => {
+      // xstate/graph puts the initial state first, reached by a synthetic 'xstate.init'.
+      const steps = path.steps as unknown as { state: RunSnapshot; event: RunEvent }[];
+      return { kind, events: steps.slice(1).map((step) => step.event), states: steps.map((step) => step.state), final: path.state as RunSnapshot };
+    });
+}
+
+/** Whether a node's counters are within its cap in this state (SPEC §4 "Attempts and caps"). */
+export function capViolations(starter: Starter, snapshot: RunSnapshot): string[] {
+  const problems: string[] = [];
+  const { context } = snapshot;
+  for (const node of starter.definition.nodes) {
+    const cap = capOf(node, context.maxIterationsDefault);
+    const sinceReset = context.capCounts[node.id] ?? 0;
+    const escalations = context.escalations[node.id] ?? 0;
+    if (sinceReset > Math.max(cap, 1)) problems.push(`${node.id}: ${sinceReset} attempts since reset > max(cap ${cap}, 1)`);
+    if (escalations > cap) problems.push(`${node.id}: ${escalations} escalations > cap ${cap}`);
+  }
+  return problems;
+}
