@@ -23,7 +23,7 @@ import { compileModel, finalStates } from '../../src/compiler/compilePlaybook.js
 import type { PlaybookMachine } from '../../src/compiler/compilePlaybook.js';
 import type { RunSnapshot } from '../../src/compiler/foldRun.js';
 import { nextStep } from '../../src/compiler/nextStep.js';
-import { capOf, createPlaybookModel } from '../../src/compiler/playbookModel.js';
+import { capOf, createPlaybookModel, nodeOf } from '../../src/compiler/playbookModel.js';
 import type { PlaybookModel } from '../../src/compiler/playbookModel.js';
 import { canonicalJson, sha256Hex } from '../../src/events/canonicalJson.js';
 import type { RunContext, RunEvent, RunEventDataMap, RunEventType } from '../../src/events/types.js';
@@ -33,6 +33,8 @@ import type { EdgeCondition, PlaybookDefinition } from '../../src/playbook/types
 /** The run id and clock of model events; the runtime's differ, and nothing compares them. */
 export const MODEL_RUN_ID = 'model-run';
 const MODEL_AT = '2026-01-01T00:00:00.000Z';
+/** The runtime's default cap (SPEC §4), which the model's RunStarted records too. */
+export const MODEL_MAX_ITERATIONS_DEFAULT = 3;
 
 /** A starter playbook with everything the model and the runtime need. */
 export interface Starter {
@@ -154,7 +156,7 @@ export function proposeEvents(starter: Starter): (snapshot: RunSnapshot) => RunE
             sourceHash: sha256Hex(starter.source),
             source: starter.source,
             context: starter.startContext,
-            maxIterationsDefault: 3,
+            maxIterationsDefault: MODEL_MAX_ITERATIONS_DEFAULT,
           }),
         ];
       case 'finished':
@@ -276,16 +278,34 @@ export function modelPaths(starter: Starter, kind: ModelPath['kind'], bounds: Tr
     });
 }
 
-/** Whether a node's counters are within its cap in this state (SPEC §4 "Attempts and caps"). */
-export function capViolations(starter: Starter, snapshot: RunSnapshot): string[] {
+/**
+ * The cap rules of SPEC §4 checked along one path's events: a node retried in
+ * place (restarted right after its own failure) stays within max(cap, 1)
+ * attempts in a row; a node with `inject_into` never retries in place; a node
+ * escalates at most `cap` times in the run.
+ */
+export function capViolations(starter: Starter, events: readonly RunEvent[]): string[] {
   const problems: string[] = [];
-  const { context } = snapshot;
-  for (const node of starter.definition.nodes) {
-    const cap = capOf(node, context.maxIterationsDefault);
-    const sinceReset = context.capCounts[node.id] ?? 0;
-    const escalations = context.escalations[node.id] ?? 0;
-    if (sinceReset > Math.max(cap, 1)) problems.push(`${node.id}: ${sinceReset} attempts since reset > max(cap ${cap}, 1)`);
-    if (escalations > cap) problems.push(`${node.id}: ${escalations} escalations > cap ${cap}`);
+  const streak = new Map<string, number>();
+  const escalations = new Map<string, number>();
+  let previous: RunEvent | undefined;
+  for (const event of events) {
+    if (event.type === 'NodeStarted') {
+      const node = nodeOf(starter.model, event.data.nodeId);
+      const cap = capOf(node, MODEL_MAX_ITERATIONS_DEFAULT);
+      const retry = previous?.type === 'NodeFailed' && previous.data.nodeId === event.data.nodeId;
+      const inARow = retry ? (streak.get(event.data.nodeId) ?? 0) + 1 : 1;
+      streak.set(event.data.nodeId, inARow);
+      if (inARow > Math.max(cap, 1)) problems.push(`${event.data.nodeId}: ${inARow} attempts in a row > max(cap ${cap}, 1)`);
+      if (retry && node.on_failure?.inject_into !== undefined) problems.push(`${event.data.nodeId}: retried in place despite inject_into`);
+    }
+    if (event.type === 'NodeEscalated') {
+      const cap = capOf(nodeOf(starter.model, event.data.from), MODEL_MAX_ITERATIONS_DEFAULT);
+      const count = (escalations.get(event.data.from) ?? 0) + 1;
+      escalations.set(event.data.from, count);
+      if (count > cap) problems.push(`${event.data.from}: ${count} escalations > cap ${cap}`);
+    }
+    previous = event;
   }
   return problems;
 }
