@@ -11,9 +11,11 @@ import { reportError, usageError } from './cliErrors.js';
 import type { BindAction } from './commandKit.js';
 import { registerExport } from './exportCommand.js';
 import { registerGateCommands } from './gateCommands.js';
+import { registerInspect } from './inspectCommand.js';
 import { createOutput } from './output.js';
 import { registerQueryCommands } from './queryCommands.js';
 import { registerRunCommands } from './runCommands.js';
+import { registerUi } from './uiCommand.js';
 import { registerValidate } from './validateCommand.js';
 import { registerVerify } from './verifyCommand.js';
 
@@ -61,6 +63,8 @@ export function createProgram(bind: BindAction, environment: Pick<CliEnvironment
   registerQueryCommands(program, bind);
   registerVerify(program, bind);
   registerExport(program, bind);
+  registerInspect(program, bind);
+  registerUi(program, bind);
   return program;
 }
 
