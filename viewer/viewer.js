@@ -75,6 +75,7 @@ async function route() {
 }
 
 async function showHome() {
+  document.onkeydown = null;
   const { label, runs, approvals } = await api('/api/runs');
   document.getElementById('label').textContent = label;
   const gates = approvals.length === 0
@@ -120,11 +121,11 @@ async function showRun(runId) {
   const position = h('p', { class: 'position', id: 'position' });
   const context = h('pre', { class: 'context', id: 'context' });
   const stepper = h('div', { class: 'stepper' },
-    h('button', { id: 'first', onclick: () => select(0), title: 'first event' }, '⏮'),
+    h('button', { id: 'first', onclick: () => select(0), title: 'first event' }, '« First'),
     h('button', { id: 'prev', onclick: () => select(selected - 1), title: 'previous event (←)' }, '◀ Prev'),
     h('span', { id: 'counter', class: 'counter' }),
     h('button', { id: 'next', onclick: () => select(selected + 1), title: 'next event (→)' }, 'Next ▶'),
-    h('button', { id: 'last', onclick: () => select(steps.length - 1), title: 'latest event' }, '⏭'));
+    h('button', { id: 'last', onclick: () => select(steps.length - 1), title: 'latest event' }, 'Latest »'));
 
   function select(index) {
     if (index < 0 || index >= steps.length) return;
@@ -144,6 +145,7 @@ async function showRun(runId) {
     position.replaceChildren(
       h('strong', {}, step.node === null ? '(no node)' : step.node === '@completed' ? 'completed' : step.node),
       step.phase ? ` · ${step.phase}` : '',
+      step.attempt > 0 && step.node !== '@completed' ? ` · attempt ${step.attempt}` : '',
       ' · run ', badge(step.status),
       step.error ? h('span', { class: 'error-text' }, ` ${step.error.cause}: ${step.error.error}`) : '');
     context.textContent = JSON.stringify({ value: step.value, context: step.context, event: step.data }, null, 2);
@@ -207,7 +209,7 @@ function gateForm(runId, gate) {
 }
 
 // 4. The statechart: layered top-to-bottom (longest path from the entry), drawn as SVG.
-const BOX = { width: 200, height: 58, gapX: 40, gapY: 62, margin: 28 };
+const BOX = { width: 200, height: 58, gapX: 40, gapY: 62, margin: 28, side: 130 };
 
 function layout(graph) {
   const next = graph.edges.filter((edge) => edge.kind === 'next');
@@ -226,12 +228,13 @@ function layout(graph) {
   const layers = [];
   for (const node of graph.nodes) (layers[layer.get(node.id)] ??= []).push(node);
   const widest = Math.max(...layers.map((row) => row?.length ?? 0));
-  const width = BOX.margin * 2 + widest * BOX.width + (widest - 1) * BOX.gapX + 120;
+  // Retry loops are drawn left of a box, escalations right of it: keep room on both sides.
+  const width = 2 * BOX.side + widest * BOX.width + (widest - 1) * BOX.gapX;
   const place = new Map();
   layers.forEach((row, depth) => {
     const rowWidth = row.length * BOX.width + (row.length - 1) * BOX.gapX;
     row.forEach((node, i) => {
-      const x = (width - 120 - rowWidth) / 2 + i * (BOX.width + BOX.gapX);
+      const x = (width - rowWidth) / 2 + i * (BOX.width + BOX.gapX);
       place.set(node.id, { x, y: BOX.margin + depth * (BOX.height + BOX.gapY) });
     });
   });
@@ -250,7 +253,15 @@ function drawChart(graph) {
     if (!a || !b) continue;
     let d;
     let labelAt;
-    if (edge.kind === 'escalate') {
+    let anchor = 'start';
+    if (edge.kind === 'retry') {
+      const x1 = a.x;
+      const y1 = a.y + 16;
+      const y2 = a.y + BOX.height - 16;
+      d = `M${x1},${y1} C${x1 - 46},${y1 - 10} ${x1 - 46},${y2 + 10} ${x1},${y2}`;
+      labelAt = { x: x1 - 40, y: a.y + BOX.height / 2 + 4 };
+      anchor = 'end';
+    } else if (edge.kind === 'escalate') {
       const x1 = a.x + BOX.width;
       const y1 = a.y + BOX.height / 2;
       const x2 = b.x + BOX.width;
@@ -268,7 +279,7 @@ function drawChart(graph) {
       labelAt = { x: (x1 + x2) / 2 + 6, y: mid };
     }
     const group = svg('g', { class: `edge ${edge.kind}`, dataset: { from: edge.from, to: edge.to } }, svg('path', { d, 'marker-end': 'url(#arrow)' }));
-    if (edge.label) group.append(svg('text', { x: labelAt.x, y: labelAt.y, class: 'edge-label' }, edge.label));
+    if (edge.label) group.append(svg('text', { x: labelAt.x, y: labelAt.y, class: 'edge-label', 'text-anchor': anchor }, edge.label));
     edges.append(group);
   }
   root.append(edges);
@@ -286,4 +297,5 @@ function drawChart(graph) {
 }
 
 window.addEventListener('hashchange', route);
+document.getElementById('refresh').addEventListener('click', route);
 route();

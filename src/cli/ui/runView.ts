@@ -21,8 +21,11 @@ export interface GraphNode {
 export interface GraphEdge {
   from: string;
   to: string;
-  /** `next`: taken on success (or approval); `escalate`: a failure hands control back (`inject_into`). */
-  kind: 'next' | 'escalate';
+  /**
+   * `next`: taken on success (or approval); `retry`: a failure runs the node
+   * again (`from === to`); `escalate`: a failure hands control back (`inject_into`).
+   */
+  kind: 'next' | 'retry' | 'escalate';
   label?: string;
 }
 
@@ -51,6 +54,8 @@ export interface StepView {
   node: string | null;
   /** The node's substate (ready, running, paused, approved, …), or the final state's name. */
   phase: string | null;
+  /** Attempts so far at `node` in this run (0 before its first start). */
+  attempt: number;
   /** The run context (inputs and node outputs). */
   context: unknown;
   error: unknown;
@@ -59,10 +64,12 @@ export interface StepView {
 /**
  * The playbook's graph: explicit edges and `depends` (as the runtime reads
  * them), guarded edges labelled with their condition and the default one
- * `otherwise`, escalations (`inject_into`), and an edge to `completed` from
- * every node without successors. Pure.
+ * `otherwise`, what a failure does (a retry loop, or an escalation to the
+ * `inject_into` node, with the cap from `max_iterations` or
+ * `maxIterationsDefault`), and an edge to `completed` from every node without
+ * successors. Pure.
  */
-export function buildRunGraph(definition: PlaybookDefinition): RunGraph {
+export function buildRunGraph(definition: PlaybookDefinition, maxIterationsDefault = 3): RunGraph {
   const successors = outgoingEdges(definition);
   const edges: GraphEdge[] = [];
   for (const node of definition.nodes) {
@@ -75,8 +82,15 @@ export function buildRunGraph(definition: PlaybookDefinition): RunGraph {
       edges.push({ from: node.id, to: edge.to, kind: 'next', ...(label === '' ? {} : { label }) });
     }
     if (out.length === 0) edges.push({ from: node.id, to: COMPLETED_NODE, kind: 'next', ...(approved === undefined ? {} : { label: approved }) });
-    const inject = node.type === 'approval' ? undefined : node.on_failure?.inject_into;
-    if (inject !== undefined) edges.push({ from: node.id, to: inject, kind: 'escalate', label: 'on failure' });
+    if (node.type === 'approval') continue;
+    // The runtime's caps (SPEC §4): retries in place up to max(cap, 1) attempts, or at most `cap` escalations.
+    const cap = node.on_failure?.max_iterations ?? maxIterationsDefault;
+    const inject = node.on_failure?.inject_into;
+    if (inject !== undefined) {
+      if (cap > 0) edges.push({ from: node.id, to: inject, kind: 'escalate', label: `on failure (≤ ${cap}×)` });
+    } else if (cap > 1) {
+      edges.push({ from: node.id, to: node.id, kind: 'retry', label: `retry (${cap} attempts)` });
+    }
   }
   const targets = new Set(edges.filter((edge) => edge.kind === 'next').map((edge) => edge.to));
   const entry = definition.nodes.find((node) => !targets.has(node.id))?.id ?? definition.nodes[0]?.id ?? '';
@@ -105,6 +119,7 @@ export function buildStepViews(events: readonly RunEvent[], steps: readonly RunS
       status: snapshot.context.status,
       node,
       phase,
+      attempt: node === null ? 0 : (snapshot.context.attempts[node] ?? 0),
       context: snapshot.context.context,
       error: snapshot.context.error,
     };

@@ -29,6 +29,9 @@ import { buildRunGraph, buildStepViews } from './runView.js';
 /** Code of a request refused before it reaches the API (wrong Host or Origin, missing session key, bad method or media type). */
 export const E_UI_FORBIDDEN = 'E_UI_FORBIDDEN';
 
+/** Code of a request for a page or API path the viewer does not have (HTTP 404). */
+export const E_UI_NOT_FOUND = 'E_UI_NOT_FOUND';
+
 /** Header carrying the session key. */
 export const SESSION_KEY_HEADER = 'x-cantbook-key';
 
@@ -137,7 +140,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
       if (parts.length === 2 && parts[1] === 'runs') return sendJson(response, 200, await runsPage());
       if (parts.length === 3 && parts[1] === 'runs') return sendJson(response, 200, await runPage(parts[2] as string));
       if (parts.length === 4 && parts[1] === 'runs' && parts[3] === 'states') return sendJson(response, 200, await statesPage(parts[2] as string));
-      throw new HttpError(404, 'E_NOT_FOUND', `no API at ${path}`);
+      throw new HttpError(404, E_UI_NOT_FOUND, `no API at ${path}`);
     }
     if (request.method === 'POST' && parts.length === 4 && parts[1] === 'runs' && (parts[3] === 'approve' || parts[3] === 'reject')) {
       const body = await readJsonBody(request);
@@ -153,7 +156,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
       return;
     }
     const asset = ASSETS[path];
-    if (!asset) throw new HttpError(404, 'E_NOT_FOUND', `no page at ${path}`);
+    if (!asset) throw new HttpError(404, E_UI_NOT_FOUND, `no page at ${path}`);
     const body = await readFile(`${assetsDir}/${asset.file}`);
     response.writeHead(200, { ...securityHeaders(), 'content-type': asset.type, 'content-length': body.length });
     response.end(body);
@@ -169,7 +172,8 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     if (run === null) throw runNotFound(runId);
     const replay = await replayRun(options.store, runId);
     const approvals = (await options.store.listApprovals({ runId })).map(({ tokenHash: _hidden, ...rest }) => rest);
-    return { run, approvals, graph: buildRunGraph(replay.playbook), playbook: { name: replay.playbook.name, description: replay.playbook.description ?? '', sourceHash: replay.sourceHash } };
+    const maxIterationsDefault = (replay.steps.at(-1) ?? replay.initial).context.maxIterationsDefault;
+    return { run, approvals, graph: buildRunGraph(replay.playbook, maxIterationsDefault), playbook: { name: replay.playbook.name, description: replay.playbook.description ?? '', sourceHash: replay.sourceHash } };
   }
 
   async function statesPage(runId: string) {

@@ -47,7 +47,9 @@ describe('who may call the viewer', () => {
     expect(page.headers['content-security-policy']).toContain("default-src 'none'");
     expect(page.headers['x-frame-options']).toBe('DENY');
     for (const asset of ['/viewer.js', '/viewer.css']) expect((await rawRequest(server.port, { path: asset })).status).toBe(200);
-    expect((await rawRequest(server.port, { path: '/../package.json' })).status).toBe(404);
+    const outside = await rawRequest(server.port, { path: '/../package.json' });
+    expect(outside.status).toBe(404);
+    expect(errorOf(outside).code).toBe('E_UI_NOT_FOUND');
   });
 
   it('refuses API calls without the session key, or with a wrong one (401)', async () => {
@@ -109,6 +111,11 @@ describe('the JSON API', () => {
     expect(detail.graph.nodes.map((node) => node.id)).toEqual(['version_bump', 'changelog', 'approval', 'publish', '@completed']);
     expect(detail.graph.edges).toContainEqual({ from: 'approval', to: 'publish', kind: 'next', label: 'approved' });
     expect(detail.graph.edges).toContainEqual({ from: 'publish', to: '@completed', kind: 'next' });
+    // What a failure does: retry in place up to the cap (default 3); publish has cap 1, so no loop.
+    expect(detail.graph.edges.filter((edge) => (edge as { kind: string }).kind !== 'next')).toEqual([
+      { from: 'version_bump', to: 'version_bump', kind: 'retry', label: 'retry (3 attempts)' },
+      { from: 'changelog', to: 'changelog', kind: 'retry', label: 'retry (3 attempts)' },
+    ]);
     expect(JSON.stringify(detail.approvals)).not.toContain('tokenHash');
 
     const { steps } = (await api(`/api/runs/${run.runId}/states`)).json() as { steps: { seq: number; type: string; value: unknown; context: unknown; node: string | null; phase: string | null }[] };

@@ -1,0 +1,76 @@
+/** The viewer's statechart of a playbook (buildRunGraph): edges as the runtime reads them, failure paths with the runtime's caps. */
+import { describe, expect, it } from 'vitest';
+import { parsePlaybook } from '../../../src/index.js';
+import { buildRunGraph, COMPLETED_NODE } from '../../../src/cli/ui/runView.js';
+
+const definitionOf = (source: string) => parsePlaybook(source).definition;
+
+describe('buildRunGraph', () => {
+  it('draws escalations to inject_into with their cap, and none for cap 0', () => {
+    const graph = buildRunGraph(
+      definitionOf(`
+version: "1.0"
+name: ivtr
+nodes:
+  - { id: implement, type: agentic, skill: impl, on_failure: { max_iterations: 1 } }
+  - { id: validate, type: agentic, skill: val, depends: [implement], on_failure: { max_iterations: 2, inject_into: implement } }
+  - { id: test, type: agentic, skill: tst, depends: [validate], on_failure: { max_iterations: 0, inject_into: implement } }
+`),
+    );
+    expect(graph.entry).toBe('implement');
+    expect(graph.edges).toEqual([
+      { from: 'implement', to: 'validate', kind: 'next' },
+      { from: 'validate', to: 'test', kind: 'next' },
+      { from: 'validate', to: 'implement', kind: 'escalate', label: 'on failure (≤ 2×)' },
+      { from: 'test', to: COMPLETED_NODE, kind: 'next' },
+    ]);
+  });
+
+  it('draws retry loops from the run\'s maxIterationsDefault when a node sets no cap', () => {
+    const source = `
+version: "1.0"
+name: retry
+nodes:
+  - { id: fetch, type: deterministic, command: curl }
+  - { id: parse, type: agentic, skill: p, depends: [fetch], on_failure: { max_iterations: 4 } }
+`;
+    const retries = (maxIterationsDefault?: number) => buildRunGraph(definitionOf(source), maxIterationsDefault).edges.filter((edge) => edge.kind === 'retry');
+    expect(retries()).toEqual([
+      { from: 'fetch', to: 'fetch', kind: 'retry', label: 'retry (3 attempts)' },
+      { from: 'parse', to: 'parse', kind: 'retry', label: 'retry (4 attempts)' },
+    ]);
+    expect(retries(1)).toEqual([{ from: 'parse', to: 'parse', kind: 'retry', label: 'retry (4 attempts)' }]);
+  });
+
+  it('labels guarded edges with their condition, the default `otherwise`, and a gate\'s way out `approved`', () => {
+    const graph = buildRunGraph(
+      definitionOf(`
+version: "1.0"
+name: branch
+nodes:
+  - { id: check, type: deterministic, command: make, on_failure: { max_iterations: 1 } }
+  - { id: review, type: approval, prompt: ok? }
+  - { id: full, type: deterministic, command: make, on_failure: { max_iterations: 1 } }
+  - { id: quick, type: deterministic, command: make, on_failure: { max_iterations: 1 } }
+edges:
+  - { from: check, to: review }
+  - { from: review, to: full, when: { field: mode, equals: full } }
+  - { from: review, to: quick }
+`),
+    );
+    expect(graph.edges).toEqual([
+      { from: 'check', to: 'review', kind: 'next' },
+      { from: 'review', to: 'full', kind: 'next', label: 'approved, when mode == "full"' },
+      { from: 'review', to: 'quick', kind: 'next', label: 'approved, otherwise' },
+      { from: 'full', to: COMPLETED_NODE, kind: 'next' },
+      { from: 'quick', to: COMPLETED_NODE, kind: 'next' },
+    ]);
+    expect(graph.nodes.map((node) => [node.id, node.type, node.detail])).toEqual([
+      ['check', 'deterministic', '$ make'],
+      ['review', 'approval', 'approval'],
+      ['full', 'deterministic', '$ make'],
+      ['quick', 'deterministic', '$ make'],
+      [COMPLETED_NODE, 'final', 'completed'],
+    ]);
+  });
+});
