@@ -9,13 +9,19 @@ export interface TextSink {
   write(text: string): unknown;
   /** Present and true on a terminal. */
   isTTY?: boolean;
+  /** The terminal's width in characters (0 when the terminal reports no size). */
+  columns?: number;
 }
 
 /** The CLI's writer for one invocation. */
 export interface Output {
   /** True when `--json` was given: stdout carries one JSON document and nothing else. */
   readonly json: boolean;
-  /** True when stdout is a terminal (spinners allowed). */
+  /**
+   * True when stdout is a terminal that reports a width, so a spinner can
+   * redraw its line. A pseudo-terminal without a size (`script` without
+   * `stty cols`, `docker exec -t`) reports 0 columns and counts as no terminal.
+   */
   readonly tty: boolean;
   readonly stdout: TextSink;
   /** A line of human output on stdout; dropped in JSON mode. */
@@ -37,7 +43,8 @@ export function createOutput(options: { json: boolean; stdout: TextSink; stderr:
   const { json, stdout, stderr } = options;
   return {
     json,
-    tty: stdout.isTTY === true,
+    // ora divides by the width to know how many lines to clear: 0 columns made it clear forever.
+    tty: stdout.isTTY === true && stdout.columns !== 0,
     stdout,
     line(text = '') {
       if (!json) stdout.write(`${text}\n`);
