@@ -273,8 +273,8 @@ export class RunSession {
           ...base,
           command: node.command,
           args,
-          ...(node.cwd === undefined ? {} : { cwd: node.cwd }),
-          ...(node.env === undefined ? {} : { env: node.env }),
+          ...(node.cwd === undefined ? {} : { cwd: render(node.cwd) }),
+          ...(node.env === undefined ? {} : { env: Object.fromEntries(Object.entries(node.env).map(([name, value]) => [name, render(value)])) }),
           ...(node.timeout_ms === undefined ? {} : { timeout_ms: node.timeout_ms }),
         });
       }
