@@ -13,6 +13,8 @@ import { CONFIG_EXIT_CODE, CONFIG_FILE_NAME, readConfigFile } from './configFile
 import type { CliConfig } from './configFile.js';
 import { createOutput } from './output.js';
 import type { Output, TextSink } from './output.js';
+import { createCommandLine, programOf } from './runResult.js';
+import type { CommandLine } from './runResult.js';
 import { resolveCliSecret } from './secretFile.js';
 
 /** The database used when neither --db, CANTBOOK_DB nor the config file names one. */
@@ -47,6 +49,8 @@ export interface CliContext {
   /** The config file, read on first use (undefined when there is none). */
   config(): CliConfig | undefined;
   database(): DatabaseLocation;
+  /** A command line to print for the user to run next: the same program and database as this invocation. */
+  command: CommandLine;
   /**
    * Opens the store (creating its directory on first use), runs `fn`, and
    * closes the store whatever happens.
@@ -120,6 +124,7 @@ export function createCliContext(environment: CliEnvironment, globals: GlobalOpt
     cwd,
     config: readConfig,
     database,
+    command: (...words) => createCommandLine(programOf(env), database().flag)(...words),
     async withStore(fn) {
       const { path } = ensureDirectory();
       const store = openSqliteStore(path);

@@ -3,15 +3,15 @@
  */
 import type { Command } from 'commander';
 import { approveGate, getPendingApprovals, rejectGate, resumePlaybook } from '../index.js';
-import type { ApprovalRow, EventStore } from '../index.js';
+import type { ApprovalRow } from '../index.js';
 import type { CliContext } from './cliContext.js';
-import { withHint } from './cliErrors.js';
+import { describeError, withHint } from './cliErrors.js';
 import type { BindAction } from './commandKit.js';
 import { withExamples } from './commandKit.js';
 import { formatTable } from './output.js';
 import { playbookOfRun } from './playbookFile.js';
 import { createProgress } from './progress.js';
-import { cliCommand, printResult } from './runResult.js';
+import { printResult } from './runResult.js';
 
 /**
  * Registers `approve`, `reject` and `approvals`. `approve` exits like `run`
@@ -35,19 +35,20 @@ export function registerGateCommands(program: Command, bind: BindAction): void {
       const progress = createProgress(ctx.out);
       try {
         const result = await ctx.withStore(async (store) => {
-          // Resolve the agent before recording anything: an approval we could not act on would strand the run.
-          const gate = await gateOfToken(store, token);
-          let dispatcher = gate === null ? undefined : ctx.dispatcher(opts.agent, await playbookOfRun(store, gate.runId));
+          // 1. Record the decision. The token, the gate's state and its expiry are checked here, before anything
+          //    about agents, so an unknown, forged or already-decided token is reported as such.
           const decision = await approveGate({ store, token, approver: opts.by, approvalSecret, ...(opts.reason === undefined ? {} : { reason: opts.reason }) });
           ctx.out.line(`✓ approved '${decision.nodeId}' of run ${decision.runId} as ${opts.by.trim()}`);
+          // 2. Resume. Only now are nodes dispatched, so only now must an agent be configured; without one the
+          //    approval stands and `resume` continues the run (RunResumed is not written before the agent resolves).
           try {
-            dispatcher ??= ctx.dispatcher(opts.agent, await playbookOfRun(store, decision.runId));
+            const dispatcher = ctx.dispatcher(opts.agent, await playbookOfRun(store, decision.runId));
             return await resumePlaybook({ store, approvalToken: token, dispatcher, deterministicRunner: ctx.runner(), approvalSecret, onEvents: progress.onEvents });
           } catch (error) {
-            throw withHint(error, `the approval is recorded; continue the run with: ${cliCommand(ctx.database().flag, 'resume', decision.runId)}`);
+            throw withHint(error, afterApproval(ctx, decision.runId, error));
           }
         });
-        return printResult(ctx.out, result, ctx.database().flag);
+        return printResult(ctx.out, result, ctx.command);
       } finally {
         progress.stop();
       }
@@ -68,7 +69,7 @@ export function registerGateCommands(program: Command, bind: BindAction): void {
       const approvalSecret = ctx.secret();
       const decision = await ctx.withStore((store) => rejectGate({ store, token, approver: opts.by, reason: opts.reason, approvalSecret }));
       ctx.out.line(`✗ rejected '${decision.nodeId}' of run ${decision.runId} as ${opts.by.trim()}`);
-      if (decision.result) printResult(ctx.out, decision.result, ctx.database().flag);
+      if (decision.result) printResult(ctx.out, decision.result, ctx.command);
       else ctx.out.data(decision);
       return 0;
     }),
@@ -121,8 +122,11 @@ function printApprovals(
   );
 }
 
-/** The gate a token names, if the store has it (the token is authenticated later, by approveGate). */
-async function gateOfToken(store: EventStore, token: string): Promise<ApprovalRow | null> {
-  const approvalId = token.trim().split('.')[1];
-  return approvalId === undefined || approvalId === '' ? null : store.getApproval(approvalId);
+/** What to do when the run could not be resumed after its approval was recorded. */
+function afterApproval(ctx: CliContext, runId: string, error: unknown): string {
+  const { code } = describeError(error);
+  // Someone else resumed it between our decision and our resume: nothing is left to do here.
+  if (code === 'E_PLAYBOOK_RESUME_BLOCKED') return `the approval is recorded; see the run with: ${ctx.command('show', runId)}`;
+  const agent = code === 'E_ADAPTER_INVALID' ? ' --agent <spec>' : '';
+  return `the approval is recorded; continue the run with: ${ctx.command('resume', runId)}${agent}`;
 }

@@ -10,7 +10,6 @@ import type { BindAction } from './commandKit.js';
 import { withExamples } from './commandKit.js';
 import { publicApproval } from './gateCommands.js';
 import { formatFields, formatTable, oneLine } from './output.js';
-import { cliCommand } from './runResult.js';
 
 const RUN_STATUSES: readonly RunStatus[] = ['running', 'paused', 'completed', 'failed', 'cancelled'];
 
@@ -70,8 +69,8 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
         const decided = gate.approver === null ? '' : ` by ${gate.approver}${gate.reason ? ` (${oneLine(gate.reason, 120)})` : ''}`;
         fields.push(['approval', `${gate.nodeId} · ${gate.status}${decided} · id ${gate.approvalId}${gate.expiresAt === null ? '' : ` · expires ${gate.expiresAt}`}`]);
         fields.push(['', oneLine(gate.prompt, 300)]);
-        if (gate.status === 'pending') fields.push(['', `decide with: ${cliCommand(ctx.database().flag, 'approve', '<token>', '--by', '<you>')} (the token was printed by run)`]);
-        if (gate.status === 'approved' && !gate.resumed) fields.push(['', `continue with: ${cliCommand(ctx.database().flag, 'resume', row.runId)}`]);
+        if (gate.status === 'pending') fields.push(['', `decide with: ${ctx.command('approve', '<token>', '--by', '<you>')} (the token was printed by run)`]);
+        if (gate.status === 'approved' && !gate.resumed) fields.push(['', `continue with: ${ctx.command('resume', row.runId)}`]);
       }
       ctx.out.line(formatFields(fields));
       return 0;

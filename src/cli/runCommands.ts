@@ -2,8 +2,8 @@
  * Commands that drive runs: `run`, `resume`, `recover`.
  */
 import type { Command } from 'commander';
-import { executePlaybook, listRuns, recoverRun, resumeRun, sweepExpiredApprovals } from '../index.js';
-import type { PlaybookResult } from '../index.js';
+import { CantbookError, E_INPUT_MISSING, executePlaybook, listRuns, recoverRun, resumeRun, sweepExpiredApprovals } from '../index.js';
+import type { AgentDispatcher, PlaybookDefinition, PlaybookResult, RunContext } from '../index.js';
 import type { CliContext } from './cliContext.js';
 import { describeError, runNotFound } from './cliErrors.js';
 import type { BindAction } from './commandKit.js';
@@ -40,6 +40,8 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
       const opts = cmd.opts<{ input: string[]; inputs?: string; agent?: string; epic?: string; session?: string }>();
       const playbook = readPlaybookFile(ctx.cwd, file);
       const initialContext = readInputs(ctx.cwd, opts.inputs, opts.input);
+      // The command line is checked before the environment: a missing input is reported even when no agent is set.
+      requireInputs(playbook.definition, initialContext);
       const dispatcher = ctx.dispatcher(opts.agent, playbook.definition);
       const hasGates = playbook.definition.nodes.some((node) => node.type === 'approval');
       const approvalSecret = hasGates ? ctx.secret() : undefined;
@@ -60,7 +62,7 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
             ...(opts.session === undefined ? {} : { sessionId: opts.session }),
           }),
         );
-        return printResult(ctx.out, result, ctx.database().flag);
+        return printResult(ctx.out, result, ctx.command);
       } finally {
         progress.stop();
       }
@@ -82,9 +84,14 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
         const result = await ctx.withStore(async (store) => {
           if ((await store.getRun(runId)) === null) throw runNotFound(runId);
           const definition = await playbookOfRun(store, runId);
-          return resumeRun({ store, runId, ...hostOptions(ctx, opts.agent, definition), onEvents: progress.onEvents });
+          // A run that cannot resume (gate pending, rejected or already resumed) is refused by resumeRun before it
+          // dispatches anything, so the agent is resolved up front only when the gate is approved and not yet resumed.
+          const gate = (await store.listApprovals({ runId })).at(-1);
+          const resumable = gate?.status === 'approved' && !gate.resumed;
+          const dispatcher = resumable ? ctx.dispatcher(opts.agent, definition) : resolvedOnUse(() => ctx.dispatcher(opts.agent, definition));
+          return resumeRun({ store, runId, dispatcher, deterministicRunner: ctx.runner(), approvalSecret: ctx.secret(), onEvents: progress.onEvents });
         });
-        return printResult(ctx.out, result, ctx.database().flag);
+        return printResult(ctx.out, result, ctx.command);
       } finally {
         progress.stop();
       }
@@ -121,7 +128,7 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
               const result = await recoverRun({ store, runId: row.runId, ...hostOptions(ctx, opts.agent, definition), onEvents: progress.onEvents });
               progress.stop();
               outcomes.push(result);
-              printResult(ctx.out, result, ctx.database().flag);
+              printResult(ctx.out, result, ctx.command);
             } catch (error) {
               progress.stop();
               const reported = describeError(error);
@@ -143,4 +150,26 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
 /** Dispatcher, runner and secret for continuing a stored run. */
 function hostOptions(ctx: CliContext, agent: string | undefined, definition: Parameters<CliContext['dispatcher']>[1]) {
   return { dispatcher: ctx.dispatcher(agent, definition), deterministicRunner: ctx.runner(), approvalSecret: ctx.secret() };
+}
+
+/**
+ * Throws E_INPUT_MISSING (exit 64) naming every required input that has no
+ * value and no default: the same rule executePlaybook applies, checked here
+ * so that it is reported before a missing agent.
+ */
+function requireInputs(definition: PlaybookDefinition, context: RunContext): void {
+  const missing = definition.inputs.filter((input) => input.required && input.default === undefined && context[input.name] === undefined).map((input) => input.name);
+  if (missing.length === 0) return;
+  throw new CantbookError(E_INPUT_MISSING, `playbook '${definition.name}' needs input${missing.length > 1 ? 's' : ''} ${missing.map((name) => `'${name}'`).join(', ')}`, { missing });
+}
+
+/** A dispatcher resolved on its first dispatch (for a resume that is expected to be refused before any). */
+function resolvedOnUse(resolve: () => AgentDispatcher): AgentDispatcher {
+  let dispatcher: AgentDispatcher | undefined;
+  return {
+    dispatch(request) {
+      dispatcher ??= resolve();
+      return dispatcher.dispatch(request);
+    },
+  };
 }

@@ -24,17 +24,39 @@ export function exitCodeOf(status: TerminalStatus): number {
   }
 }
 
-/** The command a person runs next, with `--db` when the database is not the default. */
-export function cliCommand(dbFlag: string, ...words: string[]): string {
-  return ['cantbook', ...(dbFlag === '' ? [] : ['--db', shellQuote(dbFlag)]), ...words].join(' ');
+/** Builds a command line a person can paste as it is: the program, `--db` when needed, then `words`. */
+export type CommandLine = (...words: string[]) => string;
+
+/**
+ * A {@link CommandLine} for `program` (see {@link programOf}) that adds
+ * `--db <path>` when the database is not the default. `words` are printed as
+ * given, so placeholders such as `<you>` stay readable. Pure.
+ *
+ * @example
+ * createCommandLine('cantbook', '')('resume', runId); // 'cantbook resume <runId>'
+ */
+export function createCommandLine(program: string, dbFlag: string): CommandLine {
+  return (...words) => [program, ...(dbFlag === '' ? [] : ['--db', shellQuote(dbFlag)]), ...words].join(' ');
+}
+
+/**
+ * How a person reaches this CLI, for the commands it prints: `npm run cantbook --`
+ * when this process is one of cantbook's own npm scripts that run the CLI
+ * (`npm run demo` in a clone, where no `cantbook` is on PATH), else `cantbook`.
+ * Pure: reads only the given environment.
+ */
+export function programOf(env: NodeJS.ProcessEnv): string {
+  const ownScript = env.npm_package_name === 'cantbook' && /^node dist\/cli\/main\.js(\s|$)/.test(env.npm_lifecycle_script ?? '');
+  return ownScript ? 'npm run cantbook --' : 'cantbook';
 }
 
 /**
  * Prints a result: the §6 object in JSON mode; otherwise the outcome, and for
- * a paused run the token with the exact commands to approve or reject it.
+ * a paused run the token with the exact commands to approve or reject it
+ * (built by `command`, so they name the same database).
  * Returns the exit code ({@link exitCodeOf}).
  */
-export function printResult(out: Output, result: PlaybookResult, dbFlag: string): number {
+export function printResult(out: Output, result: PlaybookResult, command: CommandLine): number {
   out.data(result);
   const id = result.runId;
   switch (result.terminalStatus) {
@@ -46,12 +68,12 @@ export function printResult(out: Output, result: PlaybookResult, dbFlag: string)
       const token = result.approvalToken;
       out.line(`⏸ run ${id} is waiting for approval at '${result.pausedNodeId ?? '?'}' (approval ${result.approvalId ?? '?'})`);
       if (token === undefined) {
-        out.line(`  the token was printed when the gate opened; list gates with: ${cliCommand(dbFlag, 'approvals', '--pending')}`);
+        out.line(`  the token was printed when the gate opened; list gates with: ${command('approvals', '--pending')}`);
         break;
       }
       out.line(`  token:   ${token}`);
-      out.line(`  approve: ${cliCommand(dbFlag, 'approve', token, '--by', '<you>')}`);
-      out.line(`  reject:  ${cliCommand(dbFlag, 'reject', token, '--by', '<you>', '--reason', '"<why>"')}`);
+      out.line(`  approve: ${command('approve', token, '--by', '<you>')}`);
+      out.line(`  reject:  ${command('reject', token, '--by', '<you>', '--reason', '"<why>"')}`);
       out.line('  The token is shown only once; anyone holding it can decide the gate.');
       break;
     }
@@ -62,7 +84,7 @@ export function printResult(out: Output, result: PlaybookResult, dbFlag: string)
       const where = error?.nodeId === undefined ? '' : ` at '${error.nodeId}'`;
       const verb = result.terminalStatus === 'exceeded_iteration_cap' ? 'exceeded its iteration cap' : result.terminalStatus;
       out.line(`✗ run ${id} ${verb}${where}${error ? ` (${error.cause}): ${oneLine(error.error, 400)}` : ''}`);
-      out.line(`  details: ${cliCommand(dbFlag, 'show', id)}`);
+      out.line(`  details: ${command('show', id)}`);
       break;
     }
   }
