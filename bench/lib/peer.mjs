@@ -1,0 +1,46 @@
+// The LangGraph peer lives in its own package folder (bench/peers/langgraph) so cantbook's
+// own install stays lean. Its node_modules is gitignored and installed here on first use.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { benchDir, log, nowMs, round } from './common.mjs';
+
+export const langGraphDir = join(benchDir, 'peers', 'langgraph');
+
+function installedVersion(name) {
+  const file = join(langGraphDir, 'node_modules', name, 'package.json');
+  return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')).version : null;
+}
+
+function isInstalled() {
+  return (
+    installedVersion('@langchain/langgraph') !== null &&
+    installedVersion('@langchain/langgraph-checkpoint-sqlite') !== null &&
+    existsSync(join(langGraphDir, 'node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node'))
+  );
+}
+
+/**
+ * Installs the peer from its package-lock.json when it is missing (`npm ci`, which
+ * compiles better-sqlite3 from source: about a minute, more on a busy machine; the
+ * peer's package.json approves that install script for npm 11 in "allowScripts").
+ * Returns what it did; throws when the install fails or resolves a better-sqlite3
+ * other than 12.x (13.x needs Node 22 and crashes on Node 20).
+ */
+export function ensureLangGraphPeer() {
+  let installMs = null;
+  if (!isInstalled()) {
+    log(`langgraph: installing the peer into ${langGraphDir} (npm ci, first use only) ...`);
+    const start = nowMs();
+    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+    const child = spawnSync(npm, ['ci', '--prefix', langGraphDir, '--no-audit', '--no-fund'], { stdio: ['ignore', 2, 2] });
+    installMs = round(nowMs() - start);
+    if (child.status !== 0) throw new Error(`npm ci --prefix ${langGraphDir} failed (exit ${child.status ?? child.signal})`);
+    if (!isInstalled()) throw new Error(`npm ci --prefix ${langGraphDir} finished but LangGraph or better-sqlite3 is still missing`);
+  }
+  const sqlite = installedVersion('better-sqlite3');
+  if (!sqlite.startsWith('12.')) {
+    throw new Error(`the peer resolved better-sqlite3 ${sqlite}; it must be 12.x (13.x crashes on Node 20): fix bench/peers/langgraph/package-lock.json`);
+  }
+  return { installedNow: installMs !== null, installMs };
+}
