@@ -56,7 +56,7 @@ beforeAll(async () => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Record_ {
+interface ReceivedRecord {
   type: string;
   sessionId: string;
   _version: string;
@@ -65,7 +65,7 @@ interface Record_ {
 }
 
 /** The states a receiver saw: one per `@xstate.snapshot` after a stored event (XState's init snapshot excluded). */
-function statesOf(records: readonly Record_[]) {
+function statesOf(records: readonly ReceivedRecord[]) {
   return records
     .filter((record) => record.type === '@xstate.snapshot' && record.event?.type !== 'xstate.init')
     .map((record) => ({ seq: record.event?.seq, value: record.snapshot?.value, status: record.snapshot?.status, runStatus: record.snapshot?.context.status }));
@@ -102,7 +102,7 @@ describe('cantbook inspect --ws', () => {
       expect(receiver.connections).toHaveLength(1);
       const { messages, closeCode } = await (receiver.connections[0] as Promise<{ messages: string[]; closeCode: number }>);
       expect(closeCode).toBe(1000);
-      const records = messages.map((text) => JSON.parse(text) as Record_);
+      const records = messages.map((text) => JSON.parse(text) as ReceivedRecord);
       expect(records).toHaveLength(sent.sent);
 
       // The protocol: actor, init event and snapshot, then one event + snapshot per stored event.
@@ -124,11 +124,11 @@ describe('cantbook inspect --ws', () => {
     const bridge = createInspectorServer({ port, autoOpen: false });
     // The bridge forwards every message to its other clients: this one stands in for the inspector page.
     const page = new WebSocket(`ws://127.0.0.1:${port}`);
-    const received: Record_[] = [];
+    const received: ReceivedRecord[] = [];
     const total = 3 + 2 * events.length;
     const all = new Promise<void>((resolve, reject) => {
       page.on('message', (data) => {
-        received.push(JSON.parse(String(data)) as Record_);
+        received.push(JSON.parse(String(data)) as ReceivedRecord);
         if (received.length === total) resolve();
       });
       page.once('error', reject);
@@ -168,7 +168,7 @@ describe('cantbook inspect --ws', () => {
     expect(result.code).toBe(0);
     const lines = result.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(3 + 2 * events.length);
-    expect(statesOf(lines.map((line) => JSON.parse(line) as Record_))).toEqual(expectedStates);
+    expect(statesOf(lines.map((line) => JSON.parse(line) as ReceivedRecord))).toEqual(expectedStates);
   });
 });
 
