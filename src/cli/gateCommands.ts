@@ -32,7 +32,7 @@ export function registerGateCommands(program: Command, bind: BindAction): void {
       const token = cmd.processedArgs[0] as string;
       const opts = cmd.opts<{ by: string; reason?: string; agent?: string }>();
       const approvalSecret = ctx.secret();
-      const progress = createProgress(ctx.out);
+      const progress = await createProgress(ctx.out);
       try {
         const result = await ctx.withStore(async (store) => {
           // 1. Record the decision. The token, the gate's state and its expiry are checked here, before anything

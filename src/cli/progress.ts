@@ -4,8 +4,7 @@
  * Elsewhere: one plain line per finished node, e.g. `✓ version_bump (attempt 1)`.
  * Silent in JSON mode.
  */
-import ora from 'ora';
-import type { Ora } from 'ora';
+import type { Ora, Options as OraOptions } from 'ora';
 import type { RunEvent } from '../index.js';
 import { oneLine } from './output.js';
 import type { Output } from './output.js';
@@ -20,10 +19,12 @@ export interface Progress {
 
 /**
  * Creates the progress display for one command. `spinners` defaults to
- * whether stdout is a terminal.
+ * whether stdout is a terminal (see {@link Output.tty}); ora is loaded only
+ * then, so scripts and pipes do not pay for it at start-up.
  */
-export function createProgress(out: Output, options: { spinners?: boolean } = {}): Progress {
-  const spinners = options.spinners ?? out.tty;
+export async function createProgress(out: Output, options: { spinners?: boolean } = {}): Promise<Progress> {
+  const spinners = !out.json && (options.spinners ?? out.tty);
+  const ora: ((options: OraOptions) => Ora) | undefined = spinners ? (await import('ora')).default : undefined;
   let spinner: Ora | undefined;
 
   const finish = (symbol: 'succeed' | 'fail' | 'info', plain: string, text: string): void => {
@@ -41,7 +42,7 @@ export function createProgress(out: Output, options: { spinners?: boolean } = {}
         out.line(`run ${event.runId} · playbook ${event.data.playbookName}`);
         break;
       case 'NodeStarted':
-        if (spinners) spinner = ora({ text: `${event.data.nodeId} (attempt ${event.data.attempt})`, stream: out.stdout as NodeJS.WritableStream, discardStdin: false }).start();
+        if (ora) spinner = ora({ text: `${event.data.nodeId} (attempt ${event.data.attempt})`, stream: out.stdout as NodeJS.WritableStream, discardStdin: false }).start();
         break;
       case 'NodeSucceeded':
         finish('succeed', '✓', `${event.data.nodeId} (attempt ${event.data.attempt})`);

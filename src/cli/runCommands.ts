@@ -45,7 +45,7 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
       const dispatcher = ctx.dispatcher(opts.agent, playbook.definition);
       const hasGates = playbook.definition.nodes.some((node) => node.type === 'approval');
       const approvalSecret = hasGates ? ctx.secret() : undefined;
-      const progress = createProgress(ctx.out);
+      const progress = await createProgress(ctx.out);
       try {
         const result = await ctx.withStore((store) =>
           executePlaybook({
@@ -79,7 +79,7 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
     bind(async (ctx, cmd) => {
       const runId = cmd.processedArgs[0] as string;
       const opts = cmd.opts<{ agent?: string }>();
-      const progress = createProgress(ctx.out);
+      const progress = await createProgress(ctx.out);
       try {
         const result = await ctx.withStore(async (store) => {
           if ((await store.getRun(runId)) === null) throw runNotFound(runId);
@@ -112,7 +112,7 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
   recover.action(
     bind(async (ctx, cmd) => {
       const opts = cmd.opts<{ agent?: string }>();
-      const progress = createProgress(ctx.out);
+      const progress = await createProgress(ctx.out);
       try {
         return await ctx.withStore(async (store) => {
           const expired = await sweepExpiredApprovals({ store });
