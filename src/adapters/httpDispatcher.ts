@@ -24,6 +24,9 @@ export interface HttpDispatcherOptions {
  * body `{"status": "success", "output"?: {...}}` or
  * `{"status": "failure", "error"?: "..."}`.
  *
+ * Credentials in the URL (`http://user:pass@host/`) are sent as a Basic
+ * `authorization` header (unless `headers` has one) and never as part of the URL.
+ *
  * `dispatch` never throws: a non-2xx status (with a clipped body), a network
  * error, a timeout, an abort of `request.signal`, an oversized body or an
  * answer that is not valid protocol JSON all become
@@ -40,7 +43,18 @@ export interface HttpDispatcherOptions {
  */
 export function createHttpDispatcher(url: string | URL, options: HttpDispatcherOptions = {}): AgentDispatcher {
   const target = parseHttpUrl(String(url));
+  const given = target.href;
+  const basic = basicAuthorization(target);
+  // fetch refuses URLs with credentials, quoting the whole URL (password included) in its error.
+  target.username = '';
+  target.password = '';
   const shown = displayUrl(target);
+  const headers: Record<string, string> = {
+    ...(basic !== undefined && !Object.keys(options.headers ?? {}).some((name) => name.toLowerCase() === 'authorization') ? { authorization: basic } : {}),
+    ...options.headers,
+  };
+  // Whatever a network error quotes, the URL it quotes is the one safe to print.
+  const scrub = (text: string): string => text.split(given).join(shown).split(target.href).join(shown);
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   return {
@@ -65,7 +79,7 @@ export function createHttpDispatcher(url: string | URL, options: HttpDispatcherO
         const response = await fetch(target, {
           method: 'POST',
           headers: {
-            ...options.headers,
+            ...headers,
             'content-type': 'application/json',
             accept: 'application/json',
             'idempotency-key': request.idempotencyKey,
@@ -81,7 +95,7 @@ export function createHttpDispatcher(url: string | URL, options: HttpDispatcherO
         }
         text = read;
       } catch (error) {
-        return { status: 'failure', error: stopped() ?? `agent endpoint ${shown} could not be reached: ${networkMessage(error)}` };
+        return { status: 'failure', error: stopped() ?? `agent endpoint ${shown} could not be reached: ${scrub(networkMessage(error))}` };
       }
       if (status < 200 || status > 299) {
         const detail = text.trim() === '' ? '' : `: ${clipText(text.trim(), 1000)}`;
@@ -106,6 +120,13 @@ function parseHttpUrl(text: string): URL {
     throw new CantbookError(E_ADAPTER_INVALID, `agent URL must use http: or https:, found '${url.protocol}'`, { protocol: url.protocol });
   }
   return url;
+}
+
+/** `Basic <base64(user:password)>` from the URL's credentials, or undefined when it has none. */
+function basicAuthorization(url: URL): string | undefined {
+  if (url.username === '' && url.password === '') return undefined;
+  const pair = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  return `Basic ${Buffer.from(pair, 'utf8').toString('base64')}`;
 }
 
 /** The URL without credentials, query or fragment: safe to print. */
