@@ -2,7 +2,7 @@
  * `cantbook ui` as a process: where it listens, what it prints, how it stops,
  * and its coded failures (documented in docs/errors.md with the inspector's).
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server } from 'node:net';
@@ -71,6 +71,17 @@ describe('cantbook ui', () => {
     } finally {
       expect(await viewer.stop()).toBe(0);
     }
+  });
+});
+
+describe('the package', () => {
+  it('ships the page `cantbook ui` serves and the generated machines', async () => {
+    // `npm pack --dry-run` lists what an install gets; scripts are skipped so it neither builds nor writes.
+    const listed = await new Promise<string>((resolve, reject) => {
+      execFile('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repoRoot }, (error, stdout) => (error ? reject(error) : resolve(stdout)));
+    });
+    const files = (JSON.parse(listed) as { files: { path: string }[] }[])[0]?.files.map((file) => file.path) ?? [];
+    expect(files).toEqual(expect.arrayContaining(['viewer/index.html', 'viewer/viewer.js', 'viewer/viewer.css', 'machines/release.machine.js', 'docs/visualize.md']));
   });
 });
 
