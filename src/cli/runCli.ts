@@ -33,6 +33,8 @@ export function createProgram(bind: BindAction, environment: Pick<CliEnvironment
     .option('--db <path>', 'SQLite database (env CANTBOOK_DB; default ./.cantbook/cantbook.db)')
     .option('--json', 'machine-readable output on stdout (errors as {"error": {code, message}})')
     .showHelpAfterError(false)
+    // Each command's --help also lists --db and --json, which every command takes.
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride()
     .configureOutput({
       writeOut: (text) => environment.stdout.write(text),
