@@ -128,7 +128,8 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
               const result = await recoverRun({ store, runId: row.runId, ...hostOptions(ctx, opts.agent, definition), onEvents: progress.onEvents });
               progress.stop();
               outcomes.push(result);
-              printResult(ctx.out, result, ctx.command);
+              // In JSON mode the results go out once, together, below: stdout holds one document.
+              if (!ctx.out.json) printResult(ctx.out, result, ctx.command);
             } catch (error) {
               progress.stop();
               const reported = describeError(error);

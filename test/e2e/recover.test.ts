@@ -1,0 +1,109 @@
+/**
+ * A CLI process killed mid-node, and `cantbook recover` finishing its run from
+ * the SQLite file alone: the interrupted attempt is recorded, the node is
+ * dispatched again (at-least-once), and the run goes on to its gate.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isAlive } from '../unit/adapters/helpers.js';
+import { cleanEnv, cliPath, createCliSession, demoAgent, repoRoot } from '../helpers/cliSession.js';
+import type { CliSession } from '../helpers/cliSession.js';
+
+interface Event {
+  seq: number;
+  type: string;
+  data: { nodeId?: string; attempt?: number; interrupted?: boolean };
+}
+
+let cli: CliSession;
+const leftovers: number[] = [];
+
+beforeAll(() => {
+  cli = createCliSession();
+  // Answers like a real agent, except that it announces itself and never finishes 'changelog'.
+  writeFileSync(
+    cli.path('stuck-agent.mjs'),
+    [
+      "import { writeFileSync } from 'node:fs';",
+      'let text = "";',
+      'for await (const chunk of process.stdin) text += chunk;',
+      'const request = JSON.parse(text);',
+      "if (request.nodeId === 'changelog') {",
+      "  writeFileSync('stuck.pid', String(process.pid));",
+      '  setInterval(() => {}, 1000);',
+      '} else {',
+      "  process.stdout.write(JSON.stringify({ status: 'success', output: { [request.nodeId]: 'done' } }));",
+      '}',
+    ].join('\n'),
+  );
+});
+afterAll(() => {
+  for (const pid of leftovers) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  cli.remove();
+});
+
+/** Resolves once `path` exists (the stuck agent writes it after NodeStarted was committed and it was dispatched). */
+function fileAppears(path: string, child: ReturnType<typeof spawn>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      if (existsSync(path)) resolve();
+      else if (child.exitCode !== null) reject(new Error(`cantbook exited (${child.exitCode}) before the agent started`));
+      else setTimeout(check, 25);
+    };
+    check();
+  });
+}
+
+describe('recover', () => {
+  it('with nothing interrupted, says so', async () => {
+    const result = await cli.run(['recover']);
+    expect(result).toMatchObject({ code: 0, stdout: 'no interrupted runs\n', stderr: '' });
+  });
+
+  it('finishes a run whose process was killed mid-node: NodeFailed{interrupted}, a second attempt, then the gate', async () => {
+    const release = join(repoRoot, 'starter', 'release.cantbook');
+    const child = spawn(process.execPath, [cliPath, 'run', release, '--input', 'targetVersion=6.0.0', '--agent', `exec:${process.execPath} stuck-agent.mjs`], {
+      cwd: cli.dir,
+      env: cleanEnv(),
+      stdio: 'ignore',
+    });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+    await fileAppears(cli.path('stuck.pid'), child);
+    const agentPid = Number(readFileSync(cli.path('stuck.pid'), 'utf8'));
+    leftovers.push(agentPid);
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    process.kill(agentPid, 'SIGKILL'); // the killed CLI could not stop its agent
+
+    const running = await cli.json<{ runId: string; currentNode: string }[]>(['runs', '--status', 'running']);
+    expect(running).toHaveLength(1);
+    const runId = running[0]?.runId ?? '';
+    expect(running[0]?.currentNode).toBe('changelog');
+
+    const recovered = await cli.json<{ expired: string[]; runs: { runId: string; terminalStatus: string; approvalToken?: string }[] }>(['recover', '--agent', demoAgent]);
+    expect(recovered.expired).toEqual([]);
+    expect(recovered.runs).toMatchObject([{ runId, terminalStatus: 'pending_approval', approvalToken: expect.stringMatching(/^cbk1\./) }]);
+
+    const events = await cli.json<Event[]>(['log', runId]);
+    expect(events.map((event) => [event.type, event.data.nodeId ?? null, event.data.attempt ?? null, event.data.interrupted ?? null])).toEqual([
+      ['RunStarted', null, null, null],
+      ['NodeStarted', 'version_bump', 1, null],
+      ['NodeSucceeded', 'version_bump', 1, null],
+      ['NodeStarted', 'changelog', 1, null],
+      ['NodeFailed', 'changelog', 1, true],
+      ['NodeStarted', 'changelog', 2, null],
+      ['NodeSucceeded', 'changelog', 2, null],
+      ['RunPaused', 'approval', null, null],
+    ]);
+    expect(await cli.json<{ ok: boolean }>(['verify', runId])).toMatchObject({ ok: true });
+    expect(isAlive(agentPid)).toBe(false);
+  });
+});
