@@ -4,7 +4,8 @@
  * SQLite file that real `cantbook run` processes wrote. It sees a paused run,
  * steps its timeline (each step checked against an independent fold of the
  * log), refuses a wrong token and a foreign origin, approves, and sees the run
- * completed. Writes the screenshots docs/visualize.md shows (docs/img/viewer-*.png).
+ * completed. Its screenshots are the ones docs/visualize.md shows: `npm run screenshots` writes
+ * them to docs/img/viewer-*.png (an ordinary run writes them under test/.out/).
  *
  * Chromium: CANTBOOK_CHROMIUM (default /usr/bin/chromium). A missing browser
  * fails the test; only CANTBOOK_SKIP_BROWSER=1 skips it, explicitly.
@@ -25,7 +26,9 @@ import type { ViewerProcess } from '../helpers/cantbookProcess.js';
 
 const CHROMIUM = process.env.CANTBOOK_CHROMIUM ?? '/usr/bin/chromium';
 const SKIP = process.env.CANTBOOK_SKIP_BROWSER === '1';
-const SCREENSHOTS = join(repoRoot, 'docs', 'img');
+// The test always takes its screenshots; only `npm run screenshots` (CANTBOOK_UPDATE_SCREENSHOTS=1)
+// writes them over docs/img, so an ordinary test run leaves the work tree clean.
+const SCREENSHOTS = process.env.CANTBOOK_UPDATE_SCREENSHOTS === '1' ? join(repoRoot, 'docs', 'img') : join(repoRoot, 'test', '.out', 'screenshots');
 const BROWSER_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const WAIT = { timeout: 20_000 };
 
