@@ -118,9 +118,8 @@ describe('validate -> run -> paused -> approve -> completed', () => {
       `✔ run ${runId} completed`,
       expect.stringMatching(/^ {2}context: \{"targetVersion":"2\.0\.0","channel":"latest","version":"2\.0\.0",/),
     ]);
-    const [shown, paused] = await Promise.all([cli.json<RunRow>(['show', runId]), cli.json<RunRow[]>(['runs', '--status', 'paused'])]);
+    const shown = await cli.json<RunRow>(['show', runId]);
     expect(shown).toMatchObject({ status: 'completed', currentNode: null, approvals: [{ status: 'approved', approver: 'alice', resumed: true }] });
-    expect(paused).toEqual([]);
   });
 
   it('log --json lists the events in order', async () => {
@@ -149,16 +148,15 @@ describe('validate -> run -> paused -> approve -> completed', () => {
   });
 });
 
-describe('decisions are checked before agents are', () => {
+// Each case has its own run or only reads the first one: they run side by side.
+describe.concurrent('gate decisions: checked before agents are; reject -> failed', () => {
   it('approving an already-decided gate is E_APPROVAL_ALREADY_DECIDED (exit 75), with no agent configured', async () => {
-    const [approved, asJson, rejected] = await Promise.all([
+    const [approved, rejected] = await Promise.all([
       cli.run([...NO_AGENT_DB, 'approve', token, '--by', 'bob'], NO_AGENT),
-      cli.run([...NO_AGENT_DB, 'approve', token, '--by', 'bob', '--json'], NO_AGENT),
-      cli.run([...NO_AGENT_DB, 'reject', token, '--by', 'bob', '--reason', 'late'], NO_AGENT),
+      cli.run([...NO_AGENT_DB, 'reject', token, '--by', 'bob', '--reason', 'late', '--json'], NO_AGENT),
     ]);
     expect(expectCodedError(approved, 'E_APPROVAL_ALREADY_DECIDED', 75)).toContain('was already approved by alice');
-    expectJsonError(asJson, 'E_APPROVAL_ALREADY_DECIDED', 75);
-    expectCodedError(rejected, 'E_APPROVAL_ALREADY_DECIDED', 75);
+    expectJsonError(rejected, 'E_APPROVAL_ALREADY_DECIDED', 75);
   });
 
   it('resuming a completed run is E_PLAYBOOK_RESUME_BLOCKED (exit 75), with no agent configured', async () => {
@@ -168,18 +166,16 @@ describe('decisions are checked before agents are', () => {
 
   it('an unknown token is E_APPROVAL_NOT_FOUND (exit 67), with no agent configured', async () => {
     const unknown = `cbk1.00000000-0000-4000-8000-000000000000.${'A'.repeat(43)}`;
-    const [approved, rejected, malformed] = await Promise.all([
+    const [approved, rejected] = await Promise.all([
       cli.run([...NO_AGENT_DB, 'approve', unknown, '--by', 'bob'], NO_AGENT),
       cli.run([...NO_AGENT_DB, 'reject', unknown, '--by', 'bob', '--reason', 'x', '--json'], NO_AGENT),
-      cli.run([...NO_AGENT_DB, 'approve', 'not-a-token', '--by', 'bob'], NO_AGENT),
     ]);
     expectCodedError(approved, 'E_APPROVAL_NOT_FOUND', 67);
     expectJsonError(rejected, 'E_APPROVAL_NOT_FOUND', 67);
-    expectCodedError(malformed, 'E_APPROVAL_TOKEN_INVALID', 77);
   });
 
-  it('a forged token, or one signed with another secret, is E_APPROVAL_TOKEN_INVALID (exit 77) and leaves the gate pending for the genuine token', async () => {
-    const paused = await pausedRun('2.1.0');
+  it('a forged token, or one signed with another secret, is E_APPROVAL_TOKEN_INVALID (exit 77); the genuine token then rejects: the run fails at once', async () => {
+    const paused = await pausedRun('3.0.0');
     const genuine = paused.approvalToken ?? '';
     const signature = genuine.slice(genuine.lastIndexOf('.') + 1);
     const forged = `${genuine.slice(0, genuine.lastIndexOf('.') + 1)}${signature.startsWith('A') ? 'B' : 'A'}${signature.slice(1)}`;
@@ -190,9 +186,13 @@ describe('decisions are checked before agents are', () => {
       cli.run([...NO_AGENT_DB, 'approve', genuine, '--by', 'mallory'], otherSecret),
     ]);
     for (const refusal of refusals) expectCodedError(refusal, 'E_APPROVAL_TOKEN_INVALID', 77);
-    // The gate is still pending: the genuine token decides it (reject --json prints the failed result).
-    const rejected = await cli.json<Result>([...NO_AGENT_DB, 'reject', genuine, '--by', 'erin', '--reason', 'not now'], NO_AGENT);
+
+    // The gate is still pending, and rejecting needs no agent.
+    const rejected = await cli.json<Result>([...NO_AGENT_DB, 'reject', genuine, '--by', 'dave', '--reason', 'changelog is incomplete'], NO_AGENT);
     expect(rejected).toMatchObject({ runId: paused.runId, terminalStatus: 'failed', errorContext: { cause: 'approval_rejected', nodeId: 'approval' } });
+    const [shown, failed] = await Promise.all([cli.json<RunRow>(['show', paused.runId]), cli.json<RunRow[]>(['runs', '--status', 'failed'])]);
+    expect(shown).toMatchObject({ status: 'failed', errorContext: { cause: 'approval_rejected' }, approvals: [{ status: 'rejected', approver: 'dave', reason: 'changelog is incomplete' }] });
+    expect(failed.map((row) => row.runId)).toEqual([paused.runId]);
   });
 
   it('approve with no agent records the approval, says how to continue, and resume --agent finishes the run', async () => {
@@ -208,24 +208,11 @@ describe('decisions are checked before agents are', () => {
   });
 });
 
-describe('reject -> failed', () => {
-  it('reject records the decision and fails the run at once (exit 0), with no agent configured', async () => {
-    const paused = await pausedRun('3.0.0');
-    const result = await cli.run([...NO_AGENT_DB, 'reject', paused.approvalToken ?? '', '--by', 'dave', '--reason', 'changelog is incomplete'], NO_AGENT);
-    expect(result).toMatchObject({ code: 0, stderr: '' });
-    expect(result.stdout).toContain(`✗ rejected 'approval' of run ${paused.runId} as dave`);
-    expect(result.stdout).toContain(`✗ run ${paused.runId} failed at 'approval' (approval_rejected)`);
-    const [shown, failed] = await Promise.all([cli.json<RunRow>(['show', paused.runId]), cli.json<RunRow[]>(['runs', '--status', 'failed'])]);
-    expect(shown).toMatchObject({ status: 'failed', errorContext: { cause: 'approval_rejected' }, approvals: [{ status: 'rejected', approver: 'dave', reason: 'changelog is incomplete' }] });
-    expect(failed.map((row) => row.runId)).toContain(paused.runId);
-  });
-});
-
 describe('verify', () => {
   it('passes on the untouched database, then fails after an event row is changed in the file', async () => {
     const before = await cli.json<Verdict>(['verify']);
     expect(before.ok).toBe(true);
-    expect(before.runs.length).toBeGreaterThanOrEqual(4);
+    expect(before.runs).toHaveLength(3);
     expect(before.runs.every((run) => run.ok && run.problems.length === 0)).toBe(true);
 
     // Rewrite who approved the first run, as someone with write access to the file could.
@@ -269,8 +256,6 @@ describe('secrets', () => {
     expectCodedError(await cli.run(['--db', 'env-secret.db', 'approve', paused.approvalToken ?? '', '--by', 'frank']), 'E_APPROVAL_TOKEN_INVALID', 77);
     const approved = await cli.json<Result>(['--db', 'env-secret.db', 'approve', paused.approvalToken ?? '', '--by', 'frank'], { env });
     expect(approved.terminalStatus).toBe('completed');
-    const events = await cli.json<Event[]>(['--db', 'env-secret.db', 'log', paused.runId]);
-    expect(JSON.stringify(events)).not.toContain(secret);
     expect(cli.transcript.some((text) => text.includes(secret))).toBe(false);
     expect(readFileSync(cli.path('env-secret.db')).includes(Buffer.from(secret))).toBe(false);
   });

@@ -1,0 +1,79 @@
+/**
+ * Usage, configuration and lookup errors of every kind, through runCli
+ * in-process (in a temporary directory of real files): each prints
+ * `error[CODE]: message` (or `{"error": ...}` with --json) and returns the
+ * code's exit status. test/e2e/badInput.test.ts checks the same through the
+ * built, spawned CLI for the cases the issue names.
+ */
+import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../../src/cli/runCli.js';
+import { expectCodedError, expectJsonError, repoRoot } from '../../helpers/cliSession.js';
+import type { CliResult } from '../../helpers/cliSession.js';
+
+let dir: string;
+
+beforeAll(() => {
+  dir = realpathSync(mkdtempSync(join(tmpdir(), 'cantbook-cli-errors-')));
+  copyFileSync(join(repoRoot, 'starter', 'release.cantbook'), join(dir, 'release.cantbook'));
+  writeFileSync(join(dir, 'list.json'), '["not", "an", "object"]\n');
+  const configs: [string, string][] = [
+    ['not-json', '{"agent": "exec:node agent.mjs",}\n'],
+    ['unknown-key', '{"agent": "exec:node agent.mjs", "agnet": "typo"}\n'],
+    ['empty-agent', '{"agent": "  "}\n'],
+  ];
+  for (const [name, text] of configs) {
+    mkdirSync(join(dir, name));
+    writeFileSync(join(dir, name, 'cantbook.config.json'), text);
+  }
+  mkdirSync(join(dir, 'bad-secret'));
+  writeFileSync(join(dir, 'bad-secret', 'cantbook.db.secret'), 'not a secret\n');
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function cli(argv: string[], cwd = dir): Promise<CliResult> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(argv, { cwd, env: {}, stdout: { write: (text: string) => (stdout += text) }, stderr: { write: (text: string) => (stderr += text) } });
+  return { code, stdout, stderr };
+}
+
+const RUN = ['run', 'release.cantbook', '--input', 'targetVersion=1.0.0'];
+
+const cases: { name: string; args: string[]; code: string; exit: number; cwd?: string; says: string }[] = [
+  { name: '--input without =', args: ['run', 'release.cantbook', '--input', 'targetVersion'], code: 'E_USAGE', exit: 64, says: "--input expects key=value, got 'targetVersion'" },
+  { name: 'missing --inputs file', args: ['run', 'release.cantbook', '--inputs', 'missing.json'], code: 'E_FILE_UNREADABLE', exit: 66, says: "cannot read inputs file 'missing.json': no such file" },
+  { name: '--inputs not an object', args: ['run', 'release.cantbook', '--inputs', 'list.json'], code: 'E_USAGE', exit: 64, says: 'must hold a JSON object' },
+  { name: 'no agent configured', args: RUN, code: 'E_ADAPTER_INVALID', exit: 78, says: "no agent configured and playbook 'release' has agentic nodes 'version_bump', 'changelog', 'publish'" },
+  { name: 'unknown agent scheme', args: [...RUN, '--agent', 'ftp://agent'], code: 'E_ADAPTER_INVALID', exit: 78, says: 'unknown agent spec "ftp://agent"' },
+  { name: 'exec agent with an unclosed quote', args: [...RUN, '--agent', 'exec:node "agent.mjs'], code: 'E_ADAPTER_INVALID', exit: 78, says: 'quote' },
+  { name: 'module agent that does not exist', args: [...RUN, '--agent', 'module:./nowhere.mjs'], code: 'E_ADAPTER_INVALID', exit: 78, says: "agent module './nowhere.mjs' does not exist" },
+  { name: 'http agent with a bad URL', args: [...RUN, '--agent', 'http://exa mple'], code: 'E_ADAPTER_INVALID', exit: 78, says: 'is not a valid absolute URL' },
+  { name: 'config file that is not JSON', args: ['run', '../release.cantbook', '--input', 'targetVersion=1.0.0'], cwd: 'not-json', code: 'E_CONFIG_INVALID', exit: 78, says: 'is not valid JSON' },
+  { name: 'config file with an unknown key', args: ['runs'], cwd: 'unknown-key', code: 'E_CONFIG_INVALID', exit: 78, says: "has unknown key 'agnet' (known: agent, db)" },
+  { name: 'config file with an empty agent', args: ['runs'], cwd: 'empty-agent', code: 'E_CONFIG_INVALID', exit: 78, says: "'agent' must be a non-empty string" },
+  { name: 'secret file without a secret', args: ['--db', 'cantbook.db', ...RUN.map((word) => (word === 'release.cantbook' ? '../release.cantbook' : word)), '--agent', 'exec:node agent.mjs'], cwd: 'bad-secret', code: 'E_APPROVAL_SECRET_MISSING', exit: 78, says: 'does not hold a secret' },
+  { name: 'export of a missing file', args: ['export', 'missing.cantbook', '--format', 'json'], code: 'E_FILE_UNREADABLE', exit: 66, says: "cannot read playbook 'missing.cantbook'" },
+  { name: 'export format not offered', args: ['export', 'release.cantbook', '--format', 'svg'], code: 'E_USAGE', exit: 64, says: "argument 'svg' is invalid" },
+  { name: 'status not offered', args: ['runs', '--status', 'sleeping'], code: 'E_USAGE', exit: 64, says: "argument 'sleeping' is invalid" },
+  { name: 'missing argument', args: ['show'], code: 'E_USAGE', exit: 64, says: "missing required argument 'runId'" },
+  { name: 'missing required option', args: ['approve', 'cbk1.x.y'], code: 'E_USAGE', exit: 64, says: "required option '--by <who>' not specified" },
+  { name: 'option missing its value', args: ['runs', '--status'], code: 'E_USAGE', exit: 64, says: "option '--status <status>' argument missing" },
+  { name: 'not a token', args: ['approve', 'not-a-token', '--by', 'bob'], code: 'E_APPROVAL_TOKEN_INVALID', exit: 77, says: 'that is not a cantbook resume token (expected cbk1.<approvalId>.<signature>)' },
+  { name: 'empty --db', args: ['--db', ' ', 'runs'], code: 'E_USAGE', exit: 64, says: '--db needs a path' },
+  { name: 'unknown run: show', args: ['show', 'no-such-run'], code: 'E_RUN_NOT_FOUND', exit: 67, says: "no run 'no-such-run' in this store" },
+  { name: 'unknown run: log', args: ['log', 'no-such-run'], code: 'E_RUN_NOT_FOUND', exit: 67, says: "no run 'no-such-run'" },
+  { name: 'unknown run: resume', args: ['resume', 'no-such-run'], code: 'E_RUN_NOT_FOUND', exit: 67, says: "no run 'no-such-run'" },
+  { name: 'unknown run: verify', args: ['verify', 'no-such-run'], code: 'E_RUN_NOT_FOUND', exit: 67, says: 'no-such-run' },
+];
+
+describe('command errors (in-process)', () => {
+  it.each(cases)('$name -> $code', async ({ args, code, exit, cwd, says }) => {
+    const where = cwd === undefined ? dir : join(dir, cwd);
+    const human = await cli(args, where);
+    expect(expectCodedError(human, code, exit)).toContain(says);
+    expectJsonError(await cli([...args, '--json'], where), code, exit);
+  });
+});
