@@ -11,8 +11,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect } from 'vitest';
 
+/** The repository this test suite belongs to. */
 export const repoRoot = resolve(import.meta.dirname, '..', '..');
+/** The built CLI (test/e2e/globalSetup.ts builds it). */
 export const cliPath = join(repoRoot, 'dist', 'cli', 'main.js');
+/** starter/demo-agent.mjs, the exec agent the starters run with. */
 export const demoAgentPath = join(repoRoot, 'starter', 'demo-agent.mjs');
 /** The demo agent as an `--agent` spec that works from any directory. */
 export const demoAgent = `exec:${process.execPath} ${demoAgentPath}`;
