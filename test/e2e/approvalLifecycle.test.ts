@@ -97,14 +97,17 @@ describe('validate -> run -> paused -> approve -> completed', () => {
     expect(statSync(cli.path(`${DB}.secret`)).mode & 0o777).toBe(0o600);
   });
 
-  it('runs --status paused lists the run at its gate', async () => {
-    const [paused, pending] = await Promise.all([
+  it('runs --status paused lists the run at its gate; approvals list the gate, never a token or its hash', async () => {
+    const [paused, pending, all] = await Promise.all([
       cli.json<RunRow[]>(['runs', '--status', 'paused']),
-      cli.json<{ runId: string; nodeId: string; tokenHash?: string }[]>(['approvals', '--pending']),
+      cli.json<{ runId: string; nodeId: string }[]>(['approvals', '--pending']),
+      cli.json<{ runId: string; status: string }[]>(['approvals']),
     ]);
     expect(paused.map((row) => [row.runId, row.status, row.currentNode])).toEqual([[runId, 'paused', 'approval']]);
     expect(pending).toMatchObject([{ runId, nodeId: 'approval' }]);
-    expect(pending[0]).not.toHaveProperty('tokenHash');
+    expect(all).toMatchObject([{ runId, status: 'pending' }]);
+    for (const gate of [...pending, ...all]) expect(gate).not.toHaveProperty('tokenHash');
+    expect(JSON.stringify([pending, all])).not.toContain(token.slice(token.lastIndexOf('.') + 1));
   });
 
   it('the approve command the run printed, pasted into a shell, approves and completes the run', async () => {
