@@ -195,9 +195,13 @@ export class RunSession {
         case 'complete':
           this.record({ type: 'RunCompleted', data: {} });
           break;
-        case 'fail':
-          this.record({ type: 'RunFailed', data: { nodeId: step.nodeId, cause: step.cause, error: step.error } });
+        case 'fail': {
+          // A run that ran out of attempts says why its last attempt failed, not only that it did.
+          const last = step.cause === 'exceeded_iteration_cap' ? findNodeError(this.pending, step.nodeId) : undefined;
+          const error = last === undefined ? step.error : clip(`${step.error}; last error: ${last}`);
+          this.record({ type: 'RunFailed', data: { nodeId: step.nodeId, cause: step.cause, error } });
           break;
+        }
         case 'paused':
         case 'finished':
           await this.commit();
@@ -338,9 +342,14 @@ export function resultOf(snapshot: RunSnapshot, token?: string): PlaybookResult 
   throw new TypeError(`run '${state.runId}' is still ${state.status} at ${JSON.stringify(value)}`);
 }
 
-function lastNodeError(pending: readonly RunEvent[], nodeId: string): string {
+/** The error of the node's latest failure among the events not yet committed, if there is one. */
+function findNodeError(pending: readonly RunEvent[], nodeId: string): string | undefined {
   const failed = pending.findLast((event) => event.type === 'NodeFailed' && event.data.nodeId === nodeId);
-  return failed?.type === 'NodeFailed' ? failed.data.error : `node '${nodeId}' failed`;
+  return failed?.type === 'NodeFailed' ? failed.data.error : undefined;
+}
+
+function lastNodeError(pending: readonly RunEvent[], nodeId: string): string {
+  return findNodeError(pending, nodeId) ?? `node '${nodeId}' failed`;
 }
 
 function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]): Partial<Pick<T, K>> {

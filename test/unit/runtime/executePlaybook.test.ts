@@ -95,11 +95,13 @@ nodes:
 
 describe('executePlaybook: retries and caps', () => {
   it('cap 2, always failing: exactly 2 dispatches, then exceeded_iteration_cap', async () => {
-    const dispatcher = scriptedDispatcher({ only: [failure('nope')] });
+    const dispatcher = scriptedDispatcher({ only: [failure('nope'), failure('still broken')] });
     const result = await executePlaybook({ store, ...capped(2), dispatcher });
     expect(dispatcher.countOf('only')).toBe(2);
     expect(result).toMatchObject({ terminalStatus: 'exceeded_iteration_cap', exceededNodeId: 'only' });
     expect(result.errorContext).toMatchObject({ cause: 'exceeded_iteration_cap', nodeId: 'only' });
+    // The run's error says why the last attempt failed, not only that the cap was reached.
+    expect(result.errorContext?.error).toMatch(/cap of 2 attempt\(s\); last error: still broken$/);
     expect((await getRun(store, result.runId))?.status).toBe('failed');
   });
 
