@@ -3,6 +3,7 @@
  * handler gets the invocation's context and its commander Command, does its
  * work, and returns the exit code. Throwing is fine: the program reports it.
  */
+import { InvalidArgumentError } from 'commander';
 import type { Command } from 'commander';
 import type { CliContext } from './cliContext.js';
 
@@ -20,4 +21,10 @@ export function withExamples(command: Command, examples: readonly string[]): Com
 /** Collects a repeatable option into an array (commander option processor). */
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
+}
+
+/** An option value that must say something: blank text is a usage error, not an empty name in the log. */
+export function nonBlank(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('it must not be blank');
+  return value;
 }

@@ -7,7 +7,7 @@ import type { ApprovalRow } from '../index.js';
 import type { CliContext } from './cliContext.js';
 import { describeError, withHint } from './cliErrors.js';
 import type { BindAction } from './commandKit.js';
-import { withExamples } from './commandKit.js';
+import { nonBlank, withExamples } from './commandKit.js';
 import { formatTable } from './output.js';
 import { playbookOfRun } from './playbookFile.js';
 import { createProgress } from './progress.js';
@@ -23,7 +23,7 @@ export function registerGateCommands(program: Command, bind: BindAction): void {
     .command('approve')
     .description('approve a pending gate with its token, then resume the run')
     .argument('<token>', 'the resume token printed when the run paused')
-    .requiredOption('--by <who>', 'who approves (recorded in the log)')
+    .requiredOption('--by <who>', 'who approves (recorded in the log)', nonBlank)
     .option('--reason <text>', 'why (recorded in the log)')
     .option('--agent <spec>', 'agent dispatcher for the resumed nodes (default: "agent" in cantbook.config.json)');
   withExamples(approve, ['cantbook approve cbk1.4b1d….Zq9… --by alice', 'cantbook approve cbk1.4b1d….Zq9… --by alice --reason "changelog reviewed" --json']);
@@ -59,8 +59,8 @@ export function registerGateCommands(program: Command, bind: BindAction): void {
     .command('reject')
     .description('reject a pending gate with its token; the run fails at once')
     .argument('<token>', 'the resume token printed when the run paused')
-    .requiredOption('--by <who>', 'who rejects (recorded in the log)')
-    .requiredOption('--reason <text>', 'why (recorded in the log)');
+    .requiredOption('--by <who>', 'who rejects (recorded in the log)', nonBlank)
+    .requiredOption('--reason <text>', 'why (recorded in the log)', nonBlank);
   withExamples(reject, ['cantbook reject cbk1.4b1d….Zq9… --by alice --reason "changelog is incomplete"']);
   reject.action(
     bind(async (ctx, cmd) => {

@@ -57,6 +57,8 @@ const cases: { name: string; args: string[]; code: string; exit: number; cwd?: s
   { name: 'secret file without a secret', args: ['--db', 'cantbook.db', ...RUN.map((word) => (word === 'release.cantbook' ? '../release.cantbook' : word)), '--agent', 'exec:node agent.mjs'], cwd: 'bad-secret', code: 'E_APPROVAL_SECRET_MISSING', exit: 78, says: 'does not hold a secret' },
   { name: 'export of a missing file', args: ['export', 'missing.cantbook', '--format', 'json'], code: 'E_FILE_UNREADABLE', exit: 66, says: "cannot read playbook 'missing.cantbook'" },
   { name: 'export format not offered', args: ['export', 'release.cantbook', '--format', 'svg'], code: 'E_USAGE', exit: 64, says: "argument 'svg' is invalid" },
+  { name: 'approve by a blank name', args: ['approve', 'cbk1.x.y', '--by', '  '], code: 'E_USAGE', exit: 64, says: "option '--by <who>' argument '  ' is invalid. it must not be blank" },
+  { name: 'reject with a blank reason', args: ['reject', 'cbk1.x.y', '--by', 'alice', '--reason', ''], code: 'E_USAGE', exit: 64, says: "option '--reason <text>' argument '' is invalid. it must not be blank" },
   { name: 'status not offered', args: ['runs', '--status', 'sleeping'], code: 'E_USAGE', exit: 64, says: "argument 'sleeping' is invalid" },
   { name: 'missing argument', args: ['show'], code: 'E_USAGE', exit: 64, says: "missing required argument 'runId'" },
   { name: 'missing required option', args: ['approve', 'cbk1.x.y'], code: 'E_USAGE', exit: 64, says: "required option '--by <who>' not specified" },
