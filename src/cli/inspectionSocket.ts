@@ -4,7 +4,6 @@
  * `createWebSocketReceiver`, or any server that reads one JSON record per
  * text message.
  */
-import { WebSocket } from 'ws';
 import { CliError, messageOf, usageError } from './cliErrors.js';
 
 /** Code and exit code (sysexits EX_UNAVAILABLE) when the inspector cannot be reached or drops the connection. */
@@ -39,8 +38,10 @@ export function parseInspectorUrl(text: string): string {
  * Throws E_INSPECTOR_UNREACHABLE (exit 69) when the connection cannot be made,
  * breaks before every record was sent, or the whole exchange exceeds the timeout.
  */
-export function sendInspectionRecords(url: string, records: readonly unknown[], options: SendRecordsOptions = {}): Promise<number> {
+export async function sendInspectionRecords(url: string, records: readonly unknown[], options: SendRecordsOptions = {}): Promise<number> {
   const timeoutMs = options.timeoutMs ?? 10_000;
+  // Loaded here, not at the top: every other command would pay for it at start-up.
+  const { WebSocket } = await import('ws');
   return new Promise<number>((resolve, reject) => {
     let sent = 0;
     let settled = false;
