@@ -101,7 +101,8 @@ for (const plan of plans) {
   }
   const cantbook = summarise(mine, plan.runs);
   const langgraph = { ...summarise(theirs, plan.runs), checkpointsPerRun: theirs.at(-1).checkpointsPerRun };
-  results.push({ synchronous: plan.synchronous, runs: plan.runs, rounds: plan.rounds, cantbook, langgraph, speedup: round(cantbook.runsPerSec / langgraph.runsPerSec, 1) });
+  const roundSpeedups = theirs.map((sample, i) => round(sample.ms / mine[i].ms, 1));
+  results.push({ synchronous: plan.synchronous, runs: plan.runs, rounds: plan.rounds, cantbook, langgraph, speedup: round(cantbook.runsPerSec / langgraph.runsPerSec, 1), roundSpeedups });
 }
 removeDir(dir);
 

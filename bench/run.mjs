@@ -287,11 +287,13 @@ function stepSection(s) {
     'All its strings are prepared before timing, so it measures only statement execution and commits: no state machine, no JSON, no hashing. ' +
     'Each sample uses a fresh file; runtime and baseline alternate; the table shows medians, and both sides are checked to have stored the same number of events and grown the file by the same bytes.');
   d.push('');
-  d.push(mdTable(['synchronous', 'runs × samples', 'runtime runs/s', 'runtime µs/step', 'baseline runs/s', 'baseline µs/step', 'commits/step', 'file bytes/step', 'bytes written/step', 'runtime/baseline'],
+  d.push(mdTable(['synchronous', 'runs × samples', 'runtime runs/s', 'runtime µs/step', 'baseline runs/s', 'baseline µs/step', 'commits/step', 'file bytes/step', 'bytes written/step', 'runtime/baseline', 'per round'],
     s.results.map((x) => [x.synchronous, `${num(x.runs)} × ${x.rounds}`, num(x.runtime.runsPerSec, 1), num(x.runtime.usPerStep, 1), num(x.baseline.runsPerSec, 1), num(x.baseline.usPerStep, 1),
-      `${num(x.runtime.commitsPerStep, 2)} (both)`, `${num(x.runtime.bytesPerStep)} / ${num(x.baseline.bytesPerStep)}`, `${num(x.runtime.writtenBytesPerStep)} / ${num(x.baseline.writtenBytesPerStep)}`, `**${num(x.ratio, 2)}**`])));
+      `${num(x.runtime.commitsPerStep, 2)} (both)`, `${num(x.runtime.bytesPerStep)} / ${num(x.baseline.bytesPerStep)}`, `${num(x.runtime.writtenBytesPerStep)} / ${num(x.baseline.writtenBytesPerStep)}`, `**${num(x.ratio, 2)}**`,
+      (x.roundRatios ?? []).map((v) => num(v, 2)).join(', ')])));
   d.push('');
-  d.push('µs/step is a run\'s wall time divided by its node steps (so `RunStarted`/`RunCompleted` are included). File bytes/step is how much the database file grew (after a WAL checkpoint); bytes written/step is what the process handed to the OS (WAL frames and checkpoints, from `/proc/self/io`). Runtime / baseline figures are given as a pair.');
+  d.push('µs/step is a run\'s wall time divided by its node steps (so `RunStarted`/`RunCompleted` are included). File bytes/step is how much the database file grew (after a WAL checkpoint); bytes written/step is what the process handed to the OS (WAL frames and checkpoints, from `/proc/self/io`). Runtime / baseline figures are given as a pair. ' +
+    'runtime/baseline is the ratio of the medians (the verdict uses it); "per round" gives each round\'s own ratio, whose two sides ran back to back — when they scatter widely, other processes were competing for the CPU or the disk.');
   d.push('');
   const normal = s.results.find((x) => x.synchronous === 'NORMAL');
   const k = s.breakdown;
@@ -320,9 +322,10 @@ function langGraphSection(l, stepResults) {
     `run in the same process as cantbook, alternating round by round on fresh files. Both connections use WAL and the same \`synchronous\`; LangGraph runs with \`durability: '${l.peer.durability}'\`, so each step's checkpoint is committed before the next step starts — the guarantee cantbook gives by committing \`NodeStarted\` before it dispatches. ` +
     'Each run is a new LangGraph thread, as each cantbook run is a new event stream. The peer lives in `bench/peers/langgraph` with its own lock file, so cantbook\'s install never carries it.');
   d.push('');
-  d.push(mdTable(['synchronous', 'runs × samples', 'cantbook runs/s', 'LangGraph runs/s', 'cantbook µs/step', 'LangGraph µs/step', 'commits/step (cantbook / LangGraph)', 'file bytes/step (cantbook / LangGraph)', 'speed-up'],
+  d.push(mdTable(['synchronous', 'runs × samples', 'cantbook runs/s', 'LangGraph runs/s', 'cantbook µs/step', 'LangGraph µs/step', 'commits/step (cantbook / LangGraph)', 'file bytes/step (cantbook / LangGraph)', 'speed-up', 'per round'],
     l.results.map((x) => [x.synchronous, `${num(x.runs)} × ${x.rounds}`, num(x.cantbook.runsPerSec, 1), num(x.langgraph.runsPerSec, 1), num(x.cantbook.usPerStep, 1), num(x.langgraph.usPerStep, 1),
-      `${num(x.cantbook.commitsPerStep, 2)} / ${num(x.langgraph.commitsPerStep, 2)}`, `${num(x.cantbook.bytesPerStep)} / ${num(x.langgraph.bytesPerStep)}`, `**${num(x.speedup, 1)}×**`])));
+      `${num(x.cantbook.commitsPerStep, 2)} / ${num(x.langgraph.commitsPerStep, 2)}`, `${num(x.cantbook.bytesPerStep)} / ${num(x.langgraph.bytesPerStep)}`, `**${num(x.speedup, 1)}×**`,
+      (x.roundSpeedups ?? []).map((v) => `${num(v, 1)}×`).join(', ')])));
   d.push('');
   const n = l.results.find((x) => x.synchronous === 'NORMAL');
   d.push(`LangGraph commits ${n ? num(n.langgraph.commitsPerStep, 2) : 'about 2.3'} times per step (each task's writes, then the step's checkpoint); cantbook ${n ? num(n.cantbook.commitsPerStep, 2) : 'about 1.1'} (a node's result together with the next decision). ` +

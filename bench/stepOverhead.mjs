@@ -124,7 +124,10 @@ for (const plan of plans) {
   for (const s of [...runtime, ...baseline]) {
     if (s.events !== expected) throw new Error(`a sample stored ${s.events} events for ${plan.runs} runs, expected ${expected}`);
   }
-  results.push({ synchronous: plan.synchronous, runs: plan.runs, rounds: plan.rounds, runtime: r, baseline: b, ratio: round(r.usPerStep / b.usPerStep, 2) });
+  // The ratio of the medians, plus each round's own ratio (its two sides ran back to back,
+  // so a round's ratio is the least disturbed by load that comes and goes).
+  const roundRatios = runtime.map((sample, i) => round(sample.ms / baseline[i].ms, 2));
+  results.push({ synchronous: plan.synchronous, runs: plan.runs, rounds: plan.rounds, runtime: r, baseline: b, ratio: round(r.usPerStep / b.usPerStep, 2), roundRatios });
 }
 removeDir(dir);
 
