@@ -256,7 +256,7 @@ function documentOf(meta, r, rows) {
   d.push('');
   d.push('`npm run bench` builds `dist/` and runs `bench/run.mjs`, which runs each section in its own Node process and writes the raw figures to `bench/.out/results-<mode>.json`. ' +
     'The first run installs the LangGraph peer into `bench/peers/langgraph/node_modules` (`npm ci --prefix bench/peers/langgraph`, which compiles better-sqlite3: a minute or more, not counted as bench time). ' +
-    'Flags: `--profile` adds CPU profiles of the step and replay workloads (kept under `bench/.out/prof`, summarised here); `--only=step,replay` runs some sections without rewriting this file. ' +
+    'The step workload is always CPU-profiled; `npm run bench -- --full --profile` also profiles the whole-file replay (it takes minutes); profiles are kept under `bench/.out/prof` and summarised here. `--only=step,replay` runs some sections without rewriting this file, `--render` rewrites it from the last complete run\'s saved figures. ' +
     'A section can also run alone: `node bench/stepOverhead.mjs [--full]` prints its JSON.');
   d.push('');
   d.push('The benches are not part of `npm test` or CI: timing assertions in tests are flaky, and the figures need a quiet machine.');
@@ -332,6 +332,10 @@ function langGraphSection(l, stepResults) {
     'With `synchronous = FULL` each commit also waits for an fsync, a cost both sides pay per commit, so the more the disk dominates, the closer the speed-up gets to the ratio of their commits.');
   d.push('');
   const limit = stepResults?.results.find((x) => x.synchronous === 'NORMAL');
+  if (n && limit && n.cantbook.usPerStep > limit.runtime.usPerStep * 1.2) {
+    d.push(`cantbook's step here (${num(n.cantbook.usPerStep, 1)} µs) is slower than in section 1 (${num(limit.runtime.usPerStep, 1)} µs, same workload in a process of its own); here it shares one process and one heap with LangGraph. The speed-up is computed from the figures of this section.`);
+    d.push('');
+  }
   if (n && n.speedup < 20) {
     const needed = n.langgraph.usPerStep / 20;
     d.push(`The 20× target is missed: cantbook is ${num(n.speedup, 1)}× faster with \`NORMAL\`. Being 20× faster than LangGraph's ${num(n.langgraph.usPerStep, 1)} µs per step means at most ${num(needed, 1)} µs per step` +
