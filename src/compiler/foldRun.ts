@@ -1,4 +1,5 @@
-import { initialTransition, transition } from 'xstate';
+import { createActor, initialTransition } from 'xstate';
+import type { AnyActorScope } from 'xstate';
 import type { RunEvent } from '../events/types.js';
 import type { RunState } from '../projections/runState.js';
 import type { PlaybookMachine } from './compilePlaybook.js';
@@ -33,12 +34,47 @@ export function initialRunSnapshot(machine: PlaybookMachine): RunSnapshot {
  * Pure. `foldRun(m, foldRun(m, s, a), b)` equals `foldRun(m, s, [...a, ...b])`.
  */
 export function foldRun(machine: PlaybookMachine, snapshot: RunSnapshot, events: readonly RunEvent[]): RunSnapshot {
+  const scope = inertScopeOf(machine);
   let current = snapshot;
   for (const event of events) {
     if (event.seq !== current.context.version + 1) throw new FoldError(event, current.value);
-    const [next] = transition(machine, current as never, event as never);
+    const next = machine.transition(current as never, event as never, scope);
     if (next === (current as unknown)) throw new FoldError(event, current.value);
     current = next as RunSnapshot;
   }
   return current;
+}
+
+const scopes = new WeakMap<PlaybookMachine, AnyActorScope>();
+
+/**
+ * One inert actor scope per machine, reused for every event folded through it.
+ * xstate's `transition(machine, snapshot, event)` is `machine.transition` with a
+ * scope built by creating a throwaway actor per call; that actor (and the
+ * initial snapshot its constructor computes) cost three quarters of a fold
+ * (docs/performance.md). The machine's only action is `assign` (applied inside
+ * `transition`), it has no children, delays or emitted events, so nothing ever
+ * reaches the scope's executor, and a shared scope yields the same snapshots.
+ */
+function inertScopeOf(machine: PlaybookMachine): AnyActorScope {
+  let scope = scopes.get(machine);
+  if (scope === undefined) {
+    const self = createActor(machine);
+    scope = {
+      self,
+      id: '',
+      sessionId: '',
+      system: self.system,
+      logger: () => undefined,
+      defer: () => undefined,
+      emit: () => undefined,
+      stopChild: () => undefined,
+      actionExecutor: (action) => {
+        // Every action is an assign, resolved inside transition(); anything else would be a compiler bug.
+        throw new TypeError(`the playbook machine tried to execute action '${action.type}' during a fold`);
+      },
+    } as AnyActorScope;
+    scopes.set(machine, scope);
+  }
+  return scope;
 }
