@@ -19,6 +19,8 @@ function crash(error: unknown): void {
 process.on('uncaughtException', crash);
 process.on('unhandledRejection', crash);
 process.on('SIGINT', () => {
+  // A command that listens for SIGINT itself (the viewer) shuts down on its own terms.
+  if (process.listenerCount('SIGINT') > 1) return;
   process.stderr.write('\ninterrupted: a run that was executing stays "running"; finish it later with: cantbook recover\n');
   process.exit(130);
 });

@@ -56,13 +56,16 @@ export function registerUi(program: Command, bind: BindAction): void {
         } catch (error) {
           throw new CliError(E_UI_UNAVAILABLE, UI_EXIT_CODE, `cannot serve the viewer on ${host}:${port}: ${messageOf(error)}${port === 0 ? '' : ' (pick another --port, or 0 for any free one)'}`);
         }
+        // Listen for the signals before announcing the URL: whoever reads it may stop us at once, and
+        // without a listener SIGTERM's default action would kill the process instead of closing the server.
+        const interrupted = untilInterrupted();
         ctx.out.data({ url: server.url, openUrl: server.openUrl, host: server.host, port: server.port, db: ctx.database().path });
         ctx.out.line(`cantbook viewer for ${ctx.database().path}`);
         ctx.out.line(`  open: ${server.openUrl}`);
         ctx.out.line('  The key in that link is this session\'s: anyone holding it can read these runs. Deciding a gate also needs its token.');
         if (!LOOPBACK.has(host)) ctx.out.note(`warning: listening on ${host}, not loopback: other machines can reach this viewer`, { always: true });
         ctx.out.line('  Ctrl-C stops it.');
-        await untilInterrupted();
+        await interrupted;
         await server.close();
         return 0;
       });

@@ -64,6 +64,14 @@ describe('cantbook ui', () => {
     expect(JSON.parse(bad.stdout)).toEqual({ error: { code: 'E_USAGE', message: "--port expects a number 0..65535, got '70000'" } });
   });
 
+  it('Ctrl-C (SIGINT) right after it announces itself closes the viewer and exits 0, without the run command\'s interrupt notice', async () => {
+    const viewer = await startViewerProcess(db);
+    let stderr = '';
+    viewer.child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    expect(await viewer.stop('SIGINT')).toBe(0);
+    expect(stderr).not.toMatch(/interrupted/);
+  });
+
   it('--json prints where it listens, once, as one document', async () => {
     const viewer = await startViewerProcess(db);
     try {

@@ -54,8 +54,8 @@ export interface ViewerInfo {
 export interface ViewerProcess {
   info: ViewerInfo;
   child: ChildProcess;
-  /** Sends SIGTERM to this process (only it) and resolves with its exit code. */
-  stop(): Promise<number | null>;
+  /** Sends SIGTERM (or the signal given) to this process (only it) and resolves with its exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
 /**
@@ -65,8 +65,8 @@ export interface ViewerProcess {
 export function startViewerProcess(db: string, args: readonly string[] = []): Promise<ViewerProcess> {
   const child = spawn(process.execPath, [cliPath, '--db', db, 'ui', '--port', '0', '--json', ...args], { cwd: repoRoot, env: cliEnv({}), stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const stop = async (): Promise<number | null> => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     return exited;
   };
   return new Promise((resolve, reject) => {
