@@ -107,7 +107,9 @@ export function parsePlaybook(source: string, options: ParsePlaybookOptions = {}
   let doc: Document;
   let raw: unknown;
   try {
-    doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: true });
+    // logLevel 'error': the yaml library would otherwise print process warnings (e.g. for a map used as a key);
+    // the pure ring reports problems as issues, never on stderr.
+    doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: true, logLevel: 'error' });
     if (doc.errors.length > 0) fail(doc.errors.map((error) => yamlIssue(error, doc, lineCounter)));
     raw = doc.toJS({ maxAliasCount });
   } catch (error) {

@@ -27,6 +27,21 @@ describe('YAML syntax', () => {
     expect(issue).toMatchObject({ path: [], line: 7, column: 1 });
   });
 
+  it('reports a map used as a key as an unknown key, and prints no warning of its own', async () => {
+    const warnings: string[] = [];
+    const listen = (warning: Error) => warnings.push(warning.message);
+    process.on('warning', listen);
+    try {
+      const issue = theIssue(`${minimal}    ? { escalate: false }\n    : 1\n`, I_UNKNOWN_KEY);
+      expect(issue).toMatchObject({ path: ['nodes', 0, '{ escalate: false }'], message: expect.stringContaining('"{ escalate: false }"') });
+      // process.emitWarning delivers on a later tick.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', listen);
+    }
+    expect(warnings).toEqual([]);
+  });
+
   it('reports every syntax error, and nothing else when the YAML is broken', () => {
     const source = yaml`
       version: "1.0"
