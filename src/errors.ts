@@ -23,6 +23,8 @@ export const E_STORE_UNAVAILABLE = 'E_STORE_UNAVAILABLE';
 export const E_USAGE = 'E_USAGE';
 /** A file named on the command line does not exist or cannot be read. */
 export const E_FILE_UNREADABLE = 'E_FILE_UNREADABLE';
+/** recoverRun was asked to finish a run whose node a live process on this host is still executing. */
+export const E_RUN_ACTIVE = 'E_RUN_ACTIVE';
 /** An agent adapter is misconfigured: an unknown spec, a bad command line or URL, a module exporting no dispatcher. */
 export const E_ADAPTER_INVALID = 'E_ADAPTER_INVALID';
 
@@ -43,7 +45,8 @@ export type CantbookErrorCode =
   | typeof E_STORE_UNAVAILABLE
   | typeof E_USAGE
   | typeof E_FILE_UNREADABLE
-  | typeof E_ADAPTER_INVALID;
+  | typeof E_ADAPTER_INVALID
+  | typeof E_RUN_ACTIVE;
 
 /** The CLI exit code for each error code (sysexits.h where one fits). */
 export const exitCodes: Readonly<Record<CantbookErrorCode, number>> = {
@@ -63,6 +66,7 @@ export const exitCodes: Readonly<Record<CantbookErrorCode, number>> = {
   E_USAGE: 64,
   E_FILE_UNREADABLE: 66,
   E_ADAPTER_INVALID: 78,
+  E_RUN_ACTIVE: 75,
 };
 
 /**

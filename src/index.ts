@@ -44,7 +44,7 @@ export { foldRun, initialRunSnapshot } from './compiler/foldRun.js';
 export type { RunSnapshot } from './compiler/foldRun.js';
 
 // Events and projections
-export type { RunEvent, NewRunEvent, RunEventType, RunEventDataMap, RunContext, FailureCause } from './events/types.js';
+export type { RunEvent, NewRunEvent, RunEventType, RunEventDataMap, RunContext, RunOwner, FailureCause } from './events/types.js';
 export { runEventTypes } from './events/types.js';
 export type { RunRow, ApprovalRow, RunStatus, ApprovalStatus, ErrorContext } from './projections/types.js';
 export type { RunState } from './projections/runState.js';
@@ -101,5 +101,9 @@ export {
   E_INPUT_MISSING,
   E_LOG_CORRUPT,
   E_STORE_UNAVAILABLE,
+  E_USAGE,
+  E_FILE_UNREADABLE,
+  E_ADAPTER_INVALID,
+  E_RUN_ACTIVE,
 } from './errors.js';
 export type { CantbookErrorCode } from './errors.js';

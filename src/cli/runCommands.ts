@@ -2,7 +2,7 @@
  * Commands that drive runs: `run`, `resume`, `recover`.
  */
 import type { Command } from 'commander';
-import { CantbookError, E_INPUT_MISSING, executePlaybook, listRuns, recoverRun, resumeRun, sweepExpiredApprovals } from '../index.js';
+import { CantbookError, E_INPUT_MISSING, E_RUN_ACTIVE, executePlaybook, hasCode, listRuns, recoverRun, resumeRun, sweepExpiredApprovals } from '../index.js';
 import type { AgentDispatcher, PlaybookDefinition, PlaybookResult, RunContext } from '../index.js';
 import type { CliContext } from './cliContext.js';
 import { describeError, runNotFound } from './cliErrors.js';
@@ -102,22 +102,24 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
     .command('recover')
     .description('expire overdue approval gates, then finish every run left "running" by a process that died')
     .option('--agent <spec>', AGENT_HELP)
+    .option('--force', 'also take over runs whose node a live process on this host is still executing')
     .addHelpText(
       'after',
-      '\nOnly run it when no other cantbook process is driving runs in this database: a node that is\n' +
-        'still executing elsewhere would be recorded as interrupted and dispatched again (delivery is\n' +
-        'at-least-once; agents get runId:nodeId:attempt as an idempotency key).\n',
+      '\nA run whose node was started by a process that is still alive on this host is skipped\n' +
+        '(E_RUN_ACTIVE), so recover is safe to run while other cantbook processes work. A process on\n' +
+        'another host cannot be checked: its runs are taken over, and a node taken over is dispatched\n' +
+        'again (delivery is at-least-once; agents get runId:nodeId:attempt as an idempotency key).\n',
     );
   withExamples(recover, ['cantbook recover', 'cantbook recover --db /var/lib/cantbook/cantbook.db --json']);
   recover.action(
     bind(async (ctx, cmd) => {
-      const opts = cmd.opts<{ agent?: string }>();
+      const opts = cmd.opts<{ agent?: string; force?: boolean }>();
       const progress = await createProgress(ctx.out);
       try {
         return await ctx.withStore(async (store) => {
           const expired = await sweepExpiredApprovals({ store });
           for (const approvalId of expired) ctx.out.line(`⌛ approval ${approvalId} expired; its run failed (approval_expired)`);
-          const outcomes: (PlaybookResult | { runId: string; error: { code: string; message: string } })[] = [];
+          const outcomes: (PlaybookResult | { runId: string; error: { code: string; message: string } } | { runId: string; skipped: { code: string; message: string } })[] = [];
           let exitCode = 0;
           const running = await listRuns(store, { status: 'running' });
           if (running.length === 0) ctx.out.line('no interrupted runs');
@@ -125,7 +127,7 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
             ctx.out.line(`↻ recovering run ${row.runId} · playbook ${row.playbookName}`);
             try {
               const definition = await playbookOfRun(store, row.runId);
-              const result = await recoverRun({ store, runId: row.runId, ...hostOptions(ctx, opts.agent, definition), onEvents: progress.onEvents });
+              const result = await recoverRun({ store, runId: row.runId, ...hostOptions(ctx, opts.agent, definition), onEvents: progress.onEvents, force: opts.force === true });
               progress.stop();
               outcomes.push(result);
               // In JSON mode the results go out once, together, below: stdout holds one document.
@@ -133,6 +135,12 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
             } catch (error) {
               progress.stop();
               const reported = describeError(error);
+              if (hasCode(error, E_RUN_ACTIVE)) {
+                // Not a failure: the run is alive and well in another process.
+                outcomes.push({ runId: row.runId, skipped: { code: reported.code, message: reported.message } });
+                ctx.out.line(`↷ skipped run ${row.runId}: ${reported.message}`);
+                continue;
+              }
               if (exitCode === 0) exitCode = reported.exitCode;
               outcomes.push({ runId: row.runId, error: { code: reported.code, message: reported.message } });
               ctx.out.note(`error[${reported.code}]: run ${row.runId}: ${reported.message}`);

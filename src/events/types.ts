@@ -35,6 +35,15 @@ export interface NodeStartedData {
   nodeId: string;
   /** 1-based ordinal over the whole run; `runId:nodeId:attempt` is the idempotency key. */
   attempt: number;
+  /** The process that dispatches this attempt (absent in logs written before it was recorded). */
+  owner?: RunOwner;
+}
+
+/** Which process drives a node attempt: lets recovery tell a dead process from a live one. */
+export interface RunOwner {
+  /** `os.hostname()` of the process. */
+  host: string;
+  pid: number;
 }
 
 export interface NodeSucceededData {

@@ -1,11 +1,20 @@
+import { nextStep } from '../compiler/nextStep.js';
+import type { RunEvent, RunOwner } from '../events/types.js';
+import { CantbookError, E_RUN_ACTIVE } from '../errors.js';
 import type { EventStore } from '../store/eventStore.js';
 import { loadRun, secretFor } from './loadRun.js';
-import { RunSession, resultOf } from './runSession.js';
+import { isDrivenHere, RunSession, resultOf, thisProcess } from './runSession.js';
 import type { HostOptions, PlaybookResult } from './runSession.js';
 
 export interface RecoverRunOptions extends HostOptions {
   store: EventStore;
   runId: string;
+  /**
+   * Take the run over even when the process that started its node still
+   * looks alive (see below). The node is then dispatched again, and the old
+   * process's next write fails with E_CONCURRENT_UPDATE.
+   */
+  force?: boolean;
 }
 
 /**
@@ -14,15 +23,56 @@ export interface RecoverRunOptions extends HostOptions {
  * normal retry rule; a run between steps simply continues. Finished and paused
  * runs are returned as they are.
  *
- * Only call it for a run no live process is driving: if one is, whichever
- * writes second gets E_CONCURRENT_UPDATE and stops, so the log stays
- * consistent, but the interrupted node may be dispatched twice (delivery is
+ * Refuses with E_RUN_ACTIVE (unless `force`) a run whose in-flight node was
+ * started by a process that is still alive: one in this process, or a live pid
+ * on this host (`NodeStarted.owner`). A process on another host cannot be
+ * checked from here; its runs are taken over. Whoever writes second gets
+ * E_CONCURRENT_UPDATE and stops, so the log stays consistent either way, but a
+ * node taken over from a live process is dispatched twice (delivery is
  * at-least-once; use the idempotency key).
+ *
+ * @example
+ * for (const run of await listRuns(store, { status: 'running' })) {
+ *   await recoverRun({ store, runId: run.runId, dispatcher, approvalSecret });
+ * }
  */
 export async function recoverRun(options: RecoverRunOptions): Promise<PlaybookResult> {
+  // 1. Read and fold the log through the playbook text the run was pinned to.
   const run = await loadRun(options.store, options.runId);
   const status = run.snapshot.context.status;
   if (status !== 'running') return resultOf(run.snapshot);
+  // 2. A node in flight: only take it over from a process that is gone.
+  const step = nextStep(run.playbook.model, run.snapshot);
+  if (step.kind === 'in_flight' && options.force !== true) {
+    const owner = ownerOf(run.events, step.nodeId, step.attempt);
+    if (owner !== undefined && isAlive(owner, options.runId)) {
+      throw new CantbookError(
+        E_RUN_ACTIVE,
+        `run '${options.runId}' is still being driven: node '${step.nodeId}' attempt ${step.attempt} was started by process ${owner.pid} on ${owner.host}, which is alive; recover it once that process has stopped, or force the takeover`,
+        { runId: options.runId, nodeId: step.nodeId, attempt: step.attempt, owner },
+      );
+    }
+  }
+  // 3. Continue it like any session: record the interruption, retry, run on.
   const session = new RunSession(options.store, run.playbook, run.snapshot, { ...options, ...secretFor(run.playbook, options.approvalSecret) });
   return session.drive();
+}
+
+/** The owner recorded by the NodeStarted of this node attempt, if the log has one. */
+function ownerOf(events: readonly RunEvent[], nodeId: string, attempt: number): RunOwner | undefined {
+  const started = events.findLast((event) => event.type === 'NodeStarted' && event.data.nodeId === nodeId && event.data.attempt === attempt);
+  return started?.type === 'NodeStarted' ? started.data.owner : undefined;
+}
+
+/** Whether the owner can still be driving the run, as far as this host can tell. */
+function isAlive(owner: RunOwner, runId: string): boolean {
+  if (owner.host !== thisProcess.host) return false;
+  if (owner.pid === thisProcess.pid) return isDrivenHere(runId);
+  try {
+    process.kill(owner.pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the pid exists but belongs to another user, so it is alive.
+    return (error as { code?: unknown }).code === 'EPERM';
+  }
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { createActor } from 'xstate';
 import type { Actor, InspectionEvent, Observer } from 'xstate';
 import type { AgentDispatcher, DeterministicRunner, NodeOutcome } from '../adapters/types.js';
@@ -6,7 +7,7 @@ import { digestContext, hashResumeToken, signResumeToken } from '../approvals/re
 import { foldRun } from '../compiler/foldRun.js';
 import type { RunSnapshot } from '../compiler/foldRun.js';
 import { nextStep } from '../compiler/nextStep.js';
-import type { NewRunEvent, RunContext, RunEvent } from '../events/types.js';
+import type { NewRunEvent, RunContext, RunEvent, RunOwner } from '../events/types.js';
 import { CantbookError, E_CONCURRENT_UPDATE, E_PLAYBOOK_RESUME_BLOCKED, hasCode } from '../errors.js';
 import { parseDuration } from '../playbook/duration.js';
 import { renderTemplate } from '../playbook/templates.js';
@@ -51,6 +52,17 @@ export interface HostOptions {
 }
 
 const MAX_ERROR_LENGTH = 4000;
+
+/** This process, as NodeStarted records it. */
+export const thisProcess: RunOwner = { host: hostname(), pid: process.pid };
+
+/** Runs a session in this process is driving right now (recoverRun must not take them over). */
+const drivenHere = new Set<string>();
+
+/** True while a session in this process is driving `runId`. */
+export function isDrivenHere(runId: string): boolean {
+  return drivenHere.has(runId);
+}
 
 /**
  * One run being driven by this process: the folded snapshot, the events decided
@@ -133,6 +145,8 @@ export class RunSession {
    * still accepts writes.
    */
   async drive({ resume = false } = {}): Promise<PlaybookResult> {
+    const runId = this.runId;
+    drivenHere.add(runId);
     try {
       return await this.loop(resume);
     } catch (error) {
@@ -140,6 +154,7 @@ export class RunSession {
       await this.failInternally(error);
       throw error;
     } finally {
+      drivenHere.delete(runId);
       this.mirror?.stop();
     }
   }
@@ -150,7 +165,7 @@ export class RunSession {
       const step = nextStep(this.playbook.model, this.snapshot);
       switch (step.kind) {
         case 'start': {
-          this.record({ type: 'NodeStarted', data: { nodeId: step.nodeId, attempt: step.attempt } });
+          this.record({ type: 'NodeStarted', data: { nodeId: step.nodeId, attempt: step.attempt, owner: thisProcess } });
           await this.commit();
           const outcome = await this.execute(step.nodeId, step.attempt);
           this.record(

@@ -1,6 +1,6 @@
 /**
  * A CLI process killed mid-node, and `cantbook recover` finishing its run from
- * the SQLite file alone: the interrupted attempt is recorded, the node is
+ * the SQLite file alone (and leaving it alone while that process lived): the interrupted attempt is recorded, the node is
  * dispatched again (at-least-once), and the run goes on to its gate.
  */
 import { spawn } from 'node:child_process';
@@ -79,6 +79,14 @@ describe('recover', () => {
     await fileAppears(cli.path('stuck.pid'), child);
     const agentPid = Number(readFileSync(cli.path('stuck.pid'), 'utf8'));
     leftovers.push(agentPid);
+
+    // While the CLI that runs it is alive, recover skips the run (exit 0) and writes nothing.
+    const [live] = await cli.json<{ runId: string }[]>(['runs', '--status', 'running']);
+    const skipped = await cli.run(['recover', '--agent', demoAgent, '--json']);
+    expect(skipped.code).toBe(0);
+    expect(JSON.parse(skipped.stdout)).toMatchObject({ expired: [], runs: [{ runId: live?.runId, skipped: { code: 'E_RUN_ACTIVE' } }] });
+    expect((await cli.json<Event[]>(['log', live?.runId ?? ''])).at(-1)).toMatchObject({ type: 'NodeStarted', data: { nodeId: 'changelog', attempt: 1 } });
+
     child.kill('SIGKILL');
     expect(await exited).toBe('SIGKILL');
     process.kill(agentPid, 'SIGKILL'); // the killed CLI could not stop its agent

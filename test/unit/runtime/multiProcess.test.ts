@@ -2,6 +2,7 @@ import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { executePlaybook } from '../../../src/runtime/executePlaybook.js';
@@ -38,6 +39,17 @@ describe('multi-process runtime', () => {
     writeFileSync(file, source);
     const proc = spawnChild(['hang', path, file, marker]);
     await waitFor(marker, proc);
+
+    // While the child lives, recovery leaves its run alone and writes nothing.
+    const [liveRunId] = await store.listRunIds();
+    const started = (await readRunEvents(store, liveRunId as string)).at(-1);
+    expect(started?.data).toMatchObject({ nodeId: 'b', attempt: 1, owner: { host: hostname(), pid: proc.pid } });
+    await expect(recoverRun({ store, runId: liveRunId as string, dispatcher: scriptedDispatcher() })).rejects.toMatchObject({
+      code: 'E_RUN_ACTIVE',
+      details: { nodeId: 'b', attempt: 1, owner: { pid: proc.pid } },
+    });
+    expect((await readRunEvents(store, liveRunId as string)).at(-1)?.seq).toBe(started?.seq);
+
     const exited = once(proc, 'exit');
     proc.kill('SIGKILL');
     const [, signal] = await exited;
