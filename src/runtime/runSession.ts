@@ -56,8 +56,11 @@ const MAX_ERROR_LENGTH = 4000;
 /** This process, as NodeStarted records it. */
 export const thisProcess: RunOwner = { host: hostname(), pid: process.pid };
 
-/** Runs a session in this process is driving right now (recoverRun must not take them over). */
-const drivenHere = new Set<string>();
+/**
+ * Sessions in this process driving each run right now (recoverRun must not take
+ * them over). A count, not a set: two resumers of one run may overlap in time.
+ */
+const drivenHere = new Map<string, number>();
 
 /** True while a session in this process is driving `runId`. */
 export function isDrivenHere(runId: string): boolean {
@@ -146,7 +149,7 @@ export class RunSession {
    */
   async drive({ resume = false } = {}): Promise<PlaybookResult> {
     const runId = this.runId;
-    drivenHere.add(runId);
+    drivenHere.set(runId, (drivenHere.get(runId) ?? 0) + 1);
     try {
       return await this.loop(resume);
     } catch (error) {
@@ -154,7 +157,9 @@ export class RunSession {
       await this.failInternally(error);
       throw error;
     } finally {
-      drivenHere.delete(runId);
+      const sessions = (drivenHere.get(runId) ?? 1) - 1;
+      if (sessions === 0) drivenHere.delete(runId);
+      else drivenHere.set(runId, sessions);
       this.mirror?.stop();
     }
   }

@@ -8,10 +8,11 @@ import { hostname } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DispatchRequest, NodeOutcome } from '../../../src/adapters/types.js';
 import { executePlaybook } from '../../../src/runtime/executePlaybook.js';
+import { approveGate, resumePlaybook } from '../../../src/runtime/gates.js';
 import { readRunEvents, verifyRun } from '../../../src/runtime/queries.js';
 import { recoverRun } from '../../../src/runtime/recoverRun.js';
 import type { EventStore } from '../../../src/store/eventStore.js';
-import { playbookFrom, scriptedDispatcher, tempStore } from '../../helpers/runtimeHarness.js';
+import { playbookFrom, scriptedDispatcher, SECRET, tempStore } from '../../helpers/runtimeHarness.js';
 
 let store: EventStore;
 let cleanup: () => Promise<void>;
@@ -72,6 +73,32 @@ describe('recoverRun', () => {
     expect(await readRunEvents(store, 'r-live')).toEqual(before);
     held.release({ status: 'success', output: { a: 'live' } });
     expect((await running).terminalStatus).toBe('completed');
+  });
+
+  it('still refuses while the winner of two overlapping resumes in this process drives the run', async () => {
+    const gated = playbookFrom(`
+version: "1.0"
+name: gated
+nodes:
+  - { id: gate, type: approval, prompt: ship? }
+  - { id: a, type: agentic, skill: s, depends: [gate] }
+`);
+    const paused = await executePlaybook({ store, ...gated, dispatcher: scriptedDispatcher(), approvalSecret: SECRET });
+    const token = paused.approvalToken as string;
+    await approveGate({ store, token, approver: 'ann', approvalSecret: SECRET });
+    const held = heldDispatcher();
+    const [first, second] = [
+      resumePlaybook({ store, approvalToken: token, dispatcher: held.dispatcher, approvalSecret: SECRET }),
+      resumePlaybook({ store, approvalToken: token, dispatcher: held.dispatcher, approvalSecret: SECRET }),
+    ];
+    await held.started;
+    // The first to settle is the loser (its session has ended); the winner is held mid-node.
+    const loser = await Promise.race([first, second].map((resume) => resume.then(() => 'fulfilled', (error: { code?: string }) => error.code)));
+    expect(loser).toBe('E_PLAYBOOK_RESUME_BLOCKED');
+    await expect(recoverRun({ store, runId: paused.runId, dispatcher: scriptedDispatcher() })).rejects.toMatchObject({ code: 'E_RUN_ACTIVE' });
+    held.release({ status: 'success', output: {} });
+    const settled = await Promise.allSettled([first, second]);
+    expect(settled.filter((outcome) => outcome.status === 'fulfilled').map((outcome) => (outcome as PromiseFulfilledResult<{ terminalStatus: string }>).value.terminalStatus)).toEqual(['completed']);
   });
 
   it('force takes a live run over: the node runs again and the old session loses its next write', async () => {
