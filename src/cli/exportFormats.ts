@@ -2,6 +2,7 @@
  * Text renderings of a playbook for `cantbook export`: an XState module that
  * Stately Studio imports, and a Mermaid state diagram. Pure: no I/O.
  */
+import { outgoingEdges } from '../index.js';
 import type { EdgeCondition, PlaybookDefinition, PlaybookEdge, PlaybookNode } from '../index.js';
 
 /** The cap used for nodes without `max_iterations` (the runtime's default). */
@@ -65,7 +66,7 @@ export function renderMermaid(subject: ExportSubject): string {
     if (id !== node.id) lines.push(`  state "${label(node.id)}" as ${id}`);
     lines.push(`  ${id} : ${label(describeNode(node))}`);
   }
-  const successors = outgoing(definition);
+  const successors = successorsOf(definition);
   const entry = definition.nodes.find((node) => !definition.nodes.some((other) => (successors.get(other.id) ?? []).some((edge) => edge.to === node.id)));
   if (entry) lines.push(`  [*] --> ${idOf(entry.id)}`);
 
@@ -102,23 +103,9 @@ export function renderMermaid(subject: ExportSubject): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Outgoing edges per node: explicit edges, then `depends` for pairs no edge covers (as the runtime does). */
-function outgoing(definition: PlaybookDefinition): Map<string, PlaybookEdge[]> {
-  const out = new Map<string, PlaybookEdge[]>(definition.nodes.map((node) => [node.id, []]));
-  const covered = new Set<string>();
-  for (const edge of definition.edges) {
-    out.get(edge.from)?.push(edge);
-    covered.add(`${edge.from}\u0000${edge.to}`);
-  }
-  for (const node of definition.nodes) {
-    for (const from of node.depends) {
-      const key = `${from}\u0000${node.id}`;
-      if (covered.has(key)) continue;
-      covered.add(key);
-      out.get(from)?.push({ from, to: node.id });
-    }
-  }
-  return out;
+/** Outgoing edges per node, as the runtime reads them (explicit edges, then `depends`). */
+export function successorsOf(definition: PlaybookDefinition): Map<string, PlaybookEdge[]> {
+  return new Map(definition.nodes.map((node) => [node.id, outgoingEdges(definition, node.id)]));
 }
 
 /** Node ids as Mermaid can take them: plain identifiers stay; anything else gets `node_<n>` and a label. */

@@ -3,8 +3,8 @@
  * transitions between them) and, for every event of the log, the state the
  * fold reached. Pure: built from a parsed playbook and a replayed run.
  */
-import type { PlaybookDefinition, PlaybookEdge, PlaybookNode, RunEvent, RunSnapshot } from '../../index.js';
-import { describeCondition } from '../exportFormats.js';
+import type { PlaybookDefinition, PlaybookNode, RunEvent, RunSnapshot } from '../../index.js';
+import { describeCondition, successorsOf } from '../exportFormats.js';
 import { oneLine } from '../output.js';
 
 /** The id of the drawn final state `completed` (not an identifier, so it never clashes with a node id). */
@@ -70,7 +70,7 @@ export interface StepView {
  * successors. Pure.
  */
 export function buildRunGraph(definition: PlaybookDefinition, maxIterationsDefault = 3): RunGraph {
-  const successors = outgoingEdges(definition);
+  const successors = successorsOf(definition);
   const edges: GraphEdge[] = [];
   for (const node of definition.nodes) {
     const out = successors.get(node.id) ?? [];
@@ -183,22 +183,4 @@ function detailOf(node: PlaybookNode): string {
     case 'approval':
       return `approval${node.policy === undefined ? '' : ` · ${node.policy}`}${node.timeout === undefined ? '' : ` · ${node.timeout}`}`;
   }
-}
-
-/** Outgoing edges per node: explicit edges, then `depends` for pairs no explicit edge covers (the runtime's reading). */
-function outgoingEdges(definition: PlaybookDefinition): Map<string, { to: string; when?: PlaybookEdge['when'] }[]> {
-  const out = new Map<string, { to: string; when?: PlaybookEdge['when'] }[]>(definition.nodes.map((node) => [node.id, []]));
-  const covered = new Set<string>();
-  for (const edge of definition.edges) {
-    out.get(edge.from)?.push(edge);
-    covered.add(`${edge.from}\u0000${edge.to}`);
-  }
-  for (const node of definition.nodes) {
-    for (const from of node.depends) {
-      if (covered.has(`${from}\u0000${node.id}`)) continue;
-      covered.add(`${from}\u0000${node.id}`);
-      out.get(from)?.push({ to: node.id });
-    }
-  }
-  return out;
 }
