@@ -10,7 +10,7 @@ import type { BindAction } from './commandKit.js';
 import { nonBlank, withExamples } from './commandKit.js';
 import { formatTable } from './output.js';
 import { playbookOfRun } from './playbookFile.js';
-import { createProgress } from './progress.js';
+import { withProgress } from './progress.js';
 import { printResult } from './runResult.js';
 
 /**
@@ -32,8 +32,7 @@ export function registerGateCommands(program: Command, bind: BindAction): void {
       const token = cmd.processedArgs[0] as string;
       const opts = cmd.opts<{ by: string; reason?: string; agent?: string }>();
       const approvalSecret = ctx.secret();
-      const progress = await createProgress(ctx.out);
-      try {
+      return withProgress(ctx.out, async (progress) => {
         const result = await ctx.withStore(async (store) => {
           // 1. Record the decision. The token, the gate's state and its expiry are checked here, before anything
           //    about agents, so an unknown, forged or already-decided token is reported as such.
@@ -49,9 +48,7 @@ export function registerGateCommands(program: Command, bind: BindAction): void {
           }
         });
         return printResult(ctx.out, result, ctx.command);
-      } finally {
-        progress.stop();
-      }
+      });
     }),
   );
 

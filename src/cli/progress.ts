@@ -18,11 +18,24 @@ export interface Progress {
 }
 
 /**
+ * Runs a command's work with a progress display, and stops any spinner still
+ * turning when the work ends, however it ends.
+ */
+export async function withProgress<T>(out: Output, work: (progress: Progress) => Promise<T>): Promise<T> {
+  const progress = await createProgress(out);
+  try {
+    return await work(progress);
+  } finally {
+    progress.stop();
+  }
+}
+
+/**
  * Creates the progress display for one command. `spinners` defaults to
  * whether stdout is a terminal (see {@link Output.tty}); ora is loaded only
  * then, so scripts and pipes do not pay for it at start-up.
  */
-export async function createProgress(out: Output, options: { spinners?: boolean } = {}): Promise<Progress> {
+async function createProgress(out: Output, options: { spinners?: boolean } = {}): Promise<Progress> {
   const spinners = !out.json && (options.spinners ?? out.tty);
   const ora: ((options: OraOptions) => Ora) | undefined = spinners ? (await import('ora')).default : undefined;
   let spinner: Ora | undefined;

@@ -9,7 +9,7 @@ import { describeError, runNotFound } from './cliErrors.js';
 import type { BindAction } from './commandKit.js';
 import { collect, withExamples } from './commandKit.js';
 import { playbookOfRun, readInputs, readPlaybookFile } from './playbookFile.js';
-import { createProgress } from './progress.js';
+import { withProgress } from './progress.js';
 import { printResult } from './runResult.js';
 
 const AGENT_HELP = 'agent dispatcher: exec:<command> | module:<path> | http:<url> (default: "agent" in cantbook.config.json)';
@@ -45,8 +45,7 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
       const dispatcher = ctx.dispatcher(opts.agent, playbook.definition);
       const hasGates = playbook.definition.nodes.some((node) => node.type === 'approval');
       const approvalSecret = hasGates ? ctx.secret() : undefined;
-      const progress = await createProgress(ctx.out);
-      try {
+      return withProgress(ctx.out, async (progress) => {
         const result = await ctx.withStore((store) =>
           executePlaybook({
             store,
@@ -63,9 +62,7 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
           }),
         );
         return printResult(ctx.out, result, ctx.command);
-      } finally {
-        progress.stop();
-      }
+      });
     }),
   );
 
@@ -79,8 +76,7 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
     bind(async (ctx, cmd) => {
       const runId = cmd.processedArgs[0] as string;
       const opts = cmd.opts<{ agent?: string }>();
-      const progress = await createProgress(ctx.out);
-      try {
+      return withProgress(ctx.out, async (progress) => {
         const result = await ctx.withStore(async (store) => {
           if ((await store.getRun(runId)) === null) throw runNotFound(runId);
           const definition = await playbookOfRun(store, runId);
@@ -92,9 +88,7 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
           return resumeRun({ store, runId, dispatcher, deterministicRunner: ctx.runner(), approvalSecret: ctx.secret(), onEvents: progress.onEvents });
         });
         return printResult(ctx.out, result, ctx.command);
-      } finally {
-        progress.stop();
-      }
+      });
     }),
   );
 
@@ -114,9 +108,8 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
   recover.action(
     bind(async (ctx, cmd) => {
       const opts = cmd.opts<{ agent?: string; force?: boolean }>();
-      const progress = await createProgress(ctx.out);
-      try {
-        return await ctx.withStore(async (store) => {
+      return withProgress(ctx.out, (progress) =>
+        ctx.withStore(async (store) => {
           const expired = await sweepExpiredApprovals({ store });
           for (const approvalId of expired) ctx.out.line(`⌛ approval ${approvalId} expired; its run failed (approval_expired)`);
           const outcomes: (PlaybookResult | { runId: string; error: { code: string; message: string } } | { runId: string; skipped: { code: string; message: string } })[] = [];
@@ -148,10 +141,8 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
           }
           ctx.out.data({ expired, runs: outcomes });
           return exitCode;
-        });
-      } finally {
-        progress.stop();
-      }
+        }),
+      );
     }),
   );
 }
