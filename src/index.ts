@@ -46,8 +46,13 @@ export type { RunSnapshot } from './compiler/foldRun.js';
 // Events and projections
 export type { RunEvent, NewRunEvent, RunEventType, RunEventDataMap, RunContext, RunOwner, FailureCause } from './events/types.js';
 export { runEventTypes } from './events/types.js';
-export type { RunRow, ApprovalRow, RunStatus, ApprovalStatus, ErrorContext } from './projections/types.js';
-export type { RunState } from './projections/runState.js';
+export type { RunRow, ApprovalRow, RunStatus, ApprovalStatus, ActiveNode, RunError } from './projections/types.js';
+export type { RunState, GateState } from './compiler/runState.js';
+export { nextSteps, runStatusOf } from './compiler/nextStep.js';
+export type { NextStep } from './compiler/nextStep.js';
+export { activeNodes } from './compiler/stateValue.js';
+export { createPlaybookModel, decideFailure, describeFailurePolicy } from './compiler/playbookModel.js';
+export type { FailureDecision, PlaybookModel, BranchModel } from './compiler/playbookModel.js';
 export { foldRunSteps } from './projections/foldRunSteps.js';
 export { replayInspection, INSPECTION_PROTOCOL_VERSION } from './projections/replayInspection.js';
 export type {

@@ -96,6 +96,18 @@ function outputFor(req, attempt) {
         },
       };
 
+    // review
+    case 'build':
+      return { build: { change: pick('change', task), artifact: `${pick('change', task)}.tgz` } };
+    case 'scan':
+      return { scan: { findings: 0, summary: 'No known vulnerabilities.' } };
+    case 'bench':
+      return { bench: { regression: false, summary: 'Within 2% of main.' } };
+    case 'docs_review':
+      return { docs: { complete: true, summary: 'User-facing changes are documented.' } };
+    case 'merge':
+      return { merged: { change: pick('change', task) } };
+
     // ivtr
     case 'implement': {
       const fixing = typeof ctx.__lastError === 'string' ? ctx.__lastError : undefined;

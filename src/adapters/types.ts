@@ -23,8 +23,12 @@ interface DispatchBase {
    */
   idempotencyKey: string;
   playbookName: string;
-  /** Aborted when the host gives up on the node (timeouts, shutdown). */
-  signal?: AbortSignal;
+  /**
+   * Always present. Aborted when the runtime gives up on the attempt (a failed
+   * sibling branch of a `fail_fast` group, an internal error; SPEC §4): stop
+   * the work and every process it started, then return.
+   */
+  signal: AbortSignal;
 }
 
 /** An agentic node (or a deterministic node when no runner is configured). */

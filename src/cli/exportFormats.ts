@@ -136,6 +136,8 @@ function describeNode(node: PlaybookNode): string {
       return `deterministic · ${node.command}`;
     case 'approval':
       return `approval gate${node.policy === undefined ? '' : ` · ${node.policy}`}${node.timeout === undefined ? '' : ` · expires after ${node.timeout}`}`;
+    case 'parallel':
+      return `parallel · ${node.branches.length} branches · ${node.failure}${node.max_concurrency === undefined ? '' : ` · at most ${node.max_concurrency} at once`}`;
   }
 }
 

@@ -50,14 +50,16 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
       });
       ctx.out.data({ ...row, approvals });
       const attempts = Object.entries(row.iterationCounts).map(([node, count]) => `${node} ${count}`).join(' · ');
-      const error = row.errorContext;
+      const error = row.error;
+      const active = row.activeNodes.map((node) => `${node.nodeId} (${node.phase})`).join(' · ');
       const fields: [string, string][] = [
         ['run', row.runId],
         ['playbook', `${row.playbookName} (sha256 ${row.playbookHash.slice(0, 12)})`],
         ['status', row.status],
         ['node', row.currentNode ?? '-'],
+        ['active', active === '' ? '-' : active],
         ['attempts', attempts === '' ? '-' : attempts],
-        ['error', error === null ? '-' : `${error.cause}${error.nodeId === undefined ? '' : ` at '${error.nodeId}'`}: ${oneLine(error.error, 400)}`],
+        ['error', error === null ? '-' : `${error.cause}${error.nodeId === undefined ? '' : ` at '${error.nodeId}'`}: ${oneLine(error.message, 400)}`],
         ['started', row.startedAt],
         ['updated', row.updatedAt],
         ['completed', row.completedAt ?? '-'],
@@ -101,7 +103,7 @@ export function summarize(event: RunEvent): string {
     case 'NodeSucceeded':
       return oneLine(`${event.data.nodeId} attempt ${event.data.attempt} output ${JSON.stringify(event.data.output)}`, 120);
     case 'NodeFailed':
-      return oneLine(`${event.data.nodeId} attempt ${event.data.attempt}${event.data.interrupted === true ? ' (interrupted)' : ''}: ${event.data.error}`, 120);
+      return oneLine(`${event.data.nodeId} attempt ${event.data.attempt}${event.data.interrupted === true ? ' (interrupted)' : ''}${event.data.aborted === true ? ' (aborted)' : ''}: ${event.data.error}`, 120);
     case 'NodeEscalated':
       return oneLine(`${event.data.from} -> ${event.data.to}: ${event.data.error}`, 120);
     case 'RunPaused':
@@ -111,6 +113,10 @@ export function summarize(event: RunEvent): string {
       return oneLine(`${event.data.nodeId} by ${event.data.approver}${event.data.reason === '' ? '' : `: ${event.data.reason}`}`, 120);
     case 'RunResumed':
       return `${event.data.nodeId} approval ${event.data.approvalId}`;
+    case 'ApprovalCancelled':
+      return oneLine(`${event.data.nodeId} approval ${event.data.approvalId}: ${event.data.reason}`, 120);
+    case 'BranchFailed':
+      return oneLine(`${event.data.branchId} of ${event.data.groupId} (${event.data.cause} at ${event.data.nodeId}): ${event.data.error}`, 120);
     case 'RunCompleted':
       return '';
     case 'RunFailed':

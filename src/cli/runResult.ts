@@ -80,10 +80,10 @@ export function printResult(out: Output, result: PlaybookResult, command: Comman
     case 'failed':
     case 'cancelled':
     case 'exceeded_iteration_cap': {
-      const error = result.errorContext;
+      const error = result.error;
       const where = error?.nodeId === undefined ? '' : ` at '${error.nodeId}'`;
       const verb = result.terminalStatus === 'exceeded_iteration_cap' ? 'exceeded its iteration cap' : result.terminalStatus;
-      out.line(`✗ run ${id} ${verb}${where}${error ? ` (${error.cause}): ${oneLine(error.error, 400)}` : ''}`);
+      out.line(`✗ run ${id} ${verb}${where}${error ? ` (${error.cause}): ${oneLine(error.message, 400)}` : ''}`);
       out.line(`  details: ${command('show', id)}`);
       break;
     }

@@ -1,12 +1,14 @@
 import { assign, createMachine } from 'xstate';
 import type { AnyStateMachine } from 'xstate';
+import { canonicalJson } from '../events/canonicalJson.js';
 import type { FailureCause, RunEvent } from '../events/types.js';
-import type { PlaybookDefinition, PlaybookNode } from '../playbook/types.js';
-import { emptyRunState, evolve } from '../projections/runState.js';
-import type { RunState } from '../projections/runState.js';
+import type { ParallelNode, PlaybookDefinition, PlaybookNode } from '../playbook/types.js';
 import { chooseBranch } from './branching.js';
-import { capOf, createPlaybookModel } from './playbookModel.js';
-import type { PlaybookModel } from './playbookModel.js';
+import { branchOf, createPlaybookModel, decideFailure, enclosingGroups } from './playbookModel.js';
+import type { FailureDecision, PlaybookModel } from './playbookModel.js';
+import { contextOf, emptyRunState, evolve, joinOutput } from './runState.js';
+import type { RunState } from './runState.js';
+import { busyLeaves, groupRegions } from './stateValue.js';
 
 /** The XState machine of a playbook: context is the run fold, events are run events. */
 export type PlaybookMachine = AnyStateMachine;
@@ -19,32 +21,51 @@ export type FinalState = (typeof finalStates)[number];
  * Substates of a node state. Each one but `running` and `paused` names the one
  * event the runtime must append next; that is how the machine *decides* and the
  * host only executes (the xstate "serverless workflow" pattern, over events).
+ * A parallel group's `running` is a parallel state with one region per branch.
  */
 export type NodePhase =
-  | 'ready' // append NodeStarted (work) or RunPaused (approval)
-  | 'running' // a dispatch is in flight (or died: recovery appends NodeFailed)
-  | 'done' // no outgoing edge: append RunCompleted
-  | 'unrouted' // no edge or two edges hold: append RunFailed no_branch/ambiguous_branch
+  | 'ready' // append NodeStarted (work, group) or RunPaused (approval)
+  | 'running' // a dispatch is in flight (or died: recovery appends NodeFailed); a group's branches run
+  | 'done' // no outgoing edge at the top level: append RunCompleted
+  | 'no_branch' // no edge's `when` holds and there is no default: the run (or branch) fails no_branch
+  | 'ambiguous_branch' // two guarded edges hold: the run (or branch) fails ambiguous_branch
   | 'escalating' // append NodeEscalated to inject_into
-  | 'exhausted' // append RunFailed exceeded_iteration_cap
+  | 'exhausted' // the cap is reached: the run (or branch) fails exceeded_iteration_cap
   | 'paused' // waiting for a human
   | 'approved' // waiting for resumePlaybook: append RunResumed
-  | 'rejected'; // append RunFailed approval_rejected
+  | 'rejected'; // the run (or branch) fails approval_rejected
 
-type Transition = { target: string; guard?: { type: string; params: Record<string, unknown> }; actions: 'apply' };
-type StateJson = { initial?: string; type?: 'final'; on?: Record<string, Transition | Transition[]>; states?: Record<string, StateJson>; description?: string };
+/** The final states of a branch's region. */
+export type BranchEnd = 'succeeded' | 'failed' | 'stopped';
+
+type Guard = { type: string; params?: Record<string, unknown> };
+type Transition = { target: string; guard?: Guard; actions?: 'apply' };
+type StateJson = {
+  initial?: string;
+  type?: 'final' | 'parallel';
+  on?: Record<string, Transition | Transition[]>;
+  always?: Transition[];
+  states?: Record<string, StateJson>;
+  description?: string;
+};
 
 /** Guard params all carry the node the transition belongs to. */
 interface NodeParams { node: string }
+type GuardArgs = { context: RunState; event: RunEvent };
+/** A guard that reads the machine's state as well as its context (the shape of xstate's own `stateIn`). */
+type StateGuard = ((args: GuardArgs) => boolean) & { check: (snapshot: { value: unknown }, args: GuardArgs) => boolean };
 
 /**
- * Compiles a parsed playbook to an XState v5 machine (SPEC §3).
+ * Compiles a parsed playbook to an XState v5 machine (SPEC §3, §9).
  *
- * One compound state per node under `active`, final states `completed`,
- * `failed`, `exceeded_iteration_cap`, `cancelled`. Guards and the single
- * action (`apply`, which is `evolve`) are referenced by name, so
- * `machine.config` is plain JSON that Stately Studio can import. Feeding a run's
- * events through xstate's pure `transition` yields the run's state.
+ * One compound state per node under `active`; a parallel group's `running` is
+ * an XState parallel state with one region per branch, each region holding its
+ * branch's node states and the ends `succeeded`, `failed`, `stopped`. Final
+ * states `completed`, `failed`, `exceeded_iteration_cap`, `cancelled`. Every
+ * decision is a guarded transition: retry, escalation, branch choice, join,
+ * fail-fast, each failure cause from the state that names it. Guards and the
+ * single action (`apply`, which is `evolve`) are referenced by name, so
+ * `machine.config` is plain JSON that Stately Studio can import.
  *
  * Pure. Assumes `definition` came from `parsePlaybook` (ids are identifiers).
  *
@@ -60,12 +81,9 @@ export function compilePlaybook(definition: PlaybookDefinition): PlaybookMachine
 
 /** As `compilePlaybook`, for a model already indexed. */
 export function compileModel(model: PlaybookModel): PlaybookMachine {
-  const rootId = machineIdOf(model.definition.name);
-  const nodeStates: Record<string, StateJson> = {};
-  for (const node of model.definition.nodes) nodeStates[node.id] = nodeState(model, node, rootId);
-
+  const compiler = new MachineCompiler(model);
   const config = {
-    id: rootId,
+    id: compiler.rootId,
     initial: 'idle',
     context: emptyRunState(),
     states: {
@@ -73,13 +91,11 @@ export function compileModel(model: PlaybookModel): PlaybookMachine {
       active: {
         initial: model.entry,
         on: {
-          RunFailed: [
-            { target: 'exceeded_iteration_cap', guard: { type: 'causeIs', params: { cause: 'exceeded_iteration_cap' } }, actions: 'apply' },
-            { target: 'failed', actions: 'apply' },
-          ],
+          // Only a host failure and a cancellation may end a run from anywhere.
+          RunFailed: { target: 'failed', guard: { type: 'isInternalError' }, actions: 'apply' },
           RunCancelled: { target: 'cancelled', actions: 'apply' },
         },
-        states: nodeStates,
+        states: compiler.graphStates(model.definition.nodes, null),
       },
       completed: { type: 'final' },
       failed: { type: 'final' },
@@ -87,11 +103,8 @@ export function compileModel(model: PlaybookModel): PlaybookMachine {
       cancelled: { type: 'final' },
     },
   };
-  return createMachine(config as never, { actions: { apply: assign(applyEvent) }, guards: guardsFor(model) } as never) as PlaybookMachine;
-}
-
-function applyEvent({ context, event }: { context: RunState; event: RunEvent }): RunState {
-  return evolve(context, event);
+  const apply = assign(({ context, event }: GuardArgs) => evolve(model, context, event));
+  return createMachine(config as never, { actions: { apply }, guards: { ...contextGuards(model), ...compiler.stateGuards } } as never) as PlaybookMachine;
 }
 
 /** Stately and XState ids: the playbook name when it is a plain identifier. */
@@ -99,56 +112,260 @@ function machineIdOf(name: string): string {
   return /^[A-Za-z_][A-Za-z0-9_-]*$/.test(name) ? name : 'playbook';
 }
 
-function nodeState(model: PlaybookModel, node: PlaybookNode, rootId: string): StateJson {
-  const p = { node: node.id };
-  const to = (target: string): string => `#${rootId}.active.${target}`;
-  const finish: Transition[] = [
-    ...distinctTargets(model, node.id).map((target): Transition => ({ target: to(target), guard: { type: 'branchesTo', params: { ...p, to: target } }, actions: 'apply' })),
-    { target: 'done', guard: { type: 'exits', params: p }, actions: 'apply' },
-    { target: 'unrouted', guard: { type: 'isNode', params: p }, actions: 'apply' },
-  ];
-  const completes: StateJson = { on: { RunCompleted: { target: `#${rootId}.completed`, actions: 'apply' } } };
-  const base = { description: node.description ?? `${node.type} node` };
-
-  if (node.type === 'approval') {
-    return {
-      ...base,
-      initial: 'ready',
-      states: {
-        ready: { on: { RunPaused: { target: 'paused', guard: { type: 'isNode', params: p }, actions: 'apply' } } },
-        paused: {
-          on: {
-            ApprovalGranted: { target: 'approved', guard: { type: 'isOpenGate', params: p }, actions: 'apply' },
-            ApprovalRejected: { target: 'rejected', guard: { type: 'isOpenGate', params: p }, actions: 'apply' },
-          },
-        },
-        approved: { on: { RunResumed: finish } },
-        rejected: {},
-        done: completes,
-        unrouted: {},
-      },
-    };
-  }
-
-  const failure: Transition[] = [{ target: 'ready', guard: { type: 'canRetry', params: p }, actions: 'apply' }];
-  const states: Record<string, StateJson> = {
-    ready: { on: { NodeStarted: { target: 'running', guard: { type: 'isNode', params: p }, actions: 'apply' } } },
-    running: { on: { NodeSucceeded: finish, NodeFailed: failure } },
-    done: completes,
-    unrouted: {},
-    exhausted: {},
-  };
-  const inject = node.on_failure?.inject_into;
-  if (inject !== undefined) {
-    failure.push({ target: 'escalating', guard: { type: 'canEscalate', params: p }, actions: 'apply' });
-    states.escalating = { on: { NodeEscalated: { target: to(inject), guard: { type: 'isNode', params: p }, actions: 'apply' } } };
-  }
-  failure.push({ target: 'exhausted', guard: { type: 'isNode', params: p }, actions: 'apply' });
-  return { ...base, initial: 'ready', states };
+/** Where a node's graph sits: the top level, or a branch region (its state id). */
+interface Scope {
+  /** `#root.active...<group>.running.<branch>` for a branch, null at the top level. */
+  region: string | null;
+  /** The state id of the graph's node states: `#root.active` or `<region>.nodes`. */
+  graph: string;
 }
 
-function distinctTargets(model: PlaybookModel, nodeId: string): string[] {
-  return [...new Set((model.edges.get(nodeId) ?? []).map((edge) => edge.to))];
+class MachineCompiler {
+  readonly rootId: string;
+  readonly stateGuards: Record<string, StateGuard> = {};
+
+  constructor(private readonly model: PlaybookModel) {
+    this.rootId = machineIdOf(model.definition.name);
+  }
+
+  graphStates(nodes: readonly PlaybookNode[], region: string | null): Record<string, StateJson> {
+    const scope: Scope = { region, graph: region === null ? `#${this.rootId}.active` : `${region}.nodes` };
+    const states: Record<string, StateJson> = {};
+    for (const node of nodes) states[node.id] = this.nodeState(node, scope);
+    return states;
+  }
+
+  private nodeState(node: PlaybookNode, scope: Scope): StateJson {
+    const p = { node: node.id };
+    const base = { description: node.description ?? `${node.type} node`, initial: 'ready' };
+    const done = this.successTargets(node, scope);
+    const states: Record<string, StateJson> = {};
+    const after: Transition = done.routing === undefined ? done.direct : { target: 'routing', actions: 'apply' };
+    if (done.routing !== undefined) states.routing = { always: done.routing };
+    for (const phase of done.phases) states[phase] = this.endState(node, phase, scope);
+
+    if (node.type === 'approval') {
+      const paused: StateJson = {
+        on: {
+          ApprovalGranted: { target: 'approved', guard: { type: 'isOpenGate', params: p }, actions: 'apply' },
+          ApprovalRejected: { target: 'rejected', guard: { type: 'isOpenGate', params: p }, actions: 'apply' },
+          ...this.ending(node, 'approval_expired', scope, { type: 'expiresGate', params: p }),
+        },
+      };
+      const stop = this.stopTransition(node, 'ApprovalCancelled', scope);
+      if (stop && paused.on) paused.on.ApprovalCancelled = stop;
+      return {
+        ...base,
+        states: {
+          ready: { on: { RunPaused: { target: 'paused', guard: this.startGuard(node), actions: 'apply' } } },
+          paused,
+          approved: { on: { RunResumed: { ...after, guard: { type: 'isResumable', params: p } } } },
+          rejected: { on: this.ending(node, 'approval_rejected', scope) },
+          ...states,
+        },
+      };
+    }
+
+    const failure = this.failureTransitions(node, scope);
+    const inject = node.on_failure?.inject_into;
+    if (failure.some((t) => t.target === 'escalating') && inject !== undefined) {
+      states.escalating = { on: { NodeEscalated: { target: `${scope.graph}.${inject}`, guard: { type: 'isNode', params: p }, actions: 'apply' } } };
+    }
+    states.exhausted = { on: this.ending(node, 'exceeded_iteration_cap', scope) };
+    const ready: StateJson = { on: { NodeStarted: { target: 'running', guard: this.startGuard(node), actions: 'apply' } } };
+
+    if (node.type === 'parallel') {
+      const joins = this.groupGuard(node, 'joins', (snapshot, args) => this.joins(node, snapshot, args));
+      return {
+        ...base,
+        states: {
+          ready,
+          running: {
+            type: 'parallel',
+            on: { NodeSucceeded: { ...after, guard: joins }, NodeFailed: failure },
+            states: this.regions(node, `${scope.graph}.${node.id}.running`),
+          },
+          ...states,
+        },
+      };
+    }
+    return { ...base, states: { ready, running: { on: { NodeSucceeded: { ...after, guard: { type: 'isNode', params: p } }, NodeFailed: failure } }, ...states } };
+  }
+
+  /** One region per branch: its nodes, then how it ended. */
+  private regions(group: ParallelNode, runningId: string): Record<string, StateJson> {
+    const regions: Record<string, StateJson> = {};
+    for (const branch of group.branches) {
+      const region = `${runningId}.${branch.id}`;
+      regions[branch.id] = {
+        description: branch.description ?? `branch of '${group.id}'`,
+        initial: 'nodes',
+        states: {
+          nodes: { initial: this.model.branches.get(branch.id)?.entry as string, states: this.graphStates(branch.nodes, region) },
+          succeeded: { type: 'final' },
+          failed: { type: 'final' },
+          stopped: { type: 'final' },
+        },
+      };
+    }
+    return regions;
+  }
+
+  /**
+   * Where success leads: straight on when only one place is possible, else a
+   * transient `routing` state whose eventless transitions choose the edge on
+   * the context the success produced. Only ends that can happen get a state.
+   */
+  private successTargets(node: PlaybookNode, scope: Scope): { direct: Transition; routing?: Transition[]; phases: NodePhase[] } {
+    const p = { node: node.id };
+    const edges = this.model.edges.get(node.id) ?? [];
+    const exit = scope.region === null ? 'done' : `${scope.region}.succeeded`;
+    const phases: NodePhase[] = scope.region === null && edges.length === 0 ? ['done'] : [];
+    if (edges.length === 0) return { direct: { target: exit, actions: 'apply' }, phases };
+    const guarded = edges.filter((edge) => edge.when !== undefined);
+    const fallback = edges.find((edge) => edge.when === undefined);
+    if (guarded.length === 0 && fallback) return { direct: { target: `${scope.graph}.${fallback.to}`, actions: 'apply' }, phases };
+    const routing: Transition[] = [];
+    if (guarded.length > 1) {
+      routing.push({ target: 'ambiguous_branch', guard: { type: 'isAmbiguous', params: p } });
+      phases.push('ambiguous_branch');
+    }
+    for (const to of new Set(guarded.map((edge) => edge.to))) {
+      if (to !== fallback?.to) routing.push({ target: `${scope.graph}.${to}`, guard: { type: 'branchesTo', params: { ...p, to } } });
+    }
+    if (fallback) {
+      routing.push({ target: `${scope.graph}.${fallback.to}` });
+    } else {
+      routing.push({ target: 'no_branch' });
+      phases.push('no_branch');
+    }
+    return { direct: { target: exit, actions: 'apply' }, routing, phases };
+  }
+
+  private endState(node: PlaybookNode, phase: NodePhase, scope: Scope): StateJson {
+    if (phase === 'done') return { on: { RunCompleted: { target: `#${this.rootId}.completed`, actions: 'apply' } } };
+    return { on: this.ending(node, phase as FailureCause, scope) };
+  }
+
+  /**
+   * The one event that ends the run (top level) or the branch (inside a
+   * group) with `cause`, accepted only from the state that names the cause.
+   */
+  private ending(node: PlaybookNode, cause: FailureCause, scope: Scope, guard?: Guard): Record<string, Transition> {
+    const own = guard ?? { type: 'endsWith', params: { node: node.id, cause } };
+    if (scope.region !== null) return { BranchFailed: { target: `${scope.region}.failed`, guard: own, actions: 'apply' } };
+    const target = cause === 'exceeded_iteration_cap' ? 'exceeded_iteration_cap' : 'failed';
+    return { RunFailed: { target: `#${this.rootId}.${target}`, guard: own, actions: 'apply' } };
+  }
+
+  /** Retry, escalate or exhaust: only the transitions this node's policy can take. */
+  private failureTransitions(node: PlaybookNode, scope: Scope): Transition[] {
+    const inject = node.on_failure?.inject_into;
+    const decisions: FailureDecision[] = inject === undefined ? ['retry', 'exhaust'] : node.on_failure?.max_iterations === 0 ? ['exhaust'] : ['escalate', 'exhaust'];
+    const targets: Record<FailureDecision, string> = { retry: 'ready', escalate: 'escalating', exhaust: 'exhausted' };
+    const out: Transition[] = [];
+    const stop = this.stopTransition(node, 'NodeFailed', scope);
+    if (stop) out.push(stop);
+    for (const decision of decisions) {
+      const guard: Guard =
+        node.type === 'parallel'
+          ? this.groupGuard(node, `fails:${decision}`, (snapshot, args) => this.groupFails(node, snapshot, args) && failureIs(this.model, args, node.id, decision))
+          : { type: 'failsWith', params: { node: node.id, decision } };
+      out.push({ target: targets[decision], guard, actions: 'apply' });
+    }
+    return out;
+  }
+
+  /**
+   * Inside a `fail_fast` group whose sibling branch failed, an in-flight
+   * attempt ends aborted and a pending gate is cancelled: the region stops.
+   */
+  private stopTransition(node: PlaybookNode, event: 'NodeFailed' | 'ApprovalCancelled', scope: Scope): Transition | undefined {
+    if (scope.region === null || node.type === 'parallel') return undefined;
+    const failFast = this.failFastGroups(node.id);
+    if (failFast.length === 0) return undefined;
+    const name = `${event === 'NodeFailed' ? 'aborts' : 'cancelsGate'}:${node.id}`;
+    this.stateGuards[name] = stateGuard((snapshot, args) => {
+      const e = args.event;
+      const ofNode =
+        e.type === 'NodeFailed'
+          ? e.data.nodeId === node.id && e.data.aborted === true && e.data.attempt === (args.context.attempts[node.id] ?? 0)
+          : e.type === 'ApprovalCancelled' && e.data.nodeId === node.id && args.context.approvals[e.data.approvalId]?.status === 'pending';
+      return ofNode && failFast.some((group) => this.hasFailedBranch(group, snapshot.value));
+    });
+    return { target: `${scope.region}.stopped`, guard: { type: name }, actions: 'apply' };
+  }
+
+  /**
+   * Starting work: the node's turn, unless an enclosing `fail_fast` group is
+   * failing, or an enclosing group already has `max_concurrency` dispatches in
+   * flight.
+   */
+  private startGuard(node: PlaybookNode): Guard {
+    const groups = enclosingGroups(this.model, node.id).map((id) => this.model.nodes.get(id) as ParallelNode);
+    const failFast = groups.filter((group) => group.failure === 'fail_fast');
+    const bounded = groups.filter((group) => group.max_concurrency !== undefined);
+    if (failFast.length === 0 && (bounded.length === 0 || node.type === 'approval')) return { type: 'isNode', params: { node: node.id } };
+    const name = `starts:${node.id}`;
+    const dispatches = node.type !== 'approval' && node.type !== 'parallel';
+    this.stateGuards[name] = stateGuard((snapshot, args) => {
+      if (!belongs(args.context, args.event, node.id)) return false;
+      if (failFast.some((group) => this.hasFailedBranch(group, snapshot.value))) return false;
+      return !dispatches || bounded.every((group) => busyLeaves(this.model, snapshot.value, group.id, 'running') < (group.max_concurrency as number));
+    });
+    return { type: name };
+  }
+
+  /** Every branch succeeded and the join carries exactly their outputs in declaration order. */
+  private joins(group: ParallelNode, snapshot: { value: unknown }, args: GuardArgs): boolean {
+    const { context, event } = args;
+    if (event.type !== 'NodeSucceeded' || !belongs(context, event, group.id)) return false;
+    const regions = groupRegions(this.model, snapshot.value, group.id);
+    if (regions === undefined || group.branches.some((branch) => regions[branch.id] !== 'succeeded')) return false;
+    return canonicalJson(event.data.output) === canonicalJson(joinOutput(this.model, context, group.id));
+  }
+
+  /**
+   * A group fails once a branch failed and, for `fail_fast`, nothing inside it
+   * is still in flight or waiting at a gate; for `wait_all`, once every branch ended.
+   */
+  private groupFails(group: ParallelNode, snapshot: { value: unknown }, args: GuardArgs): boolean {
+    const { context, event } = args;
+    if (event.type !== 'NodeFailed' || event.data.aborted === true || !belongs(context, event, group.id)) return false;
+    const regions = groupRegions(this.model, snapshot.value, group.id);
+    if (regions === undefined || !group.branches.some((branch) => regions[branch.id] === 'failed')) return false;
+    if (group.failure === 'wait_all') return group.branches.every((branch) => typeof regions[branch.id] === 'string');
+    return busyLeaves(this.model, snapshot.value, group.id, 'running') === 0 && busyLeaves(this.model, snapshot.value, group.id, 'paused') === 0;
+  }
+
+  private hasFailedBranch(group: ParallelNode, value: unknown): boolean {
+    const regions = groupRegions(this.model, value, group.id);
+    return regions !== undefined && group.branches.some((branch) => regions[branch.id] === 'failed');
+  }
+
+  private failFastGroups(nodeId: string): ParallelNode[] {
+    return enclosingGroups(this.model, nodeId)
+      .map((id) => this.model.nodes.get(id) as ParallelNode)
+      .filter((group) => group.failure === 'fail_fast');
+  }
+
+  private groupGuard(group: ParallelNode, what: string, check: (snapshot: { value: unknown }, args: GuardArgs) => boolean): Guard {
+    const name = `${what}:${group.id}`;
+    this.stateGuards[name] = stateGuard(check);
+    return { type: name };
+  }
+}
+
+/**
+ * Wraps a check of (state, context, event) as an xstate guard. xstate calls a
+ * guard implementation that has a `check` method with the current snapshot,
+ * exactly as it does for its own `stateIn`; the plain call (no snapshot) is
+ * never made for such guards.
+ */
+function stateGuard(check: (snapshot: { value: unknown }, args: GuardArgs) => boolean): StateGuard {
+  const guard = (() => false) as unknown as StateGuard;
+  guard.check = check;
+  return guard;
 }
 
 /** The node an event is about, if any. */
@@ -167,47 +384,67 @@ export function eventNodeId(event: RunEvent): string | undefined {
 
 /**
  * Whether an event belongs to this node at this point: right node id, and for
- * node events the attempt the fold expects. A log that breaks this is corrupt.
+ * node events the attempt the fold expects. An aborted failure only ever
+ * belongs to a stopping branch (see stopTransition). A log that breaks this is
+ * corrupt.
  */
 function belongs(context: RunState, event: RunEvent, node: string): boolean {
   if (eventNodeId(event) !== node) return false;
   const attempts = context.attempts[node] ?? 0;
   if (event.type === 'NodeStarted') return event.data.attempt === attempts + 1;
-  if (event.type === 'NodeSucceeded' || event.type === 'NodeFailed') return event.data.attempt === attempts;
+  if (event.type === 'NodeSucceeded') return event.data.attempt === attempts;
+  if (event.type === 'NodeFailed') return event.data.attempt === attempts && event.data.aborted !== true;
   return true;
 }
 
-type GuardArgs = { context: RunState; event: RunEvent };
+function failureIs(model: PlaybookModel, { context, event }: GuardArgs, nodeId: string, decision: FailureDecision): boolean {
+  const node = model.nodes.get(nodeId);
+  if (!node || !belongs(context, event, nodeId)) return false;
+  const counts = { attempts: context.capCounts[nodeId] ?? 0, escalations: context.escalations[nodeId] ?? 0 };
+  return decideFailure(node, counts, context.maxIterationsDefault) === decision;
+}
 
-function guardsFor(model: PlaybookModel) {
-  const nodeCap = (id: string, context: RunState): number => {
-    const node = model.nodes.get(id);
-    return node ? capOf(node, context.maxIterationsDefault) : 0;
-  };
-  const contextAfter = ({ context, event }: GuardArgs) =>
-    event.type === 'NodeSucceeded' ? { ...context.context, ...event.data.output } : context.context;
+/** A RunFailed (top level) or BranchFailed (naming the node's own branch) for this node with this cause. */
+function endsAt(model: PlaybookModel, event: RunEvent, node: string, cause: FailureCause): boolean {
+  if (event.type === 'RunFailed') return event.data.nodeId === node && event.data.cause === cause;
+  if (event.type !== 'BranchFailed' || event.data.nodeId !== node || event.data.cause !== cause) return false;
+  const branch = branchOf(model, node);
+  return branch !== undefined && branch.id === event.data.branchId && branch.groupId === event.data.groupId;
+}
 
+function latestGate(context: RunState, nodeId: string) {
+  return Object.values(context.approvals).findLast((gate) => gate.nodeId === nodeId);
+}
+
+/** The guards that read only the fold and the event (named, parameterised, plain JSON in the config). */
+function contextGuards(model: PlaybookModel) {
+  const edgesOf = (node: string) => model.edges.get(node) ?? [];
   return {
     isNode: ({ context, event }: GuardArgs, { node }: NodeParams) => belongs(context, event, node),
-    causeIs: ({ event }: GuardArgs, { cause }: { cause: FailureCause }) => event.type === 'RunFailed' && event.data.cause === cause,
-    exits: (args: GuardArgs, { node }: NodeParams) => belongs(args.context, args.event, node) && (model.edges.get(node) ?? []).length === 0,
-    branchesTo: (args: GuardArgs, { node, to }: NodeParams & { to: string }) => {
-      if (!belongs(args.context, args.event, node)) return false;
-      const choice = chooseBranch(model.edges.get(node) ?? [], contextAfter(args));
+    isInternalError: ({ event }: GuardArgs) => event.type === 'RunFailed' && event.data.cause === 'internal_error',
+    failsWith: (args: GuardArgs, { node, decision }: NodeParams & { decision: FailureDecision }) => failureIs(model, args, node, decision),
+    // Routing runs after the success was applied: the context already holds the output.
+    branchesTo: ({ context }: GuardArgs, { node, to }: NodeParams & { to: string }) => {
+      const choice = chooseBranch(edgesOf(node), contextOf(model, context, node));
       return choice.kind === 'edge' && choice.to === to;
     },
-    // Failure without inject_into: retry in place while attempts < max(cap, 1).
-    canRetry: ({ context, event }: GuardArgs, { node }: NodeParams) =>
-      belongs(context, event, node) &&
-      model.nodes.get(node)?.on_failure?.inject_into === undefined &&
-      (context.capCounts[node] ?? 0) < Math.max(nodeCap(node, context), 1),
-    // Failure with inject_into: hand control back at most `cap` times per run.
-    canEscalate: ({ context, event }: GuardArgs, { node }: NodeParams) =>
-      belongs(context, event, node) && (context.escalations[node] ?? 0) < nodeCap(node, context),
+    isAmbiguous: ({ context }: GuardArgs, { node }: NodeParams) => chooseBranch(edgesOf(node), contextOf(model, context, node)).kind === 'ambiguous_branch',
+    endsWith: ({ event }: GuardArgs, { node, cause }: NodeParams & { cause: FailureCause }) => endsAt(model, event, node, cause),
+    // A gate expires only at or after its expiresAt, and only the gate the node waits at.
+    expiresGate: ({ context, event }: GuardArgs, { node }: NodeParams) => {
+      if (!endsAt(model, event, node, 'approval_expired') || (event.type !== 'RunFailed' && event.type !== 'BranchFailed')) return false;
+      const gate = latestGate(context, node);
+      return gate !== undefined && gate.status === 'pending' && gate.approvalId === event.data.approvalId && gate.expiresAt !== null && Date.parse(event.at) >= Date.parse(gate.expiresAt);
+    },
     isOpenGate: ({ context, event }: GuardArgs, { node }: NodeParams) => {
       if (!belongs(context, event, node) || (event.type !== 'ApprovalGranted' && event.type !== 'ApprovalRejected')) return false;
       const gate = context.approvals[event.data.approvalId];
       return gate !== undefined && gate.nodeId === node && gate.status === 'pending';
+    },
+    isResumable: ({ context, event }: GuardArgs, { node }: NodeParams) => {
+      if (event.type !== 'RunResumed' || event.data.nodeId !== node) return false;
+      const gate = latestGate(context, node);
+      return gate !== undefined && gate.approvalId === event.data.approvalId && gate.status === 'approved' && !gate.resumed;
     },
   };
 }

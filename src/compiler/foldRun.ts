@@ -1,7 +1,7 @@
 import { createActor, initialTransition } from 'xstate';
 import type { AnyActorScope } from 'xstate';
 import type { RunEvent } from '../events/types.js';
-import type { RunState } from '../projections/runState.js';
+import type { RunState } from './runState.js';
 import type { PlaybookMachine } from './compilePlaybook.js';
 
 /** A folded run: the machine snapshot (state value + context) after some events. */

@@ -1,85 +1,222 @@
-import type { FailureCause } from '../events/types.js';
-import type { RunState } from '../projections/runState.js';
+import type { FailureCause, RunContext } from '../events/types.js';
+import type { ParallelNode } from '../playbook/types.js';
 import { chooseBranch } from './branching.js';
-import type { FinalState, NodePhase } from './compilePlaybook.js';
+import type { FinalState } from './compilePlaybook.js';
 import { finalStates } from './compilePlaybook.js';
+import { branchOf, describeFailurePolicy, enclosingGroups } from './playbookModel.js';
 import type { PlaybookModel } from './playbookModel.js';
+import { contextOf, joinOutput } from './runState.js';
+import type { RunState } from './runState.js';
+import { activeNodes, busyLeaves, groupRegions } from './stateValue.js';
 
-/** Where a folded run stands: a machine state read as "what happens next". */
+/** Where the branch a failure ends sits, when it is inside a parallel group. */
+export interface BranchRef {
+  groupId: string;
+  branchId: string;
+}
+
+/** One thing the machine's state says happens next in a run. */
 export type NextStep =
   | { kind: 'start'; nodeId: string; attempt: number }
   | { kind: 'pause'; nodeId: string }
   | { kind: 'in_flight'; nodeId: string; attempt: number }
-  | { kind: 'paused'; nodeId: string }
-  | { kind: 'resume'; nodeId: string }
-  | { kind: 'escalate'; from: string; to: string }
+  | { kind: 'abort'; nodeId: string; attempt: number }
+  | { kind: 'cancel_gate'; nodeId: string; approvalId: string }
+  | { kind: 'paused'; nodeId: string; approvalId: string }
+  | { kind: 'resume'; nodeId: string; approvalId: string }
+  | { kind: 'escalate'; from: string; to: string; error: string }
+  | { kind: 'join'; nodeId: string; attempt: number; output: RunContext }
+  | { kind: 'fail_group'; nodeId: string; attempt: number; error: string }
   | { kind: 'complete' }
-  | { kind: 'fail'; nodeId: string; cause: FailureCause; error: string }
+  | { kind: 'fail'; nodeId: string; cause: FailureCause; error: string; branch?: BranchRef }
   | { kind: 'finished'; state: FinalState }
   | { kind: 'not_started' };
 
-/** The snapshot fields nextStep reads (a subset of an xstate MachineSnapshot). */
+/** The snapshot fields nextSteps reads (a subset of an xstate MachineSnapshot). */
 export interface StepSnapshot {
   value: unknown;
   context: RunState;
 }
 
 /**
- * Reads the machine state of a folded run as the next thing to do. The machine
- * already made the decision (which substate it moved to); this names it.
+ * Reads the machine state of a folded run as the things to do next, one per
+ * active node that calls for something, in graph order. The machine already
+ * made each decision (which substate it moved to); this names them. Starts
+ * are left out where the machine would refuse them: inside a failing
+ * `fail_fast` group, or past a group's `max_concurrency`.
  *
  * Pure. Throws TypeError for a state value no compiled machine produces.
  */
-export function nextStep(model: PlaybookModel, snapshot: StepSnapshot): NextStep {
+export function nextSteps(model: PlaybookModel, snapshot: StepSnapshot): NextStep[] {
   const { value, context } = snapshot;
-  if (value === 'idle') return { kind: 'not_started' };
-  if (typeof value === 'string' && (finalStates as readonly string[]).includes(value)) return { kind: 'finished', state: value as FinalState };
-  const active = (value as { active?: Record<string, NodePhase> }).active;
-  const entry = active ? Object.entries(active)[0] : undefined;
-  if (!entry) throw new TypeError(`unexpected machine state ${JSON.stringify(value)}`);
-  const [nodeId, phase] = entry;
-  const attempts = context.attempts[nodeId] ?? 0;
-  switch (phase) {
-    case 'ready':
-      return model.nodes.get(nodeId)?.type === 'approval' ? { kind: 'pause', nodeId } : { kind: 'start', nodeId, attempt: attempts + 1 };
-    case 'running':
-      return { kind: 'in_flight', nodeId, attempt: attempts };
-    case 'paused':
-      return { kind: 'paused', nodeId };
-    case 'approved':
-      return { kind: 'resume', nodeId };
-    case 'done':
-      return { kind: 'complete' };
-    case 'escalating': {
-      const to = model.nodes.get(nodeId)?.on_failure?.inject_into;
-      if (to === undefined) throw new TypeError(`node '${nodeId}' escalates without inject_into`);
-      return { kind: 'escalate', from: nodeId, to };
+  if (value === 'idle') return [{ kind: 'not_started' }];
+  if (typeof value === 'string' && (finalStates as readonly string[]).includes(value)) return [{ kind: 'finished', state: value as FinalState }];
+  const active = activeNodes(model, value);
+  if (active.length === 0) throw new TypeError(`unexpected machine state ${JSON.stringify(value)}`);
+
+  const failing = (nodeId: string): boolean =>
+    enclosingGroups(model, nodeId).some((groupId) => {
+      const group = model.nodes.get(groupId) as ParallelNode;
+      const regions = groupRegions(model, value, groupId);
+      return group.failure === 'fail_fast' && regions !== undefined && Object.values(regions).includes('failed');
+    });
+  // Dispatch slots left in each bounded group; starts below spend them.
+  const slots = new Map<string, number>();
+  const takeSlot = (nodeId: string): boolean => {
+    const bounded = enclosingGroups(model, nodeId).filter((id) => (model.nodes.get(id) as ParallelNode).max_concurrency !== undefined);
+    for (const id of bounded) {
+      if (!slots.has(id)) slots.set(id, ((model.nodes.get(id) as ParallelNode).max_concurrency as number) - busyLeaves(model, value, id, 'running'));
+      if ((slots.get(id) as number) <= 0) return false;
     }
-    case 'exhausted':
-      return {
-        kind: 'fail',
-        nodeId,
-        cause: 'exceeded_iteration_cap',
-        error: `node '${nodeId}' failed after reaching its cap of ${capText(model, context, nodeId)}`,
-      };
-    case 'rejected': {
-      const gate = Object.values(context.approvals).findLast((g) => g.nodeId === nodeId);
-      const who = gate?.approver ? ` by ${gate.approver}` : '';
-      const why = gate?.reason ? `: ${gate.reason}` : '';
-      return { kind: 'fail', nodeId, cause: 'approval_rejected', error: `approval '${nodeId}' was rejected${who}${why}` };
-    }
-    case 'unrouted': {
-      const choice = chooseBranch(model.edges.get(nodeId) ?? [], context.context);
-      if (choice.kind === 'ambiguous_branch') {
-        return { kind: 'fail', nodeId, cause: 'ambiguous_branch', error: `after '${nodeId}' several guarded edges hold: ${choice.candidates.map((c) => `'${c}'`).join(', ')}` };
+    for (const id of bounded) slots.set(id, (slots.get(id) as number) - 1);
+    return true;
+  };
+
+  const steps: NextStep[] = [];
+  for (const { nodeId, phase } of active) {
+    const node = model.nodes.get(nodeId);
+    if (!node) throw new TypeError(`machine state names unknown node '${nodeId}'`);
+    const attempts = context.attempts[nodeId] ?? 0;
+    const branch = branchOf(model, nodeId);
+    const ref = branch === undefined ? {} : { branch: { groupId: branch.groupId, branchId: branch.id } };
+    const stopping = failing(nodeId);
+    switch (phase) {
+      case 'ready':
+        if (stopping) break;
+        if (node.type === 'approval') steps.push({ kind: 'pause', nodeId });
+        else if (node.type === 'parallel' || takeSlot(nodeId)) steps.push({ kind: 'start', nodeId, attempt: attempts + 1 });
+        break;
+      case 'running':
+        if (node.type === 'parallel') {
+          const step = groupStep(model, snapshot, node, attempts);
+          if (step) steps.push(step);
+        } else {
+          steps.push({ kind: stopping ? 'abort' : 'in_flight', nodeId, attempt: attempts });
+        }
+        break;
+      case 'paused': {
+        const gate = latestGate(context, nodeId);
+        if (gate) steps.push({ kind: stopping ? 'cancel_gate' : 'paused', nodeId, approvalId: gate.approvalId });
+        break;
       }
-      return { kind: 'fail', nodeId, cause: 'no_branch', error: `after '${nodeId}' no edge's 'when' holds and there is no default edge` };
+      case 'approved': {
+        const gate = latestGate(context, nodeId);
+        if (gate && !stopping) steps.push({ kind: 'resume', nodeId, approvalId: gate.approvalId });
+        break;
+      }
+      case 'done':
+        steps.push({ kind: 'complete' });
+        break;
+      case 'escalating': {
+        const to = node.on_failure?.inject_into;
+        if (to === undefined) throw new TypeError(`node '${nodeId}' escalates without inject_into`);
+        if (!stopping) steps.push({ kind: 'escalate', from: nodeId, to, error: context.nodeErrors[nodeId] ?? `node '${nodeId}' failed` });
+        break;
+      }
+      case 'exhausted': {
+        const last = context.nodeErrors[nodeId];
+        const error = `node '${nodeId}' failed after reaching its cap of ${describeFailurePolicy(node, context.maxIterationsDefault)}${last === undefined ? '' : `; last error: ${last}`}`;
+        steps.push({ kind: 'fail', nodeId, cause: 'exceeded_iteration_cap', error: clip(error), ...ref });
+        break;
+      }
+      case 'rejected': {
+        const gate = latestGate(context, nodeId);
+        const who = gate?.approver ? ` by ${gate.approver}` : '';
+        const why = gate?.reason ? `: ${gate.reason}` : '';
+        steps.push({ kind: 'fail', nodeId, cause: 'approval_rejected', error: clip(`approval '${nodeId}' was rejected${who}${why}`), ...ref });
+        break;
+      }
+      case 'ambiguous_branch': {
+        const choice = chooseBranch(model.edges.get(nodeId) ?? [], contextOf(model, context, nodeId));
+        const candidates = choice.kind === 'ambiguous_branch' ? choice.candidates.map((c) => `'${c}'`).join(', ') : '';
+        steps.push({ kind: 'fail', nodeId, cause: 'ambiguous_branch', error: `after '${nodeId}' several guarded edges hold: ${candidates}`, ...ref });
+        break;
+      }
+      case 'no_branch':
+        steps.push({ kind: 'fail', nodeId, cause: 'no_branch', error: `after '${nodeId}' no edge's 'when' holds and there is no default edge`, ...ref });
+        break;
     }
   }
+  return steps;
 }
 
-function capText(model: PlaybookModel, context: RunState, nodeId: string): string {
-  const node = model.nodes.get(nodeId);
-  const cap = node?.on_failure?.max_iterations ?? context.maxIterationsDefault;
-  return node?.on_failure?.inject_into !== undefined ? `${cap} escalation(s) to '${node.on_failure.inject_into}'` : `${Math.max(cap, 1)} attempt(s)`;
+/** A running group's own next step: join when every branch succeeded, fail when its failure mode says so. */
+function groupStep(model: PlaybookModel, snapshot: StepSnapshot, group: ParallelNode, attempt: number): NextStep | undefined {
+  const regions = groupRegions(model, snapshot.value, group.id);
+  if (regions === undefined) return undefined;
+  const ends = group.branches.map((branch) => regions[branch.id]);
+  if (ends.every((end) => end === 'succeeded')) {
+    return { kind: 'join', nodeId: group.id, attempt, output: joinOutput(model, snapshot.context, group.id) };
+  }
+  const failed = group.branches.filter((branch) => regions[branch.id] === 'failed').map((branch) => `'${branch.id}'`);
+  if (failed.length === 0) return undefined;
+  const settled =
+    group.failure === 'wait_all'
+      ? ends.every((end) => typeof end === 'string')
+      : busyLeaves(model, snapshot.value, group.id, 'running') === 0 && busyLeaves(model, snapshot.value, group.id, 'paused') === 0;
+  if (!settled) return undefined;
+  const last = snapshot.context.lastError;
+  const error = `parallel group '${group.id}' failed: branch${failed.length > 1 ? 'es' : ''} ${failed.join(', ')} failed${last === null ? '' : `; last error: ${last}`}`;
+  return { kind: 'fail_group', nodeId: group.id, attempt, error: clip(error) };
+}
+
+function latestGate(context: RunState, nodeId: string) {
+  return Object.values(context.approvals).findLast((gate) => gate.nodeId === nodeId);
+}
+
+const MAX_ERROR_LENGTH = 4000;
+
+function clip(text: string): string {
+  return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}… (${text.length - MAX_ERROR_LENGTH} more characters)` : text;
+}
+
+/** Run status as the projections store it. */
+export type RunStatus = 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
+
+/**
+ * The run's status, read from the machine state (SPEC §9): a final state names
+ * it; otherwise the run is `paused` when nothing is running or ready to run and
+ * at least one gate waits for a human, else `running`. Pure.
+ */
+export function runStatusOf(model: PlaybookModel, snapshot: StepSnapshot): RunStatus {
+  const { value } = snapshot;
+  if (value === 'completed') return 'completed';
+  if (value === 'cancelled') return 'cancelled';
+  if (value === 'failed' || value === 'exceeded_iteration_cap') return 'failed';
+  if (value === 'idle') return 'running';
+  const steps = nextSteps(model, snapshot);
+  const waiting = steps.some((step) => step.kind === 'paused');
+  const working = steps.some((step) => step.kind !== 'paused');
+  return waiting && !working ? 'paused' : 'running';
+}
+
+/** Why a gate cannot be resumed, or the gate that can. */
+export type GateResumability =
+  | { resumable: true; approvalId: string; nodeId: string }
+  | { resumable: false; reason: 'unknown' | 'pending' | 'rejected' | 'expired' | 'cancelled' | 'resumed' | 'not_waiting'; message: string };
+
+/**
+ * Whether the gate `approvalId` can be resumed now: it was approved, nobody
+ * resumed it, and the machine waits at it (SPEC §5.4). The one rule the
+ * runtime, the CLI and the viewer use. Pure.
+ */
+export function resumableGate(snapshot: StepSnapshot, approvalId: string): GateResumability {
+  const gate = snapshot.context.approvals[approvalId];
+  if (gate === undefined) return { resumable: false, reason: 'unknown', message: `run '${snapshot.context.runId}' has no gate '${approvalId}'` };
+  const name = `gate '${approvalId}' of run '${gate.runId}'`;
+  if (gate.resumed) return { resumable: false, reason: 'resumed', message: `${name} was already resumed` };
+  if (gate.status !== 'approved') return { resumable: false, reason: gate.status, message: `${name} is ${gate.status}, not approved` };
+  const waits = typeof snapshot.value !== 'string' && isWaitingAt(snapshot.value, gate.nodeId);
+  if (!waits) return { resumable: false, reason: 'not_waiting', message: `${name} is not a gate the run waits at` };
+  return { resumable: true, approvalId, nodeId: gate.nodeId };
+}
+
+/** True when some node state named `nodeId` is in phase `approved` anywhere in the state value. */
+function isWaitingAt(value: unknown, nodeId: string): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  for (const [key, child] of Object.entries(value)) {
+    if (key === nodeId && child === 'approved') return true;
+    if (isWaitingAt(child, nodeId)) return true;
+  }
+  return false;
 }

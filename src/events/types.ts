@@ -59,6 +59,11 @@ export interface NodeFailedData {
   error: string;
   /** True when the process running the node died and recovery recorded the failure. */
   interrupted?: boolean;
+  /**
+   * True when the runtime gave the attempt up because a sibling branch failed a
+   * `fail_fast` group (SPEC §9): its signal was aborted, and the attempt changes nothing.
+   */
+  aborted?: boolean;
 }
 
 export interface NodeEscalatedData {
@@ -84,6 +89,29 @@ export interface ApprovalDecisionData {
   nodeId: string;
   approver: string;
   reason: string;
+}
+
+/** A pending gate nobody may decide any more: its branch was stopped by a failed sibling (SPEC §9). */
+export interface ApprovalCancelledData {
+  approvalId: string;
+  nodeId: string;
+  reason: string;
+}
+
+/**
+ * A branch of a parallel group ended the way a run ends badly (cap exceeded,
+ * no or ambiguous branch, a rejected or expired gate): the same causes, for
+ * the branch only. The group then follows its `failure` mode.
+ */
+export interface BranchFailedData {
+  groupId: string;
+  branchId: string;
+  /** The node that ended the branch. */
+  nodeId: string;
+  error: string;
+  cause: Exclude<FailureCause, 'internal_error' | 'cancelled'>;
+  /** For `approval_expired`: the gate that expired. */
+  approvalId?: string;
 }
 
 export interface RunResumedData {
@@ -118,7 +146,9 @@ export interface RunEventDataMap {
   RunPaused: RunPausedData;
   ApprovalGranted: ApprovalDecisionData;
   ApprovalRejected: ApprovalDecisionData;
+  ApprovalCancelled: ApprovalCancelledData;
   RunResumed: RunResumedData;
+  BranchFailed: BranchFailedData;
   RunCompleted: RunCompletedData;
   RunFailed: RunFailedData;
   RunCancelled: RunCancelledData;
@@ -128,7 +158,8 @@ export type RunEventType = keyof RunEventDataMap;
 
 export const runEventTypes: readonly RunEventType[] = [
   'RunStarted', 'NodeStarted', 'NodeSucceeded', 'NodeFailed', 'NodeEscalated', 'RunPaused',
-  'ApprovalGranted', 'ApprovalRejected', 'RunResumed', 'RunCompleted', 'RunFailed', 'RunCancelled',
+  'ApprovalGranted', 'ApprovalRejected', 'ApprovalCancelled', 'RunResumed', 'BranchFailed', 'RunCompleted',
+  'RunFailed', 'RunCancelled',
 ];
 
 /** An event about to be appended: the store assigns seq, globalSeq and hash. */

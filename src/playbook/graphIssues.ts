@@ -1,7 +1,8 @@
 /**
  * Whole-playbook rules the schema cannot express: unique ids and input names,
  * references, `{{inputs.x}}` templates, one entry, no cycles, reachability and
- * at most one default edge per node.
+ * at most one default edge per node, checked for the top level and for every
+ * branch of a parallel group alike; references never cross a branch boundary.
  *
  * These checks read the plain YAML value leniently, so they run even when the
  * schema found problems: every node with a usable id and every edge with usable
@@ -13,7 +14,7 @@ import { adjacency, entryNodeIds } from './graph.js';
 import type { DependsEdge, GraphShape } from './graph.js';
 import {
   I_CYCLE, I_DUPLICATE_ID, I_DUPLICATE_INPUT, I_INJECT_SELF, I_MULTIPLE_DEFAULT_EDGES,
-  I_MULTIPLE_ENTRIES, I_NO_ENTRY, I_UNKNOWN_INPUT, I_UNKNOWN_REF, I_UNREACHABLE,
+  I_MULTIPLE_ENTRIES, I_NESTING_DEPTH, I_NO_ENTRY, I_UNKNOWN_INPUT, I_UNKNOWN_REF, I_UNREACHABLE, I_BRANCH_BOUNDARY,
 } from './issues.js';
 import type { DraftIssue } from './issues.js';
 import { templateInputRefs } from './templates.js';
@@ -24,8 +25,10 @@ type Loose = Record<string, unknown>;
 interface LooseNode {
   id: string;
   depends: string[];
-  /** Index in the file's `nodes` list. */
+  /** Index in its scope's `nodes` list. */
   index: number;
+  /** Path of the node's map in the document. */
+  path: Path;
   raw: Loose;
 }
 
@@ -42,65 +45,117 @@ const nonEmpty = (value: unknown): value is string => typeof value === 'string' 
 
 const issue = (code: DraftIssue['code'], path: Path, message: string): DraftIssue => ({ code, path, message, at: 'value' });
 
-/** First occurrence of each id wins; later ones are reported. */
-function collectNodes(raw: Loose, issues: DraftIssue[]): LooseNode[] {
-  const firstIndex = new Map<string, number>();
-  const nodes: LooseNode[] = [];
-  listOf(raw['nodes']).forEach((item, index) => {
-    if (!isLoose(item) || !nonEmpty(item['id'])) return;
-    const id = item['id'];
-    const first = firstIndex.get(id);
-    if (first !== undefined) {
-      issues.push(issue(I_DUPLICATE_ID, ['nodes', index, 'id'], `nodes[${index}].id: duplicate node id ${quote(id)}, already used by nodes[${first}]`));
-      return;
-    }
-    firstIndex.set(id, index);
-    nodes.push({ id, depends: [], index, raw: item });
-  });
-  return nodes;
+/** How deep parallel groups may nest (SPEC §9). */
+export const MAX_GROUP_NESTING = 8;
+
+/**
+ * One graph of the playbook: the top level or a branch of a parallel group.
+ * Each is checked under the same rules; references never cross between them.
+ */
+interface LooseScope {
+  /** The branch id, or '' for the top level. */
+  id: string;
+  /** Path of the map holding `nodes` and `edges` ([] for the document). */
+  path: Path;
+  raw: Loose;
+  nodes: LooseNode[];
 }
 
-/** Reports unknown ids in edges, depends and inject_into; returns the edges whose ends both exist. */
-function checkReferences(raw: Loose, nodes: LooseNode[], issues: DraftIssue[]): LooseEdge[] {
-  const ids = new Set(nodes.map((node) => node.id));
-  const known = quoteList(nodes.map((node) => node.id));
-  const unknownRef = (path: Path, what: string, id: string): void => {
-    issues.push(issue(I_UNKNOWN_REF, path, `${formatPath(path)}: ${what} ${quote(id)} is not a node id; known ids: ${known}`));
+/** Every scope in document order, each with its nodes; first occurrence of each id wins, later ones are reported. */
+function collectScopes(raw: Loose, issues: DraftIssue[]): LooseScope[] {
+  const firstAt = new Map<string, Path>();
+  const scopes: LooseScope[] = [];
+  const claim = (id: string, path: Path): boolean => {
+    const first = firstAt.get(id);
+    if (first !== undefined) {
+      issues.push(issue(I_DUPLICATE_ID, [...path, 'id'], `${formatPath([...path, 'id'])}: duplicate id ${quote(id)}, already used by ${formatPath(first)} (node and branch ids are unique in the whole playbook)`));
+      return false;
+    }
+    firstAt.set(id, path);
+    return true;
+  };
+  const visit = (scopeId: string, scopePath: Path, scopeRaw: Loose, depth: number): void => {
+    const scope: LooseScope = { id: scopeId, path: scopePath, raw: scopeRaw, nodes: [] };
+    scopes.push(scope);
+    const nested: (() => void)[] = [];
+    listOf(scopeRaw['nodes']).forEach((item, index) => {
+      const path: Path = [...scopePath, 'nodes', index];
+      if (!isLoose(item) || !nonEmpty(item['id'])) return;
+      if (!claim(item['id'], path)) return;
+      scope.nodes.push({ id: item['id'], depends: [], index, path, raw: item });
+      if (item['type'] !== 'parallel') return;
+      if (depth + 1 > MAX_GROUP_NESTING) {
+        issues.push(issue(I_NESTING_DEPTH, [...path, 'branches'], `${formatPath([...path, 'branches'])}: parallel groups nest ${depth + 1} levels deep here; at most ${MAX_GROUP_NESTING} are allowed`));
+        return;
+      }
+      listOf(item['branches']).forEach((branch, b) => {
+        const branchPath: Path = [...path, 'branches', b];
+        if (!isLoose(branch) || !nonEmpty(branch['id'])) return;
+        if (!claim(branch['id'], branchPath)) return;
+        const id = branch['id'];
+        nested.push(() => visit(id, branchPath, branch, depth + 1));
+      });
+    });
+    for (const next of nested) next();
+  };
+  visit('', [], raw, 0);
+  return scopes;
+}
+
+/**
+ * Reports unknown ids in a scope's edges, depends and inject_into, and ids of
+ * another scope (a branch boundary crossed); returns the edges whose ends both
+ * belong to the scope.
+ */
+function checkReferences(scope: LooseScope, scopeOfId: ReadonlyMap<string, string>, issues: DraftIssue[]): LooseEdge[] {
+  const ids = new Set(scope.nodes.map((node) => node.id));
+  const known = quoteList(scope.nodes.map((node) => node.id));
+  const where = scope.id === '' ? 'the top level' : `branch ${quote(scope.id)}`;
+  /** True when `id` is a node of this scope; otherwise reports why not. */
+  const resolves = (path: Path, what: string, id: string): boolean => {
+    if (ids.has(id)) return true;
+    const other = scopeOfId.get(id);
+    if (other !== undefined) {
+      const there = other === '' ? 'the top level' : `branch ${quote(other)}`;
+      issues.push(issue(I_BRANCH_BOUNDARY, path, `${formatPath(path)}: ${what} ${quote(id)} is a node of ${there}, not of ${where}; edges, depends and inject_into never cross a branch boundary`));
+    } else {
+      issues.push(issue(I_UNKNOWN_REF, path, `${formatPath(path)}: ${what} ${quote(id)} is not a node id; known ids: ${known}`));
+    }
+    return false;
   };
 
   const edges: LooseEdge[] = [];
-  listOf(raw['edges']).forEach((item, index) => {
+  listOf(scope.raw['edges']).forEach((item, index) => {
     if (!isLoose(item)) return;
     const { from, to } = item;
+    const path: Path = [...scope.path, 'edges', index];
     let usable = nonEmpty(from) && nonEmpty(to);
-    if (nonEmpty(from) && !ids.has(from)) { unknownRef(['edges', index, 'from'], 'edge source', from); usable = false; }
-    if (nonEmpty(to) && !ids.has(to)) { unknownRef(['edges', index, 'to'], 'edge target', to); usable = false; }
+    if (nonEmpty(from) && !resolves([...path, 'from'], 'edge source', from)) usable = false;
+    if (nonEmpty(to) && !resolves([...path, 'to'], 'edge target', to)) usable = false;
     if (usable && nonEmpty(from) && nonEmpty(to)) {
-      edges.push({ from, to, path: ['edges', index], ...(item['when'] === undefined ? {} : { when: item['when'] }) });
+      edges.push({ from, to, path, ...(item['when'] === undefined ? {} : { when: item['when'] }) });
     }
   });
 
-  for (const node of nodes) {
+  for (const node of scope.nodes) {
     listOf(node.raw['depends']).forEach((dep, k) => {
-      if (!nonEmpty(dep)) return;
-      if (ids.has(dep)) node.depends.push(dep);
-      else unknownRef(['nodes', node.index, 'depends', k], 'depends on', dep);
+      if (nonEmpty(dep) && resolves([...node.path, 'depends', k], 'depends on', dep)) node.depends.push(dep);
     });
     const onFailure = node.raw['on_failure'];
     const target = isLoose(onFailure) ? onFailure['inject_into'] : undefined;
-    const path: Path = ['nodes', node.index, 'on_failure', 'inject_into'];
+    const path: Path = [...node.path, 'on_failure', 'inject_into'];
     if (!nonEmpty(target)) continue;
     if (target === node.id) {
       issues.push(issue(I_INJECT_SELF, path, `${formatPath(path)}: node ${quote(node.id)} cannot inject into itself; omit inject_into to retry in place, or name another node`));
-    } else if (!ids.has(target)) {
-      unknownRef(path, 'inject_into', target);
+    } else {
+      resolves(path, 'inject_into', target);
     }
   }
   return edges;
 }
 
 /** Reports duplicate input names and `{{inputs.x}}` templates naming undeclared inputs. */
-function checkInputs(raw: Loose, issues: DraftIssue[]): void {
+function checkInputs(raw: Loose, scopes: readonly LooseScope[], issues: DraftIssue[]): void {
   if (raw['inputs'] !== undefined && !Array.isArray(raw['inputs'])) return; // the schema reports it; names unknown
   const declared = new Map<string, number>();
   listOf(raw['inputs']).forEach((item, index) => {
@@ -122,9 +177,7 @@ function checkInputs(raw: Loose, issues: DraftIssue[]): void {
     if (Array.isArray(value)) value.forEach((text, k) => check([...base, k], text));
     else if (isLoose(value)) for (const [key, text] of Object.entries(value)) check([...base, key], text);
   };
-  listOf(raw['nodes']).forEach((node, index) => {
-    if (!isLoose(node)) return;
-    const base: Path = ['nodes', index];
+  for (const { raw: node, path: base } of scopes.flatMap((scope) => scope.nodes)) {
     if (node['type'] === 'approval') check([...base, 'prompt'], node['prompt']);
     if (node['type'] === 'agentic') checkEach([...base, 'inputs'], node['inputs']);
     if (node['type'] === 'deterministic') {
@@ -132,14 +185,14 @@ function checkInputs(raw: Loose, issues: DraftIssue[]): void {
       check([...base, 'cwd'], node['cwd']);
       checkEach([...base, 'env'], node['env']);
     }
-  });
+  }
 }
 
 /** The file position of an edge: the explicit edge, or the `depends` entry it came from. */
 function edgePath(edge: LooseEdge | DependsEdge, nodes: readonly LooseNode[]): Path {
   if (!('dependsOf' in edge)) return edge.path;
   const node = nodes[edge.dependsOf.nodeIndex];
-  return ['nodes', node?.index ?? 0, 'depends', edge.dependsOf.dependsIndex];
+  return [...(node?.path ?? ['nodes', 0]), 'depends', edge.dependsOf.dependsIndex];
 }
 
 /** Reports every back edge found by an iterative depth-first search, with the cycle it closes. */
@@ -174,7 +227,9 @@ function checkCycles(nodes: readonly LooseNode[], out: Map<string, (LooseEdge | 
 }
 
 /** Reports a missing or ambiguous entry, unreachable nodes and nodes with several default edges. */
-function checkShape(nodes: readonly LooseNode[], edges: readonly LooseEdge[], issues: DraftIssue[]): void {
+function checkShape(scope: LooseScope, edges: readonly LooseEdge[], issues: DraftIssue[]): void {
+  const nodes = scope.nodes;
+  const where = scope.id === '' ? '' : ` in branch ${quote(scope.id)}`;
   const graph: GraphShape<LooseEdge> = { nodes, edges };
   const out = adjacency(graph);
 
@@ -191,11 +246,11 @@ function checkShape(nodes: readonly LooseNode[], edges: readonly LooseEdge[], is
   const entries = entryNodeIds(graph);
   const byId = new Map(nodes.map((node) => [node.id, node]));
   if (entries.length === 0 && nodes.length > 0) {
-    issues.push({ code: I_NO_ENTRY, path: ['nodes'], at: 'key', message: 'no entry node: every node has a predecessor (an edge or depends pointing at it); exactly one node must have none' });
+    issues.push({ code: I_NO_ENTRY, path: [...scope.path, 'nodes'], at: 'key', message: `no entry node${where}: every node has a predecessor (an edge or depends pointing at it); exactly one node must have none` });
   }
   if (entries.length > 1) {
     const second = byId.get(entries[1] ?? '');
-    issues.push(issue(I_MULTIPLE_ENTRIES, ['nodes', second?.index ?? 0], `${entries.length} entry nodes (nodes without predecessors): ${quoteList(entries)}; exactly one is allowed: connect the others with edges or depends`));
+    issues.push(issue(I_MULTIPLE_ENTRIES, second?.path ?? [...scope.path, 'nodes', 0], `${entries.length} entry nodes${where} (nodes without predecessors): ${quoteList(entries)}; exactly one is allowed: connect the others with edges or depends`));
   }
   const [entry] = entries;
   if (entry === undefined || entries.length > 1) return;
@@ -209,7 +264,7 @@ function checkShape(nodes: readonly LooseNode[], edges: readonly LooseEdge[], is
   }
   for (const node of nodes) {
     if (!reached.has(node.id)) {
-      issues.push(issue(I_UNREACHABLE, ['nodes', node.index], `node ${quote(node.id)} cannot be reached from the entry node ${quote(entry)}`));
+      issues.push(issue(I_UNREACHABLE, node.path, `node ${quote(node.id)} cannot be reached from the entry node ${quote(entry)}${where}`));
     }
   }
 }
@@ -222,9 +277,9 @@ function checkShape(nodes: readonly LooseNode[], edges: readonly LooseEdge[], is
  */
 export function graphIssues(raw: Loose): DraftIssue[] {
   const issues: DraftIssue[] = [];
-  const nodes = collectNodes(raw, issues);
-  const edges = checkReferences(raw, nodes, issues);
-  checkInputs(raw, issues);
-  checkShape(nodes, edges, issues);
+  const scopes = collectScopes(raw, issues);
+  const scopeOfId = new Map(scopes.flatMap((scope) => scope.nodes.map((node) => [node.id, scope.id] as const)));
+  for (const scope of scopes) checkShape(scope, checkReferences(scope, scopeOfId, issues), issues);
+  checkInputs(raw, scopes, issues);
   return issues;
 }

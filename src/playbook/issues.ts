@@ -24,7 +24,7 @@ export const I_MISSING_FIELD = 'I_MISSING_FIELD';
 export const I_INVALID_TYPE = 'I_INVALID_TYPE';
 /** A field has the right kind of value but an invalid one (empty string, unknown enum member, bad duration). */
 export const I_INVALID_VALUE = 'I_INVALID_VALUE';
-/** A node's `type` is not `agentic`, `deterministic` or `approval`. */
+/** A node's `type` is not `agentic`, `deterministic`, `approval` or `parallel`. */
 export const I_UNKNOWN_NODE_TYPE = 'I_UNKNOWN_NODE_TYPE';
 /** An agentic node names neither `skill` nor `agent`. */
 export const I_AGENT_MISSING = 'I_AGENT_MISSING';
@@ -52,6 +52,10 @@ export const I_MULTIPLE_DEFAULT_EDGES = 'I_MULTIPLE_DEFAULT_EDGES';
 export const I_WHEN_INVALID = 'I_WHEN_INVALID';
 /** `on_failure.max_iterations` is not an integer between 0 and 10. */
 export const I_MAX_ITERATIONS_RANGE = 'I_MAX_ITERATIONS_RANGE';
+/** An edge, `depends` or `inject_into` names a node of another branch (or of the top level from a branch). */
+export const I_BRANCH_BOUNDARY = 'I_BRANCH_BOUNDARY';
+/** Parallel groups nest deeper than 8 levels. */
+export const I_NESTING_DEPTH = 'I_NESTING_DEPTH';
 
 /** Every issue code, in documentation order. */
 export const issueCodes = [
@@ -59,7 +63,7 @@ export const issueCodes = [
   I_MISSING_FIELD, I_INVALID_TYPE, I_INVALID_VALUE, I_UNKNOWN_NODE_TYPE, I_AGENT_MISSING,
   I_DUPLICATE_ID, I_DUPLICATE_INPUT, I_UNKNOWN_REF, I_INJECT_SELF, I_UNKNOWN_INPUT, I_CYCLE,
   I_NO_ENTRY, I_MULTIPLE_ENTRIES, I_UNREACHABLE, I_MULTIPLE_DEFAULT_EDGES, I_WHEN_INVALID,
-  I_MAX_ITERATIONS_RANGE,
+  I_MAX_ITERATIONS_RANGE, I_BRANCH_BOUNDARY, I_NESTING_DEPTH,
 ] as const;
 
 /** One of the codes in {@link issueCodes}. */

@@ -9,7 +9,7 @@
 import * as z from 'zod';
 import { parseDuration } from './duration.js';
 import { I_AGENT_MISSING, I_INVALID_VALUE, I_WHEN_INVALID } from './issues.js';
-import type { EdgeCondition, PlaybookDefinition } from './types.js';
+import type { EdgeCondition, PlaybookDefinition, PlaybookNode } from './types.js';
 
 /** A strict object whose unknown-key message lists the keys it accepts. */
 function strict<Shape extends z.ZodRawShape>(shape: Shape) {
@@ -125,8 +125,36 @@ export const approvalNodeSchema = strict({
   timeout: durationSchema.exactOptional(),
 });
 
+/** One branch of a parallel group: its own graph of nodes and edges. */
+export const branchSchema = strict({
+  id: nodeId,
+  description: z.string().exactOptional(),
+  get nodes() {
+    return z.array(nodeSchema).min(1);
+  },
+  get edges() {
+    return z.array(edgeSchema).default([]);
+  },
+});
+
+/** A group of branches run at the same time (SPEC §9). */
+export const parallelNodeSchema = strict({
+  ...nodeBase,
+  type: z.literal('parallel'),
+  failure: z.enum(['fail_fast', 'wait_all']).default('fail_fast'),
+  max_concurrency: z.int().min(1).exactOptional(),
+  get branches() {
+    return z.array(branchSchema).min(2, 'a parallel group needs at least two branches');
+  },
+});
+
 /** Any node, chosen by its `type`. */
-export const nodeSchema = z.discriminatedUnion('type', [agenticNodeSchema, deterministicNodeSchema, approvalNodeSchema]);
+export const nodeSchema: z.ZodType<PlaybookNode, unknown> = z.discriminatedUnion('type', [
+  agenticNodeSchema,
+  deterministicNodeSchema,
+  approvalNodeSchema,
+  parallelNodeSchema,
+]) as never;
 
 /** A branch guard: `field` plus exactly one operator. */
 export const whenSchema = strict({

@@ -6,7 +6,9 @@
  * `schema.ts` is checked against these interfaces at compile time.
  */
 
-export type NodeType = 'agentic' | 'deterministic' | 'approval';
+export type NodeType = 'agentic' | 'deterministic' | 'approval' | 'parallel';
+/** How a parallel group reacts to a failed branch (SPEC §9). */
+export type GroupFailure = 'fail_fast' | 'wait_all';
 export type AgentRole = 'orchestrator' | 'lead' | 'worker';
 export type ApprovalPolicy = 'conservative' | 'permissive' | 'custom';
 export type ErrorHandlerTrigger = 'agentic_timeout' | 'iteration_cap_exceeded' | 'contract_violation';
@@ -79,7 +81,27 @@ export interface ApprovalNode extends NodeBase {
   timeout?: string;
 }
 
-export type PlaybookNode = AgenticNode | DeterministicNode | ApprovalNode;
+/** One branch of a parallel group: a graph under the same rules as the top level (SPEC §9). */
+export interface PlaybookBranch {
+  /** Unique across the whole playbook (node ids and branch ids share one namespace). */
+  id: string;
+  description?: string;
+  nodes: PlaybookNode[];
+  edges: PlaybookEdge[];
+}
+
+/** A group of branches that run at the same time and join in declaration order. */
+export interface ParallelNode extends NodeBase {
+  type: 'parallel';
+  /** `fail_fast` (default): the first failed branch fails the group and aborts the rest. */
+  failure: GroupFailure;
+  /** Dispatches in flight in this group (its nested groups included) at most. */
+  max_concurrency?: number;
+  /** At least two. */
+  branches: PlaybookBranch[];
+}
+
+export type PlaybookNode = AgenticNode | DeterministicNode | ApprovalNode | ParallelNode;
 
 /** Exactly one operator besides `field`. */
 export type EdgeCondition =

@@ -1,17 +1,30 @@
-import type { RunState } from './runState.js';
+import { runStatusOf } from '../compiler/nextStep.js';
+import type { StepSnapshot } from '../compiler/nextStep.js';
+import type { PlaybookModel } from '../compiler/playbookModel.js';
+import { activeNodes } from '../compiler/stateValue.js';
 import type { ApprovalRow, RunRow } from './types.js';
 
-/** The runs-projection row of a folded run. Pure. */
-export function toRunRow(state: RunState): RunRow {
+/**
+ * The runs-projection row of a folded run: facts from the fold, status and
+ * active nodes from the machine state. Pure.
+ */
+export function toRunRow(model: PlaybookModel, snapshot: StepSnapshot): RunRow {
+  const state = snapshot.context;
+  const ended = typeof snapshot.value === 'string';
+  const active = ended ? [] : activeNodes(model, snapshot.value);
+  const status = runStatusOf(model, snapshot);
+  const currentNode = status === 'completed' ? null : (state.error?.nodeId ?? active.find((node) => model.nodes.get(node.nodeId)?.type !== 'parallel')?.nodeId ?? active[0]?.nodeId ?? null);
   return {
     runId: state.runId,
     playbookName: state.playbookName,
     playbookHash: state.sourceHash,
-    status: state.status,
-    currentNode: state.currentNode,
+    status,
+    currentNode,
+    activeNodes: active,
     bindings: state.context,
     iterationCounts: state.attempts,
-    errorContext: state.error,
+    errorContext: state.error?.message ?? null,
+    error: state.error,
     startedAt: state.startedAt,
     updatedAt: state.updatedAt,
     completedAt: state.completedAt,
@@ -22,6 +35,6 @@ export function toRunRow(state: RunState): RunRow {
 }
 
 /** The approvals-projection rows of a folded run, in the order the gates opened. Pure. */
-export function toApprovalRows(state: RunState): ApprovalRow[] {
-  return Object.values(state.approvals);
+export function toApprovalRows(snapshot: StepSnapshot): ApprovalRow[] {
+  return Object.values(snapshot.context.approvals);
 }

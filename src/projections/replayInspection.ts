@@ -14,7 +14,7 @@ import { initialRunSnapshot } from '../compiler/foldRun.js';
 import type { RunSnapshot } from '../compiler/foldRun.js';
 import type { RunEvent } from '../events/types.js';
 import { foldRunSteps } from './foldRunSteps.js';
-import type { RunState } from './runState.js';
+import type { RunState } from '../compiler/runState.js';
 
 /** The `_version` field of every record: the `@statelyai/inspect` protocol version the shapes follow. */
 export const INSPECTION_PROTOCOL_VERSION = '0.7.2';

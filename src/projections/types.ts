@@ -1,31 +1,32 @@
-import type { FailureCause, RunContext } from '../events/types.js';
+import type { GateState, GateStatus, RunError } from '../compiler/runState.js';
+import type { RunStatus } from '../compiler/nextStep.js';
+import type { ActiveNode } from '../compiler/stateValue.js';
+import type { RunContext } from '../events/types.js';
 
-/** Status of a run as stored in the runs projection. */
-export type RunStatus = 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
+export type { ActiveNode, RunError, RunStatus };
 
 /** Status of one approval gate. */
-export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'expired';
-
-/** What went wrong, when something did. Never holds a secret or a token. */
-export interface ErrorContext {
-  nodeId?: string;
-  error: string;
-  cause: FailureCause;
-}
+export type ApprovalStatus = GateStatus;
 
 /** One row of the runs projection: the fold of a run's log, flattened for queries. */
 export interface RunRow {
   runId: string;
   playbookName: string;
   playbookHash: string;
+  /** Derived from the machine state (SPEC §9). */
   status: RunStatus;
-  /** The node the run is at (running, paused) or stopped at (failed); null when completed. */
+  /** The first active node (running, paused), or the node the run failed at; null when completed. */
   currentNode: string | null;
+  /** Every active node of the machine state and its phase (several while a parallel group runs). */
+  activeNodes: ActiveNode[];
   /** The run context (bindings). */
   bindings: RunContext;
   /** Attempts per node over the whole run. */
   iterationCounts: Record<string, number>;
-  errorContext: ErrorContext | null;
+  /** The last error message, as `@cleocode/playbooks` reports it; null when nothing failed. */
+  errorContext: string | null;
+  /** How the run ended badly, structured; null unless it failed or was cancelled. */
+  error: RunError | null;
   startedAt: string;
   updatedAt: string;
   completedAt: string | null;
@@ -36,19 +37,4 @@ export interface RunRow {
 }
 
 /** One row of the approvals projection. Holds the token's hash, never the token. */
-export interface ApprovalRow {
-  approvalId: string;
-  runId: string;
-  nodeId: string;
-  status: ApprovalStatus;
-  prompt: string;
-  tokenHash: string;
-  contextDigest: string;
-  expiresAt: string | null;
-  requestedAt: string;
-  decidedAt: string | null;
-  approver: string | null;
-  reason: string | null;
-  /** True once `RunResumed` has been recorded for this gate. */
-  resumed: boolean;
-}
+export type ApprovalRow = GateState;

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { hashResumeToken, parseResumeToken, verifyResumeToken } from '../approvals/resumeToken.js';
-import { nextStep } from '../compiler/nextStep.js';
+import { resumableGate } from '../compiler/nextStep.js';
+import { branchOf } from '../compiler/playbookModel.js';
 import {
   CantbookError,
   E_APPROVAL_ALREADY_DECIDED,
@@ -15,7 +16,8 @@ import type { ApprovalRow } from '../projections/types.js';
 import type { EventStore } from '../store/eventStore.js';
 import { loadRun, requireSecret, secretFor } from './loadRun.js';
 import type { LoadedRun } from './loadRun.js';
-import { RunSession } from './runSession.js';
+import { refuseIfDriven } from './recoverRun.js';
+import { resultOf, RunSession } from './runSession.js';
 import type { HostOptions, PlaybookResult } from './runSession.js';
 
 export interface GateDecisionOptions {
@@ -70,35 +72,44 @@ export function rejectGate(options: GateDecisionOptions): Promise<GateDecisionRe
   return decide(options, 'rejected');
 }
 
+/** How many times a decision is retried when another writer (a driver of another branch) appended first. */
+const DECISION_ATTEMPTS = 8;
+
 async function decide(options: GateDecisionOptions, decision: 'approved' | 'rejected'): Promise<GateDecisionResult> {
   const approver = typeof options.approver === 'string' ? options.approver.trim() : '';
   if (approver === '') throw new CantbookError(E_APPROVAL_TOKEN_INVALID, 'an approval decision needs an approver name');
-  const { gate, run } = await authenticate(options.store, options.token, options.approvalSecret);
   const now = options.now ?? (() => new Date());
-  if (gate.status === 'expired') throw expired(gate);
-  if (gate.status !== 'pending') {
-    throw new CantbookError(E_APPROVAL_ALREADY_DECIDED, `gate '${gate.approvalId}' was already ${gate.status} by ${gate.approver ?? 'someone'}`, { approvalId: gate.approvalId, status: gate.status });
-  }
-  const session = new RunSession(options.store, run.playbook, run.snapshot, { dispatcher: refuseDispatch, now });
-  if (isDue(gate, now())) {
-    await expire(session, gate);
-    throw expired(gate);
-  }
-  const data = { approvalId: gate.approvalId, nodeId: gate.nodeId, approver, reason: options.reason ?? '' };
-  session.record(decision === 'approved' ? { type: 'ApprovalGranted', data } : { type: 'ApprovalRejected', data });
-  try {
-    if (decision === 'approved') {
-      await session.commit();
-      return { runId: gate.runId, approvalId: gate.approvalId, nodeId: gate.nodeId, status: decision };
+  for (let attempt = 1; ; attempt += 1) {
+    // The gate's state comes from the fold of the log, never from the approvals projection.
+    const { gate, run } = await authenticate(options.store, options.token, options.approvalSecret);
+    if (gate.status === 'expired') throw expired(gate);
+    if (gate.status !== 'pending') {
+      const by = gate.approver === null ? '' : ` by ${gate.approver}`;
+      throw new CantbookError(E_APPROVAL_ALREADY_DECIDED, `gate '${gate.approvalId}' was already ${gate.status}${by}`, { approvalId: gate.approvalId, status: gate.status });
     }
-    // A rejection fails the run at once: the drive loop records RunFailed in the same commit.
-    const result = await session.drive();
-    return { runId: gate.runId, approvalId: gate.approvalId, nodeId: gate.nodeId, status: decision, result };
-  } catch (error) {
-    if (hasCode(error, E_CONCURRENT_UPDATE)) {
-      throw new CantbookError(E_APPROVAL_ALREADY_DECIDED, `gate '${gate.approvalId}' was decided by someone else just now`, { approvalId: gate.approvalId }, { cause: error });
+    const session = new RunSession(options.store, run.playbook, run.snapshot, { dispatcher: refuseDispatch, now });
+    try {
+      if (isDue(gate, now())) {
+        await expire(session, run, gate);
+        throw expired(gate);
+      }
+      const data = { approvalId: gate.approvalId, nodeId: gate.nodeId, approver, reason: options.reason ?? '' };
+      session.record(decision === 'approved' ? { type: 'ApprovalGranted', data } : { type: 'ApprovalRejected', data });
+      if (decision === 'approved') {
+        await session.commit();
+        return { runId: gate.runId, approvalId: gate.approvalId, nodeId: gate.nodeId, status: decision };
+      }
+      // A rejection ends the run (or the gate's branch) at once, in the same commit.
+      await session.settleDecisions();
+      const ended = typeof session.state.value === 'string';
+      return { runId: gate.runId, approvalId: gate.approvalId, nodeId: gate.nodeId, status: decision, ...(ended ? { result: resultOf(run.playbook, session.state) } : {}) };
+    } catch (error) {
+      if (!hasCode(error, E_CONCURRENT_UPDATE)) throw error;
+      // Someone appended first: decide again on the log as it is now. A rival decision shows there as decided.
+      if (attempt >= DECISION_ATTEMPTS) {
+        throw new CantbookError(E_APPROVAL_ALREADY_DECIDED, `gate '${gate.approvalId}' could not be decided: the run kept moving (try again)`, { approvalId: gate.approvalId }, { cause: error });
+      }
     }
-    throw error;
   }
 }
 
@@ -106,11 +117,12 @@ async function decide(options: GateDecisionOptions, decision: 'approved' | 'reje
  * Continues an approved gate from its successor, exactly once (SPEC §5.4): the
  * `RunResumed` event is committed before any node runs, and of two resumers
  * (in this process or another) only one can append it. Pending, rejected,
- * expired and already-resumed gates throw E_PLAYBOOK_RESUME_BLOCKED.
+ * expired and already-resumed gates throw E_PLAYBOOK_RESUME_BLOCKED. The
+ * session then drives the whole run (every branch) to its next pause or end.
  */
 export async function resumePlaybook(options: ResumePlaybookOptions): Promise<PlaybookResult> {
   const { gate, run } = await authenticate(options.store, options.approvalToken, options.approvalSecret);
-  return resumeLoaded(options, run, gate);
+  return resumeLoaded(options, run, gate.approvalId);
 }
 
 /**
@@ -120,35 +132,38 @@ export async function resumePlaybook(options: ResumePlaybookOptions): Promise<Pl
  */
 export async function resumeRun(options: ResumeRunOptions): Promise<PlaybookResult> {
   const run = await loadRun(options.store, options.runId);
-  const gate = Object.values(run.snapshot.context.approvals).at(-1);
+  const gates = Object.values(run.snapshot.context.approvals);
+  const gate = gates.find((g) => resumableGate(run.snapshot, g.approvalId).resumable) ?? gates.at(-1);
   if (!gate) throw new CantbookError(E_PLAYBOOK_RESUME_BLOCKED, `run '${options.runId}' has no approval gate to resume`, { runId: options.runId });
-  return resumeLoaded(options, run, gate);
+  return resumeLoaded(options, run, gate.approvalId);
 }
 
-async function resumeLoaded(options: HostOptions & { store: EventStore }, run: LoadedRun, gate: ApprovalRow): Promise<PlaybookResult> {
-  const step = nextStep(run.playbook.model, run.snapshot);
-  if (gate.resumed || gate.status !== 'approved' || step.kind !== 'resume' || step.nodeId !== gate.nodeId) {
-    const why = gate.resumed ? 'was already resumed' : gate.status === 'approved' ? 'is not the gate the run waits at' : `is ${gate.status}, not approved`;
-    throw new CantbookError(E_PLAYBOOK_RESUME_BLOCKED, `gate '${gate.approvalId}' of run '${gate.runId}' ${why}`, { runId: gate.runId, approvalId: gate.approvalId, status: gate.status });
+async function resumeLoaded(options: HostOptions & { store: EventStore }, run: LoadedRun, approvalId: string): Promise<PlaybookResult> {
+  const check = resumableGate(run.snapshot, approvalId);
+  if (!check.resumable) {
+    throw new CantbookError(E_PLAYBOOK_RESUME_BLOCKED, check.message, { runId: run.snapshot.context.runId, approvalId, reason: check.reason });
   }
+  refuseIfDriven(run);
   const session = new RunSession(options.store, run.playbook, run.snapshot, { ...options, ...secretFor(run.playbook, options.approvalSecret) });
-  return session.drive({ resume: true });
+  return session.drive();
 }
 
 /**
- * Fails every run whose gate is past its `expiresAt` (cause approval_expired).
- * Durable and idempotent: safe to call from any number of hosts at once.
- * Returns the approval ids it expired.
+ * Fails every gate past its `expiresAt` (cause approval_expired): the run, or
+ * the gate's branch inside a parallel group. Durable and idempotent: safe to
+ * call from any number of hosts at once. Returns the approval ids it expired.
  */
 export async function sweepExpiredApprovals(options: SweepOptions): Promise<string[]> {
   const now = (options.now ?? (() => new Date()))();
   const expiredIds: string[] = [];
-  for (const gate of await options.store.listApprovals({ status: 'pending' })) {
-    if (!isDue(gate, now)) continue;
-    const run = await loadRun(options.store, gate.runId);
+  for (const row of await options.store.listApprovals({ status: 'pending' })) {
+    if (!isDue(row, now)) continue;
+    const run = await loadRun(options.store, row.runId);
+    const gate = run.snapshot.context.approvals[row.approvalId];
+    if (gate === undefined || !isDue(gate, now)) continue; // the projection was stale: the log says otherwise
     const session = new RunSession(options.store, run.playbook, run.snapshot, { dispatcher: refuseDispatch, now: () => now });
     try {
-      await expire(session, gate);
+      await expire(session, run, gate);
       expiredIds.push(gate.approvalId);
     } catch (error) {
       if (!hasCode(error, E_CONCURRENT_UPDATE)) throw error; // someone decided or expired it first
@@ -157,19 +172,27 @@ export async function sweepExpiredApprovals(options: SweepOptions): Promise<stri
   return expiredIds;
 }
 
-/** Token -> gate + run, or a coded refusal. Checks the signature before revealing anything about the gate. */
+/**
+ * Token -> the gate as the fold of its run's log says it is, + the run, or a
+ * coded refusal. The approvals projection only finds the run; it decides nothing.
+ * Checks the signature before revealing anything about the gate.
+ */
 async function authenticate(store: EventStore, token: string, secretOption: string | undefined): Promise<{ gate: ApprovalRow; run: LoadedRun }> {
   const parsed = parseResumeToken(token);
   if (!parsed) throw new CantbookError(E_APPROVAL_TOKEN_INVALID, 'that is not a cantbook resume token (expected cbk1.<approvalId>.<signature>)');
   const secret = requireSecret(secretOption);
-  const gate = await store.getApproval(parsed.approvalId);
-  if (!gate) throw new CantbookError(E_APPROVAL_NOT_FOUND, `no approval gate '${parsed.approvalId}' in this store`, { approvalId: parsed.approvalId });
+  const row = await store.getApproval(parsed.approvalId);
+  const notFound = () => new CantbookError(E_APPROVAL_NOT_FOUND, `no approval gate '${parsed.approvalId}' in this store`, { approvalId: parsed.approvalId });
+  if (!row) throw notFound();
+  const run = await loadRun(store, row.runId);
+  const gate = run.snapshot.context.approvals[parsed.approvalId];
+  if (!gate) throw notFound();
   const claims = { runId: gate.runId, approvalId: gate.approvalId, nodeId: gate.nodeId, contextDigest: gate.contextDigest, expiresAt: gate.expiresAt };
   const hashMatches = safeEqualHex(hashResumeToken(token), gate.tokenHash);
   if (!verifyResumeToken(secret, token, claims) || !hashMatches) {
     throw new CantbookError(E_APPROVAL_TOKEN_INVALID, `the token for gate '${gate.approvalId}' has an invalid signature (forged, altered, or signed with another secret)`, { approvalId: gate.approvalId });
   }
-  return { gate, run: await loadRun(store, gate.runId) };
+  return { gate, run };
 }
 
 function safeEqualHex(a: string, b: string): boolean {
@@ -182,12 +205,16 @@ function isDue(gate: ApprovalRow, now: Date): boolean {
   return gate.status === 'pending' && gate.expiresAt !== null && Date.parse(gate.expiresAt) <= now.getTime();
 }
 
-async function expire(session: RunSession, gate: ApprovalRow): Promise<void> {
-  session.record({
-    type: 'RunFailed',
-    data: { nodeId: gate.nodeId, approvalId: gate.approvalId, cause: 'approval_expired', error: `approval gate '${gate.nodeId}' expired at ${gate.expiresAt}` },
-  });
-  await session.commit();
+/** Records the gate's expiry as the machine names it: RunFailed at the top level, BranchFailed inside a group. */
+async function expire(session: RunSession, run: LoadedRun, gate: ApprovalRow): Promise<void> {
+  const error = `approval gate '${gate.nodeId}' expired at ${gate.expiresAt}`;
+  const branch = branchOf(run.playbook.model, gate.nodeId);
+  if (branch === undefined) {
+    session.record({ type: 'RunFailed', data: { nodeId: gate.nodeId, approvalId: gate.approvalId, cause: 'approval_expired', error } });
+  } else {
+    session.record({ type: 'BranchFailed', data: { groupId: branch.groupId, branchId: branch.id, nodeId: gate.nodeId, approvalId: gate.approvalId, cause: 'approval_expired', error } });
+  }
+  await session.settleDecisions();
 }
 
 function expired(gate: ApprovalRow): CantbookError {

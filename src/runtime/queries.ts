@@ -68,8 +68,8 @@ export async function verifyRun(store: EventStore, runId: string): Promise<Verif
   const problems: VerifyProblem[] = verifyChain(runId, events).map((p) => ({ kind: p.problem, seq: p.seq, message: p.message }));
   let expected: { run: RunRow; approvals: ApprovalRow[] } | undefined;
   try {
-    const { snapshot } = foldStoredEvents(runId, events);
-    expected = { run: toRunRow(snapshot.context), approvals: toApprovalRows(snapshot.context) };
+    const { playbook, snapshot } = foldStoredEvents(runId, events);
+    expected = { run: toRunRow(playbook.model, snapshot), approvals: toApprovalRows(snapshot) };
   } catch (error) {
     problems.push({ kind: 'unreplayable', message: (error as Error).message });
   }
@@ -103,8 +103,8 @@ export async function rebuildProjections(store: EventStore, runId: string): Prom
     await store.replaceProjections(runId, null, []);
     return;
   }
-  const { snapshot } = foldStoredEvents(runId, events);
-  await store.replaceProjections(runId, toRunRow(snapshot.context), toApprovalRows(snapshot.context));
+  const { playbook, snapshot } = foldStoredEvents(runId, events);
+  await store.replaceProjections(runId, toRunRow(playbook.model, snapshot), toApprovalRows(snapshot));
 }
 
 function compareRows(what: string, expected: object, actual: object | null): VerifyProblem[] {

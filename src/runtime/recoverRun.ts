@@ -1,8 +1,10 @@
-import { nextStep } from '../compiler/nextStep.js';
+import { runStatusOf } from '../compiler/nextStep.js';
+import { activeNodes } from '../compiler/stateValue.js';
 import type { RunEvent, RunOwner } from '../events/types.js';
 import { CantbookError, E_RUN_ACTIVE } from '../errors.js';
 import type { EventStore } from '../store/eventStore.js';
 import { loadRun, secretFor } from './loadRun.js';
+import type { LoadedRun } from './loadRun.js';
 import { isDrivenHere, RunSession, resultOf, thisProcess } from './runSession.js';
 import type { HostOptions, PlaybookResult } from './runSession.js';
 
@@ -18,10 +20,10 @@ export interface RecoverRunOptions extends HostOptions {
 }
 
 /**
- * Finishes a run whose process died (SPEC §4 "Crash safety"). A node that was
- * started but never finished gets `NodeFailed {interrupted: true}` and the
- * normal retry rule; a run between steps simply continues. Finished and paused
- * runs are returned as they are.
+ * Finishes a run whose process died (SPEC §4 "Crash safety"). Every node that
+ * was started but never finished gets `NodeFailed {interrupted: true}` and the
+ * normal retry rule; an approved gate nobody resumed is resumed; a run between
+ * steps simply continues. Finished and paused runs are returned as they are.
  *
  * Refuses with E_RUN_ACTIVE (unless `force`) a run whose in-flight node was
  * started by a process that is still alive: one in this process, or a live pid
@@ -39,23 +41,33 @@ export interface RecoverRunOptions extends HostOptions {
 export async function recoverRun(options: RecoverRunOptions): Promise<PlaybookResult> {
   // 1. Read and fold the log through the playbook text the run was pinned to.
   const run = await loadRun(options.store, options.runId);
-  const status = run.snapshot.context.status;
-  if (status !== 'running') return resultOf(run.snapshot);
-  // 2. A node in flight: only take it over from a process that is gone.
-  const step = nextStep(run.playbook.model, run.snapshot);
-  if (step.kind === 'in_flight' && options.force !== true) {
-    const owner = ownerOf(run.events, step.nodeId, step.attempt);
-    if (owner !== undefined && isAlive(owner, options.runId)) {
+  if (typeof run.snapshot.value === 'string' || runStatusOf(run.playbook.model, run.snapshot) === 'paused') return resultOf(run.playbook, run.snapshot);
+  // 2. Nodes in flight: only take them over from processes that are gone.
+  if (options.force !== true) refuseIfDriven(run);
+  // 3. Continue it like any session: record the interruptions, retry, resume approved gates, run on.
+  const session = new RunSession(options.store, run.playbook, run.snapshot, { ...options, ...secretFor(run.playbook, options.approvalSecret) });
+  return session.drive();
+}
+
+/**
+ * Throws E_RUN_ACTIVE when an attempt in flight in the run was started by a
+ * process that is still alive (this process, or a live pid on this host).
+ */
+export function refuseIfDriven(run: LoadedRun): void {
+  const runId = run.snapshot.context.runId;
+  if (typeof run.snapshot.value === 'string') return;
+  for (const { nodeId, phase } of activeNodes(run.playbook.model, run.snapshot.value)) {
+    if (phase !== 'running' || run.playbook.model.nodes.get(nodeId)?.type === 'parallel') continue;
+    const attempt = run.snapshot.context.attempts[nodeId] ?? 0;
+    const owner = ownerOf(run.events, nodeId, attempt);
+    if (owner !== undefined && isAlive(owner, runId)) {
       throw new CantbookError(
         E_RUN_ACTIVE,
-        `run '${options.runId}' is still being driven: node '${step.nodeId}' attempt ${step.attempt} was started by process ${owner.pid} on ${owner.host}, which is alive; recover it once that process has stopped, or force the takeover`,
-        { runId: options.runId, nodeId: step.nodeId, attempt: step.attempt, owner },
+        `run '${runId}' is still being driven: node '${nodeId}' attempt ${attempt} was started by process ${owner.pid} on ${owner.host}, which is alive; recover it once that process has stopped, or force the takeover`,
+        { runId, nodeId, attempt, owner },
       );
     }
   }
-  // 3. Continue it like any session: record the interruption, retry, run on.
-  const session = new RunSession(options.store, run.playbook, run.snapshot, { ...options, ...secretFor(run.playbook, options.approvalSecret) });
-  return session.drive();
 }
 
 /** The owner recorded by the NodeStarted of this node attempt, if the log has one. */

@@ -1,4 +1,5 @@
 import type { PlaybookMachine } from '../compiler/compilePlaybook.js';
+import type { PlaybookModel } from '../compiler/playbookModel.js';
 import { initialRunSnapshot } from '../compiler/foldRun.js';
 import type { RunSnapshot } from '../compiler/foldRun.js';
 import type { RunEvent } from '../events/types.js';
@@ -14,6 +15,8 @@ export interface RunReplay {
   playbook: PlaybookDefinition;
   /** SHA-256 of the pinned playbook text. */
   sourceHash: string;
+  /** The playbook indexed (nodes, branches, edges): what reads of the state value need. */
+  model: PlaybookModel;
   /** The machine compiled from that text: what the log is folded through. */
   machine: PlaybookMachine;
   events: RunEvent[];
@@ -42,6 +45,7 @@ export async function replayRun(store: EventStore, runId: string): Promise<RunRe
     runId,
     playbook: playbook.model.definition,
     sourceHash: playbook.sourceHash,
+    model: playbook.model,
     machine: playbook.machine,
     events,
     initial,

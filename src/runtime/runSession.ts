@@ -4,35 +4,52 @@ import { createActor } from 'xstate';
 import type { Actor, InspectionEvent, Observer } from 'xstate';
 import type { AgentDispatcher, DeterministicRunner, NodeOutcome } from '../adapters/types.js';
 import { digestContext, hashResumeToken, signResumeToken } from '../approvals/resumeToken.js';
-import { foldRun } from '../compiler/foldRun.js';
+import { FoldError, foldRun } from '../compiler/foldRun.js';
 import type { RunSnapshot } from '../compiler/foldRun.js';
-import { nextStep } from '../compiler/nextStep.js';
+import { nextSteps, runStatusOf } from '../compiler/nextStep.js';
+import type { NextStep } from '../compiler/nextStep.js';
+import { contextOf } from '../compiler/runState.js';
+import type { GateState, RunError } from '../compiler/runState.js';
+import { activeNodes } from '../compiler/stateValue.js';
 import type { NewRunEvent, RunContext, RunEvent, RunOwner } from '../events/types.js';
 import { CantbookError, E_CONCURRENT_UPDATE, E_PLAYBOOK_RESUME_BLOCKED, hasCode } from '../errors.js';
 import { parseDuration } from '../playbook/duration.js';
 import { renderTemplate } from '../playbook/templates.js';
 import type { PlaybookNode } from '../playbook/types.js';
-import { toRunRow } from '../projections/projectRun.js';
-import type { ErrorContext } from '../projections/types.js';
+import { toApprovalRows, toRunRow } from '../projections/projectRun.js';
 import type { EventStore } from '../store/eventStore.js';
 import type { CompiledPlaybook } from './playbookCache.js';
 
 /** How a call into the runtime ended (SPEC §4). */
 export type TerminalStatus = 'completed' | 'failed' | 'pending_approval' | 'exceeded_iteration_cap' | 'cancelled';
 
+/** A gate left waiting for a human by a call (SPEC §6). */
+export interface PendingGate {
+  approvalId: string;
+  nodeId: string;
+  runId: string;
+  /** The gate's resume token: only for gates this call opened (it is never stored). */
+  token?: string;
+}
+
 /** What executePlaybook, resumePlaybook and recoverRun return (SPEC §6). */
 export interface PlaybookResult {
   runId: string;
   terminalStatus: TerminalStatus;
   finalContext: RunContext;
-  /** Only when the run just paused at a gate: the one and only copy of the token. */
+  /** When paused: the first token of `approvals` (the only copy of it). */
   approvalToken?: string;
-  /** When paused: the gate's approval id and node. */
+  /** When paused: every gate waiting for a human, in the order opened. */
+  approvals?: PendingGate[];
+  /** When paused: the first gate's approval id and node. */
   approvalId?: string;
   pausedNodeId?: string;
   failedNodeId?: string;
   exceededNodeId?: string;
-  errorContext?: ErrorContext;
+  /** The last error message (the shape `@cleocode/playbooks` returns), when the run ended badly. */
+  errorContext?: string;
+  /** How the run ended badly, structured. */
+  error?: RunError;
 }
 
 /** Collaborators a run needs to make progress. */
@@ -67,20 +84,39 @@ export function isDrivenHere(runId: string): boolean {
   return drivenHere.has(runId);
 }
 
+type Outcome = { status: 'success'; output: RunContext } | { status: 'failure'; error: string };
+
+/** A dispatch this session started and has not recorded the end of yet. */
+interface Attempt {
+  nodeId: string;
+  attempt: number;
+  controller: AbortController;
+  /** Set when the runtime gave the attempt up (fail-fast): its result is recorded as aborted. */
+  abortedBecause?: string;
+}
+
 /**
  * One run being driven by this process: the folded snapshot, the events decided
- * but not yet committed, and the loop that executes what the machine decides.
+ * but not yet committed, the attempts in flight, and the loop that executes
+ * what the machine decides.
  *
- * Guarantees: `NodeStarted` is durable before its node is dispatched; a node's
- * result is committed together with whatever the machine decides next (one
- * commit per step); if another writer moved the run on, the commit fails with
- * E_CONCURRENT_UPDATE and this session stops without writing.
+ * Guarantees: `NodeStarted` is durable before its node is dispatched; the
+ * ready nodes of every branch are dispatched concurrently and each result is
+ * committed with whatever the machine decides next as it arrives; an attempt
+ * is recorded only after its dispatch settled (an aborted attempt's processes
+ * are gone first). If another writer moved the run on, the session re-reads
+ * the log and re-applies the results it holds; a resume claim that loses gives
+ * E_PLAYBOOK_RESUME_BLOCKED.
  */
 export class RunSession {
   private snapshot: RunSnapshot;
   private pending: RunEvent[] = [];
   private committedSnapshot: RunSnapshot;
   private readonly mirror: Actor<CompiledPlaybook['machine']> | undefined;
+  private readonly inFlight = new Map<string, Attempt>();
+  private readonly arrived: { attempt: Attempt; outcome: Outcome }[] = [];
+  private wake: (() => void) | undefined;
+  private readonly tokens = new Map<string, string>();
 
   constructor(
     private readonly store: EventStore,
@@ -109,26 +145,25 @@ export class RunSession {
     return (this.options.now?.() ?? new Date()).toISOString();
   }
 
-  /** Decides an event: folds it into the snapshot now, writes it at the next commit. */
+  /** Decides an event: folds it into the snapshot now, writes it at the next commit. Throws FoldError if the machine refuses it. */
   record(event: Omit<NewRunEvent, 'at'>, runId = this.runId): void {
     const stored = { ...event, at: this.now(), runId, seq: this.snapshot.context.version + 1, globalSeq: 0, hash: '' } as RunEvent;
     this.snapshot = foldRun(this.playbook.machine, this.snapshot, [stored]);
     this.pending.push(stored);
   }
 
-  /** Step 4 of the loop: makes the decided events durable, with their projections, in one transaction. */
+  /** Makes the decided events durable, with their projections, in one transaction. */
   async commit(): Promise<void> {
     if (this.pending.length === 0) return;
-    const context = this.snapshot.context;
     const before = this.committedSnapshot.context;
-    const changed = Object.values(context.approvals).filter((row) => before.approvals[row.approvalId] !== row);
+    const approvals = toApprovalRows(this.snapshot).filter((row) => before.approvals[row.approvalId] !== row);
     const events = this.pending.map(({ type, data, at }) => ({ type, data, at }) as NewRunEvent);
     const stored = await this.store.append({
-      runId: context.runId,
+      runId: this.runId,
       expectedVersion: before.version,
       events,
-      run: toRunRow(context),
-      approvals: changed,
+      run: toRunRow(this.playbook.model, this.snapshot),
+      approvals,
     });
     for (const event of stored) this.mirror?.send(event as never);
     this.pending = [];
@@ -137,22 +172,60 @@ export class RunSession {
   }
 
   /**
-   * The loop (SPEC §4): 1. read where the fold stands, 2. let the machine's
-   * state name the next step, 3. record the event(s) it calls for, 4. commit
-   * before any side effect, 5. execute the node, 6. record its result; repeat
-   * until the run finishes or pauses.
-   *
-   * `resume: true` lets it record `RunResumed` for an approved gate (only
-   * resumePlaybook passes it). Never leaves the run `running` after an internal
-   * error: that is recorded as RunFailed (cause internal_error) when the store
-   * still accepts writes.
+   * Commits; when another writer appended first (a human deciding a gate in
+   * another branch, say), re-reads the log, keeps the results of this
+   * session's attempts that the machine still accepts, and lets the loop
+   * decide again. A resume claim is never re-applied: it lost.
    */
-  async drive({ resume = false } = {}): Promise<PlaybookResult> {
+  private async commitOrRebase(): Promise<boolean> {
+    try {
+      await this.commit();
+      return true;
+    } catch (error) {
+      if (!hasCode(error, E_CONCURRENT_UPDATE) || this.pending.some((event) => event.type === 'RunResumed')) throw error;
+      const results = this.pending.filter((event) => (event.type === 'NodeSucceeded' || event.type === 'NodeFailed') && this.isOwnResult(event));
+      const newer = await this.store.readRun(this.runId, this.committedSnapshot.context.version);
+      this.committedSnapshot = foldRun(this.playbook.machine, this.committedSnapshot, newer);
+      this.snapshot = this.committedSnapshot;
+      this.pending = [];
+      for (const event of results) {
+        try {
+          this.record({ type: event.type, data: event.data } as Omit<NewRunEvent, 'at'>);
+        } catch (refused) {
+          if (!(refused instanceof FoldError)) throw refused;
+          // Someone else ended this attempt (a forced recovery, a cancellation): theirs stands.
+        }
+      }
+      return false;
+    }
+  }
+
+  /** A result of an attempt this session dispatched (not an interruption it recorded for a dead process). */
+  private isOwnResult(event: RunEvent): boolean {
+    if (event.type === 'NodeSucceeded') return true;
+    return event.type === 'NodeFailed' && event.data.interrupted !== true;
+  }
+
+  /**
+   * The loop (SPEC §4, §9): 1. fold the results that arrived, 2. let the
+   * machine's state name the next steps, 3. record every decision they call
+   * for, 4. commit before any side effect, 5. dispatch every node ready to
+   * start, 6. wait for the next result; repeat until the run finishes or
+   * nothing is left but gates waiting for a human.
+   *
+   * An approved gate nobody resumed is runnable work: the session resumes it
+   * (its `RunResumed` is committed alone, so of two resumers exactly one wins).
+   * Never leaves the run `running` after an internal error: in-flight attempts
+   * are aborted and awaited, then RunFailed (internal_error) is recorded when
+   * the store still accepts writes.
+   */
+  async drive(): Promise<PlaybookResult> {
     const runId = this.runId;
     drivenHere.set(runId, (drivenHere.get(runId) ?? 0) + 1);
     try {
-      return await this.loop(resume);
+      return await this.loop();
     } catch (error) {
+      await this.settleAll('the run stopped on an error');
       if (hasCode(error, E_CONCURRENT_UPDATE) || hasCode(error, E_PLAYBOOK_RESUME_BLOCKED)) throw error;
       await this.failInternally(error);
       throw error;
@@ -164,131 +237,190 @@ export class RunSession {
     }
   }
 
-  private async loop(resume: boolean): Promise<PlaybookResult> {
-    let token: string | undefined;
+  /**
+   * Records the decisions the machine allows that need no dispatch, no new
+   * gate and no resume claim (a branch ending, a join, a failure), commits
+   * them, and stops: what a human's rejection or an expiry sets off, written
+   * by a caller that has no dispatcher. Whoever drives the run next goes on.
+   */
+  async settleDecisions(): Promise<void> {
     for (;;) {
-      const step = nextStep(this.playbook.model, this.snapshot);
-      switch (step.kind) {
-        case 'start': {
-          this.record({ type: 'NodeStarted', data: { nodeId: step.nodeId, attempt: step.attempt, owner: thisProcess } });
-          await this.commit();
-          const outcome = await this.execute(step.nodeId, step.attempt);
-          this.record(
-            outcome.status === 'success'
-              ? { type: 'NodeSucceeded', data: { nodeId: step.nodeId, attempt: step.attempt, output: outcome.output } }
-              : { type: 'NodeFailed', data: { nodeId: step.nodeId, attempt: step.attempt, error: outcome.error } },
-          );
-          break;
-        }
-        case 'in_flight':
-          // Only a recovering session sees this: the process that started the node died.
-          this.record({
-            type: 'NodeFailed',
-            data: { nodeId: step.nodeId, attempt: step.attempt, error: 'the process running this node stopped before it finished', interrupted: true },
-          });
-          break;
-        case 'escalate': {
-          const error = lastNodeError(this.pending, step.from);
-          this.record({ type: 'NodeEscalated', data: { from: step.from, to: step.to, error } });
-          break;
-        }
-        case 'pause':
-          token = this.openGate(step.nodeId);
-          break;
-        case 'resume': {
-          if (!resume) return this.finish(token);
-          const gate = Object.values(this.snapshot.context.approvals).findLast((row) => row.nodeId === step.nodeId && row.status === 'approved' && !row.resumed);
-          if (!gate) throw new CantbookError(E_PLAYBOOK_RESUME_BLOCKED, `run '${this.runId}' has no approved gate at '${step.nodeId}' to resume`);
-          this.record({ type: 'RunResumed', data: { approvalId: gate.approvalId, nodeId: step.nodeId } });
-          try {
-            // Claim the resume before anything runs: of two resumers, exactly one gets past here.
-            await this.commit();
-          } catch (error) {
-            if (hasCode(error, E_CONCURRENT_UPDATE)) {
-              throw new CantbookError(E_PLAYBOOK_RESUME_BLOCKED, `gate '${gate.approvalId}' of run '${this.runId}' was resumed by another process`, { runId: this.runId, approvalId: gate.approvalId }, { cause: error });
-            }
-            throw error;
-          }
-          resume = false;
-          break;
-        }
-        case 'complete':
-          this.record({ type: 'RunCompleted', data: {} });
-          break;
-        case 'fail': {
-          // A run that ran out of attempts says why its last attempt failed, not only that it did.
-          const last = step.cause === 'exceeded_iteration_cap' ? findNodeError(this.pending, step.nodeId) : undefined;
-          const error = last === undefined ? step.error : clip(`${step.error}; last error: ${last}`);
-          this.record({ type: 'RunFailed', data: { nodeId: step.nodeId, cause: step.cause, error } });
-          break;
-        }
-        case 'paused':
-        case 'finished':
-          await this.commit();
-          return this.finish(token);
-        case 'not_started':
-          throw new TypeError(`run has no RunStarted event`);
+      const step = nextSteps(this.playbook.model, this.snapshot).find(isQuietDecision);
+      if (step === undefined) break;
+      await this.decide(step);
+    }
+    await this.commit();
+  }
+
+  private async loop(): Promise<PlaybookResult> {
+    for (;;) {
+      // 1. Results that arrived become events (each in the state the machine is in now).
+      for (const { attempt, outcome } of this.arrived.splice(0)) this.recordResult(attempt, outcome);
+      // 2-3. Decisions, one at a time: each changes what the machine allows next.
+      const steps = nextSteps(this.playbook.model, this.snapshot);
+      const decision = steps.find((step) => isDecision(step, this.inFlight) || (step.kind === 'start' && this.playbook.model.nodes.get(step.nodeId)?.type === 'parallel'));
+      if (decision) {
+        await this.decide(decision);
+        continue;
       }
+      // 4-5. Every dispatch the machine allows now: durable first, then sent.
+      const starts = steps.filter((step): step is Extract<NextStep, { kind: 'start' }> => step.kind === 'start');
+      for (const step of starts) this.record({ type: 'NodeStarted', data: { nodeId: step.nodeId, attempt: step.attempt, owner: thisProcess } });
+      if (!(await this.commitOrRebase())) continue; // another writer moved the run: decide again on its log
+      for (const step of starts) this.dispatchAttempt(step.nodeId, step.attempt);
+      for (const step of steps) if (step.kind === 'abort') this.abortAttempt(step.nodeId, 'a sibling branch failed its fail_fast group');
+      if (steps.some((step) => step.kind === 'finished')) {
+        // Ended by another writer (a cancellation) while attempts were in flight: stop them first.
+        await this.settleAll('the run ended');
+        this.arrived.length = 0;
+        return this.finish();
+      }
+      if (this.inFlight.size === 0 && starts.length === 0) return this.finish();
+      // 6. Wait for whatever finishes first.
+      if (this.arrived.length === 0) await new Promise<void>((resolve) => (this.wake = resolve));
     }
   }
 
-  /** Records RunPaused with a fresh token; returns the token (its only copy). */
-  private openGate(nodeId: string): string {
+  /** Records the one event a decision step calls for (and commits a resume claim at once). */
+  private async decide(step: NextStep): Promise<void> {
+    switch (step.kind) {
+      case 'start': // a group: entering it dispatches nothing
+        this.record({ type: 'NodeStarted', data: { nodeId: step.nodeId, attempt: step.attempt } });
+        return;
+      case 'in_flight': // started by a process that is gone (recovery): record the interruption
+        this.record({ type: 'NodeFailed', data: { nodeId: step.nodeId, attempt: step.attempt, error: 'the process running this node stopped before it finished', interrupted: true } });
+        return;
+      case 'abort': // in flight in a process that is gone, inside a failing fail_fast group
+        this.record({ type: 'NodeFailed', data: { nodeId: step.nodeId, attempt: step.attempt, error: 'aborted: a sibling branch failed its fail_fast group', aborted: true, interrupted: true } });
+        return;
+      case 'escalate':
+        this.record({ type: 'NodeEscalated', data: { from: step.from, to: step.to, error: step.error } });
+        return;
+      case 'pause':
+        this.openGate(step.nodeId);
+        return;
+      case 'cancel_gate':
+        this.record({ type: 'ApprovalCancelled', data: { approvalId: step.approvalId, nodeId: step.nodeId, reason: 'a sibling branch failed its fail_fast group' } });
+        return;
+      case 'resume': {
+        this.record({ type: 'RunResumed', data: { approvalId: step.approvalId, nodeId: step.nodeId } });
+        try {
+          // Claim the resume before anything runs: of two resumers, exactly one gets past here.
+          await this.commit();
+        } catch (error) {
+          if (hasCode(error, E_CONCURRENT_UPDATE)) {
+            throw new CantbookError(E_PLAYBOOK_RESUME_BLOCKED, `gate '${step.approvalId}' of run '${this.runId}' was resumed by another process`, { runId: this.runId, approvalId: step.approvalId }, { cause: error });
+          }
+          throw error;
+        }
+        return;
+      }
+      case 'join':
+        this.record({ type: 'NodeSucceeded', data: { nodeId: step.nodeId, attempt: step.attempt, output: step.output } });
+        return;
+      case 'fail_group':
+        this.record({ type: 'NodeFailed', data: { nodeId: step.nodeId, attempt: step.attempt, error: step.error } });
+        return;
+      case 'complete':
+        this.record({ type: 'RunCompleted', data: {} });
+        return;
+      case 'fail':
+        if (step.branch) {
+          const cause = step.cause as Exclude<typeof step.cause, 'internal_error' | 'cancelled'>;
+          this.record({ type: 'BranchFailed', data: { ...step.branch, nodeId: step.nodeId, cause, error: step.error } });
+        } else {
+          this.record({ type: 'RunFailed', data: { nodeId: step.nodeId, cause: step.cause, error: step.error } });
+        }
+        return;
+      default:
+        throw new TypeError(`step '${step.kind}' is not a decision`);
+    }
+  }
+
+  private recordResult(attempt: Attempt, outcome: Outcome): void {
+    const { nodeId, attempt: n } = attempt;
+    if (attempt.abortedBecause !== undefined) {
+      this.record({ type: 'NodeFailed', data: { nodeId, attempt: n, error: `aborted: ${attempt.abortedBecause}`, aborted: true } });
+    } else if (outcome.status === 'success') {
+      this.record({ type: 'NodeSucceeded', data: { nodeId, attempt: n, output: outcome.output } });
+    } else {
+      this.record({ type: 'NodeFailed', data: { nodeId, attempt: n, error: outcome.error } });
+    }
+  }
+
+  /** Records RunPaused with a fresh token; keeps the token (its only copy) for the result. */
+  private openGate(nodeId: string): void {
     const node = this.playbook.model.nodes.get(nodeId);
     if (node?.type !== 'approval') throw new TypeError(`node '${nodeId}' is not an approval node`);
     const secret = this.options.approvalSecret;
     if (secret === undefined) throw new TypeError('an approval gate was reached without an approval secret');
-    const { context, runId } = { context: this.snapshot.context, runId: this.runId };
+    const state = this.snapshot.context;
+    const context = contextOf(this.playbook.model, state, nodeId);
     const approvalId = (this.options.newId ?? randomUUID)();
     const timeoutMs = node.timeout === undefined ? null : parseDuration(node.timeout);
     const expiresAt = timeoutMs === null ? null : new Date(Date.parse(this.now()) + timeoutMs).toISOString();
-    const contextDigest = digestContext(context.context);
-    const token = signResumeToken(secret, { runId, approvalId, nodeId, contextDigest, expiresAt });
-    const prompt = renderTemplate(node.prompt, { inputs: context.inputs, context: context.context });
+    const contextDigest = digestContext(context);
+    const token = signResumeToken(secret, { runId: this.runId, approvalId, nodeId, contextDigest, expiresAt });
+    const prompt = renderTemplate(node.prompt, { inputs: state.inputs, context });
     this.record({
       type: 'RunPaused',
       data: { approvalId, nodeId, prompt, tokenHash: hashResumeToken(token), contextDigest, ...(expiresAt === null ? {} : { expiresAt }) },
     });
-    return token;
+    this.tokens.set(approvalId, token);
   }
 
-  /** Step 5: hands one node to its dispatcher or runner. Never throws: failures are outcomes. */
-  private async execute(nodeId: string, attempt: number): Promise<{ status: 'success'; output: RunContext } | { status: 'failure'; error: string }> {
+  /** Step 5: hands one node to its dispatcher or runner; the outcome arrives later. */
+  private dispatchAttempt(nodeId: string, attempt: number): void {
     const node = this.playbook.model.nodes.get(nodeId) as PlaybookNode;
-    let outcome: NodeOutcome;
+    const entry: Attempt = { nodeId, attempt, controller: new AbortController() };
+    this.inFlight.set(nodeId, entry);
+    const arrive = (outcome: Outcome): void => {
+      this.inFlight.delete(nodeId);
+      this.arrived.push({ attempt: entry, outcome });
+      const wake = this.wake;
+      this.wake = undefined;
+      wake?.();
+    };
+    let pending: Promise<NodeOutcome> | NodeOutcome;
     try {
-      outcome = await this.dispatch(node, attempt);
+      pending = this.dispatch(node, attempt, entry.controller.signal);
     } catch (error) {
-      return { status: 'failure', error: clip(messageOf(error)) };
+      queueMicrotask(() => arrive({ status: 'failure', error: clip(messageOf(error)) }));
+      return;
     }
-    if (outcome?.status === 'success') {
-      const output = outcome.output ?? {};
-      if (typeof output !== 'object' || output === null || Array.isArray(output)) {
-        return { status: 'failure', error: `node '${nodeId}' returned output that is not an object` };
-      }
-      try {
-        // The log stores JSON; the live fold must see exactly what a replay will.
-        return { status: 'success', output: JSON.parse(JSON.stringify(output)) as RunContext };
-      } catch (error) {
-        return { status: 'failure', error: `node '${nodeId}' returned output that is not JSON: ${messageOf(error)}` };
-      }
-    }
-    if (outcome?.status === 'failure') return { status: 'failure', error: clip(outcome.error ?? `node '${nodeId}' failed`) };
-    return { status: 'failure', error: `node '${nodeId}': the dispatcher returned ${JSON.stringify(outcome) ?? 'nothing'} instead of {status: 'success' | 'failure'}` };
+    Promise.resolve(pending).then(
+      (outcome) => arrive(outcomeOf(nodeId, outcome)),
+      (error: unknown) => arrive({ status: 'failure', error: clip(messageOf(error)) }),
+    );
   }
 
-  private dispatch(node: PlaybookNode, attempt: number): Promise<NodeOutcome> | NodeOutcome {
+  private abortAttempt(nodeId: string, why: string): void {
+    const entry = this.inFlight.get(nodeId);
+    if (!entry || entry.abortedBecause !== undefined) return;
+    entry.abortedBecause = why;
+    entry.controller.abort(new Error(`cantbook gave up on ${nodeId} attempt ${entry.attempt}: ${why}`));
+  }
+
+  /** Aborts every attempt still in flight and waits until each dispatch has settled. */
+  private async settleAll(why: string): Promise<void> {
+    for (const nodeId of [...this.inFlight.keys()]) this.abortAttempt(nodeId, why);
+    while (this.inFlight.size > 0) await new Promise<void>((resolve) => (this.wake = resolve));
+  }
+
+  private dispatch(node: PlaybookNode, attempt: number, signal: AbortSignal): Promise<NodeOutcome> | NodeOutcome {
     const state = this.snapshot.context;
-    const render = (text: string) => renderTemplate(text, { inputs: state.inputs, context: state.context });
+    const context = contextOf(this.playbook.model, state, node.id);
+    const render = (text: string) => renderTemplate(text, { inputs: state.inputs, context });
     const base = {
       runId: state.runId,
       nodeId: node.id,
-      context: structuredClone(state.context),
+      context: structuredClone(context),
       iteration: attempt,
       idempotencyKey: `${state.runId}:${node.id}:${attempt}`,
       playbookName: state.playbookName,
+      signal,
     };
-    const taskId = typeof state.context.taskId === 'string' && state.context.taskId !== '' ? state.context.taskId : state.runId;
+    const taskId = typeof context.taskId === 'string' && context.taskId !== '' ? context.taskId : state.runId;
     if (node.type === 'deterministic') {
       const args = node.args.map(render);
       const runner = this.options.deterministicRunner;
@@ -318,13 +450,14 @@ export class RunSession {
    */
   private async failInternally(error: unknown): Promise<void> {
     this.pending = [];
+    this.arrived.length = 0;
     this.snapshot = this.committedSnapshot;
-    if (this.snapshot.context.status !== 'running' || this.snapshot.value === 'idle') return;
+    if (typeof this.snapshot.value === 'string') return; // idle or already ended
     try {
-      const nodeId = this.snapshot.context.currentNode;
+      const nodeId = activeNodes(this.playbook.model, this.snapshot.value).find((node) => this.playbook.model.nodes.get(node.nodeId)?.type !== 'parallel')?.nodeId;
       this.record({
         type: 'RunFailed',
-        data: { ...(nodeId === null ? {} : { nodeId }), cause: 'internal_error', error: clip(`internal error: ${messageOf(error)}`) },
+        data: { ...(nodeId === undefined ? {} : { nodeId }), cause: 'internal_error', error: clip(`internal error: ${messageOf(error)}`) },
       });
       await this.commit();
     } catch {
@@ -334,42 +467,85 @@ export class RunSession {
   }
 
   /** Builds the caller's result from the fold. */
-  private finish(token: string | undefined): PlaybookResult {
-    return resultOf(this.snapshot, token);
+  private finish(): PlaybookResult {
+    return resultOf(this.playbook, this.snapshot, this.tokens);
   }
 }
 
-/** The §6 result of a folded run. */
-export function resultOf(snapshot: RunSnapshot, token?: string): PlaybookResult {
+function isQuietDecision(step: NextStep): boolean {
+  return ['escalate', 'cancel_gate', 'join', 'fail_group', 'complete', 'fail'].includes(step.kind);
+}
+
+/** Decisions are recorded before any dispatch; a `start` of a group is one (it dispatches nothing). */
+function isDecision(step: NextStep, inFlight: ReadonlyMap<string, Attempt>): boolean {
+  switch (step.kind) {
+    case 'paused':
+    case 'finished':
+    case 'not_started':
+      return false;
+    case 'start':
+      return false; // handled in the loop, which knows groups from work nodes
+    case 'in_flight':
+    case 'abort':
+      return !inFlight.has(step.nodeId); // ours end when their dispatch settles
+    default:
+      return true;
+  }
+}
+
+/**
+ * The §6 result of a folded run. `tokens` holds the tokens of gates opened by
+ * the current call (approvalId -> token).
+ */
+export function resultOf(playbook: Pick<CompiledPlaybook, 'model'>, snapshot: RunSnapshot, tokens: ReadonlyMap<string, string> = new Map()): PlaybookResult {
   const state = snapshot.context;
   const result: PlaybookResult = { runId: state.runId, terminalStatus: 'failed', finalContext: state.context };
-  if (state.error) result.errorContext = state.error;
   const value = snapshot.value;
   if (value === 'completed' || value === 'failed' || value === 'cancelled' || value === 'exceeded_iteration_cap') {
     result.terminalStatus = value;
+    if (state.error) {
+      result.error = state.error;
+      result.errorContext = state.error.message;
+    }
     if (value === 'failed' && state.error?.nodeId !== undefined) result.failedNodeId = state.error.nodeId;
     if (value === 'exceeded_iteration_cap' && state.error?.nodeId !== undefined) result.exceededNodeId = state.error.nodeId;
     return result;
   }
-  const gate = Object.values(state.approvals).at(-1);
-  if (state.status === 'paused' && gate) {
-    result.terminalStatus = 'pending_approval';
-    result.approvalId = gate.approvalId;
-    result.pausedNodeId = gate.nodeId;
-    if (token !== undefined) result.approvalToken = token;
-    return result;
+  if (runStatusOf(playbook.model, snapshot) === 'paused') {
+    const gates = Object.values(state.approvals).filter((gate): gate is GateState => gate.status === 'pending');
+    const approvals = gates.map(({ approvalId, nodeId, runId }): PendingGate => {
+      const token = tokens.get(approvalId);
+      return token === undefined ? { approvalId, nodeId, runId } : { approvalId, nodeId, runId, token };
+    });
+    const [first] = approvals;
+    if (first) {
+      result.terminalStatus = 'pending_approval';
+      result.approvals = approvals;
+      result.approvalId = first.approvalId;
+      result.pausedNodeId = first.nodeId;
+      const token = approvals.find((gate) => gate.token !== undefined)?.token;
+      if (token !== undefined) result.approvalToken = token;
+      return result;
+    }
   }
-  throw new TypeError(`run '${state.runId}' is still ${state.status} at ${JSON.stringify(value)}`);
+  throw new TypeError(`run '${state.runId}' is still running at ${JSON.stringify(value)}`);
 }
 
-/** The error of the node's latest failure among the events not yet committed, if there is one. */
-function findNodeError(pending: readonly RunEvent[], nodeId: string): string | undefined {
-  const failed = pending.findLast((event) => event.type === 'NodeFailed' && event.data.nodeId === nodeId);
-  return failed?.type === 'NodeFailed' ? failed.data.error : undefined;
-}
-
-function lastNodeError(pending: readonly RunEvent[], nodeId: string): string {
-  return findNodeError(pending, nodeId) ?? `node '${nodeId}' failed`;
+function outcomeOf(nodeId: string, outcome: NodeOutcome): Outcome {
+  if (outcome?.status === 'success') {
+    const output = outcome.output ?? {};
+    if (typeof output !== 'object' || output === null || Array.isArray(output)) {
+      return { status: 'failure', error: `node '${nodeId}' returned output that is not an object` };
+    }
+    try {
+      // The log stores JSON; the live fold must see exactly what a replay will.
+      return { status: 'success', output: JSON.parse(JSON.stringify(output)) as RunContext };
+    } catch (error) {
+      return { status: 'failure', error: `node '${nodeId}' returned output that is not JSON: ${messageOf(error)}` };
+    }
+  }
+  if (outcome?.status === 'failure') return { status: 'failure', error: clip(outcome.error ?? `node '${nodeId}' failed`) };
+  return { status: 'failure', error: `node '${nodeId}': the dispatcher returned ${JSON.stringify(outcome) ?? 'nothing'} instead of {status: 'success' | 'failure'}` };
 }
 
 function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]): Partial<Pick<T, K>> {

@@ -11,7 +11,7 @@ import type { ApprovalRow, ApprovalStatus, RunRow, RunStatus } from '../projecti
 import type { AppendRequest, EventStore, ListApprovalsFilter, ListRunsFilter } from './eventStore.js';
 
 /** The schema version this code writes and reads. Bumped by every schema migration. */
-export const SQLITE_SCHEMA_VERSION = 1;
+export const SQLITE_SCHEMA_VERSION = 2;
 
 /** Options of {@link openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -67,6 +67,8 @@ CREATE TABLE IF NOT EXISTS runs (
   bindings         TEXT    NOT NULL,
   iteration_counts TEXT    NOT NULL,
   error_context    TEXT,
+  error            TEXT,
+  active_nodes     TEXT    NOT NULL DEFAULT '[]',
   started_at       TEXT    NOT NULL,
   updated_at       TEXT    NOT NULL,
   completed_at     TEXT,
@@ -97,7 +99,7 @@ CREATE INDEX IF NOT EXISTS approvals_by_run ON approvals (run_id);
 
 const RUN_COLUMNS =
   'run_id, playbook_name, playbook_hash, status, current_node, bindings, iteration_counts, error_context, ' +
-  'started_at, updated_at, completed_at, version, epic_id, session_id';
+  'started_at, updated_at, completed_at, version, epic_id, session_id, error, active_nodes';
 const APPROVAL_COLUMNS =
   'approval_id, run_id, node_id, status, prompt, token_hash, context_digest, expires_at, requested_at, ' +
   'decided_at, approver, reason, resumed';
@@ -105,7 +107,7 @@ const EVENT_COLUMNS = 'global_seq, run_id, seq, type, data, at, hash';
 
 type SqlValue = string | number | null;
 /** A runs row as SQLite returns it in raw mode, columns in RUN_COLUMNS order. */
-type RunTuple = [string, string, string, string, string | null, string, string, string | null, string, string, string | null, number, string | null, string | null];
+type RunTuple = [string, string, string, string, string | null, string, string, string | null, string, string, string | null, number, string | null, string | null, string | null, string];
 /** An approvals row in raw mode, columns in APPROVAL_COLUMNS order. */
 type ApprovalTuple = [string, string, string, string, string, string, string, string | null, string, string | null, string | null, string | null, number];
 /** An events row in raw mode, columns in EVENT_COLUMNS order. */
@@ -173,13 +175,53 @@ function ensureSchema(db: Database.Database, path: string, readonly: boolean): v
       { path },
     );
   }
-  // Another process may be initialising the same file: decide under the write lock.
+  // Another process may be initialising or migrating the same file: decide under the write lock.
   db.transaction(() => {
-    if (readSchemaVersion(db, path) === SQLITE_SCHEMA_VERSION) return;
-    db.exec(SCHEMA_SQL);
-    db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema_version', String(SQLITE_SCHEMA_VERSION));
+    const version = readSchemaVersion(db, path);
+    if (version === SQLITE_SCHEMA_VERSION) return;
+    if (version === null) {
+      db.exec(SCHEMA_SQL);
+      db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema_version', String(SQLITE_SCHEMA_VERSION));
+      return;
+    }
+    for (let from = version; from < SQLITE_SCHEMA_VERSION; from += 1) MIGRATIONS[from]?.(db);
+    db.prepare('UPDATE meta SET value = ? WHERE key = ?').run(String(SQLITE_SCHEMA_VERSION), 'schema_version');
   }).immediate();
 }
+
+/**
+ * Schema migrations, by the version they start from. Each runs inside the
+ * opening write transaction, so a file is migrated whole or not at all.
+ */
+const MIGRATIONS: Record<number, (db: Database.Database) => void> = {
+  /**
+   * v1 -> v2 (parallel groups): runs get `error` (structured) and `active_nodes`;
+   * `error_context` becomes the last error's message. Ended runs are translated
+   * exactly. For a run that was between steps when the file was last written,
+   * its one active node is read from its last event the way the v1 runtime
+   * committed them (NodeStarted: running; RunPaused: paused; ApprovalGranted:
+   * approved, which v2 counts as runnable; anything else: ready).
+   */
+  1: (db) => {
+    db.exec(`
+      ALTER TABLE runs ADD COLUMN error TEXT;
+      ALTER TABLE runs ADD COLUMN active_nodes TEXT NOT NULL DEFAULT '[]';
+      UPDATE runs SET
+        error = CASE WHEN status IN ('failed', 'cancelled') AND error_context IS NOT NULL THEN
+          json_patch(json_object('cause', json_extract(error_context, '$.cause'), 'message', json_extract(error_context, '$.error')),
+                     CASE WHEN json_extract(error_context, '$.nodeId') IS NULL THEN '{}' ELSE json_object('nodeId', json_extract(error_context, '$.nodeId')) END)
+          END,
+        error_context = CASE WHEN error_context IS NULL THEN NULL ELSE json_quote(json_extract(error_context, '$.error')) END;
+      UPDATE runs SET active_nodes = (
+        SELECT json_array(json_object('nodeId', runs.current_node, 'phase',
+          CASE e.type WHEN 'NodeStarted' THEN 'running' WHEN 'RunPaused' THEN 'paused' WHEN 'ApprovalGranted' THEN 'approved' ELSE 'ready' END))
+        FROM events e WHERE e.run_id = runs.run_id ORDER BY e.seq DESC LIMIT 1)
+      WHERE status IN ('running', 'paused') AND current_node IS NOT NULL;
+      UPDATE runs SET status = 'running' WHERE status = 'paused'
+        AND json_extract(active_nodes, '$[0].phase') = 'approved';
+    `);
+  },
+};
 
 /**
  * The file's schema version, or null for an empty database. Throws when the file is a
@@ -291,13 +333,13 @@ class SqliteEventStore implements EventStore {
     this.insertEvent = db.prepare('INSERT INTO events (run_id, seq, type, data, at, hash) VALUES (?, ?, ?, ?, ?, ?)');
     this.insertPlaybook = db.prepare('INSERT OR IGNORE INTO playbooks (source_hash, name, source, first_seen_at) VALUES (?, ?, ?, ?)');
     this.upsertRun = db.prepare<SqlValue[]>(
-      `INSERT INTO runs (${RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO runs (${RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (run_id) DO UPDATE SET
          playbook_name = excluded.playbook_name, playbook_hash = excluded.playbook_hash,
          current_node = excluded.current_node, bindings = excluded.bindings, iteration_counts = excluded.iteration_counts,
          error_context = excluded.error_context, started_at = excluded.started_at, updated_at = excluded.updated_at,
          completed_at = excluded.completed_at, version = excluded.version, epic_id = excluded.epic_id,
-         session_id = excluded.session_id`,
+         session_id = excluded.session_id, error = excluded.error, active_nodes = excluded.active_nodes`,
     );
     this.upsertApproval = db.prepare<SqlValue[]>(
       `INSERT INTO approvals (${APPROVAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -584,7 +626,7 @@ class SqliteEventStore implements EventStore {
 
   private toRun(row: RunTuple): RunRow {
     const [runId, playbookName, playbookHash, status, currentNode, bindings, iterationCounts, errorContext,
-      startedAt, updatedAt, completedAt, version, epicId, sessionId] = row;
+      startedAt, updatedAt, completedAt, version, epicId, sessionId, error, activeNodes] = row;
     const where = `the runs row of '${runId}'`;
     return {
       runId,
@@ -592,9 +634,11 @@ class SqliteEventStore implements EventStore {
       playbookHash,
       status: status as RunStatus,
       currentNode,
+      activeNodes: this.parseJson(activeNodes, where) as RunRow['activeNodes'],
       bindings: this.parseJson(bindings, where) as RunRow['bindings'],
       iterationCounts: this.parseJson(iterationCounts, where) as RunRow['iterationCounts'],
       errorContext: errorContext === null ? null : (this.parseJson(errorContext, where) as RunRow['errorContext']),
+      error: error === null ? null : (this.parseJson(error, where) as RunRow['error']),
       startedAt,
       updatedAt,
       completedAt,
@@ -666,6 +710,8 @@ function runParams(run: RunRow): SqlValue[] {
     run.version,
     run.epicId ?? null,
     run.sessionId ?? null,
+    run.error == null ? null : JSON.stringify(run.error),
+    JSON.stringify(run.activeNodes),
   ];
 }
 

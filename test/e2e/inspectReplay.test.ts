@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createInspectorServer } from '@statelyai/inspect/server';
 import { WebSocket, WebSocketServer } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compilePlaybook, foldRun, initialRunSnapshot, openSqliteStore, parsePlaybook, readRunEvents } from '../../src/index.js';
+import { compilePlaybook, createPlaybookModel, foldRun, initialRunSnapshot, openSqliteStore, parsePlaybook, readRunEvents, runStatusOf } from '../../src/index.js';
 import type { RunEvent } from '../../src/index.js';
 import { DEMO_AGENT, repoRoot, runCantbook, runCantbookJson } from '../helpers/cantbookProcess.js';
 
@@ -46,7 +46,7 @@ beforeAll(async () => {
   const machine = compilePlaybook(definition);
   expectedStates = events.map((event, i) => {
     const snapshot = foldRun(machine, initialRunSnapshot(machine), events.slice(0, i + 1));
-    return { seq: event.seq, value: snapshot.value, status: snapshot.status, runStatus: snapshot.context.status };
+    return { seq: event.seq, value: snapshot.value, status: snapshot.status, runStatus: runStatusOf(createPlaybookModel(definition), snapshot) };
   });
   expect(events.map((event) => event.type)).toEqual([
     'RunStarted', 'NodeStarted', 'NodeSucceeded', 'NodeStarted', 'NodeFailed', 'NodeStarted', 'NodeSucceeded', 'RunPaused',

@@ -145,9 +145,9 @@ describe('runtime invariants (fast-check)', () => {
         const { playbook, snapshot } = foldStoredEvents(result.runId, events);
         expect(snapshot.context.context).toEqual(result.finalContext);
         expect(snapshot.value === result.terminalStatus || (snapshot.value === 'failed' && result.terminalStatus === 'failed')).toBe(true);
-        expect(toRunRow(snapshot.context)).toEqual(await store.getRun(result.runId));
+        expect(toRunRow(playbook.model, snapshot)).toEqual(await store.getRun(result.runId));
         const byId = (rows: { approvalId: string }[]) => [...rows].sort((a, b) => a.approvalId.localeCompare(b.approvalId));
-        expect(byId(toApprovalRows(snapshot.context))).toEqual(byId(await store.listApprovals({ runId: result.runId })));
+        expect(byId(toApprovalRows(snapshot))).toEqual(byId(await store.listApprovals({ runId: result.runId })));
         expect((await verifyRun(store, result.runId)).ok).toBe(true);
         const at = cut % (events.length + 1);
         const prefix = foldRun(playbook.machine, initialRunSnapshot(playbook.machine), events.slice(0, at));

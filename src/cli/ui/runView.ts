@@ -3,7 +3,8 @@
  * transitions between them) and, for every event of the log, the state the
  * fold reached. Pure: built from a parsed playbook and a replayed run.
  */
-import type { PlaybookDefinition, PlaybookNode, RunEvent, RunSnapshot } from '../../index.js';
+import { activeNodes, runStatusOf } from '../../index.js';
+import type { ActiveNode, PlaybookDefinition, PlaybookModel, PlaybookNode, RunEvent, RunSnapshot } from '../../index.js';
 import { describeCondition, successorsOf } from '../exportFormats.js';
 import { oneLine } from '../output.js';
 
@@ -48,8 +49,10 @@ export interface StepView {
   data: unknown;
   /** The machine's state value, e.g. `{active: {review: 'paused'}}` or `'completed'`. */
   value: unknown;
-  /** The run's status in the fold (running, paused, completed, failed, cancelled). */
+  /** The run's status, read from the machine state (running, paused, completed, failed, cancelled). */
   status: string;
+  /** Every active node and its phase (several while a parallel group runs). */
+  activeNodes: ActiveNode[];
   /** The node the machine is in, or where it stopped for a failed run; null before the first node and after completion. */
   node: string | null;
   /** The node's substate (ready, running, paused, approved, …), or the final state's name. */
@@ -105,10 +108,10 @@ export function buildRunGraph(definition: PlaybookDefinition, maxIterationsDefau
 }
 
 /** One StepView per event; `steps[i]` is the fold after `events[i]`. Pure. */
-export function buildStepViews(events: readonly RunEvent[], steps: readonly RunSnapshot[]): StepView[] {
+export function buildStepViews(model: PlaybookModel, events: readonly RunEvent[], steps: readonly RunSnapshot[]): StepView[] {
   return events.map((event, index) => {
     const snapshot = steps[index] as RunSnapshot;
-    const { node, phase } = positionOf(snapshot);
+    const { node, phase } = positionOf(model, snapshot);
     return {
       seq: event.seq,
       type: event.type,
@@ -116,7 +119,8 @@ export function buildStepViews(events: readonly RunEvent[], steps: readonly RunS
       summary: summarize(event),
       data: event.type === 'RunStarted' ? { ...event.data, source: `(${event.data.source.length} characters, sha256 ${event.data.sourceHash})` } : event.data,
       value: snapshot.value,
-      status: snapshot.context.status,
+      status: runStatusOf(model, snapshot),
+      activeNodes: typeof snapshot.value === 'string' ? [] : activeNodes(model, snapshot.value),
       node,
       phase,
       attempt: node === null ? 0 : (snapshot.context.attempts[node] ?? 0),
@@ -127,19 +131,16 @@ export function buildStepViews(events: readonly RunEvent[], steps: readonly RunS
 }
 
 /** Where a snapshot stands: the active node and its substate, or the final state (and, for failures, the node it failed at). */
-export function positionOf(snapshot: RunSnapshot): { node: string | null; phase: string | null } {
+export function positionOf(model: PlaybookModel, snapshot: RunSnapshot): { node: string | null; phase: string | null } {
   const value = snapshot.value;
   if (typeof value === 'string') {
     if (value === 'idle') return { node: null, phase: null };
     if (value === 'completed') return { node: COMPLETED_NODE, phase: value };
-    return { node: snapshot.context.error?.nodeId ?? snapshot.context.currentNode, phase: value };
+    return { node: snapshot.context.error?.nodeId ?? null, phase: value };
   }
-  const active = (value as { active?: unknown }).active;
-  if (typeof active === 'object' && active !== null) {
-    const [node, phase] = Object.entries(active as Record<string, unknown>)[0] ?? [];
-    if (node !== undefined) return { node, phase: typeof phase === 'string' ? phase : JSON.stringify(phase) };
-  }
-  return { node: null, phase: null };
+  const active = activeNodes(model, value);
+  const first = active.find((node) => model.nodes.get(node.nodeId)?.type !== 'parallel') ?? active[0];
+  return first === undefined ? { node: null, phase: null } : { node: first.nodeId, phase: first.phase };
 }
 
 /** One line per event, for the timeline. Pure. */
@@ -154,7 +155,7 @@ export function summarize(event: RunEvent): string {
       return `${event.data.nodeId} succeeded${keys.length === 0 ? '' : `: ${oneLine(keys.join(', '), 80)}`}`;
     }
     case 'NodeFailed':
-      return `${event.data.nodeId} failed${event.data.interrupted ? ' (interrupted)' : ''}: ${oneLine(event.data.error, 120)}`;
+      return `${event.data.nodeId} failed${event.data.interrupted ? ' (interrupted)' : ''}${event.data.aborted ? ' (aborted)' : ''}: ${oneLine(event.data.error, 120)}`;
     case 'NodeEscalated':
       return `${event.data.from} escalated to ${event.data.to}`;
     case 'RunPaused':
@@ -165,6 +166,10 @@ export function summarize(event: RunEvent): string {
       return `${event.data.nodeId} rejected by ${event.data.approver}${event.data.reason ? `: ${oneLine(event.data.reason, 80)}` : ''}`;
     case 'RunResumed':
       return `resumed after '${event.data.nodeId}'`;
+    case 'ApprovalCancelled':
+      return `gate '${event.data.nodeId}' cancelled: ${oneLine(event.data.reason, 80)}`;
+    case 'BranchFailed':
+      return `branch '${event.data.branchId}' of '${event.data.groupId}' failed (${event.data.cause}) at ${event.data.nodeId}`;
     case 'RunCompleted':
       return 'run completed';
     case 'RunFailed':
@@ -182,5 +187,7 @@ function detailOf(node: PlaybookNode): string {
       return `$ ${oneLine([node.command, ...node.args].join(' '), 60)}`;
     case 'approval':
       return `approval${node.policy === undefined ? '' : ` · ${node.policy}`}${node.timeout === undefined ? '' : ` · ${node.timeout}`}`;
+    case 'parallel':
+      return `parallel · ${node.branches.map((branch) => branch.id).join(' | ')} · ${node.failure}`;
   }
 }

@@ -178,7 +178,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
 
   async function statesPage(runId: string) {
     const replay = await replayRun(options.store, runId);
-    return { runId, steps: buildStepViews(replay.events, replay.steps) };
+    return { runId, steps: buildStepViews(replay.model, replay.events, replay.steps) };
   }
 
   async function approve(runId: string, body: Record<string, unknown>) {

@@ -14,6 +14,7 @@ export function dispatchRequest(overrides: Partial<DispatchRequest> = {}): Dispa
     idempotencyKey: 'run-1:n1:1',
     playbookName: 'demo',
     bindings: { taskId: 'T-1' },
+    signal: new AbortController().signal,
     ...overrides,
   };
 }
@@ -27,6 +28,7 @@ export function commandRequest(command: string, args: string[], overrides: Parti
     iteration: 1,
     idempotencyKey: 'run-1:n1:1',
     playbookName: 'demo',
+    signal: new AbortController().signal,
     command,
     args,
     ...overrides,

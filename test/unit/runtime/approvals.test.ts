@@ -92,7 +92,7 @@ describe('approval gates', () => {
   it('reject fails the run at once; later decisions and resumes are refused', async () => {
     const { result, token, opts } = await pause();
     const decision = await rejectGate({ store, token, approver: 'bob', reason: 'not today', ...opts });
-    expect(decision.result).toMatchObject({ terminalStatus: 'failed', failedNodeId: 'approval', errorContext: { cause: 'approval_rejected' } });
+    expect(decision.result).toMatchObject({ terminalStatus: 'failed', failedNodeId: 'approval', error: { cause: 'approval_rejected' } });
     expect((await readRunEvents(store, result.runId)).slice(-2).map((e) => e.type)).toEqual(['ApprovalRejected', 'RunFailed']);
     await expect(approveGate({ store, token, approver: 'a', ...opts })).rejects.toMatchObject({ code: 'E_APPROVAL_ALREADY_DECIDED' });
     await expect(resumePlaybook({ store, approvalToken: token, dispatcher: scriptedDispatcher(), ...opts })).rejects.toMatchObject({ code: 'E_PLAYBOOK_RESUME_BLOCKED' });
@@ -124,7 +124,7 @@ describe('approval gates', () => {
     const { result, token, clock } = await pause();
     clock.advance(2 * 3600_000);
     await expect(approveGate({ store, token, approver: 'a', approvalSecret: SECRET, now: clock.now })).rejects.toMatchObject({ code: 'E_APPROVAL_EXPIRED' });
-    expect(await getRun(store, result.runId)).toMatchObject({ status: 'failed', errorContext: { cause: 'approval_expired', nodeId: 'approval' } });
+    expect(await getRun(store, result.runId)).toMatchObject({ status: 'failed', error: { cause: 'approval_expired', nodeId: 'approval' } });
     expect((await store.getApproval(result.approvalId as string))?.status).toBe('expired');
     await expect(approveGate({ store, token, approver: 'a', approvalSecret: SECRET, now: clock.now })).rejects.toMatchObject({ code: 'E_APPROVAL_EXPIRED' });
     expect((await verifyRun(store, result.runId)).ok).toBe(true);
@@ -138,7 +138,7 @@ describe('approval gates', () => {
     expect(await sweepExpiredApprovals({ store, now: first.clock.now })).toEqual([first.result.approvalId]);
     expect(await sweepExpiredApprovals({ store, now: first.clock.now })).toEqual([]);
     expect((await getRun(store, second.result.runId))?.status).toBe('paused');
-    expect((await getRun(store, first.result.runId))?.errorContext?.cause).toBe('approval_expired');
+    expect((await getRun(store, first.result.runId))?.error?.cause).toBe('approval_expired');
   });
 
   it('the token binds the context: a gate re-opened with another context needs its own token', async () => {

@@ -99,9 +99,9 @@ describe('executePlaybook: retries and caps', () => {
     const result = await executePlaybook({ store, ...capped(2), dispatcher });
     expect(dispatcher.countOf('only')).toBe(2);
     expect(result).toMatchObject({ terminalStatus: 'exceeded_iteration_cap', exceededNodeId: 'only' });
-    expect(result.errorContext).toMatchObject({ cause: 'exceeded_iteration_cap', nodeId: 'only' });
+    expect(result.error).toMatchObject({ cause: 'exceeded_iteration_cap', nodeId: 'only' });
     // The run's error says why the last attempt failed, not only that the cap was reached.
-    expect(result.errorContext?.error).toMatch(/cap of 2 attempt\(s\); last error: still broken$/);
+    expect(result.errorContext).toMatch(/cap of 2 attempt\(s\); last error: still broken$/);
     expect((await getRun(store, result.runId))?.status).toBe('failed');
   });
 
@@ -225,14 +225,14 @@ describe('executePlaybook: when branching', () => {
   it('no edge holding and no default fails the run with cause no_branch', async () => {
     const dispatcher = scriptedDispatcher({ check: [success({})] });
     const result = await executePlaybook({ store, ...noDefault, dispatcher });
-    expect(result).toMatchObject({ terminalStatus: 'failed', failedNodeId: 'check', errorContext: { cause: 'no_branch' } });
+    expect(result).toMatchObject({ terminalStatus: 'failed', failedNodeId: 'check', error: { cause: 'no_branch' } });
     expect(await types(result.runId)).toEqual(['RunStarted', 'NodeStarted', 'NodeSucceeded', 'RunFailed']);
   });
 
   it('two guarded edges holding fails the run with cause ambiguous_branch', async () => {
     const dispatcher = scriptedDispatcher({ check: [success({ ok: true })] });
     const result = await executePlaybook({ store, ...noDefault, dispatcher });
-    expect(result.errorContext).toMatchObject({ cause: 'ambiguous_branch', nodeId: 'check' });
+    expect(result.error).toMatchObject({ cause: 'ambiguous_branch', nodeId: 'check' });
     expect(dispatcher.calls).toHaveLength(1);
   });
 });
@@ -299,7 +299,7 @@ describe('executePlaybook: independence and failure handling', () => {
     await expect(executePlaybook({ store: flaky, ...linear, initialContext: { epicId: 'E' }, dispatcher: scriptedDispatcher() })).rejects.toThrow('disk hiccup');
     const [runId] = await store.listRunIds();
     const row = await getRun(store, runId as string);
-    expect(row).toMatchObject({ status: 'failed', errorContext: { cause: 'internal_error' } });
+    expect(row).toMatchObject({ status: 'failed', error: { cause: 'internal_error' } });
     expect((await verifyRun(store, runId as string)).ok).toBe(true);
   });
 

@@ -9,18 +9,32 @@ import { foldStoredEvents } from '../../../src/runtime/loadRun.js';
 const dir = join(import.meta.dirname, '..', '..', 'fixtures', 'logs');
 const goldens = readdirSync(dir).filter((f) => f.endsWith('.json'));
 
+/** A runs row as v1 (cantbook 0.1.0) recorded it: errorContext was the structured error. */
+type V1Row = Record<string, unknown> & { errorContext: { error: string; cause: string; nodeId?: string } | null };
+
+/**
+ * The row v1 recorded, in the v2 shape: the same facts, with `error` structured,
+ * `errorContext` its message (SPEC §6 v2) and the active nodes of the state (none
+ * for an ended run, which every v1 golden log is).
+ */
+function fromV1Row(row: V1Row): Record<string, unknown> {
+  const { errorContext, ...rest } = row;
+  const error = errorContext === null ? null : { cause: errorContext.cause, message: errorContext.error, ...(errorContext.nodeId === undefined ? {} : { nodeId: errorContext.nodeId }) };
+  return { ...rest, activeNodes: [], error, errorContext: error?.message ?? null };
+}
+
 describe('golden logs written by earlier versions', () => {
   it('there are golden logs to check', () => {
     expect(goldens.length).toBeGreaterThanOrEqual(6);
   });
 
   it.each(goldens)('%s still verifies and folds to the recorded state', (file) => {
-    const { events, expected } = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { events: RunEvent[]; expected: { value: unknown; run: unknown; approvals: unknown } };
+    const { recordedWith, events, expected } = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { recordedWith: string; events: RunEvent[]; expected: { value: unknown; run: unknown; approvals: unknown } };
     const runId = events[0]!.runId;
     expect(verifyChain(runId, events)).toEqual([]);
-    const { snapshot } = foldStoredEvents(runId, events);
+    const { playbook, snapshot } = foldStoredEvents(runId, events);
     expect(snapshot.value).toEqual(expected.value);
-    expect(toRunRow(snapshot.context)).toEqual(expected.run);
-    expect(toApprovalRows(snapshot.context)).toEqual(expected.approvals);
+    expect(toRunRow(playbook.model, snapshot)).toEqual(recordedWith === 'cantbook 0.1.0' ? fromV1Row(expected.run as V1Row) : expected.run);
+    expect(toApprovalRows(snapshot)).toEqual(expected.approvals);
   });
 });

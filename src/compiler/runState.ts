@@ -1,0 +1,284 @@
+import type { FailureCause, RunContext, RunEvent } from '../events/types.js';
+import type { PlaybookModel } from './playbookModel.js';
+
+/** Status of one approval gate. */
+export type GateStatus = 'pending' | 'approved' | 'rejected' | 'expired' | 'cancelled';
+
+/** One approval gate as the fold knows it. Holds the token's hash, never the token. */
+export interface GateState {
+  approvalId: string;
+  runId: string;
+  nodeId: string;
+  status: GateStatus;
+  prompt: string;
+  tokenHash: string;
+  contextDigest: string;
+  expiresAt: string | null;
+  requestedAt: string;
+  decidedAt: string | null;
+  approver: string | null;
+  reason: string | null;
+  /** True once `RunResumed` has been recorded for this gate. */
+  resumed: boolean;
+}
+
+/** Why a run ended badly: the structured form of SPEC §6 (`error`). Never holds a secret or a token. */
+export interface RunError {
+  cause: FailureCause;
+  nodeId?: string;
+  message: string;
+}
+
+/**
+ * The fold of one run's log: the facts the machine's guards and the runtime
+ * read. It is the XState machine's context; `evolve` is the machine's only
+ * assign action. Where the run *is* (its status, its active nodes, which
+ * failure it ended in) is the machine's state value, never a field here.
+ */
+export interface RunState {
+  runId: string;
+  playbookName: string;
+  sourceHash: string;
+  /** The initial context: what `{{inputs.x}}` reads. */
+  inputs: RunContext;
+  /** The top level's context: inputs plus every top-level output merged in order. */
+  context: RunContext;
+  /**
+   * What each branch of a running parallel group has produced so far, over the
+   * context as it was at the fork (SPEC §9). A node in a branch sees the top
+   * level's context, then each enclosing branch's outputs, outermost first.
+   */
+  branchOutputs: Record<string, RunContext>;
+  /** Attempts per node over the whole run (the idempotency ordinal). */
+  attempts: Record<string, number>;
+  /** Attempts per node since it was last (re)entered: what the cap counts. */
+  capCounts: Record<string, number>;
+  /** Escalations made by each node (bounded by its cap). */
+  escalations: Record<string, number>;
+  maxIterationsDefault: number;
+  /** How the run ended badly, once it has. */
+  error: RunError | null;
+  /** The last error message any attempt, branch or the run recorded. */
+  lastError: string | null;
+  /** Each node's latest failure message (what an exceeded cap or an escalation reports). */
+  nodeErrors: Record<string, string>;
+  /** Every gate the run opened, by approvalId, in the order opened. */
+  approvals: Record<string, GateState>;
+  startedAt: string;
+  updatedAt: string;
+  completedAt: string | null;
+  /** The seq of the last event folded. */
+  version: number;
+  epicId: string | null;
+  sessionId: string | null;
+}
+
+/** The state before `RunStarted`: the machine's initial context. Pure. */
+export function emptyRunState(): RunState {
+  return {
+    runId: '',
+    playbookName: '',
+    sourceHash: '',
+    inputs: {},
+    context: {},
+    branchOutputs: {},
+    attempts: {},
+    capCounts: {},
+    escalations: {},
+    maxIterationsDefault: 3,
+    error: null,
+    lastError: null,
+    nodeErrors: {},
+    approvals: {},
+    startedAt: '',
+    updatedAt: '',
+    completedAt: null,
+    version: 0,
+    epicId: null,
+    sessionId: null,
+  };
+}
+
+const bump = (counts: Record<string, number>, key: string): Record<string, number> => ({ ...counts, [key]: (counts[key] ?? 0) + 1 });
+
+/**
+ * The context a node sees: the top level's, then the outputs of every branch
+ * that encloses it, outermost first. Pure; returns `state.context` itself for
+ * a top-level node.
+ */
+export function contextOf(model: PlaybookModel, state: RunState, nodeId: string): RunContext {
+  const chain = model.branchChain.get(nodeId) ?? [];
+  if (chain.length === 0) return state.context;
+  let view = state.context;
+  for (const branchId of chain) view = { ...view, ...state.branchOutputs[branchId] };
+  return view;
+}
+
+/**
+ * What a parallel group's join adds to the context around it: its branches'
+ * outputs merged in branch declaration order, so the result never depends on
+ * which branch finished first (SPEC §9). Pure.
+ */
+export function joinOutput(model: PlaybookModel, state: RunState, groupId: string): RunContext {
+  const group = model.nodes.get(groupId);
+  if (group?.type !== 'parallel') throw new TypeError(`node '${groupId}' is not a parallel group`);
+  let merged: RunContext = {};
+  for (const branch of group.branches) merged = { ...merged, ...state.branchOutputs[branch.id] };
+  return merged;
+}
+
+/** Merges `patch` into the context the node writes to: its branch's outputs, or the top level. */
+function writeContext(model: PlaybookModel, state: RunState, nodeId: string, patch: RunContext): Pick<RunState, 'context' | 'branchOutputs'> {
+  const chain = model.branchChain.get(nodeId) ?? [];
+  const branchId = chain[chain.length - 1];
+  if (branchId === undefined) return { context: { ...state.context, ...patch }, branchOutputs: state.branchOutputs };
+  return { context: state.context, branchOutputs: { ...state.branchOutputs, [branchId]: { ...state.branchOutputs[branchId], ...patch } } };
+}
+
+/** A group (re)starts: its branches begin from their entries with no outputs and fresh caps. */
+function resetGroup(model: PlaybookModel, state: RunState, groupId: string): Pick<RunState, 'branchOutputs' | 'capCounts' | 'escalations'> {
+  const inner = model.descendants.get(groupId) ?? [];
+  const capCounts = { ...state.capCounts };
+  const escalations = { ...state.escalations };
+  for (const id of inner) {
+    delete capCounts[id];
+    delete escalations[id];
+  }
+  const branchOutputs = { ...state.branchOutputs };
+  for (const id of [groupId, ...inner]) {
+    const node = model.nodes.get(id);
+    if (node?.type === 'parallel') for (const branch of node.branches) delete branchOutputs[branch.id];
+  }
+  return { branchOutputs, capCounts, escalations };
+}
+
+/**
+ * Applies one event to the fold: records facts, decides nothing. (Which event
+ * may come next is the machine's business; see compilePlaybook.ts.)
+ *
+ * Pure; never mutates `state`.
+ */
+export function evolve(model: PlaybookModel, state: RunState, event: RunEvent): RunState {
+  const next: RunState = { ...state, version: event.seq, updatedAt: event.at };
+  switch (event.type) {
+    case 'RunStarted': {
+      const d = event.data;
+      return {
+        ...next,
+        runId: event.runId,
+        playbookName: d.playbookName,
+        sourceHash: d.sourceHash,
+        inputs: d.context,
+        context: d.context,
+        maxIterationsDefault: d.maxIterationsDefault,
+        startedAt: event.at,
+        epicId: d.epicId ?? null,
+        sessionId: d.sessionId ?? null,
+      };
+    }
+    case 'NodeStarted': {
+      const { nodeId } = event.data;
+      const started = { ...next, attempts: bump(state.attempts, nodeId), capCounts: bump(state.capCounts, nodeId) };
+      return model.nodes.get(nodeId)?.type === 'parallel' ? { ...started, ...resetGroup(model, started, nodeId) } : started;
+    }
+    case 'NodeSucceeded':
+      return { ...next, ...writeContext(model, state, event.data.nodeId, event.data.output) };
+    case 'NodeFailed':
+      // An aborted attempt changes nothing (SPEC §9): its error is not the run's.
+      if (event.data.aborted === true) return next;
+      return { ...next, lastError: event.data.error, nodeErrors: { ...state.nodeErrors, [event.data.nodeId]: event.data.error } };
+    case 'NodeEscalated': {
+      const { from, to, error } = event.data;
+      return {
+        ...next,
+        ...writeContext(model, state, from, { __lastError: error, __lastFailedNode: from }),
+        escalations: bump(state.escalations, from),
+        capCounts: { ...state.capCounts, [to]: 0 },
+      };
+    }
+    case 'RunPaused': {
+      const d = event.data;
+      const gate: GateState = {
+        approvalId: d.approvalId,
+        runId: event.runId,
+        nodeId: d.nodeId,
+        status: 'pending',
+        prompt: d.prompt,
+        tokenHash: d.tokenHash,
+        contextDigest: d.contextDigest,
+        expiresAt: d.expiresAt ?? null,
+        requestedAt: event.at,
+        decidedAt: null,
+        approver: null,
+        reason: null,
+        resumed: false,
+      };
+      return { ...next, approvals: { ...state.approvals, [d.approvalId]: gate } };
+    }
+    case 'ApprovalGranted':
+    case 'ApprovalRejected': {
+      const d = event.data;
+      const granted = event.type === 'ApprovalGranted';
+      const approvals = updateGate(state.approvals, d.approvalId, {
+        status: granted ? 'approved' : 'rejected',
+        decidedAt: event.at,
+        approver: d.approver,
+        reason: d.reason,
+      });
+      const written = granted
+        ? writeContext(model, state, d.nodeId, { __lastApproval: { nodeId: d.nodeId, approvalId: d.approvalId, approver: d.approver, reason: d.reason, approvedAt: event.at } })
+        : {};
+      return { ...next, approvals, ...written };
+    }
+    case 'ApprovalCancelled':
+      return { ...next, approvals: updateGate(state.approvals, event.data.approvalId, { status: 'cancelled', decidedAt: event.at }) };
+    case 'RunResumed':
+      return { ...next, approvals: updateGate(state.approvals, event.data.approvalId, { resumed: true }) };
+    case 'BranchFailed': {
+      const d = event.data;
+      const approvals = d.cause === 'approval_expired' && d.approvalId !== undefined
+        ? updateGate(state.approvals, d.approvalId, { status: 'expired', decidedAt: event.at })
+        : state.approvals;
+      return { ...next, approvals, lastError: d.error };
+    }
+    case 'RunCompleted':
+      return { ...next, completedAt: event.at };
+    case 'RunFailed': {
+      const d = event.data;
+      const error: RunError = { cause: d.cause, message: d.error };
+      if (d.nodeId !== undefined) error.nodeId = d.nodeId;
+      const approvals = d.cause === 'approval_expired' && d.approvalId !== undefined
+        ? updateGate(state.approvals, d.approvalId, { status: 'expired', decidedAt: event.at })
+        : state.approvals;
+      return { ...next, error, lastError: d.error, completedAt: event.at, approvals: closePendingGates(approvals, event.at) };
+    }
+    case 'RunCancelled':
+      return {
+        ...next,
+        error: { cause: 'cancelled', message: event.data.reason },
+        lastError: event.data.reason,
+        completedAt: event.at,
+        approvals: closePendingGates(state.approvals, event.at),
+      };
+  }
+}
+
+function updateGate(approvals: Record<string, GateState>, approvalId: string, patch: Partial<GateState>): Record<string, GateState> {
+  const gate = approvals[approvalId];
+  if (!gate) return approvals;
+  return { ...approvals, [approvalId]: { ...gate, ...patch } };
+}
+
+/**
+ * A run that ends while a gate is open closes the gate: nobody can decide it
+ * any more. Logs written before v2 recorded the expiry of a gate as a plain
+ * `RunFailed`; that gate reads `expired` (handled by the caller), every other
+ * open gate reads `cancelled`.
+ */
+function closePendingGates(approvals: Record<string, GateState>, at: string): Record<string, GateState> {
+  let out = approvals;
+  for (const gate of Object.values(approvals)) {
+    if (gate.status === 'pending') out = updateGate(out, gate.approvalId, { status: 'cancelled', decidedAt: at });
+  }
+  return out;
+}

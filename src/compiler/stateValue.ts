@@ -1,0 +1,88 @@
+/**
+ * Reading a compiled machine's state value (`snapshot.value`): where each node
+ * of a run stands. The state value is the one truth about a run's position;
+ * status, active nodes and "what happens next" are all read from it here.
+ */
+import type { BranchEnd, NodePhase } from './compilePlaybook.js';
+import type { PlaybookModel } from './playbookModel.js';
+
+/** One node state that is active, and its phase. */
+export interface ActiveNode {
+  nodeId: string;
+  phase: NodePhase;
+}
+
+type Value = unknown;
+const isObject = (value: Value): value is Record<string, Value> => typeof value === 'object' && value !== null;
+
+/** The keys from the root to a node's state: `active`, then `<group>.running.<branch>.nodes` per enclosing branch. */
+export function statePathOf(model: PlaybookModel, nodeId: string): string[] {
+  const path = ['active'];
+  for (const branchId of model.branchChain.get(nodeId) ?? []) {
+    path.push(model.branches.get(branchId)?.groupId as string, 'running', branchId, 'nodes');
+  }
+  path.push(nodeId);
+  return path;
+}
+
+function at(value: Value, path: readonly string[]): Value {
+  let current = value;
+  for (const key of path) {
+    if (!isObject(current)) return undefined;
+    current = current[key];
+  }
+  return current;
+}
+
+/**
+ * The regions of a parallel group while its branches run: branch id -> the
+ * region's end (`succeeded`, `failed`, `stopped`) or its nodes' state. Undefined
+ * when the group is not running. Pure.
+ */
+export function groupRegions(model: PlaybookModel, value: Value, groupId: string): Record<string, BranchEnd | Record<string, Value>> | undefined {
+  const state = at(value, statePathOf(model, groupId));
+  return isObject(state) && isObject(state.running) ? (state.running as Record<string, BranchEnd | Record<string, Value>>) : undefined;
+}
+
+/**
+ * Every active node, in the order a reader expects: depth first through the
+ * graph, branches in declaration order. A running group is listed with phase
+ * `running`, followed by its branches' active nodes. Pure.
+ */
+export function activeNodes(model: PlaybookModel, value: Value): ActiveNode[] {
+  const out: ActiveNode[] = [];
+  const visitGraph = (states: Value): void => {
+    if (!isObject(states)) return;
+    for (const [nodeId, phase] of Object.entries(states)) {
+      if (typeof phase === 'string') {
+        out.push({ nodeId, phase: phase as NodePhase });
+      } else if (isObject(phase) && isObject(phase.running)) {
+        out.push({ nodeId, phase: 'running' });
+        const group = model.nodes.get(nodeId);
+        if (group?.type !== 'parallel') continue;
+        for (const branch of group.branches) {
+          const region = phase.running[branch.id];
+          if (isObject(region)) visitGraph(region.nodes);
+        }
+      }
+    }
+  };
+  if (isObject(value)) visitGraph(value.active);
+  return out;
+}
+
+/** How many nodes inside a running group (nested groups included) are in `phase`; groups themselves are not counted. Pure. */
+export function busyLeaves(model: PlaybookModel, value: Value, groupId: string, phase: 'running' | 'paused'): number {
+  const regions = groupRegions(model, value, groupId);
+  if (regions === undefined) return 0;
+  let count = 0;
+  const visitGraph = (states: Value): void => {
+    if (!isObject(states)) return;
+    for (const [nodeId, state] of Object.entries(states)) {
+      if (state === phase && model.nodes.get(nodeId)?.type !== 'parallel') count += 1;
+      else if (isObject(state) && isObject(state.running)) for (const region of Object.values(state.running)) if (isObject(region)) visitGraph(region.nodes);
+    }
+  };
+  for (const region of Object.values(regions)) if (isObject(region)) visitGraph(region.nodes);
+  return count;
+}
