@@ -9,7 +9,8 @@
  *   NodeSucceeded (one output per branch outcome of the node's `when` edges) or a
  *   NodeFailed; at `<node>.paused` an ApprovalGranted or ApprovalRejected;
  * - host steps, which the machine already decided: every other phase names one
- *   event through `nextStep`, and the generator proposes exactly that event.
+ *   event, which the generator writes from SPEC §4/§9 (not from the runtime's
+ *   `nextSteps`) and keeps only when the machine accepts it.
  * A path is therefore a script for the dispatcher and the human, plus the log
  * the runtime must write when it follows that script.
  */
@@ -22,11 +23,13 @@ import type { BranchChoice } from '../../src/compiler/branching.js';
 import { compileModel, finalStates } from '../../src/compiler/compilePlaybook.js';
 import type { PlaybookMachine } from '../../src/compiler/compilePlaybook.js';
 import type { RunSnapshot } from '../../src/compiler/foldRun.js';
-import { nextStep } from '../../src/compiler/nextStep.js';
-import { capOf, createPlaybookModel, nodeOf } from '../../src/compiler/playbookModel.js';
+import { FoldError, foldRun } from '../../src/compiler/foldRun.js';
+import { branchOf, capOf, createPlaybookModel, nodeOf } from '../../src/compiler/playbookModel.js';
+import { contextOf } from '../../src/compiler/runState.js';
+import { activeNodes } from '../../src/compiler/stateValue.js';
 import type { PlaybookModel } from '../../src/compiler/playbookModel.js';
 import { canonicalJson, sha256Hex } from '../../src/events/canonicalJson.js';
-import type { RunContext, RunEvent, RunEventDataMap, RunEventType } from '../../src/events/types.js';
+import type { FailureCause, RunContext, RunEvent, RunEventDataMap, RunEventType } from '../../src/events/types.js';
 import { parsePlaybook } from '../../src/playbook/parsePlaybook.js';
 import type { EdgeCondition, PlaybookDefinition } from '../../src/playbook/types.js';
 
@@ -60,7 +63,8 @@ export function loadStarter(file: string, initialContext: RunContext): Starter {
   for (const input of definition.inputs) {
     if (startContext[input.name] === undefined && input.default !== undefined) startContext[input.name] = input.default;
   }
-  const branchFields = [...new Set(definition.edges.flatMap((edge) => (edge.when ? [edge.when.field] : [])))].sort();
+  const allEdges = [...model.edges.values()].flat();
+  const branchFields = [...new Set(allEdges.flatMap((edge) => (edge.when ? [edge.when.field] : [])))].sort();
   return { file, source, definition, model, machine: compileModel(model), initialContext, startContext, branchFields };
 }
 
@@ -140,60 +144,138 @@ function gateAt(snapshot: RunSnapshot, nodeId: string) {
   return Object.values(snapshot.context.approvals).findLast((gate) => gate.nodeId === nodeId);
 }
 
+/** The causes SPEC §4/§9 name for each phase that ends a run or a branch. Written here, not read from the runtime. */
+const causeOfPhase: Record<string, FailureCause | undefined> = {
+  exhausted: 'exceeded_iteration_cap',
+  no_branch: 'no_branch',
+  ambiguous_branch: 'ambiguous_branch',
+  rejected: 'approval_rejected',
+};
+
+/** The join's output, computed here from the fold's branch outputs in declaration order (SPEC §9). */
+function joinOf(starter: Starter, snapshot: RunSnapshot, groupId: string): RunContext {
+  const group = nodeOf(starter.model, groupId);
+  if (group.type !== 'parallel') throw new TypeError(`'${groupId}' is not a group`);
+  return Object.assign({}, ...group.branches.map((branch) => snapshot.context.branchOutputs[branch.id] ?? {})) as RunContext;
+}
+
 /**
- * The traversal's `events(snapshot)`: environment choices at `running` and
- * `paused`, the one event `nextStep` names everywhere else, nothing in a final
- * state.
+ * Everything that might be appended next for one active node, right or wrong:
+ * environment choices (a success per branch outcome, a failure, a human's
+ * decision) and the host event its phase calls for (for a failing phase: the
+ * cause SPEC §4 names, as a RunFailed at the top level and a BranchFailed in a
+ * branch). The machine then keeps the ones it accepts. `nextSteps` (the
+ * runtime's reading of the machine) is not consulted: the runtime is tested
+ * against this, not against itself.
  */
-export function proposeEvents(starter: Starter): (snapshot: RunSnapshot) => RunEvent[] {
-  return (snapshot) => {
-    const step = nextStep(starter.model, snapshot);
-    switch (step.kind) {
-      case 'not_started':
+function candidatesAt(starter: Starter, snapshot: RunSnapshot, nodeId: string, phase: string): RunEvent[] {
+  const node = nodeOf(starter.model, nodeId);
+  const attempt = snapshot.context.attempts[nodeId] ?? 0;
+  const branch = branchOf(starter.model, nodeId);
+  const fail = (cause: FailureCause, approvalId?: string): RunEvent =>
+    branch === undefined
+      ? event(snapshot, 'RunFailed', { nodeId, cause, error: 'model', ...(approvalId === undefined ? {} : { approvalId }) })
+      : event(snapshot, 'BranchFailed', { groupId: branch.groupId, branchId: branch.id, nodeId, cause: cause as never, error: 'model' });
+  switch (phase) {
+    case 'ready':
+      if (node.type === 'approval') {
+        // Placeholders: the model compares state values, never hashes.
+        const approvalId = `gate-${Object.keys(snapshot.context.approvals).length + 1}`;
+        return [event(snapshot, 'RunPaused', { approvalId, nodeId, prompt: 'model', tokenHash: 'model', contextDigest: 'model' })];
+      }
+      return [event(snapshot, 'NodeStarted', { nodeId, attempt: attempt + 1 })];
+    case 'running':
+      if (node.type === 'parallel') {
         return [
-          event(snapshot, 'RunStarted', {
-            playbookName: starter.definition.name,
-            sourceHash: sha256Hex(starter.source),
-            source: starter.source,
-            context: starter.startContext,
-            maxIterationsDefault: MODEL_MAX_ITERATIONS_DEFAULT,
-          }),
-        ];
-      case 'finished':
-        return [];
-      case 'in_flight': {
-        const { nodeId, attempt } = step;
-        return [
-          ...branchOutputs(starter, nodeId, snapshot.context.context).map((output) => event(snapshot, 'NodeSucceeded', { nodeId, attempt, output })),
+          event(snapshot, 'NodeSucceeded', { nodeId, attempt, output: joinOf(starter, snapshot, nodeId) }),
           event(snapshot, 'NodeFailed', { nodeId, attempt, error: failureText(nodeId) }),
         ];
       }
-      case 'paused': {
-        const gate = gateAt(snapshot, step.nodeId);
-        if (gate?.status !== 'pending') throw new TypeError(`paused at '${step.nodeId}' without a pending gate`);
-        const data = { approvalId: gate.approvalId, nodeId: step.nodeId, approver: 'model', reason: '' };
-        return [event(snapshot, 'ApprovalGranted', data), event(snapshot, 'ApprovalRejected', data)];
-      }
-      case 'start':
-        return [event(snapshot, 'NodeStarted', { nodeId: step.nodeId, attempt: step.attempt })];
-      case 'pause': {
-        // Placeholders: the model compares state values, never hashes.
-        const approvalId = `gate-${Object.keys(snapshot.context.approvals).length + 1}`;
-        return [event(snapshot, 'RunPaused', { approvalId, nodeId: step.nodeId, prompt: 'model', tokenHash: 'model', contextDigest: 'model' })];
-      }
-      case 'resume': {
-        const gate = gateAt(snapshot, step.nodeId);
-        if (gate?.status !== 'approved') throw new TypeError(`resuming '${step.nodeId}' without an approved gate`);
-        return [event(snapshot, 'RunResumed', { approvalId: gate.approvalId, nodeId: step.nodeId })];
-      }
-      case 'escalate':
-        return [event(snapshot, 'NodeEscalated', { from: step.from, to: step.to, error: failureText(step.from) })];
-      case 'complete':
-        return [event(snapshot, 'RunCompleted', {})];
-      case 'fail':
-        return [event(snapshot, 'RunFailed', { nodeId: step.nodeId, cause: step.cause, error: step.error })];
+      return [
+        ...branchOutputs(starter, nodeId, contextOf(starter.model, snapshot.context, nodeId)).map((output) => event(snapshot, 'NodeSucceeded', { nodeId, attempt, output })),
+        event(snapshot, 'NodeFailed', { nodeId, attempt, error: failureText(nodeId) }),
+        event(snapshot, 'NodeFailed', { nodeId, attempt, error: 'aborted: model', aborted: true }),
+      ];
+    case 'paused': {
+      const gate = gateAt(snapshot, nodeId);
+      if (gate?.status !== 'pending') throw new TypeError(`paused at '${nodeId}' without a pending gate`);
+      const data = { approvalId: gate.approvalId, nodeId, approver: 'model', reason: '' };
+      return [
+        event(snapshot, 'ApprovalGranted', data),
+        event(snapshot, 'ApprovalRejected', data),
+        event(snapshot, 'ApprovalCancelled', { approvalId: gate.approvalId, nodeId, reason: 'model' }),
+      ];
     }
+    case 'approved': {
+      const gate = gateAt(snapshot, nodeId);
+      return gate === undefined ? [] : [event(snapshot, 'RunResumed', { approvalId: gate.approvalId, nodeId })];
+    }
+    case 'escalating': {
+      const to = node.on_failure?.inject_into;
+      return to === undefined ? [] : [event(snapshot, 'NodeEscalated', { from: nodeId, to, error: failureText(nodeId) })];
+    }
+    case 'done':
+      return [event(snapshot, 'RunCompleted', {})];
+    default: {
+      const cause = causeOfPhase[phase];
+      return cause === undefined ? [] : [fail(cause)];
+    }
+  }
+}
+
+/** Whether the machine accepts `proposed` where the snapshot stands. */
+function accepts(starter: Starter, snapshot: RunSnapshot, proposed: RunEvent): boolean {
+  try {
+    foldRun(starter.machine, snapshot, [proposed]);
+    return true;
+  } catch (error) {
+    if (error instanceof FoldError) return false;
+    throw error;
+  }
+}
+
+/**
+ * The traversal's `events(snapshot)`: for every active node, the candidates
+ * its phase admits that the machine accepts; RunStarted before the start;
+ * nothing in a final state.
+ */
+export function proposeEvents(starter: Starter): (snapshot: RunSnapshot) => RunEvent[] {
+  return (snapshot) => {
+    if (snapshot.value === 'idle') {
+      return [
+        event(snapshot, 'RunStarted', {
+          playbookName: starter.definition.name,
+          sourceHash: sha256Hex(starter.source),
+          source: starter.source,
+          context: starter.startContext,
+          maxIterationsDefault: MODEL_MAX_ITERATIONS_DEFAULT,
+        }),
+      ];
+    }
+    if (typeof snapshot.value === 'string') return [];
+    const accepted = activeNodes(starter.model, snapshot.value)
+      .flatMap(({ nodeId, phase }) => candidatesAt(starter, snapshot, nodeId, phase))
+      .filter((proposed) => accepts(starter, snapshot, proposed));
+    // The host acts before it waits (SPEC §9: entering a group starts every branch):
+    // while it has something to record, nothing from outside happens first.
+    const host = accepted.filter((proposed) => !isEnvironment(starter, proposed));
+    return host.length > 0 ? host : accepted;
   };
+}
+
+/** What the world decides (a dispatch's answer, a human's decision), as opposed to what the host records. */
+function isEnvironment(starter: Starter, proposed: RunEvent): boolean {
+  switch (proposed.type) {
+    case 'NodeSucceeded':
+      return starter.model.nodes.get(proposed.data.nodeId)?.type !== 'parallel';
+    case 'NodeFailed':
+      return proposed.data.aborted !== true && starter.model.nodes.get(proposed.data.nodeId)?.type !== 'parallel';
+    case 'ApprovalGranted':
+    case 'ApprovalRejected':
+      return true;
+    default:
+      return false;
+  }
 }
 
 /**
@@ -210,6 +292,7 @@ export function serializeRunSnapshot(starter: Starter): (snapshot: RunSnapshot) 
       value: snapshot.value,
       attempts: context.attempts,
       capCounts: context.capCounts,
+      branchOutputs: Object.keys(context.branchOutputs).sort(),
       escalations: context.escalations,
       gates: Object.values(context.approvals).map((gate) => [gate.nodeId, gate.status, gate.resumed]),
       branch: Object.fromEntries(starter.branchFields.map((field) => [field, readPath(context.context, field)])),
@@ -217,11 +300,17 @@ export function serializeRunSnapshot(starter: Starter): (snapshot: RunSnapshot) 
   };
 }
 
-/** Whether the runtime can come to rest here: a final state, or waiting for a human. */
-export function isRestingState(value: unknown): boolean {
+/**
+ * Whether the runtime comes to rest here: a final state, or only humans can
+ * move the run (every active node is a pending gate and the host has nothing
+ * to record).
+ */
+export function isRestingState(snapshot: RunSnapshot, starter: Starter): boolean {
+  const { value } = snapshot;
   if (typeof value === 'string') return (finalStates as readonly string[]).includes(value);
-  const active = (value as { active?: Record<string, string> }).active;
-  return active !== undefined && Object.values(active).includes('paused');
+  const leaves = activeNodes(starter.model, value).filter(({ nodeId }) => nodeOf(starter.model, nodeId).type !== 'parallel');
+  if (leaves.length === 0 || !leaves.every(({ phase }) => phase === 'paused')) return false;
+  return proposeEvents(starter)(snapshot).every((proposed) => isEnvironment(starter, proposed));
 }
 
 /** The terminal status the runtime returns when it rests in `value`. */
@@ -270,7 +359,7 @@ export function modelPaths(starter: Starter, kind: ModelPath['kind'], bounds: Tr
   const options = traversalOptions(starter, bounds);
   const paths = kind === 'shortest' ? getShortestPaths(starter.machine, options as never) : getSimplePaths(starter.machine, options as never);
   return paths
-    .filter((path) => isRestingState((path.state as RunSnapshot).value))
+    .filter((path) => isRestingState(path.state as RunSnapshot, starter))
     .map((path) => {
       // xstate/graph puts the initial state first, reached by a synthetic 'xstate.init'.
       const steps = path.steps as unknown as { state: RunSnapshot; event: RunEvent }[];
