@@ -35,7 +35,14 @@ export type {
   PlaybookIssue,
   ParsedPlaybook,
   ParsePlaybookOptions,
+  ApprovalPolicy,
 } from './playbook/types.js';
+
+// Approval policies (SPEC §13)
+export { evaluatePolicy, DEFAULT_POLICY_RULES, policyRuleIssues, I_POLICY_RULE_INVALID } from './policy/evaluatePolicy.js';
+export type { PolicyRule, PolicyAction, EvaluatePolicyResult, PolicyRuleIssue } from './policy/evaluatePolicy.js';
+export { commandsAfterGate, decideGatePolicy } from './policy/gatePolicy.js';
+export type { GuardedCommand, GuardedCommandDecision, GatePolicyDecision, DecideGatePolicyOptions } from './policy/gatePolicy.js';
 
 // Compiler
 export { compilePlaybook, finalStates } from './compiler/compilePlaybook.js';
