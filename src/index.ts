@@ -44,6 +44,10 @@ export type { PolicyRule, PolicyAction, EvaluatePolicyResult, PolicyRuleIssue } 
 export { commandsAfterGate, decideGatePolicy } from './policy/gatePolicy.js';
 export type { GuardedCommand, GuardedCommandDecision, GatePolicyDecision, DecideGatePolicyOptions } from './policy/gatePolicy.js';
 
+// ensures.schema registry (SPEC §13)
+export { checkEnsuresSchema, BUILTIN_SCHEMAS, taskTreeSchema, evidenceSchema, C_SCHEMA_UNKNOWN, C_SCHEMA_MISMATCH } from './contracts/ensuresSchema.js';
+export type { SchemaRegistry, SchemaEntry, SafeParser, SchemaViolation, EnsuresSchemaResult } from './contracts/ensuresSchema.js';
+
 // Compiler
 export { compilePlaybook, finalStates } from './compiler/compilePlaybook.js';
 export type { PlaybookMachine, FinalState, NodePhase } from './compiler/compilePlaybook.js';
