@@ -16,6 +16,7 @@ import {
   I_MULTIPLE_ENTRIES, I_NO_ENTRY, I_UNKNOWN_INPUT, I_UNKNOWN_REF, I_UNREACHABLE,
 } from './issues.js';
 import type { DraftIssue } from './issues.js';
+import { didYouMean } from './suggest.js';
 import { templateInputRefs } from './templates.js';
 
 type Path = (string | number)[];
@@ -65,7 +66,7 @@ function checkReferences(raw: Loose, nodes: LooseNode[], issues: DraftIssue[]): 
   const ids = new Set(nodes.map((node) => node.id));
   const known = quoteList(nodes.map((node) => node.id));
   const unknownRef = (path: Path, what: string, id: string): void => {
-    issues.push(issue(I_UNKNOWN_REF, path, `${formatPath(path)}: ${what} ${quote(id)} is not a node id; known ids: ${known}`));
+    issues.push(issue(I_UNKNOWN_REF, path, `${formatPath(path)}: ${what} ${quote(id)} is not a node id${didYouMean(id, nodes.map((node) => node.id))}; known ids: ${known}`));
   };
 
   const edges: LooseEdge[] = [];
@@ -115,7 +116,7 @@ function checkInputs(raw: Loose, issues: DraftIssue[]): void {
     if (typeof text !== 'string') return;
     for (const name of templateInputRefs(text)) {
       if (declared.has(name)) continue;
-      issues.push(issue(I_UNKNOWN_INPUT, path, `${formatPath(path)}: template {{inputs.${name}}} names input ${quote(name)}, which is not declared; declared inputs: ${quoteList([...declared.keys()])}`));
+      issues.push(issue(I_UNKNOWN_INPUT, path, `${formatPath(path)}: template {{inputs.${name}}} names input ${quote(name)}, which is not declared${didYouMean(name, [...declared.keys()])}; declared inputs: ${quoteList([...declared.keys()])}`));
     }
   };
   const checkEach = (base: Path, value: unknown): void => {
