@@ -5,7 +5,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
-const pureFolders = ['playbook', 'compiler', 'events', 'projections', 'approvals'];
+// policy (approval rules) and contracts (ensures.schema checks) are pure too: the runtime calls them with data.
+const pureFolders = ['playbook', 'compiler', 'events', 'projections', 'approvals', 'policy', 'contracts'];
 
 const nodeIo = [
   'node:fs', 'node:fs/promises', 'fs', 'fs/promises', 'node:child_process', 'child_process',

@@ -35,7 +35,18 @@ export type {
   PlaybookIssue,
   ParsedPlaybook,
   ParsePlaybookOptions,
+  ApprovalPolicy,
 } from './playbook/types.js';
+
+// Approval policies (SPEC §13)
+export { evaluatePolicy, DEFAULT_POLICY_RULES, policyRuleIssues, I_POLICY_RULE_INVALID } from './policy/evaluatePolicy.js';
+export type { PolicyRule, PolicyAction, EvaluatePolicyResult, PolicyRuleIssue } from './policy/evaluatePolicy.js';
+export { commandsAfterGate, decideGatePolicy } from './policy/gatePolicy.js';
+export type { GuardedCommand, GuardedCommandDecision, GatePolicyDecision, DecideGatePolicyOptions } from './policy/gatePolicy.js';
+
+// ensures.schema registry (SPEC §13)
+export { checkEnsuresSchema, BUILTIN_SCHEMAS, taskTreeSchema, evidenceSchema, C_SCHEMA_UNKNOWN, C_SCHEMA_MISMATCH } from './contracts/ensuresSchema.js';
+export type { SchemaRegistry, SchemaEntry, SafeParser, SchemaViolation, EnsuresSchemaResult } from './contracts/ensuresSchema.js';
 
 // Compiler
 export { compilePlaybook, finalStates } from './compiler/compilePlaybook.js';

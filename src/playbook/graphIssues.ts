@@ -17,6 +17,7 @@ import {
   I_MULTIPLE_ENTRIES, I_NESTING_DEPTH, I_NO_ENTRY, I_UNKNOWN_INPUT, I_UNKNOWN_REF, I_UNREACHABLE, I_BRANCH_BOUNDARY,
 } from './issues.js';
 import type { DraftIssue } from './issues.js';
+import { didYouMean } from './suggest.js';
 import { templateInputRefs } from './templates.js';
 
 type Path = (string | number)[];
@@ -119,7 +120,7 @@ function checkReferences(scope: LooseScope, scopeOfId: ReadonlyMap<string, strin
       const there = other === '' ? 'the top level' : `branch ${quote(other)}`;
       issues.push(issue(I_BRANCH_BOUNDARY, path, `${formatPath(path)}: ${what} ${quote(id)} is a node of ${there}, not of ${where}; edges, depends and inject_into never cross a branch boundary`));
     } else {
-      issues.push(issue(I_UNKNOWN_REF, path, `${formatPath(path)}: ${what} ${quote(id)} is not a node id; known ids: ${known}`));
+      issues.push(issue(I_UNKNOWN_REF, path, `${formatPath(path)}: ${what} ${quote(id)} is not a node id${didYouMean(id, scope.nodes.map((node) => node.id))}; known ids: ${known}`));
     }
     return false;
   };
@@ -170,7 +171,7 @@ function checkInputs(raw: Loose, scopes: readonly LooseScope[], issues: DraftIss
     if (typeof text !== 'string') return;
     for (const name of templateInputRefs(text)) {
       if (declared.has(name)) continue;
-      issues.push(issue(I_UNKNOWN_INPUT, path, `${formatPath(path)}: template {{inputs.${name}}} names input ${quote(name)}, which is not declared; declared inputs: ${quoteList([...declared.keys()])}`));
+      issues.push(issue(I_UNKNOWN_INPUT, path, `${formatPath(path)}: template {{inputs.${name}}} names input ${quote(name)}, which is not declared${didYouMean(name, [...declared.keys()])}; declared inputs: ${quoteList([...declared.keys()])}`));
     }
   };
   const checkEach = (base: Path, value: unknown): void => {

@@ -3,14 +3,15 @@
  * {@link PlaybookParseError} listing every issue with its line and column.
  */
 import { createHash } from 'node:crypto';
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
-import type { Document, Node as YamlNode, YAMLError } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import type { Document, Node as YamlNode } from 'yaml';
 import { describeValue } from './describeValue.js';
 import { graphIssues } from './graphIssues.js';
-import { I_DUPLICATE_KEY, I_INVALID_TYPE, I_ROOT_NOT_MAP, I_YAML_LIMIT, I_YAML_SYNTAX } from './issues.js';
+import { I_INVALID_TYPE, I_ROOT_NOT_MAP, I_YAML_LIMIT } from './issues.js';
 import type { DraftIssue } from './issues.js';
 import { PlaybookParseError } from './parseError.js';
 import { schemaIssues } from './schemaIssues.js';
+import { yamlIssues } from './yamlIssues.js';
 import type { ParsedPlaybook, ParsePlaybookOptions, PlaybookIssue } from './types.js';
 
 /** Alias expansions allowed while converting YAML to plain values (guards against "billion laughs"). */
@@ -51,31 +52,6 @@ function position(lineCounter: LineCounter, offset: number | undefined): { line?
   return { line, column: col };
 }
 
-/** The text of the map key starting at `offset`, if there is one. */
-function keyTextAt(doc: Document, offset: number): string | undefined {
-  let found: string | undefined;
-  visit(doc, {
-    Pair(_, pair) {
-      if (isScalar(pair.key) && pair.key.range?.[0] === offset) {
-        found = String(pair.key.value);
-        return visit.BREAK;
-      }
-      return undefined;
-    },
-  });
-  return found;
-}
-
-function yamlIssue(error: YAMLError, doc: Document, lineCounter: LineCounter): PlaybookIssue {
-  const [start] = error.pos;
-  const duplicate = error.code === 'DUPLICATE_KEY';
-  const key = duplicate ? keyTextAt(doc, start) : undefined;
-  const message = duplicate
-    ? `duplicate key${key === undefined ? '' : ` ${describeValue(key)}`}: keys in a map must be unique`
-    : `YAML syntax error (${error.code}): ${error.message}`;
-  return { code: duplicate ? I_DUPLICATE_KEY : I_YAML_SYNTAX, path: [], message, ...position(lineCounter, start) };
-}
-
 /** Sorts by position (issues without one last), keeping discovery order for ties. */
 function byPosition(a: PlaybookIssue, b: PlaybookIssue): number {
   return (a.line ?? Infinity) - (b.line ?? Infinity) || (a.column ?? 0) - (b.column ?? 0);
@@ -88,7 +64,10 @@ function byPosition(a: PlaybookIssue, b: PlaybookIssue): number {
  * `sourceHash`, the SHA-256 hex of the exact `source` text. Throws only
  * {@link PlaybookParseError} (`E_PLAYBOOK_PARSE`, exit code 70), whatever the
  * input, carrying every issue found: YAML syntax errors alone when the YAML is
- * broken, else schema and graph issues together, sorted by line and column.
+ * broken (one per location, in plain words; a key-less `: value` line counts as
+ * one), else schema and graph issues together, sorted by line and column.
+ * Messages for a misspelt key, node type, id or input suggest the closest
+ * valid one ("did you mean `skill`?").
  *
  * @example
  * const { definition, sourceHash } = parsePlaybook(text, { fileName: 'starter/release.cantbook' });
@@ -110,7 +89,8 @@ export function parsePlaybook(source: string, options: ParsePlaybookOptions = {}
     // logLevel 'error': the yaml library would otherwise print process warnings (e.g. for a map used as a key);
     // the pure ring reports problems as issues, never on stderr.
     doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: true, logLevel: 'error' });
-    if (doc.errors.length > 0) fail(doc.errors.map((error) => yamlIssue(error, doc, lineCounter)));
+    const syntax = yamlIssues(doc, lineCounter, source);
+    if (syntax.length > 0) fail(syntax);
     raw = doc.toJS({ maxAliasCount });
   } catch (error) {
     if (error instanceof PlaybookParseError) throw error;

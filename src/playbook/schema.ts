@@ -11,9 +11,22 @@ import { parseDuration } from './duration.js';
 import { I_AGENT_MISSING, I_INVALID_VALUE, I_WHEN_INVALID } from './issues.js';
 import type { EdgeCondition, PlaybookDefinition, PlaybookNode } from './types.js';
 
+/** The keys each strict object accepts, by the unknown-key message it reports (so issues can suggest one). */
+const acceptedKeysByMessage = new Map<string, readonly string[]>();
+
+/**
+ * The keys accepted where zod reported an unknown key with `message`, or `[]`.
+ * Pure; used to say "did you mean `skill`?" for a misspelt key.
+ */
+export function acceptedKeys(message: string): readonly string[] {
+  return acceptedKeysByMessage.get(message) ?? [];
+}
+
 /** A strict object whose unknown-key message lists the keys it accepts. */
 function strict<Shape extends z.ZodRawShape>(shape: Shape) {
-  const expected = `expected one of: ${Object.keys(shape).join(', ')}`;
+  const keys = Object.keys(shape);
+  const expected = `expected one of: ${keys.join(', ')}`;
+  acceptedKeysByMessage.set(expected, keys);
   return z.strictObject(shape, { error: (issue) => (issue.code === 'unrecognized_keys' ? expected : undefined) });
 }
 
@@ -52,12 +65,30 @@ export const requiresSchema = strict({
   fields: stringList.exactOptional(),
 });
 
-/** `ensures`: what a node promises to produce. */
+/** `ensures`: what a node promises to produce. `schema` names a registered schema (SPEC §13); a map is the v1 declaration. */
 export const ensuresSchema = strict({
   outputFiles: stringList.exactOptional(),
   exitCode: z.int().exactOptional(),
-  schema: z.record(z.string(), z.unknown()).exactOptional(),
+  schema: z.union([nonEmptyString, z.record(z.string(), z.unknown())], { error: 'expected a schema name (a string such as task_tree), or a map' }).exactOptional(),
 });
+
+/** What an edge contract side accepts when it is neither a list of context keys nor the node-style map. */
+export const contractSideExpected = 'expected a list of context keys (e.g. [topic]) or a map';
+
+/**
+ * An edge contract's `requires` / `ensures`: a list of context keys (the
+ * original format, `requires: [topic]`) or the node-style map. A list is read as
+ * `{fields: [...]}` for `requires` and `{outputFiles: [...]}` for `ensures`
+ * (outputFiles are context keys), so the definition has one shape.
+ */
+const contractRequires = z.union([
+  z.array(nonEmptyString).transform((fields) => ({ fields })),
+  requiresSchema,
+], { error: `${contractSideExpected} {from?, fields?}` });
+const contractEnsures = z.union([
+  z.array(nonEmptyString).transform((outputFiles) => ({ outputFiles })),
+  ensuresSchema,
+], { error: `${contractSideExpected} {outputFiles?, exitCode?, schema?}` });
 
 const nodeBase = {
   id: nodeId,
@@ -188,7 +219,7 @@ export const whenSchema = strict({
 export const edgeSchema = strict({
   from: nonEmptyString,
   to: nonEmptyString,
-  contract: strict({ requires: requiresSchema.exactOptional(), ensures: ensuresSchema.exactOptional() }).exactOptional(),
+  contract: strict({ requires: contractRequires.exactOptional(), ensures: contractEnsures.exactOptional() }).exactOptional(),
   when: whenSchema.exactOptional(),
 });
 

@@ -11,7 +11,8 @@ import {
   I_UNKNOWN_NODE_TYPE, I_VERSION, I_WHEN_INVALID, issueCodes,
 } from './issues.js';
 import type { DraftIssue, IssueCode } from './issues.js';
-import { playbookSchema } from './schema.js';
+import { acceptedKeys, playbookSchema } from './schema.js';
+import { didYouMean } from './suggest.js';
 import type { PlaybookDefinition } from './types.js';
 
 type Path = (string | number)[];
@@ -34,6 +35,8 @@ const expectedNames: Readonly<Record<string, string>> = {
   array: 'a list', object: 'a map', record: 'a map',
 };
 
+const nodeTypes = ['agentic', 'deterministic', 'approval', 'parallel'];
+
 const isIssueCode = (value: unknown): value is IssueCode => (issueCodes as readonly unknown[]).includes(value);
 
 /** The generic translation of one zod issue, before path-specific rules refine it. */
@@ -46,11 +49,13 @@ function translate(issue: z.core.$ZodIssue, path: Path, raw: unknown, sourceAt: 
     return draft(I_MISSING_FIELD, `${formatPath(parent)}: missing required field ${quote(String(path.at(-1)))}`);
   }
   switch (issue.code) {
-    case 'unrecognized_keys':
+    case 'unrecognized_keys': {
+      const accepted = acceptedKeys(issue.message);
       return issue.keys.map((key) => ({
         code: I_UNKNOWN_KEY, path: [...path, key], at: 'key',
-        message: `unknown key ${quote(key)} in ${where}; ${issue.message}`,
+        message: `unknown key ${quote(key)} in ${where}${didYouMean(key, accepted)}; ${issue.message}`,
       }));
+    }
     case 'invalid_type':
       return draft(I_INVALID_TYPE, `${where}: expected ${expectedNames[issue.expected] ?? issue.expected}, found ${found()}`);
     case 'invalid_union': {
@@ -58,9 +63,19 @@ function translate(issue: z.core.$ZodIssue, path: Path, raw: unknown, sourceAt: 
       if (issue.discriminator === 'type' && path.at(-1) === 'type') {
         const expected = 'one of "agentic", "deterministic", "approval"';
         if (typeof value !== 'string') return draft(I_INVALID_TYPE, `${where}: expected ${expected}, found ${found()}`);
-        return draft(I_UNKNOWN_NODE_TYPE, `${where}: unknown node type ${quote(value)}; expected ${expected}`);
+        return draft(I_UNKNOWN_NODE_TYPE, `${where}: unknown node type ${quote(value)}${didYouMean(value, nodeTypes)}; expected ${expected}`);
       }
-      return draft(I_INVALID_VALUE, `${where}: ${issue.message}, found ${found()}`);
+      // A union of different kinds (a list or a map): when the value is of exactly one option's kind, that option's
+      // issues are the useful ones (`requires[1]: expected a string`), not "matches no option".
+      const ofItsKind = issue.errors.filter((errors) => !errors.some((inner) => inner.code === 'invalid_type' && inner.path.length === 0));
+      const [only] = ofItsKind;
+      if (ofItsKind.length === 1 && only !== undefined && only.length > 0) {
+        return only.flatMap((inner) => {
+          const innerPath = [...path, ...inner.path.map((segment) => (typeof segment === 'number' ? segment : String(segment)))];
+          return translate(inner, innerPath, raw, sourceAt);
+        });
+      }
+      return draft(ofItsKind.length === 0 ? I_INVALID_TYPE : I_INVALID_VALUE, `${where}: ${issue.message}, found ${found()}`);
     }
     case 'invalid_value':
       return draft(I_INVALID_VALUE, `${where}: expected ${issue.values.map((v) => JSON.stringify(v)).join(' | ')}, found ${found()}`);

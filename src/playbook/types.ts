@@ -36,7 +36,11 @@ export interface Requires {
 export interface Ensures {
   outputFiles?: string[];
   exitCode?: number;
-  schema?: Record<string, unknown>;
+  /**
+   * The name of a schema in the host's registry or a built-in (`task_tree`,
+   * `evidence`; SPEC §13). A map is the v1 form: kept, never checked.
+   */
+  schema?: string | Record<string, unknown>;
 }
 
 interface NodeBase {
@@ -111,6 +115,11 @@ export type EdgeCondition =
   | { field: string; in: unknown[] }
   | { field: string; truthy: boolean };
 
+/**
+ * An edge's contract. The file may give either side as a list of context keys
+ * (`requires: [topic]`); the parser reads it as `{fields: [topic]}` /
+ * `{outputFiles: [plan]}`, so the definition always holds the map shape.
+ */
 export interface EdgeContract {
   requires?: Requires;
   ensures?: Ensures;
