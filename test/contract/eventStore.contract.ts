@@ -311,7 +311,8 @@ export function describeEventStoreContract(name: string, open: () => Promise<Con
         await store.append(failed);
         const row = await store.getRun('run-e');
         expect(row).toEqual(failed.run);
-        expect(row?.errorContext).toEqual({ nodeId: 'version_bump', error: 'exit code 2: tests failed', cause: 'exceeded_iteration_cap' });
+        expect(row?.error).toEqual({ nodeId: 'version_bump', message: 'exit code 2: tests failed', cause: 'exceeded_iteration_cap' });
+        expect(row?.errorContext).toBe('exit code 2: tests failed');
         expect(row).toMatchObject({ epicId: 'EPIC-42', sessionId: 'session-9' });
       });
 

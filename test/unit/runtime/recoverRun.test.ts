@@ -101,7 +101,7 @@ nodes:
     expect(settled.filter((outcome) => outcome.status === 'fulfilled').map((outcome) => (outcome as PromiseFulfilledResult<{ terminalStatus: string }>).value.terminalStatus)).toEqual(['completed']);
   });
 
-  it('force takes a live run over: the node runs again and the old session loses its next write', async () => {
+  it('force takes a live run over: the node runs again and the old session\'s late result is dropped', async () => {
     const held = heldDispatcher();
     const running = executePlaybook({ store, ...twoNodes, dispatcher: held.dispatcher, runId: 'r-forced' });
     await held.started;
@@ -110,8 +110,10 @@ nodes:
     expect(result.terminalStatus).toBe('completed');
     expect(dispatcher.calls.map((call) => `${call.nodeId}#${call.iteration}`)).toEqual(['a#2', 'b#1']);
     held.release({ status: 'success', output: { a: 'late' } });
-    await expect(running).rejects.toMatchObject({ code: 'E_CONCURRENT_UPDATE' });
+    // The old session's append conflicts; it re-reads the log, finds its attempt ended by the takeover and writes nothing.
+    await expect(running).resolves.toMatchObject({ terminalStatus: 'completed' });
     const events = await readRunEvents(store, 'r-forced');
+    expect(events.some((event) => event.type === 'NodeSucceeded' && event.data.output.a === 'late')).toBe(false);
     expect(events.find((event) => event.type === 'NodeFailed')?.data).toMatchObject({ nodeId: 'a', attempt: 1, interrupted: true });
     expect((await verifyRun(store, 'r-forced')).ok).toBe(true);
   });
