@@ -50,6 +50,17 @@ export default tseslint.config(
     },
   },
   {
+    // The fold is the compiler's: projections read it, never the other way round (no import cycle).
+    files: ['src/compiler/**/*.ts', 'src/events/**/*.ts', 'src/playbook/**/*.ts'],
+    rules: restrict(
+      [...nodeIo, 'better-sqlite3'].map((name) => ({ name, message: 'The pure ring does no I/O.' })),
+      [
+        { group: ['**/store/**', '**/adapters/**', '**/runtime/**', '**/cli/**'], message: 'Pure code must not depend on outer rings.' },
+        { group: ['**/projections/**'], message: 'Projections derive from the compiler\'s fold; the compiler never imports them.' },
+      ],
+    ),
+  },
+  {
     files: ['src/store/**/*.ts'],
     ignores: ['src/store/sqliteEventStore.ts'],
     rules: restrict(

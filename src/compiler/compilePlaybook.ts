@@ -8,7 +8,7 @@ import { branchOf, createPlaybookModel, decideFailure, enclosingGroups } from '.
 import type { FailureDecision, PlaybookModel } from './playbookModel.js';
 import { contextOf, emptyRunState, evolve, joinOutput } from './runState.js';
 import type { RunState } from './runState.js';
-import { busyLeaves, groupRegions } from './stateValue.js';
+import { busyLeaves, groupRegions, runningGroups } from './stateValue.js';
 
 /** The XState machine of a playbook: context is the run fold, events are run events. */
 export type PlaybookMachine = AnyStateMachine;
@@ -281,7 +281,7 @@ class MachineCompiler {
    * attempt ends aborted and a pending gate is cancelled: the region stops.
    */
   private stopTransition(node: PlaybookNode, event: 'NodeFailed' | 'ApprovalCancelled', scope: Scope): Transition | undefined {
-    if (scope.region === null || node.type === 'parallel') return undefined;
+    if (scope.region === null) return undefined;
     const failFast = this.failFastGroups(node.id);
     if (failFast.length === 0) return undefined;
     const name = `${event === 'NodeFailed' ? 'aborts' : 'cancelsGate'}:${node.id}`;
@@ -291,7 +291,9 @@ class MachineCompiler {
         e.type === 'NodeFailed'
           ? e.data.nodeId === node.id && e.data.aborted === true && e.data.attempt === (args.context.attempts[node.id] ?? 0)
           : e.type === 'ApprovalCancelled' && e.data.nodeId === node.id && args.context.approvals[e.data.approvalId]?.status === 'pending';
-      return ofNode && failFast.some((group) => this.hasFailedBranch(group, snapshot.value));
+      // A nested group stops only once nothing inside it is in flight or waiting any more.
+      const settled = node.type !== 'parallel' || this.isSettled(node.id, snapshot.value);
+      return ofNode && settled && failFast.some((group) => this.hasFailedBranch(group, snapshot.value));
     });
     return { target: `${scope.region}.stopped`, guard: { type: name }, actions: 'apply' };
   }
@@ -335,7 +337,12 @@ class MachineCompiler {
     const regions = groupRegions(this.model, snapshot.value, group.id);
     if (regions === undefined || !group.branches.some((branch) => regions[branch.id] === 'failed')) return false;
     if (group.failure === 'wait_all') return group.branches.every((branch) => typeof regions[branch.id] === 'string');
-    return busyLeaves(this.model, snapshot.value, group.id, 'running') === 0 && busyLeaves(this.model, snapshot.value, group.id, 'paused') === 0;
+    return this.isSettled(group.id, snapshot.value);
+  }
+
+  /** Nothing inside the group is in flight, waiting at a gate, or a nested group still running. */
+  private isSettled(groupId: string, value: unknown): boolean {
+    return busyLeaves(this.model, value, groupId, 'running') === 0 && busyLeaves(this.model, value, groupId, 'paused') === 0 && runningGroups(this.model, value, groupId) === 0;
   }
 
   private hasFailedBranch(group: ParallelNode, value: unknown): boolean {

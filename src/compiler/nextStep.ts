@@ -7,7 +7,7 @@ import { branchOf, describeFailurePolicy, enclosingGroups } from './playbookMode
 import type { PlaybookModel } from './playbookModel.js';
 import { contextOf, joinOutput } from './runState.js';
 import type { RunState } from './runState.js';
-import { activeNodes, busyLeaves, groupRegions } from './stateValue.js';
+import { activeNodes, busyLeaves, groupRegions, runningGroups } from './stateValue.js';
 
 /** Where the branch a failure ends sits, when it is inside a parallel group. */
 export interface BranchRef {
@@ -27,6 +27,7 @@ export type NextStep =
   | { kind: 'escalate'; from: string; to: string; error: string }
   | { kind: 'join'; nodeId: string; attempt: number; output: RunContext }
   | { kind: 'fail_group'; nodeId: string; attempt: number; error: string }
+  | { kind: 'stop_group'; nodeId: string; attempt: number }
   | { kind: 'complete' }
   | { kind: 'fail'; nodeId: string; cause: FailureCause; error: string; branch?: BranchRef }
   | { kind: 'finished'; state: FinalState }
@@ -88,7 +89,7 @@ export function nextSteps(model: PlaybookModel, snapshot: StepSnapshot): NextSte
         break;
       case 'running':
         if (node.type === 'parallel') {
-          const step = groupStep(model, snapshot, node, attempts);
+          const step = stopping ? stopGroup(model, snapshot, node, attempts) : groupStep(model, snapshot, node, attempts);
           if (step) steps.push(step);
         } else {
           steps.push({ kind: stopping ? 'abort' : 'in_flight', nodeId, attempt: attempts });
@@ -140,6 +141,13 @@ export function nextSteps(model: PlaybookModel, snapshot: StepSnapshot): NextSte
   return steps;
 }
 
+/** A running group inside a failing fail_fast group stops (aborted) once nothing inside it runs or waits. */
+function stopGroup(model: PlaybookModel, snapshot: StepSnapshot, group: ParallelNode, attempt: number): NextStep | undefined {
+  const { value } = snapshot;
+  const settled = busyLeaves(model, value, group.id, 'running') === 0 && busyLeaves(model, value, group.id, 'paused') === 0 && runningGroups(model, value, group.id) === 0;
+  return settled ? { kind: 'stop_group', nodeId: group.id, attempt } : undefined;
+}
+
 /** A running group's own next step: join when every branch succeeded, fail when its failure mode says so. */
 function groupStep(model: PlaybookModel, snapshot: StepSnapshot, group: ParallelNode, attempt: number): NextStep | undefined {
   const regions = groupRegions(model, snapshot.value, group.id);
@@ -148,15 +156,16 @@ function groupStep(model: PlaybookModel, snapshot: StepSnapshot, group: Parallel
   if (ends.every((end) => end === 'succeeded')) {
     return { kind: 'join', nodeId: group.id, attempt, output: joinOutput(model, snapshot.context, group.id) };
   }
-  const failed = group.branches.filter((branch) => regions[branch.id] === 'failed').map((branch) => `'${branch.id}'`);
+  const failed = group.branches.filter((branch) => regions[branch.id] === 'failed');
   if (failed.length === 0) return undefined;
   const settled =
     group.failure === 'wait_all'
       ? ends.every((end) => typeof end === 'string')
-      : busyLeaves(model, snapshot.value, group.id, 'running') === 0 && busyLeaves(model, snapshot.value, group.id, 'paused') === 0;
+      : busyLeaves(model, snapshot.value, group.id, 'running') === 0 && busyLeaves(model, snapshot.value, group.id, 'paused') === 0 && runningGroups(model, snapshot.value, group.id) === 0;
   if (!settled) return undefined;
-  const last = snapshot.context.lastError;
-  const error = `parallel group '${group.id}' failed: branch${failed.length > 1 ? 'es' : ''} ${failed.join(', ')} failed${last === null ? '' : `; last error: ${last}`}`;
+  // In declaration order, so the message never depends on which branch failed first.
+  const why = failed.map((branch) => `branch '${branch.id}': ${snapshot.context.nodeErrors[branch.id] ?? 'failed'}`).join('; ');
+  const error = `parallel group '${group.id}' failed: ${why}`;
   return { kind: 'fail_group', nodeId: group.id, attempt, error: clip(error) };
 }
 

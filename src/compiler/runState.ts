@@ -60,7 +60,7 @@ export interface RunState {
   error: RunError | null;
   /** The last error message any attempt, branch or the run recorded. */
   lastError: string | null;
-  /** Each node's latest failure message (what an exceeded cap or an escalation reports). */
+  /** Each node's (and each failed branch's) latest failure message: what an exceeded cap, an escalation or a group's failure reports. */
   nodeErrors: Record<string, string>;
   /** Every gate the run opened, by approvalId, in the order opened. */
   approvals: Record<string, GateState>;
@@ -239,7 +239,8 @@ export function evolve(model: PlaybookModel, state: RunState, event: RunEvent): 
       const approvals = d.cause === 'approval_expired' && d.approvalId !== undefined
         ? updateGate(state.approvals, d.approvalId, { status: 'expired', decidedAt: event.at })
         : state.approvals;
-      return { ...next, approvals, lastError: d.error };
+      // A branch's failure is kept by branch id: the group's own failure names its branches in order.
+      return { ...next, approvals, lastError: d.error, nodeErrors: { ...state.nodeErrors, [d.branchId]: d.error } };
     }
     case 'RunCompleted':
       return { ...next, completedAt: event.at };

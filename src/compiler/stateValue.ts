@@ -86,3 +86,20 @@ export function busyLeaves(model: PlaybookModel, value: Value, groupId: string, 
   for (const region of Object.values(regions)) if (isObject(region)) visitGraph(region.nodes);
   return count;
 }
+
+/** How many parallel groups nested inside a running group are themselves running. Pure. */
+export function runningGroups(model: PlaybookModel, value: Value, groupId: string): number {
+  const regions = groupRegions(model, value, groupId);
+  if (regions === undefined) return 0;
+  let count = 0;
+  const visitGraph = (states: Value): void => {
+    if (!isObject(states)) return;
+    for (const state of Object.values(states)) {
+      if (!isObject(state) || !isObject(state.running)) continue;
+      count += 1;
+      for (const region of Object.values(state.running)) if (isObject(region)) visitGraph(region.nodes);
+    }
+  };
+  for (const region of Object.values(regions)) if (isObject(region)) visitGraph(region.nodes);
+  return count;
+}

@@ -318,6 +318,9 @@ export class RunSession {
       case 'join':
         this.record({ type: 'NodeSucceeded', data: { nodeId: step.nodeId, attempt: step.attempt, output: step.output } });
         return;
+      case 'stop_group':
+        this.record({ type: 'NodeFailed', data: { nodeId: step.nodeId, attempt: step.attempt, error: 'aborted: a sibling branch failed its fail_fast group', aborted: true } });
+        return;
       case 'fail_group':
         this.record({ type: 'NodeFailed', data: { nodeId: step.nodeId, attempt: step.attempt, error: step.error } });
         return;
@@ -473,7 +476,7 @@ export class RunSession {
 }
 
 function isQuietDecision(step: NextStep): boolean {
-  return ['escalate', 'cancel_gate', 'join', 'fail_group', 'complete', 'fail'].includes(step.kind);
+  return ['escalate', 'cancel_gate', 'join', 'fail_group', 'stop_group', 'complete', 'fail'].includes(step.kind);
 }
 
 /** Decisions are recorded before any dispatch; a `start` of a group is one (it dispatches nothing). */

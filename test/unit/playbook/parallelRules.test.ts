@@ -32,7 +32,7 @@ describe('parallel groups: parse rules', () => {
   });
 
   it('needs at least two branches', () => {
-    const source = group(one('a1'), one('b1')).replace(/      - id: B\n.*\n/, '');
+    const source = group(one('a1'), one('b1')).replace(/ {6}- id: B\n.*\n/, '');
     expect(codesOf(source)).toContain(I_INVALID_VALUE);
   });
 

@@ -200,7 +200,7 @@ describe('parallel groups: failure modes', () => {
 
   it('fail_fast cancels a sibling\'s pending gate; its token then gets E_APPROVAL_ALREADY_DECIDED', async () => {
     const held = heldDispatcher(['a1']);
-    const running = executePlaybook({ store, ...twoBranches({ gateInB: true }), initialContext: {}, dispatcher: held.dispatcher, ...host, onEvents: undefined });
+    const running = executePlaybook({ store, ...twoBranches({ gateInB: true }), initialContext: {}, dispatcher: held.dispatcher, ...host });
     await held.whenDispatched('a1');
     // B reaches its gate while A is still working; then A fails.
     await new Promise((resolve) => setTimeout(resolve, 20));
