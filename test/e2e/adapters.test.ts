@@ -18,7 +18,8 @@ interface Result {
   terminalStatus: string;
   approvalToken?: string;
   finalContext: Record<string, unknown>;
-  errorContext?: { cause: string; nodeId?: string; error: string };
+  errorContext?: string;
+  error?: { cause: string; nodeId?: string; message: string };
 }
 
 const node = process.execPath;
@@ -119,7 +120,7 @@ describe('agentic nodes: --agent exec:, module:, http:', () => {
 
     const approved = await cli.run(['--db', 'fail.db', 'approve', token, '--by', 'gina', '--agent', demoAgent, '--json'], { env });
     expect({ code: approved.code, stderr: approved.stderr }).toEqual({ code: 2, stderr: '' });
-    expect(JSON.parse(approved.stdout)).toMatchObject({ terminalStatus: 'exceeded_iteration_cap', errorContext: { nodeId: 'publish', cause: 'exceeded_iteration_cap' } });
+    expect(JSON.parse(approved.stdout)).toMatchObject({ terminalStatus: 'exceeded_iteration_cap', error: { nodeId: 'publish', cause: 'exceeded_iteration_cap' } });
   });
 
   it('module: an ESM module of the project gets the request in-process, with the idempotency key runId:nodeId:attempt', async () => {

@@ -18,13 +18,15 @@ interface Result {
   terminalStatus: string;
   approvalToken?: string;
   finalContext: Record<string, unknown>;
-  errorContext?: { cause: string; nodeId?: string; error: string };
+  errorContext?: string;
+  error?: { cause: string; nodeId?: string; message: string };
 }
 interface RunRow {
   runId: string;
   status: string;
   currentNode: string | null;
-  errorContext: { cause: string } | null;
+  errorContext: string | null;
+  error: { cause: string } | null;
   approvals?: { status: string; approver: string | null; reason: string | null; resumed: boolean }[];
 }
 interface Event {
@@ -192,9 +194,9 @@ describe.concurrent('gate decisions: checked before agents are; reject -> failed
 
     // The gate is still pending, and rejecting needs no agent.
     const rejected = await cli.json<Result>([...NO_AGENT_DB, 'reject', genuine, '--by', 'dave', '--reason', 'changelog is incomplete'], NO_AGENT);
-    expect(rejected).toMatchObject({ runId: paused.runId, terminalStatus: 'failed', errorContext: { cause: 'approval_rejected', nodeId: 'approval' } });
+    expect(rejected).toMatchObject({ runId: paused.runId, terminalStatus: 'failed', error: { cause: 'approval_rejected', nodeId: 'approval' } });
     const [shown, failed] = await Promise.all([cli.json<RunRow>(['show', paused.runId]), cli.json<RunRow[]>(['runs', '--status', 'failed'])]);
-    expect(shown).toMatchObject({ status: 'failed', errorContext: { cause: 'approval_rejected' }, approvals: [{ status: 'rejected', approver: 'dave', reason: 'changelog is incomplete' }] });
+    expect(shown).toMatchObject({ status: 'failed', error: { cause: 'approval_rejected' }, approvals: [{ status: 'rejected', approver: 'dave', reason: 'changelog is incomplete' }] });
     expect(failed.map((row) => row.runId)).toEqual([paused.runId]);
   });
 
@@ -205,7 +207,7 @@ describe.concurrent('gate decisions: checked before agents are; reject -> failed
     expect({ code: approved.code, stdout: approved.stdout }).toEqual({ code: 78, stdout: `✓ approved 'approval' of run ${paused.runId} as carol\n` });
     expect(approved.stderr).toMatch(/^error\[E_ADAPTER_INVALID\]: no agent configured/);
     expect(approved.stderr).toContain(`hint: the approval is recorded; continue the run with: cantbook --db ${join('..', DB)} resume ${paused.runId} --agent <spec>`);
-    expect(await cli.json<RunRow>(['show', paused.runId])).toMatchObject({ status: 'paused', approvals: [{ status: 'approved', approver: 'carol', resumed: false }] });
+    expect(await cli.json<RunRow>(['show', paused.runId])).toMatchObject({ status: 'running', activeNodes: [{ nodeId: 'approval', phase: 'approved' }], approvals: [{ status: 'approved', approver: 'carol', resumed: false }] });
     const resumed = await cli.json<Result>(['resume', paused.runId, '--agent', demoAgent]);
     expect(resumed).toMatchObject({ runId: paused.runId, terminalStatus: 'completed', finalContext: { published: { version: '2.2.0', channel: 'latest' } } });
   });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createInspectorServer } from '@statelyai/inspect/server';
 import { WebSocket, WebSocketServer } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compilePlaybook, createPlaybookModel, foldRun, initialRunSnapshot, openSqliteStore, parsePlaybook, readRunEvents, runStatusOf } from '../../src/index.js';
+import { compilePlaybook, foldRun, initialRunSnapshot, openSqliteStore, parsePlaybook, readRunEvents } from '../../src/index.js';
 import type { RunEvent } from '../../src/index.js';
 import { DEMO_AGENT, repoRoot, runCantbook, runCantbookJson } from '../helpers/cantbookProcess.js';
 
@@ -21,7 +21,7 @@ let db: string;
 let runId: string;
 let events: RunEvent[];
 /** The fold after each event, computed here from the starter file: what every replay must reproduce. */
-let expectedStates: { seq: number; value: unknown; status: string; runStatus: string }[];
+let expectedStates: { seq: number; value: unknown; status: string }[];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cantbook-inspect-'));
@@ -46,7 +46,7 @@ beforeAll(async () => {
   const machine = compilePlaybook(definition);
   expectedStates = events.map((event, i) => {
     const snapshot = foldRun(machine, initialRunSnapshot(machine), events.slice(0, i + 1));
-    return { seq: event.seq, value: snapshot.value, status: snapshot.status, runStatus: runStatusOf(createPlaybookModel(definition), snapshot) };
+    return { seq: event.seq, value: snapshot.value, status: snapshot.status };
   });
   expect(events.map((event) => event.type)).toEqual([
     'RunStarted', 'NodeStarted', 'NodeSucceeded', 'NodeStarted', 'NodeFailed', 'NodeStarted', 'NodeSucceeded', 'RunPaused',
@@ -68,7 +68,7 @@ interface ReceivedRecord {
 function statesOf(records: readonly ReceivedRecord[]) {
   return records
     .filter((record) => record.type === '@xstate.snapshot' && record.event?.type !== 'xstate.init')
-    .map((record) => ({ seq: record.event?.seq, value: record.snapshot?.value, status: record.snapshot?.status, runStatus: record.snapshot?.context.status }));
+    .map((record) => ({ seq: record.event?.seq, value: record.snapshot?.value, status: record.snapshot?.status }));
 }
 
 /** A `ws` server that keeps every text message of each connection, and resolves a connection's list when it closes. */
@@ -113,7 +113,7 @@ describe('cantbook inspect --ws', () => {
       expect(records.filter((r) => r.type === '@xstate.event' && r.event?.type !== 'xstate.init').map((r) => r.event)).toEqual(events);
       // And the states are the fold's.
       expect(statesOf(records)).toEqual(expectedStates);
-      expect(statesOf(records).at(-1)).toMatchObject({ value: 'completed', status: 'done', runStatus: 'completed' });
+      expect(statesOf(records).at(-1)).toMatchObject({ value: 'completed', status: 'done' });
     } finally {
       await receiver.close();
     }

@@ -71,6 +71,37 @@ describe('multi-process runtime', () => {
     expect(result.finalContext).toMatchObject({ a: 'child', b: 'done', c: 'done' });
   });
 
+  it('SIGKILL while three branch attempts are in flight: recovery records three interrupted failures and finishes the run', async () => {
+    const source = [
+      'version: "1.0"', 'name: fan', 'nodes:',
+      '  - { id: start, type: agentic, skill: s }',
+      '  - id: group', '    type: parallel', '    depends: [start]', '    branches:',
+      '      - { id: A, nodes: [{ id: p1, type: agentic, skill: s }] }',
+      '      - { id: B, nodes: [{ id: p2, type: agentic, skill: s }] }',
+      '      - { id: C, nodes: [{ id: p3, type: agentic, skill: s }] }',
+      '  - { id: end, type: agentic, skill: s, depends: [group] }', '',
+    ].join('\n');
+    const file = join(dir, 'fan.cantbook');
+    writeFileSync(file, source);
+    const proc = spawnChild(['hang-branches', path, file, dir]);
+    for (const node of ['p1', 'p2', 'p3']) await waitFor(join(dir, node), proc);
+    const exited = once(proc, 'exit');
+    proc.kill('SIGKILL');
+    expect((await exited)[1]).toBe('SIGKILL');
+
+    const [runId] = await store.listRunIds();
+    expect((await store.getRun(runId as string))?.activeNodes.filter((node) => node.phase === 'running').map((node) => node.nodeId)).toEqual(['group', 'p1', 'p2', 'p3']);
+    const dispatcher = scriptedDispatcher();
+    const result = await recoverRun({ store, runId: runId as string, dispatcher });
+    expect(result.terminalStatus).toBe('completed');
+    const events = await readRunEvents(store, runId as string);
+    const interrupted = events.filter((e) => e.type === 'NodeFailed' && e.data.interrupted === true).map((e) => e.type === 'NodeFailed' && e.data.nodeId);
+    expect(interrupted.sort()).toEqual(['p1', 'p2', 'p3']);
+    expect(dispatcher.calls.map((c) => `${c.nodeId}#${c.iteration}`).sort()).toEqual(['end#1', 'p1#2', 'p2#2', 'p3#2']);
+    expect(result.finalContext).toMatchObject({ start: 'child', p1: 'done', p2: 'done', p3: 'done', end: 'done' });
+    expect((await verifyRun(store, runId as string)).ok).toBe(true);
+  });
+
   it('two processes resuming one approved gate: exactly one proceeds, downstream runs once', async () => {
     const release = playbookFrom(`version: "1.0"\nname: rel\nnodes:\n  - { id: build, type: agentic, skill: s }\n  - { id: gate, type: approval, prompt: ok?, depends: [build] }\n  - { id: publish, type: agentic, skill: s, depends: [gate] }\n  - { id: announce, type: agentic, skill: s, depends: [publish] }\n`);
     const paused = await executePlaybook({ store, ...release, dispatcher: scriptedDispatcher(), approvalSecret: SECRET });
