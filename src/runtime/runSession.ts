@@ -276,8 +276,10 @@ export class RunSession {
         return this.finish();
       }
       if (this.inFlight.size === 0 && starts.length === 0) return this.finish();
-      // 6. Wait for whatever finishes first.
+      // 6. Wait for whatever finishes first; when other attempts are still out, let this turn of
+      // the event loop deliver every result that is ready, so they share one commit.
       if (this.arrived.length === 0) await new Promise<void>((resolve) => (this.wake = resolve));
+      if (this.inFlight.size > 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
