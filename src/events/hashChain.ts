@@ -15,6 +15,25 @@ export function hashEvent(prevHash: string, runId: string, seq: number, event: N
   return sha256Hex(prevHash + '\n' + canonicalJson({ runId, seq, type: event.type, data: event.data, at: event.at }));
 }
 
+/**
+ * Chains a batch of new events onto a stream whose last event has `prevHash`
+ * and seq `afterSeq`: their seqs and hashes, in order. The one place the
+ * chain is computed for writing; every store calls it (and `verifyChain`
+ * recomputes it the same way).
+ *
+ * Pure.
+ */
+export function chainEvents(prevHash: string, runId: string, afterSeq: number, events: readonly NewRunEvent[]): { seq: number; hash: string }[] {
+  const out: { seq: number; hash: string }[] = [];
+  let prev = prevHash;
+  events.forEach((event, index) => {
+    const seq = afterSeq + index + 1;
+    prev = hashEvent(prev, runId, seq, event);
+    out.push({ seq, hash: prev });
+  });
+  return out;
+}
+
 /** One way a stored stream breaks its chain. */
 export interface ChainProblem {
   seq: number;

@@ -158,12 +158,15 @@ export class RunSession {
     const before = this.committedSnapshot.context;
     const approvals = toApprovalRows(this.snapshot).filter((row) => before.approvals[row.approvalId] !== row);
     const events = this.pending.map(({ type, data, at }) => ({ type, data, at }) as NewRunEvent);
+    const starts = events.some((event) => event.type === 'RunStarted');
+    const { sourceHash, source, model } = this.playbook;
     const stored = await this.store.append({
       runId: this.runId,
       expectedVersion: before.version,
       events,
       run: toRunRow(this.playbook.model, this.snapshot),
       approvals,
+      ...(starts ? { playbook: { sourceHash, name: model.definition.name, source } } : {}),
     });
     for (const event of stored) this.mirror?.send(event as never);
     this.pending = [];

@@ -19,6 +19,12 @@ export interface AppendRequest {
   run: RunRow;
   /** Approval rows created or changed by these events (upserted by approvalId). */
   approvals: readonly ApprovalRow[];
+  /**
+   * The playbook text a `RunStarted` in this batch pins the run to, stored by its
+   * hash (`getPlaybookSource`). The runtime passes it; the store never digs it out
+   * of an event.
+   */
+  playbook?: { sourceHash: string; name: string; source: string };
 }
 
 export interface ListRunsFilter {
@@ -36,10 +42,10 @@ export interface ListApprovalsFilter {
  *
  * Contract (tested by test/contract/eventStore.contract.ts for every store):
  * - `append` is atomic; seq runs 1..n per run without gaps; globalSeq increases
- *   across the store; `hash` = hashEvent(previous hash, ...) (events/hashChain.ts).
+ *   across the store; hashes come from `chainEvents` (events/hashChain.ts).
  * - Two appends at the same expected version: exactly one succeeds, the other
  *   throws a CantbookError `E_CONCURRENT_UPDATE` and writes nothing.
- * - `RunStarted` stores its playbook source by sourceHash (`getPlaybookSource`).
+ * - `request.playbook`, when given, is stored by sourceHash (`getPlaybookSource`).
  * - Reads never see a half-written append.
  * - A store that cannot be opened or read (corrupt file, wrong schema) throws
  *   `E_STORE_UNAVAILABLE` or `E_LOG_CORRUPT`, never a raw driver error.

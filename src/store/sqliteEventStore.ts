@@ -5,7 +5,7 @@ import {
   E_LOG_CORRUPT,
   E_STORE_UNAVAILABLE,
 } from '../errors.js';
-import { GENESIS_HASH, hashEvent } from '../events/hashChain.js';
+import { chainEvents, GENESIS_HASH } from '../events/hashChain.js';
 import type { NewRunEvent, RunEvent } from '../events/types.js';
 import type { ApprovalRow, ApprovalStatus, RunRow, RunStatus } from '../projections/types.js';
 import type { AppendRequest, EventStore, ListApprovalsFilter, ListRunsFilter } from './eventStore.js';
@@ -511,17 +511,15 @@ class SqliteEventStore implements EventStore {
       prevHash = head === undefined ? GENESIS_HASH : head[1];
     }
     const stored: RunEvent[] = [];
-    let seq = expectedVersion;
-    for (const event of events) {
-      seq += 1;
-      const hash = hashEvent(prevHash, runId, seq, event);
+    const chained = chainEvents(prevHash, runId, expectedVersion, events);
+    events.forEach((event, index) => {
+      const { seq, hash } = chained[index] as { seq: number; hash: string };
       const info = this.insertEvent.run(runId, seq, event.type, JSON.stringify(event.data), event.at, hash);
-      if (event.type === 'RunStarted') {
-        const data = event.data;
-        this.insertPlaybook.run(data.sourceHash, data.playbookName, data.source, event.at);
-      }
       stored.push(storedEvent(event, runId, seq, Number(info.lastInsertRowid), hash));
-      prevHash = hash;
+    });
+    if (request.playbook !== undefined) {
+      const { sourceHash, name, source } = request.playbook;
+      this.insertPlaybook.run(sourceHash, name, source, events[0]?.at ?? '');
     }
     this.writeRun(request.run);
     for (const approval of request.approvals) this.upsertApproval.run(...approvalParams(approval));

@@ -382,7 +382,7 @@ export function describeEventStoreContract(name: string, open: () => Promise<Con
     });
 
     describe('playbook sources', () => {
-      it('stores the source of RunStarted by its hash, once for many runs', async () => {
+      it('stores the playbook text the request pins, by its hash, once for many runs', async () => {
         const first = startRun('run-1');
         const second = startRun('run-2');
         const other = startRun('run-3', { playbookName: 'ivtr' });
