@@ -43,8 +43,6 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
       // The command line is checked before the environment: a missing input is reported even when no agent is set.
       requireInputs(playbook.definition, initialContext);
       const dispatcher = ctx.dispatcher(opts.agent, playbook.definition);
-      const hasGates = playbook.definition.nodes.some((node) => node.type === 'approval');
-      const approvalSecret = hasGates ? ctx.secret() : undefined;
       return withProgress(ctx.out, async (progress) => {
         const result = await ctx.withStore((store) =>
           executePlaybook({
@@ -56,7 +54,6 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
             dispatcher,
             deterministicRunner: ctx.runner(),
             onEvents: progress.onEvents,
-            ...(approvalSecret === undefined ? {} : { approvalSecret }),
             ...(opts.epic === undefined ? {} : { epicId: opts.epic }),
             ...(opts.session === undefined ? {} : { sessionId: opts.session }),
           }),
@@ -85,7 +82,7 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
           const gate = (await store.listApprovals({ runId })).at(-1);
           const resumable = gate?.status === 'approved' && !gate.resumed;
           const dispatcher = resumable ? ctx.dispatcher(opts.agent, definition) : resolvedOnUse(() => ctx.dispatcher(opts.agent, definition));
-          return resumeRun({ store, runId, dispatcher, deterministicRunner: ctx.runner(), approvalSecret: ctx.secret(), onEvents: progress.onEvents });
+          return resumeRun({ store, runId, dispatcher, deterministicRunner: ctx.runner(), onEvents: progress.onEvents });
         });
         return printResult(ctx.out, result, ctx.command);
       });
@@ -147,9 +144,9 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
   );
 }
 
-/** Dispatcher, runner and secret for continuing a stored run. */
+/** Dispatcher and runner for continuing a stored run. */
 function hostOptions(ctx: CliContext, agent: string | undefined, definition: Parameters<CliContext['dispatcher']>[1]) {
-  return { dispatcher: ctx.dispatcher(agent, definition), deterministicRunner: ctx.runner(), approvalSecret: ctx.secret() };
+  return { dispatcher: ctx.dispatcher(agent, definition), deterministicRunner: ctx.runner() };
 }
 
 /**

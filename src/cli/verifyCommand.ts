@@ -29,7 +29,7 @@ export function registerVerify(program: Command, bind: BindAction): void {
   verify.action(
     bind(async (ctx, cmd) => {
       const runId = cmd.processedArgs[0] as string | undefined;
-      const verdicts = await ctx.withStore(async (store) => (runId === undefined ? verifyAll(store) : [await verifyRun(store, runId)]));
+      const verdicts = await ctx.withReadStore(async (store) => (runId === undefined ? verifyAll(store) : [await verifyRun(store, runId)]));
       const bad = verdicts.filter((verdict) => !verdict.ok);
       ctx.out.data({ ok: bad.length === 0, runs: verdicts });
       if (verdicts.length === 0) ctx.out.line('no runs to verify');

@@ -1,5 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
-import { hashResumeToken, parseResumeToken, verifyResumeToken } from '../approvals/resumeToken.js';
+import { digestContext, parseResumeToken, tokenMatchesHash } from '../approvals/resumeToken.js';
 import { nextStep } from '../compiler/nextStep.js';
 import {
   CantbookError,
@@ -9,11 +8,12 @@ import {
   E_APPROVAL_TOKEN_INVALID,
   E_CONCURRENT_UPDATE,
   E_PLAYBOOK_RESUME_BLOCKED,
+  E_USAGE,
   hasCode,
 } from '../errors.js';
 import type { ApprovalRow } from '../projections/types.js';
 import type { EventStore } from '../store/eventStore.js';
-import { loadRun, requireSecret, secretFor } from './loadRun.js';
+import { loadRun } from './loadRun.js';
 import type { LoadedRun } from './loadRun.js';
 import { RunSession } from './runSession.js';
 import type { HostOptions, PlaybookResult } from './runSession.js';
@@ -22,12 +22,23 @@ export interface GateDecisionOptions {
   store: EventStore;
   /** The resume token printed when the run paused. */
   token: string;
-  /** Who decides (recorded in the log). */
+  /** Who decides (recorded in the log): 1..{@link MAX_APPROVER_LENGTH} characters after trimming. */
   approver: string;
+  /** Why (recorded in the log): at most {@link MAX_REASON_LENGTH} characters. */
   reason?: string;
+  /**
+   * Accepted for compatibility with v1 hosts and ignored: tokens are random
+   * credentials verified by their hash, so no key signs or verifies them
+   * (docs/security.md). Passing one changes nothing.
+   */
   approvalSecret?: string;
   now?: () => Date;
 }
+
+/** The longest approver name a decision records (SPEC §5.3). */
+export const MAX_APPROVER_LENGTH = 200;
+/** The longest reason a decision records (SPEC §5.3). */
+export const MAX_REASON_LENGTH = 4000;
 
 export interface GateDecisionResult {
   runId: string;
@@ -55,11 +66,15 @@ export interface SweepOptions {
 
 /**
  * Records a human's approval of a pending gate (SPEC §5.3). Verifies the token
- * (HMAC, timing-safe), that the gate is pending and not expired. Does not run
- * anything: call resumePlaybook next (the CLI's `approve` does both).
+ * against the gate as the fold of the log has it: SHA-256 of the token equals
+ * the gate's `tokenHash` (timing-safe), the gate is pending and not expired, and
+ * the run's context still has the digest recorded when the gate opened. Does not
+ * run anything: call resumePlaybook next (the CLI's `approve` does both).
  *
- * Throws E_APPROVAL_TOKEN_INVALID (malformed or forged), E_APPROVAL_NOT_FOUND,
- * E_APPROVAL_ALREADY_DECIDED, E_APPROVAL_EXPIRED (and records the expiry).
+ * Throws E_USAGE (blank or over-long approver, over-long reason),
+ * E_APPROVAL_TOKEN_INVALID (malformed, forged, or for another context),
+ * E_APPROVAL_NOT_FOUND, E_APPROVAL_ALREADY_DECIDED (also for the loser of two
+ * concurrent decisions), E_APPROVAL_EXPIRED (and records the expiry).
  */
 export function approveGate(options: GateDecisionOptions): Promise<GateDecisionResult> {
   return decide(options, 'approved');
@@ -71,20 +86,19 @@ export function rejectGate(options: GateDecisionOptions): Promise<GateDecisionRe
 }
 
 async function decide(options: GateDecisionOptions, decision: 'approved' | 'rejected'): Promise<GateDecisionResult> {
-  const approver = typeof options.approver === 'string' ? options.approver.trim() : '';
-  if (approver === '') throw new CantbookError(E_APPROVAL_TOKEN_INVALID, 'an approval decision needs an approver name');
-  const { gate, run } = await authenticate(options.store, options.token, options.approvalSecret);
+  const { approver, reason } = decisionText(options);
+  const { gate, run } = await authenticate(options.store, options.token);
   const now = options.now ?? (() => new Date());
-  if (gate.status === 'expired') throw expired(gate);
-  if (gate.status !== 'pending') {
-    throw new CantbookError(E_APPROVAL_ALREADY_DECIDED, `gate '${gate.approvalId}' was already ${gate.status} by ${gate.approver ?? 'someone'}`, { approvalId: gate.approvalId, status: gate.status });
-  }
+  if (gate.status !== 'pending') throw decided(gate);
   const session = new RunSession(options.store, run.playbook, run.snapshot, { dispatcher: refuseDispatch, now });
   if (isDue(gate, now())) {
     await expire(session, gate);
     throw expired(gate);
   }
-  const data = { approvalId: gate.approvalId, nodeId: gate.nodeId, approver, reason: options.reason ?? '' };
+  if (digestContext(run.snapshot.context.context) !== gate.contextDigest) {
+    throw new CantbookError(E_APPROVAL_TOKEN_INVALID, `gate '${gate.approvalId}': the run's context changed since the gate opened, so the token no longer approves what the reviewer saw`, { approvalId: gate.approvalId });
+  }
+  const data = { approvalId: gate.approvalId, nodeId: gate.nodeId, approver, reason };
   session.record(decision === 'approved' ? { type: 'ApprovalGranted', data } : { type: 'ApprovalRejected', data });
   try {
     if (decision === 'approved') {
@@ -95,11 +109,48 @@ async function decide(options: GateDecisionOptions, decision: 'approved' | 'reje
     const result = await session.drive();
     return { runId: gate.runId, approvalId: gate.approvalId, nodeId: gate.nodeId, status: decision, result };
   } catch (error) {
-    if (hasCode(error, E_CONCURRENT_UPDATE)) {
-      throw new CantbookError(E_APPROVAL_ALREADY_DECIDED, `gate '${gate.approvalId}' was decided by someone else just now`, { approvalId: gate.approvalId }, { cause: error });
-    }
+    // Another writer moved the run between our read and our append (the UNIQUE (run, seq) constraint decided):
+    // the loser of two decisions says who won, never a raw conflict.
+    if (hasCode(error, E_CONCURRENT_UPDATE)) throw await lostRace(options.store, gate, error);
     throw error;
   }
+}
+
+/** Trims and bounds approver and reason (SPEC §5.3); E_USAGE otherwise. */
+function decisionText(options: GateDecisionOptions): { approver: string; reason: string } {
+  const approver = typeof options.approver === 'string' ? options.approver.trim() : '';
+  if (approver === '') throw new CantbookError(E_USAGE, 'an approval decision needs an approver name');
+  if (approver.length > MAX_APPROVER_LENGTH) {
+    throw new CantbookError(E_USAGE, `the approver name is ${approver.length} characters long; at most ${MAX_APPROVER_LENGTH} are allowed`, { length: approver.length, max: MAX_APPROVER_LENGTH });
+  }
+  const reason = options.reason ?? '';
+  if (typeof reason !== 'string') throw new CantbookError(E_USAGE, 'the reason of a decision must be text');
+  if (reason.length > MAX_REASON_LENGTH) {
+    throw new CantbookError(E_USAGE, `the reason is ${reason.length} characters long; at most ${MAX_REASON_LENGTH} are allowed`, { length: reason.length, max: MAX_REASON_LENGTH });
+  }
+  return { approver, reason };
+}
+
+/** The refusal for a gate that is no longer pending. */
+function decided(gate: ApprovalRow): CantbookError {
+  if (gate.status === 'expired') return expired(gate);
+  const by = gate.approver === null ? '' : ` by ${gate.approver}`;
+  return new CantbookError(E_APPROVAL_ALREADY_DECIDED, `gate '${gate.approvalId}' was already ${gate.status}${by}`, { approvalId: gate.approvalId, status: gate.status });
+}
+
+/** After losing an append race: the gate as the log has it now, reported as already decided. */
+async function lostRace(store: EventStore, gate: ApprovalRow, cause: unknown): Promise<CantbookError> {
+  let now: ApprovalRow | undefined;
+  try {
+    now = (await loadRun(store, gate.runId)).snapshot.context.approvals[gate.approvalId];
+  } catch {
+    now = undefined;
+  }
+  if (now !== undefined && now.status !== 'pending') {
+    const error = decided(now);
+    return new CantbookError(error.code, `${error.message} (just now, by another process)`, error.details, { cause });
+  }
+  return new CantbookError(E_APPROVAL_ALREADY_DECIDED, `gate '${gate.approvalId}' was decided by someone else just now`, { approvalId: gate.approvalId }, { cause });
 }
 
 /**
@@ -109,7 +160,7 @@ async function decide(options: GateDecisionOptions, decision: 'approved' | 'reje
  * expired and already-resumed gates throw E_PLAYBOOK_RESUME_BLOCKED.
  */
 export async function resumePlaybook(options: ResumePlaybookOptions): Promise<PlaybookResult> {
-  const { gate, run } = await authenticate(options.store, options.approvalToken, options.approvalSecret);
+  const { gate, run } = await authenticate(options.store, options.approvalToken);
   return resumeLoaded(options, run, gate);
 }
 
@@ -131,7 +182,7 @@ async function resumeLoaded(options: HostOptions & { store: EventStore }, run: L
     const why = gate.resumed ? 'was already resumed' : gate.status === 'approved' ? 'is not the gate the run waits at' : `is ${gate.status}, not approved`;
     throw new CantbookError(E_PLAYBOOK_RESUME_BLOCKED, `gate '${gate.approvalId}' of run '${gate.runId}' ${why}`, { runId: gate.runId, approvalId: gate.approvalId, status: gate.status });
   }
-  const session = new RunSession(options.store, run.playbook, run.snapshot, { ...options, ...secretFor(run.playbook, options.approvalSecret) });
+  const session = new RunSession(options.store, run.playbook, run.snapshot, options);
   return session.drive({ resume: true });
 }
 
@@ -157,25 +208,23 @@ export async function sweepExpiredApprovals(options: SweepOptions): Promise<stri
   return expiredIds;
 }
 
-/** Token -> gate + run, or a coded refusal. Checks the signature before revealing anything about the gate. */
-async function authenticate(store: EventStore, token: string, secretOption: string | undefined): Promise<{ gate: ApprovalRow; run: LoadedRun }> {
+/**
+ * Token -> gate + run, or a coded refusal. The gate is read from the fold of the
+ * log (never the projection), so the hash compared is the one `RunPaused`
+ * recorded, and its status is the status the machine will judge the decision by.
+ */
+async function authenticate(store: EventStore, token: string): Promise<{ gate: ApprovalRow; run: LoadedRun }> {
   const parsed = parseResumeToken(token);
-  if (!parsed) throw new CantbookError(E_APPROVAL_TOKEN_INVALID, 'that is not a cantbook resume token (expected cbk1.<approvalId>.<signature>)');
-  const secret = requireSecret(secretOption);
-  const gate = await store.getApproval(parsed.approvalId);
-  if (!gate) throw new CantbookError(E_APPROVAL_NOT_FOUND, `no approval gate '${parsed.approvalId}' in this store`, { approvalId: parsed.approvalId });
-  const claims = { runId: gate.runId, approvalId: gate.approvalId, nodeId: gate.nodeId, contextDigest: gate.contextDigest, expiresAt: gate.expiresAt };
-  const hashMatches = safeEqualHex(hashResumeToken(token), gate.tokenHash);
-  if (!verifyResumeToken(secret, token, claims) || !hashMatches) {
-    throw new CantbookError(E_APPROVAL_TOKEN_INVALID, `the token for gate '${gate.approvalId}' has an invalid signature (forged, altered, or signed with another secret)`, { approvalId: gate.approvalId });
+  if (!parsed) throw new CantbookError(E_APPROVAL_TOKEN_INVALID, 'that is not a cantbook resume token (expected cbk1.<approvalId>.<credential>)');
+  const row = await store.getApproval(parsed.approvalId);
+  if (!row) throw new CantbookError(E_APPROVAL_NOT_FOUND, `no approval gate '${parsed.approvalId}' in this store`, { approvalId: parsed.approvalId });
+  const run = await loadRun(store, row.runId);
+  const gate = run.snapshot.context.approvals[parsed.approvalId];
+  if (!gate) throw new CantbookError(E_APPROVAL_NOT_FOUND, `no approval gate '${parsed.approvalId}' in the log of run '${row.runId}'`, { approvalId: parsed.approvalId });
+  if (!tokenMatchesHash(token, gate.tokenHash)) {
+    throw new CantbookError(E_APPROVAL_TOKEN_INVALID, `that token does not open gate '${gate.approvalId}' (forged, altered, or from another gate)`, { approvalId: gate.approvalId });
   }
-  return { gate, run: await loadRun(store, gate.runId) };
-}
-
-function safeEqualHex(a: string, b: string): boolean {
-  const left = Buffer.from(a, 'hex');
-  const right = Buffer.from(b, 'hex');
-  return left.length === right.length && left.length > 0 && timingSafeEqual(left, right);
+  return { gate, run };
 }
 
 function isDue(gate: ApprovalRow, now: Date): boolean {

@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { createActor } from 'xstate';
 import type { Actor, InspectionEvent, Observer } from 'xstate';
 import type { AgentDispatcher, DeterministicRunner, NodeOutcome } from '../adapters/types.js';
-import { digestContext, hashResumeToken, signResumeToken } from '../approvals/resumeToken.js';
+import { CREDENTIAL_BYTES, digestContext, hashResumeToken, issueResumeToken } from '../approvals/resumeToken.js';
 import { foldRun } from '../compiler/foldRun.js';
 import type { RunSnapshot } from '../compiler/foldRun.js';
 import { nextStep } from '../compiler/nextStep.js';
@@ -39,7 +39,10 @@ export interface PlaybookResult {
 export interface HostOptions {
   dispatcher: AgentDispatcher;
   deterministicRunner?: DeterministicRunner;
-  /** Required to open approval gates; see resolveSecret. */
+  /**
+   * Accepted for compatibility with v1 hosts and ignored: a gate's token is a
+   * fresh random credential, and only its SHA-256 is stored (docs/security.md).
+   */
   approvalSecret?: string;
   /** The clock (default: the system clock). */
   now?: () => Date;
@@ -236,14 +239,13 @@ export class RunSession {
   private openGate(nodeId: string): string {
     const node = this.playbook.model.nodes.get(nodeId);
     if (node?.type !== 'approval') throw new TypeError(`node '${nodeId}' is not an approval node`);
-    const secret = this.options.approvalSecret;
-    if (secret === undefined) throw new TypeError('an approval gate was reached without an approval secret');
-    const { context, runId } = { context: this.snapshot.context, runId: this.runId };
+    const context = this.snapshot.context;
     const approvalId = (this.options.newId ?? randomUUID)();
     const timeoutMs = node.timeout === undefined ? null : parseDuration(node.timeout);
     const expiresAt = timeoutMs === null ? null : new Date(Date.parse(this.now()) + timeoutMs).toISOString();
     const contextDigest = digestContext(context.context);
-    const token = signResumeToken(secret, { runId, approvalId, nodeId, contextDigest, expiresAt });
+    // The credential exists only in the token returned to the caller: nothing stored or inherited can recreate it.
+    const token = issueResumeToken(approvalId, randomBytes(CREDENTIAL_BYTES));
     const prompt = renderTemplate(node.prompt, { inputs: context.inputs, context: context.context });
     this.record({
       type: 'RunPaused',

@@ -28,8 +28,6 @@ beforeAll(() => {
     mkdirSync(join(dir, name));
     writeFileSync(join(dir, name, 'cantbook.config.json'), text);
   }
-  mkdirSync(join(dir, 'bad-secret'));
-  writeFileSync(join(dir, 'bad-secret', 'cantbook.db.secret'), 'not a secret\n');
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -54,7 +52,6 @@ const cases: { name: string; args: string[]; code: string; exit: number; cwd?: s
   { name: 'config file that is not JSON', args: ['run', '../release.cantbook', '--input', 'targetVersion=1.0.0'], cwd: 'not-json', code: 'E_CONFIG_INVALID', exit: 78, says: 'is not valid JSON' },
   { name: 'config file with an unknown key', args: ['runs'], cwd: 'unknown-key', code: 'E_CONFIG_INVALID', exit: 78, says: "has unknown key 'agnet' (known: agent, db)" },
   { name: 'config file with an empty agent', args: ['runs'], cwd: 'empty-agent', code: 'E_CONFIG_INVALID', exit: 78, says: "'agent' must be a non-empty string" },
-  { name: 'secret file without a secret', args: ['--db', 'cantbook.db', ...RUN.map((word) => (word === 'release.cantbook' ? '../release.cantbook' : word)), '--agent', 'exec:node agent.mjs'], cwd: 'bad-secret', code: 'E_APPROVAL_SECRET_MISSING', exit: 78, says: 'does not hold a secret' },
   { name: 'export of a missing file', args: ['export', 'missing.cantbook', '--format', 'json'], code: 'E_FILE_UNREADABLE', exit: 66, says: "cannot read playbook 'missing.cantbook'" },
   { name: 'export format not offered', args: ['export', 'release.cantbook', '--format', 'svg'], code: 'E_USAGE', exit: 64, says: "argument 'svg' is invalid" },
   { name: 'approve by a blank name', args: ['approve', 'cbk1.x.y', '--by', '  '], code: 'E_USAGE', exit: 64, says: "option '--by <who>' argument '  ' is invalid. it must not be blank" },
@@ -63,7 +60,7 @@ const cases: { name: string; args: string[]; code: string; exit: number; cwd?: s
   { name: 'missing argument', args: ['show'], code: 'E_USAGE', exit: 64, says: "missing required argument 'runId'" },
   { name: 'missing required option', args: ['approve', 'cbk1.x.y'], code: 'E_USAGE', exit: 64, says: "required option '--by <who>' not specified" },
   { name: 'option missing its value', args: ['runs', '--status'], code: 'E_USAGE', exit: 64, says: "option '--status <status>' argument missing" },
-  { name: 'not a token', args: ['approve', 'not-a-token', '--by', 'bob'], code: 'E_APPROVAL_TOKEN_INVALID', exit: 77, says: 'that is not a cantbook resume token (expected cbk1.<approvalId>.<signature>)' },
+  { name: 'not a token', args: ['approve', 'not-a-token', '--by', 'bob'], code: 'E_APPROVAL_TOKEN_INVALID', exit: 77, says: 'that is not a cantbook resume token (expected cbk1.<approvalId>.<credential>)' },
   { name: 'empty --db', args: ['--db', ' ', 'runs'], code: 'E_USAGE', exit: 64, says: '--db needs a path' },
   { name: 'unknown run: show', args: ['show', 'no-such-run'], code: 'E_RUN_NOT_FOUND', exit: 67, says: "no run 'no-such-run' in this store" },
   { name: 'unknown run: log', args: ['log', 'no-such-run'], code: 'E_RUN_NOT_FOUND', exit: 67, says: "no run 'no-such-run'" },

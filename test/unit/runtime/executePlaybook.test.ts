@@ -303,15 +303,14 @@ describe('executePlaybook: independence and failure handling', () => {
     expect((await verifyRun(store, runId as string)).ok).toBe(true);
   });
 
-  it('refuses a playbook with approval nodes when no secret is available, before any event', async () => {
+  it('opens a gate with no secret anywhere (no option, no CANTBOOK_SECRET): the token is a random credential', async () => {
     const gate = playbookFrom(`version: "1.0"\nname: g\nnodes:\n  - { id: ok, type: approval, prompt: go? }\n`);
     const saved = process.env.CANTBOOK_SECRET;
     delete process.env.CANTBOOK_SECRET;
     try {
-      await expect(executePlaybook({ store, ...gate, dispatcher: scriptedDispatcher() })).rejects.toMatchObject({ code: 'E_APPROVAL_SECRET_MISSING' });
-      expect(await store.listRunIds()).toEqual([]);
-      const paused = await executePlaybook({ store, ...gate, dispatcher: scriptedDispatcher(), approvalSecret: SECRET });
+      const paused = await executePlaybook({ store, ...gate, dispatcher: scriptedDispatcher() });
       expect(paused.terminalStatus).toBe('pending_approval');
+      expect(paused.approvalToken).toMatch(/^cbk1\.[0-9a-f-]+\.[A-Za-z0-9_-]{43}$/);
     } finally {
       if (saved !== undefined) process.env.CANTBOOK_SECRET = saved;
     }
