@@ -79,8 +79,10 @@ export { recoverRun } from './runtime/recoverRun.js';
 export type { RecoverRunOptions } from './runtime/recoverRun.js';
 export { replayRun } from './runtime/replayRun.js';
 export type { RunReplay } from './runtime/replayRun.js';
-export { getRun, listRuns, readRunEvents, getPendingApprovals, verifyRun, verifyStore, rebuildProjections } from './runtime/queries.js';
-export type { PendingApproval, VerifyProblem, VerifyResult } from './runtime/queries.js';
+export { getRun, listRuns, readRunEvents, getPendingApprovals, verifyRun, verifyStore, rebuildProjections, getRunHead } from './runtime/queries.js';
+export type { PendingApproval, VerifyProblem, VerifyResult, VerifyRunOptions } from './runtime/queries.js';
+export { formatAnchor, parseAnchor } from './events/anchor.js';
+export type { RunAnchor } from './events/anchor.js';
 export type { PlaybookResult, TerminalStatus, HostOptions } from './runtime/runSession.js';
 
 // Errors

@@ -11,7 +11,7 @@ import { bounded, withExamples } from './commandKit.js';
 import { formatTable } from './output.js';
 import { playbookOfRun } from './playbookFile.js';
 import { withProgress } from './progress.js';
-import { printResult } from './runResult.js';
+import { printResult, withAnchor } from './runResult.js';
 
 /**
  * Registers `approve`, `reject` and `approvals`. `approve` exits like `run`
@@ -41,7 +41,7 @@ export function registerGateCommands(program: Command, bind: BindAction): void {
           //    approval stands and `resume` continues the run (RunResumed is not written before the agent resolves).
           try {
             const dispatcher = ctx.dispatcher(opts.agent, await playbookOfRun(store, decision.runId));
-            return await resumePlaybook({ store, approvalToken: token, dispatcher, deterministicRunner: ctx.runner(), onEvents: progress.onEvents });
+            return await withAnchor(store, await resumePlaybook({ store, approvalToken: token, dispatcher, deterministicRunner: ctx.runner(), onEvents: progress.onEvents }));
           } catch (error) {
             throw withHint(error, afterApproval(ctx, decision.runId, error));
           }
@@ -62,7 +62,10 @@ export function registerGateCommands(program: Command, bind: BindAction): void {
     bind(async (ctx, cmd) => {
       const token = cmd.processedArgs[0] as string;
       const opts = cmd.opts<{ by: string; reason: string }>();
-      const decision = await ctx.withStore((store) => rejectGate({ store, token, approver: opts.by, reason: opts.reason }));
+      const decision = await ctx.withStore(async (store) => {
+        const made = await rejectGate({ store, token, approver: opts.by, reason: opts.reason });
+        return made.result === undefined ? made : { ...made, result: await withAnchor(store, made.result) };
+      });
       ctx.out.line(`✗ rejected '${decision.nodeId}' of run ${decision.runId} as ${opts.by.trim()}`);
       if (decision.result) printResult(ctx.out, decision.result, ctx.command);
       else ctx.out.data(decision);

@@ -10,7 +10,7 @@ import type { BindAction } from './commandKit.js';
 import { collect, withExamples } from './commandKit.js';
 import { playbookOfRun, readInputs, readPlaybookFile } from './playbookFile.js';
 import { withProgress } from './progress.js';
-import { printResult } from './runResult.js';
+import { printResult, withAnchor } from './runResult.js';
 
 const AGENT_HELP = 'agent dispatcher: exec:<command> | module:<path> | http:<url> (default: "agent" in cantbook.config.json)';
 
@@ -44,8 +44,8 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
       requireInputs(playbook.definition, initialContext);
       const dispatcher = ctx.dispatcher(opts.agent, playbook.definition);
       return withProgress(ctx.out, async (progress) => {
-        const result = await ctx.withStore((store) =>
-          executePlaybook({
+        const result = await ctx.withStore(async (store) =>
+          withAnchor(store, await executePlaybook({
             store,
             playbook: playbook.definition,
             source: playbook.source,
@@ -56,7 +56,7 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
             onEvents: progress.onEvents,
             ...(opts.epic === undefined ? {} : { epicId: opts.epic }),
             ...(opts.session === undefined ? {} : { sessionId: opts.session }),
-          }),
+          })),
         );
         return printResult(ctx.out, result, ctx.command);
       });
@@ -82,7 +82,7 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
           const gate = (await store.listApprovals({ runId })).at(-1);
           const resumable = gate?.status === 'approved' && !gate.resumed;
           const dispatcher = resumable ? ctx.dispatcher(opts.agent, definition) : resolvedOnUse(() => ctx.dispatcher(opts.agent, definition));
-          return resumeRun({ store, runId, dispatcher, deterministicRunner: ctx.runner(), onEvents: progress.onEvents });
+          return withAnchor(store, await resumeRun({ store, runId, dispatcher, deterministicRunner: ctx.runner(), onEvents: progress.onEvents }));
         });
         return printResult(ctx.out, result, ctx.command);
       });
@@ -117,7 +117,7 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
             ctx.out.line(`↻ recovering run ${row.runId} · playbook ${row.playbookName}`);
             try {
               const definition = await playbookOfRun(store, row.runId);
-              const result = await recoverRun({ store, runId: row.runId, ...hostOptions(ctx, opts.agent, definition), onEvents: progress.onEvents, force: opts.force === true });
+              const result = await withAnchor(store, await recoverRun({ store, runId: row.runId, ...hostOptions(ctx, opts.agent, definition), onEvents: progress.onEvents, force: opts.force === true }));
               progress.stop();
               outcomes.push(result);
               // In JSON mode the results go out once, together, below: stdout holds one document.
