@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { executePlaybook } from '../../../src/runtime/executePlaybook.js';
 import { readRunEvents, getRun, verifyRun } from '../../../src/runtime/queries.js';
 import type { EventStore } from '../../../src/store/eventStore.js';
-import { failure, playbookFrom, scriptedDispatcher, SECRET, success, tempStore } from '../../helpers/runtimeHarness.js';
+import { failure, playbookFrom, scriptedDispatcher, success, tempStore } from '../../helpers/runtimeHarness.js';
 
 let store: EventStore;
 let cleanup: () => Promise<void>;
