@@ -282,6 +282,8 @@ export class RunSession {
   private dispatch(node: PlaybookNode, attempt: number): Promise<NodeOutcome> | NodeOutcome {
     const state = this.snapshot.context;
     const render = (text: string) => renderTemplate(text, { inputs: state.inputs, context: state.context });
+    // cwd and env read the inputs only (SPEC §2 trust note; the parser refuses context templates there too).
+    const renderFromInputs = (text: string) => renderTemplate(text, { inputs: state.inputs, context: {} });
     const base = {
       runId: state.runId,
       nodeId: node.id,
@@ -299,8 +301,8 @@ export class RunSession {
           ...base,
           command: node.command,
           args,
-          ...(node.cwd === undefined ? {} : { cwd: render(node.cwd) }),
-          ...(node.env === undefined ? {} : { env: Object.fromEntries(Object.entries(node.env).map(([name, value]) => [name, render(value)])) }),
+          ...(node.cwd === undefined ? {} : { cwd: renderFromInputs(node.cwd) }),
+          ...(node.env === undefined ? {} : { env: Object.fromEntries(Object.entries(node.env).map(([name, value]) => [name, renderFromInputs(value)])) }),
           ...(node.timeout_ms === undefined ? {} : { timeout_ms: node.timeout_ms }),
         });
       }

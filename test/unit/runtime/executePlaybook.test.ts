@@ -243,16 +243,16 @@ version: "1.0"
 name: det
 inputs: [{ name: who, default: world }]
 nodes:
-  - { id: greet, type: deterministic, command: echo, args: ["hello {{inputs.who}}", "{{count}}"], cwd: "/tmp/{{inputs.who}}", env: { A: b, WHO: "{{inputs.who}}", HOME_DIR: "{{HOME}}" }, timeout_ms: 500 }
+  - { id: greet, type: deterministic, command: echo, args: ["hello {{inputs.who}}", "{{count}}"], cwd: "/tmp/{{inputs.who}}", env: { A: b, WHO: "{{inputs.who}}" }, timeout_ms: 500 }
 `);
 
-  it('go to the runner with rendered args, cwd, env and timeout (templates read the context, never the environment)', async () => {
+  it('go to the runner with rendered args, cwd, env and timeout (cwd and env read the inputs only, never the environment)', async () => {
     const runs: unknown[] = [];
     const runner = { run: (request: unknown) => (runs.push(request), success({ ran: true })) };
     const result = await executePlaybook({ store, ...det, initialContext: { count: 2 }, dispatcher: scriptedDispatcher(), deterministicRunner: runner });
     expect(result.finalContext.ran).toBe(true);
     expect(runs[0]).toMatchObject({ command: 'echo', args: ['hello world', '2'], cwd: '/tmp/world', timeout_ms: 500, iteration: 1 });
-    expect((runs[0] as { env: unknown }).env).toEqual({ A: 'b', WHO: 'world', HOME_DIR: '{{HOME}}' });
+    expect((runs[0] as { env: unknown }).env).toEqual({ A: 'b', WHO: 'world' });
   });
 
   it('fall back to the dispatcher as deterministic:<command> when there is no runner', async () => {
