@@ -123,6 +123,7 @@ describe('validate -> run -> paused -> approve -> completed', () => {
       '✓ publish (attempt 1)',
       `✔ run ${runId} completed`,
       expect.stringMatching(/^ {2}context: \{"targetVersion":"2\.0\.0","channel":"latest","version":"2\.0\.0",/),
+      expect.stringMatching(new RegExp(`^ {2}anchor: {2}${runId}:11:[0-9a-f]{64}$`)),
     ]);
     const shown = await cli.json<RunRow>(['show', runId]);
     expect(shown).toMatchObject({ status: 'completed', currentNode: null, approvals: [{ status: 'approved', approver: 'alice', resumed: true }] });
@@ -219,7 +220,7 @@ describe('verify', () => {
   it('passes on the untouched database, then fails after an event row is changed in the file', async () => {
     const before = await cli.json<Verdict>(['verify']);
     expect(before.ok).toBe(true);
-    expect(before.runs).toHaveLength(3);
+    expect(before.runs).toHaveLength(4);
     expect(before.runs.every((run) => run.ok && run.problems.length === 0)).toBe(true);
 
     // Rewrite who approved the first run, as someone with write access to the file could.
