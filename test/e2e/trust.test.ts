@@ -7,7 +7,8 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
@@ -20,6 +21,7 @@ import { rebuildProjections } from '../../src/runtime/queries.js';
 import { openSqliteStore } from '../../src/store/sqliteEventStore.js';
 import { cleanEnv, cliPath, createCliSession, demoAgent, expectCodedError, repoRoot, runProcess } from '../helpers/cliSession.js';
 import type { CliSession } from '../helpers/cliSession.js';
+import { rawRequest } from '../helpers/uiFixture.js';
 
 const FORGER = join(import.meta.dirname, 'fixtures', 'forgingAgent.mjs');
 const WORKER = join(import.meta.dirname, 'fixtures', 'approveWorker.mjs');
@@ -277,6 +279,81 @@ describe('concurrent decisions (SPEC §5.3)', () => {
     expect(verdict.runs).toHaveLength(TRIALS);
   });
 });
+
+describe('a read-only database (the audit: the CLI could not even list or verify one)', () => {
+  it('runs, show, log, approvals, verify, inspect and ui work on a file and directory this user cannot write', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cantbook-ro-'));
+    try {
+      copyFileSync(join(repoRoot, 'starter', 'release.cantbook'), join(dir, 'release.cantbook'));
+      const db = join(dir, 'ro.db');
+      const env = cleanEnv();
+      const paused = JSON.parse((await runProcess(process.execPath, [cliPath, '--db', db, 'run', 'release.cantbook', '--input', 'targetVersion=6.0.0', '--agent', demoAgent, '--json'], { cwd: dir, env })).stdout) as Result;
+      expect(paused.terminalStatus).toBe('pending_approval');
+      // Root writes whatever the mode says, so as root the reader is another user (nobody); otherwise the modes do it.
+      const asOther = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+      chmodSync(db, 0o444);
+      chmodSync(dir, 0o555);
+      const read = (args: string[]) => runAs(asOther, [cliPath, '--db', db, ...args], dir, env);
+      for (const args of [['runs'], ['show', paused.runId], ['log', paused.runId], ['approvals', '--pending'], ['verify'], ['inspect', paused.runId]]) {
+        const result = await read([...args, '--json']);
+        expect({ args, code: result.code, stderr: result.stderr }).toEqual({ args, code: 0, stderr: '' });
+      }
+      const runs = JSON.parse((await read(['runs', '--json'])).stdout) as { runId: string; status: string }[];
+      expect(runs).toMatchObject([{ runId: paused.runId, status: 'paused' }]);
+      // A decision needs to write: refused with a code, never a stack trace, and the file is unchanged.
+      const decided = await read(['approve', paused.approvalToken ?? '', '--by', 'alice', '--agent', demoAgent]);
+      expect(decided.code).not.toBe(0);
+      expect(decided.stderr).toMatch(/^error\[E_[A-Z_]+\]: /);
+      expect(decided.stderr).not.toMatch(/^\s+at /m);
+
+      // The viewer reads through a read-only connection.
+      const viewer = spawn(process.execPath, [cliPath, '--db', db, 'ui', '--port', '0', '--json'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], ...asOther });
+      try {
+        const info = (await firstDocument(viewer)) as { port: number; openUrl: string };
+        const key = /#key=([0-9a-f]+)$/.exec(info.openUrl)?.[1] ?? '';
+        const response = await rawRequest(info.port, { path: '/api/runs', headers: { 'x-cantbook-key': key } });
+        expect(response.status).toBe(200);
+        expect((response.json() as { runs: { runId: string }[] }).runs.map((run) => run.runId)).toEqual([paused.runId]);
+      } finally {
+        viewer.kill('SIGTERM');
+        await new Promise((resolve) => viewer.once('exit', resolve));
+      }
+    } finally {
+      chmodSync(dir, 0o755);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Runs node with `args` as another user when `as` names one (the test runs as root), else as this one. */
+function runAs(as: { uid?: number; gid?: number }, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], ...as });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** The one JSON document a child prints on stdout (complete once it parses). */
+function firstDocument(child: ReturnType<typeof spawn>): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.stdout?.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+      try {
+        resolve(JSON.parse(stdout));
+      } catch {
+        // not complete yet
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`exited (${code}) before printing: ${stdout}${stderr}`)));
+  });
+}
 
 /** A racer process and a way to await its next JSON line. */
 function startWorker(db: string, name: string): { child: ChildProcessWithoutNullStreams; next: () => Promise<unknown>; exited: Promise<number | null> } {
