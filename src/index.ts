@@ -11,7 +11,7 @@
  * const { definition } = parsePlaybook(source);
  * const store = openSqliteStore('.cantbook/cantbook.db');
  * const result = await executePlaybook({ store, playbook: definition, source,
- *   initialContext: { targetVersion: '1.2.0' }, dispatcher, approvalSecret });
+ *   initialContext: { targetVersion: '1.2.0' }, dispatcher });
  */
 
 // Format
@@ -89,14 +89,16 @@ export { createDispatcherFromSpec } from './adapters/dispatcherSpec.js';
 // Runtime
 export { executePlaybook } from './runtime/executePlaybook.js';
 export type { ExecutePlaybookOptions } from './runtime/executePlaybook.js';
-export { approveGate, rejectGate, resumePlaybook, resumeRun, sweepExpiredApprovals } from './runtime/gates.js';
+export { approveGate, rejectGate, resumePlaybook, resumeRun, sweepExpiredApprovals, MAX_APPROVER_LENGTH, MAX_REASON_LENGTH } from './runtime/gates.js';
 export type { GateDecisionOptions, GateDecisionResult, ResumePlaybookOptions, ResumeRunOptions, SweepOptions } from './runtime/gates.js';
 export { recoverRun } from './runtime/recoverRun.js';
 export type { RecoverRunOptions } from './runtime/recoverRun.js';
 export { replayRun } from './runtime/replayRun.js';
 export type { RunReplay } from './runtime/replayRun.js';
-export { getRun, listRuns, readRunEvents, getPendingApprovals, verifyRun, verifyStore, rebuildProjections } from './runtime/queries.js';
-export type { PendingApproval, VerifyProblem, VerifyResult } from './runtime/queries.js';
+export { getRun, listRuns, readRunEvents, getPendingApprovals, verifyRun, verifyStore, rebuildProjections, getRunHead } from './runtime/queries.js';
+export type { PendingApproval, VerifyProblem, VerifyResult, VerifyRunOptions } from './runtime/queries.js';
+export { formatAnchor, parseAnchor } from './events/anchor.js';
+export type { RunAnchor } from './events/anchor.js';
 export type { PlaybookResult, TerminalStatus, HostOptions } from './runtime/runSession.js';
 
 // Errors

@@ -7,9 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
-
-/** Environment variables never inherited by a child unless a node sets them itself. */
-export const DEFAULT_REDACTED_ENV: readonly string[] = ['CANTBOOK_SECRET'];
+import { inheritedEnv } from './runEnv.js';
 
 /** Ten minutes: how long a command or agent may run when nothing else is configured. */
 export const DEFAULT_TIMEOUT_MS = 10 * 60 * 1000;
@@ -27,7 +25,7 @@ const PIPE_CLOSE_FALLBACK_MS = 2000;
 export interface ChildProcessOptions {
   /** Base directory relative working directories are resolved against (default: `process.cwd()` at call time). */
   cwd?: string;
-  /** Names removed from the inherited environment, in addition to `CANTBOOK_SECRET`. */
+  /** Names removed from the inherited environment, in addition to every `CANTBOOK_*` name. */
   redactEnv?: readonly string[];
   /** Bytes kept of stdout and of stderr, each (default 1 MiB); the head is kept. */
   maxOutputBytes?: number;
@@ -73,16 +71,13 @@ export type ChildResult =
   | { kind: 'spawn_error'; message: string };
 
 /**
- * Builds a child's environment: a copy of `process.env` without the redacted
- * names, then `extra` on top (a node's own env may set any name, including a
- * redacted one, because its value is written in the playbook, not inherited).
+ * Builds a child's environment: `process.env` without every `CANTBOOK_*` name
+ * and the redacted names ({@link inheritedEnv}), then `extra` on top (a node's
+ * own env may set any name, because its value is written in the playbook, not
+ * inherited; the per-attempt `CANTBOOK_RUN_ID`... variables come last).
  */
 export function childEnv(redact: readonly string[] | undefined, ...extra: (Record<string, string> | undefined)[]): NodeJS.ProcessEnv {
-  const hidden = new Set([...DEFAULT_REDACTED_ENV, ...(redact ?? [])]);
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (value !== undefined && !hidden.has(name)) env[name] = value;
-  }
+  const env: NodeJS.ProcessEnv = inheritedEnv(process.env, redact);
   for (const layer of extra) if (layer) Object.assign(env, layer);
   return env;
 }

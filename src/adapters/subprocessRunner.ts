@@ -29,7 +29,7 @@ export interface SubprocessRunnerOptions extends ChildProcessOptions {
  *   newlines in arguments reach the child literally. stdin is /dev/null.
  * - Working directory: the node's `cwd` resolved against `options.cwd`
  *   (default `process.cwd()`).
- * - Environment: the host's environment without `CANTBOOK_SECRET` and the
+ * - Environment: the host's environment without any `CANTBOOK_*` name and the
  *   names in `options.redactEnv`, then the node's `env`, then
  *   `CANTBOOK_RUN_ID`, `CANTBOOK_NODE_ID`, `CANTBOOK_ATTEMPT` and
  *   `CANTBOOK_IDEMPOTENCY_KEY`.

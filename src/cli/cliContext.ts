@@ -1,10 +1,10 @@
 /**
  * What one CLI invocation knows about its surroundings: the global options,
- * the working directory and environment, where the database is, the approval
- * secret and the agent dispatcher. Everything is resolved lazily, so a command
+ * the working directory and environment, where the database is, and the agent
+ * dispatcher. Everything is resolved lazily, so a command
  * only fails on the settings it actually needs.
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { CantbookError, createDispatcherFromSpec, createSubprocessRunner, openSqliteStore } from '../index.js';
 import type { AgentDispatcher, DeterministicRunner, EventStore, PlaybookDefinition } from '../index.js';
@@ -15,7 +15,6 @@ import { createOutput } from './output.js';
 import type { Output, TextSink } from './output.js';
 import { createCommandLine, programOf } from './runResult.js';
 import type { CommandLine } from './runResult.js';
-import { resolveCliSecret } from './secretFile.js';
 
 /** The database used when neither --db, CANTBOOK_DB nor the config file names one. */
 export const DEFAULT_DB_PATH = '.cantbook/cantbook.db';
@@ -52,12 +51,19 @@ export interface CliContext {
   /** A command line to print for the user to run next: the same program and database as this invocation. */
   command: CommandLine;
   /**
-   * Opens the store (creating its directory on first use), runs `fn`, and
-   * closes the store whatever happens.
+   * Opens the store read-write, runs `fn`, and closes the store whatever
+   * happens. On first use it creates the directory (mode 0700) and the
+   * database file (mode 0600): run data is its owner's alone.
    */
   withStore<T>(fn: (store: EventStore) => Promise<T>): Promise<T>;
-  /** The approval secret (CANTBOOK_SECRET or `<db>.secret`). Never print it. */
-  secret(): string;
+  /**
+   * As withStore, for commands that only read: the file is opened read-only
+   * (so a read-only file or directory works), and nothing is ever created: a
+   * missing database is E_STORE_UNAVAILABLE naming the path.
+   */
+  withReadStore<T>(fn: (store: EventStore) => Promise<T>): Promise<T>;
+  /** Opens the store read-write (creating it as withStore does); the caller closes it. */
+  openWritableStore(): EventStore;
   /**
    * The agent dispatcher: `--agent` when given, else the config file's `agent`.
    * When neither is set, playbooks without agentic nodes still run (their
@@ -81,7 +87,6 @@ export function createCliContext(environment: CliEnvironment, globals: GlobalOpt
   const { cwd, env } = environment;
   let config: CliConfig | undefined | null = null;
   let location: DatabaseLocation | undefined;
-  let secret: string | undefined;
 
   const readConfig = (): CliConfig | undefined => {
     if (config === null) config = readConfigFile(cwd);
@@ -107,16 +112,39 @@ export function createCliContext(environment: CliEnvironment, globals: GlobalOpt
     return location;
   };
 
-  // The database's directory is created on first use (by the store or the secret file, whichever comes first).
-  const ensureDirectory = (): DatabaseLocation => {
+  // The database's directory and file are created on first write, private to this user (SPEC §7): 0700 and 0600.
+  // An existing directory or file keeps the mode its owner gave it. SQLite gives its -wal and -shm files the
+  // database file's mode.
+  const ensureDatabase = (): DatabaseLocation => {
     const found = database();
-    if (found.path === ':memory:') return found;
+    if (found.path === ':memory:' || existsSync(found.path)) return found;
     try {
-      mkdirSync(dirname(found.path), { recursive: true });
+      mkdirSync(dirname(found.path), { recursive: true, mode: 0o700 });
     } catch (error) {
       throw new CantbookError('E_STORE_UNAVAILABLE', `cannot create the directory for the database '${found.path}': ${messageOf(error)}`, { path: found.path });
     }
+    try {
+      closeSync(openSync(found.path, 'wx', 0o600));
+    } catch (error) {
+      // Another process created it first: theirs is as private as ours.
+      if ((error as { code?: unknown }).code !== 'EEXIST') {
+        throw new CantbookError('E_STORE_UNAVAILABLE', `cannot create the database '${found.path}': ${messageOf(error)}`, { path: found.path });
+      }
+    }
     return found;
+  };
+
+  const openFor = async <T>(readonly: boolean, fn: (store: EventStore) => Promise<T>): Promise<T> => {
+    const { path } = readonly ? database() : ensureDatabase();
+    if (readonly && path !== ':memory:' && !existsSync(path)) {
+      throw new CantbookError('E_STORE_UNAVAILABLE', `no database at '${path}' (a command that only reads never creates one; run a playbook first, or pass --db)`, { path });
+    }
+    const store = openSqliteStore(path, readonly && path !== ':memory:' ? { readonly: true } : {});
+    try {
+      return await fn(store);
+    } finally {
+      await store.close();
+    }
   };
 
   return {
@@ -125,22 +153,9 @@ export function createCliContext(environment: CliEnvironment, globals: GlobalOpt
     config: readConfig,
     database,
     command: (...words) => createCommandLine(programOf(env), database().flag)(...words),
-    async withStore(fn) {
-      const { path } = ensureDirectory();
-      const store = openSqliteStore(path);
-      try {
-        return await fn(store);
-      } finally {
-        await store.close();
-      }
-    },
-    secret() {
-      if (secret !== undefined) return secret;
-      const resolved = resolveCliSecret(ensureDirectory().path, env);
-      for (const warning of resolved.warnings) out.note(`warning: ${warning}`, { always: true });
-      secret = resolved.secret;
-      return secret;
-    },
+    withStore: (fn) => openFor(false, fn),
+    withReadStore: (fn) => openFor(true, fn),
+    openWritableStore: () => openSqliteStore(ensureDatabase().path),
     dispatcher(agentFlag, playbook) {
       const flag = agentFlag?.trim();
       if (flag !== undefined && flag !== '') return createDispatcherFromSpec(flag, { cwd });

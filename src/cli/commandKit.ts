@@ -28,3 +28,13 @@ export function nonBlank(value: string): string {
   if (value.trim() === '') throw new InvalidArgumentError('it must not be blank');
   return value;
 }
+
+/** An option parser accepting at most `max` characters (after {@link nonBlank} when `required`). */
+export function bounded(max: number, { required = false } = {}): (value: string) => string {
+  return (value) => {
+    if (required) nonBlank(value);
+    const length = value.trim().length;
+    if (length > max) throw new InvalidArgumentError(`it is ${length} characters long; at most ${max} are allowed`);
+    return value;
+  };
+}

@@ -2,16 +2,16 @@
  * Commands for approval gates: `approve`, `reject`, `approvals`.
  */
 import type { Command } from 'commander';
-import { approveGate, getPendingApprovals, rejectGate, resumePlaybook } from '../index.js';
+import { approveGate, getPendingApprovals, MAX_APPROVER_LENGTH, MAX_REASON_LENGTH, rejectGate, resumePlaybook } from '../index.js';
 import type { ApprovalRow } from '../index.js';
 import type { CliContext } from './cliContext.js';
 import { describeError, withHint } from './cliErrors.js';
 import type { BindAction } from './commandKit.js';
-import { nonBlank, withExamples } from './commandKit.js';
+import { bounded, withExamples } from './commandKit.js';
 import { formatTable } from './output.js';
 import { playbookOfRun } from './playbookFile.js';
 import { withProgress } from './progress.js';
-import { printResult } from './runResult.js';
+import { printResult, withAnchor } from './runResult.js';
 
 /**
  * Registers `approve`, `reject` and `approvals`. `approve` exits like `run`
@@ -23,26 +23,25 @@ export function registerGateCommands(program: Command, bind: BindAction): void {
     .command('approve')
     .description('approve a pending gate with its token, then resume the run')
     .argument('<token>', 'the resume token printed when the run paused')
-    .requiredOption('--by <who>', 'who approves (recorded in the log)', nonBlank)
-    .option('--reason <text>', 'why (recorded in the log)')
+    .requiredOption('--by <who>', `who approves (recorded in the log; at most ${MAX_APPROVER_LENGTH} characters)`, bounded(MAX_APPROVER_LENGTH, { required: true }))
+    .option('--reason <text>', `why (recorded in the log; at most ${MAX_REASON_LENGTH} characters)`, bounded(MAX_REASON_LENGTH))
     .option('--agent <spec>', 'agent dispatcher for the resumed nodes (default: "agent" in cantbook.config.json)');
   withExamples(approve, ['cantbook approve cbk1.4b1d….Zq9… --by alice', 'cantbook approve cbk1.4b1d….Zq9… --by alice --reason "changelog reviewed" --json']);
   approve.action(
     bind(async (ctx, cmd) => {
       const token = cmd.processedArgs[0] as string;
       const opts = cmd.opts<{ by: string; reason?: string; agent?: string }>();
-      const approvalSecret = ctx.secret();
       return withProgress(ctx.out, async (progress) => {
         const result = await ctx.withStore(async (store) => {
           // 1. Record the decision. The token, the gate's state and its expiry are checked here, before anything
           //    about agents, so an unknown, forged or already-decided token is reported as such.
-          const decision = await approveGate({ store, token, approver: opts.by, approvalSecret, ...(opts.reason === undefined ? {} : { reason: opts.reason }) });
+          const decision = await approveGate({ store, token, approver: opts.by, ...(opts.reason === undefined ? {} : { reason: opts.reason }) });
           ctx.out.line(`✓ approved '${decision.nodeId}' of run ${decision.runId} as ${opts.by.trim()}`);
           // 2. Resume. Only now are nodes dispatched, so only now must an agent be configured; without one the
           //    approval stands and `resume` continues the run (RunResumed is not written before the agent resolves).
           try {
             const dispatcher = ctx.dispatcher(opts.agent, await playbookOfRun(store, decision.runId));
-            return await resumePlaybook({ store, approvalToken: token, dispatcher, deterministicRunner: ctx.runner(), approvalSecret, onEvents: progress.onEvents });
+            return await withAnchor(store, await resumePlaybook({ store, approvalToken: token, dispatcher, deterministicRunner: ctx.runner(), onEvents: progress.onEvents }));
           } catch (error) {
             throw withHint(error, afterApproval(ctx, decision.runId, error));
           }
@@ -56,15 +55,17 @@ export function registerGateCommands(program: Command, bind: BindAction): void {
     .command('reject')
     .description('reject a pending gate with its token; the run fails at once')
     .argument('<token>', 'the resume token printed when the run paused')
-    .requiredOption('--by <who>', 'who rejects (recorded in the log)', nonBlank)
-    .requiredOption('--reason <text>', 'why (recorded in the log)', nonBlank);
+    .requiredOption('--by <who>', `who rejects (recorded in the log; at most ${MAX_APPROVER_LENGTH} characters)`, bounded(MAX_APPROVER_LENGTH, { required: true }))
+    .requiredOption('--reason <text>', `why (recorded in the log; at most ${MAX_REASON_LENGTH} characters)`, bounded(MAX_REASON_LENGTH, { required: true }));
   withExamples(reject, ['cantbook reject cbk1.4b1d….Zq9… --by alice --reason "changelog is incomplete"']);
   reject.action(
     bind(async (ctx, cmd) => {
       const token = cmd.processedArgs[0] as string;
       const opts = cmd.opts<{ by: string; reason: string }>();
-      const approvalSecret = ctx.secret();
-      const decision = await ctx.withStore((store) => rejectGate({ store, token, approver: opts.by, reason: opts.reason, approvalSecret }));
+      const decision = await ctx.withStore(async (store) => {
+        const made = await rejectGate({ store, token, approver: opts.by, reason: opts.reason });
+        return made.result === undefined ? made : { ...made, result: await withAnchor(store, made.result) };
+      });
       ctx.out.line(`✗ rejected '${decision.nodeId}' of run ${decision.runId} as ${opts.by.trim()}`);
       if (decision.result) printResult(ctx.out, decision.result, ctx.command);
       else ctx.out.data(decision);
@@ -80,7 +81,7 @@ export function registerGateCommands(program: Command, bind: BindAction): void {
   approvals.action(
     bind(async (ctx, cmd) => {
       const { pending = false } = cmd.opts<{ pending?: boolean }>();
-      await ctx.withStore(async (store) => {
+      await ctx.withReadStore(async (store) => {
         if (pending) {
           const rows = await getPendingApprovals(store);
           ctx.out.data(rows);

@@ -33,7 +33,7 @@ export function registerInspect(program: Command, bind: BindAction): void {
       const opts = cmd.opts<{ ws?: string; sessionId?: string }>();
       const url = opts.ws === undefined ? undefined : parseInspectorUrl(opts.ws);
       const sessionId = opts.sessionId ?? runId;
-      const records = await ctx.withStore(async (store) => {
+      const records = await ctx.withReadStore(async (store) => {
         const replay = await replayRun(store, runId);
         return replayInspection(replay.machine, replay.events, { sessionId });
       });

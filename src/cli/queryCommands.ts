@@ -23,7 +23,7 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
   runs.action(
     bind(async (ctx, cmd) => {
       const { status } = cmd.opts<{ status?: RunStatus }>();
-      const rows = await ctx.withStore((store) => listRuns(store, status === undefined ? {} : { status }));
+      const rows = await ctx.withReadStore((store) => listRuns(store, status === undefined ? {} : { status }));
       ctx.out.data(rows);
       if (rows.length === 0) ctx.out.line(status === undefined ? 'no runs' : `no ${status} runs`);
       else {
@@ -43,7 +43,7 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
   show.action(
     bind(async (ctx, cmd) => {
       const runId = cmd.processedArgs[0] as string;
-      const { row, approvals } = await ctx.withStore(async (store) => {
+      const { row, approvals } = await ctx.withReadStore(async (store) => {
         const found = await getRun(store, runId);
         if (found === null) throw runNotFound(runId);
         return { row: found, approvals: (await store.listApprovals({ runId })).map(publicApproval) };
@@ -84,7 +84,7 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
   log.action(
     bind(async (ctx, cmd) => {
       const runId = cmd.processedArgs[0] as string;
-      const events = await ctx.withStore((store) => readRunEvents(store, runId));
+      const events = await ctx.withReadStore((store) => readRunEvents(store, runId));
       if (events.length === 0) throw runNotFound(runId);
       ctx.out.data(events);
       ctx.out.line(formatTable(['SEQ', 'AT', 'TYPE', 'DETAILS'], events.map((event) => [String(event.seq), event.at, event.type, summarize(event)])));

@@ -54,7 +54,7 @@ export function createProgram(bind: BindAction, environment: Pick<CliEnvironment
       '  $ cantbook verify',
       '',
       'Agents: --agent <spec> or {"agent": "exec:node starter/demo-agent.mjs"} in ./cantbook.config.json.',
-      'Approval tokens are signed with CANTBOOK_SECRET, else with a random secret kept in <db>.secret (mode 600).',
+      'Approval tokens are random, single-gate credentials printed once; only their SHA-256 is stored (docs/security.md).',
       'Exit codes and a full session: docs/cli.md.',
       '',
     ].join('\n'),
@@ -94,6 +94,7 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
       program.outputHelp({ error: true });
       throw usageError('no command given');
     }
+    refuseFlagLikeValues(program, argv);
     await program.parseAsync([...argv], { from: 'user' });
     return exitCode;
   } catch (error) {
@@ -104,6 +105,38 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
       return reportError(out, usageError(error.message.replace(/^error:\s*/i, '')));
     }
     return reportError(out, error);
+  }
+}
+
+/**
+ * Commander gives an option that needs a value the next word, whatever it is:
+ * `cantbook runs --db --json` would open a database named `--json`. A separate
+ * word that starts with `-` after such an option is refused as a usage error
+ * instead (a negative number and a lone `-` are values). A value that really
+ * starts with `-` can be written `--option=-value`. Words after `--` are never
+ * options.
+ */
+function refuseFlagLikeValues(program: Command, argv: readonly string[]): void {
+  const takesValue = new Map<string, string>();
+  const visit = (command: Command): void => {
+    for (const option of command.options) {
+      if (!option.required) continue;
+      if (option.long !== undefined) takesValue.set(option.long, option.flags);
+      if (option.short !== undefined) takesValue.set(option.short, option.flags);
+    }
+    for (const sub of command.commands) visit(sub);
+  };
+  visit(program);
+  for (let i = 0; i < argv.length - 1; i += 1) {
+    const word = argv[i] as string;
+    if (word === '--') return;
+    const flags = takesValue.get(word);
+    const next = argv[i + 1] as string;
+    if (flags === undefined) continue;
+    if (next.startsWith('-') && next !== '-' && !/^-\d/.test(next)) {
+      throw usageError(`option '${flags}' needs a value, but the next word is the option '${next}' (to pass a value that starts with '-', write ${word}=${next})`);
+    }
+    i += 1;
   }
 }
 

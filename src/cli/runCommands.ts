@@ -10,7 +10,7 @@ import type { BindAction } from './commandKit.js';
 import { collect, withExamples } from './commandKit.js';
 import { playbookOfRun, readInputs, readPlaybookFile } from './playbookFile.js';
 import { withProgress } from './progress.js';
-import { printResult } from './runResult.js';
+import { printResult, withAnchor } from './runResult.js';
 
 const AGENT_HELP = 'agent dispatcher: exec:<command> | module:<path> | http:<url> (default: "agent" in cantbook.config.json)';
 
@@ -43,11 +43,9 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
       // The command line is checked before the environment: a missing input is reported even when no agent is set.
       requireInputs(playbook.definition, initialContext);
       const dispatcher = ctx.dispatcher(opts.agent, playbook.definition);
-      const hasGates = playbook.definition.nodes.some((node) => node.type === 'approval');
-      const approvalSecret = hasGates ? ctx.secret() : undefined;
       return withProgress(ctx.out, async (progress) => {
-        const result = await ctx.withStore((store) =>
-          executePlaybook({
+        const result = await ctx.withStore(async (store) =>
+          withAnchor(store, await executePlaybook({
             store,
             playbook: playbook.definition,
             source: playbook.source,
@@ -56,10 +54,9 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
             dispatcher,
             deterministicRunner: ctx.runner(),
             onEvents: progress.onEvents,
-            ...(approvalSecret === undefined ? {} : { approvalSecret }),
             ...(opts.epic === undefined ? {} : { epicId: opts.epic }),
             ...(opts.session === undefined ? {} : { sessionId: opts.session }),
-          }),
+          })),
         );
         return printResult(ctx.out, result, ctx.command);
       });
@@ -85,7 +82,7 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
           const gate = (await store.listApprovals({ runId })).at(-1);
           const resumable = gate?.status === 'approved' && !gate.resumed;
           const dispatcher = resumable ? ctx.dispatcher(opts.agent, definition) : resolvedOnUse(() => ctx.dispatcher(opts.agent, definition));
-          return resumeRun({ store, runId, dispatcher, deterministicRunner: ctx.runner(), approvalSecret: ctx.secret(), onEvents: progress.onEvents });
+          return withAnchor(store, await resumeRun({ store, runId, dispatcher, deterministicRunner: ctx.runner(), onEvents: progress.onEvents }));
         });
         return printResult(ctx.out, result, ctx.command);
       });
@@ -120,7 +117,7 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
             ctx.out.line(`↻ recovering run ${row.runId} · playbook ${row.playbookName}`);
             try {
               const definition = await playbookOfRun(store, row.runId);
-              const result = await recoverRun({ store, runId: row.runId, ...hostOptions(ctx, opts.agent, definition), onEvents: progress.onEvents, force: opts.force === true });
+              const result = await withAnchor(store, await recoverRun({ store, runId: row.runId, ...hostOptions(ctx, opts.agent, definition), onEvents: progress.onEvents, force: opts.force === true }));
               progress.stop();
               outcomes.push(result);
               // In JSON mode the results go out once, together, below: stdout holds one document.
@@ -147,9 +144,9 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
   );
 }
 
-/** Dispatcher, runner and secret for continuing a stored run. */
+/** Dispatcher and runner for continuing a stored run. */
 function hostOptions(ctx: CliContext, agent: string | undefined, definition: Parameters<CliContext['dispatcher']>[1]) {
-  return { dispatcher: ctx.dispatcher(agent, definition), deterministicRunner: ctx.runner(), approvalSecret: ctx.secret() };
+  return { dispatcher: ctx.dispatcher(agent, definition), deterministicRunner: ctx.runner() };
 }
 
 /**

@@ -2,7 +2,8 @@
  * How `run`, `approve`, `reject`, `resume` and `recover` present a run's
  * result (SPEC §6) and which exit code it maps to.
  */
-import type { PlaybookResult, TerminalStatus } from '../index.js';
+import { formatAnchor, getRunHead } from '../index.js';
+import type { EventStore, PlaybookResult, TerminalStatus } from '../index.js';
 import { oneLine, shellQuote } from './output.js';
 import type { Output } from './output.js';
 
@@ -50,13 +51,22 @@ export function programOf(env: NodeJS.ProcessEnv): string {
   return ownScript ? 'npm run cantbook --' : 'cantbook';
 }
 
+/** A result with the run's head as it stands after this call (`<runId>:<seq>:<hash>`, docs/security.md). */
+export type AnchoredResult = PlaybookResult & { anchor?: string };
+
+/** Adds the run's current head to a result, read from the store the call wrote to. */
+export async function withAnchor(store: EventStore, result: PlaybookResult): Promise<AnchoredResult> {
+  const head = await getRunHead(store, result.runId);
+  return head === null ? result : { ...result, anchor: formatAnchor(head) };
+}
+
 /**
- * Prints a result: the §6 object in JSON mode; otherwise the outcome, and for
+ * Prints a result: the §6 object in JSON mode (with `anchor` when known); otherwise the outcome, and for
  * a paused run the token with the exact commands to approve or reject it
  * (built by `command`, so they name the same database).
  * Returns the exit code ({@link exitCodeOf}).
  */
-export function printResult(out: Output, result: PlaybookResult, command: CommandLine): number {
+export function printResult(out: Output, result: AnchoredResult, command: CommandLine): number {
   out.data(result);
   const id = result.runId;
   switch (result.terminalStatus) {
@@ -88,5 +98,7 @@ export function printResult(out: Output, result: PlaybookResult, command: Comman
       break;
     }
   }
+  // The head to keep outside the database: `verify --anchor` then detects a rewrite of this history.
+  if (result.anchor !== undefined) out.line(`  anchor:  ${result.anchor}`);
   return exitCodeOf(result.terminalStatus);
 }

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
+import type { EventStore } from '../index.js';
 import { CliError, messageOf, usageError } from './cliErrors.js';
 import type { BindAction } from './commandKit.js';
 import { withExamples } from './commandKit.js';
@@ -40,16 +41,18 @@ export function registerUi(program: Command, bind: BindAction): void {
       const port = parsePort(opts.port);
       const host = opts.host.trim();
       const sessionKey = randomBytes(32).toString('hex');
-      return ctx.withStore(async (store) => {
+      // Viewing needs only a read-only connection (a read-only file works); a writable one is opened on the first decision.
+      return ctx.withReadStore(async (store) => {
+        let decisions: EventStore | undefined;
         let server;
         try {
           server = await startUiServer({
             store,
+            writableStore: () => (decisions ??= ctx.openWritableStore()),
             host,
             port,
             sessionKey,
             label: ctx.database().path,
-            approvalSecret: () => ctx.secret(),
             dispatcherFor: async (runId) => ctx.dispatcher(opts.agent, await playbookOfRun(store, runId)),
             deterministicRunner: ctx.runner(),
           });
@@ -67,6 +70,7 @@ export function registerUi(program: Command, bind: BindAction): void {
         ctx.out.line('  Ctrl-C stops it.');
         await interrupted;
         await server.close();
+        await decisions?.close();
         return 0;
       });
     }),

@@ -14,11 +14,11 @@ import { adjacency, entryNodeIds } from './graph.js';
 import type { DependsEdge, GraphShape } from './graph.js';
 import {
   I_CYCLE, I_DUPLICATE_ID, I_DUPLICATE_INPUT, I_INJECT_SELF, I_MULTIPLE_DEFAULT_EDGES,
-  I_MULTIPLE_ENTRIES, I_NESTING_DEPTH, I_NO_ENTRY, I_UNKNOWN_INPUT, I_UNKNOWN_REF, I_UNREACHABLE, I_BRANCH_BOUNDARY,
+  I_MULTIPLE_ENTRIES, I_NESTING_DEPTH, I_NO_ENTRY, I_TEMPLATE_NOT_ALLOWED, I_UNKNOWN_INPUT, I_UNKNOWN_REF, I_UNREACHABLE, I_BRANCH_BOUNDARY,
 } from './issues.js';
 import type { DraftIssue } from './issues.js';
 import { didYouMean } from './suggest.js';
-import { templateInputRefs } from './templates.js';
+import { hasTemplate, templateContextRefs, templateInputRefs } from './templates.js';
 
 type Path = (string | number)[];
 type Loose = Record<string, unknown>;
@@ -174,6 +174,13 @@ function checkInputs(raw: Loose, scopes: readonly LooseScope[], issues: DraftIss
       issues.push(issue(I_UNKNOWN_INPUT, path, `${formatPath(path)}: template {{inputs.${name}}} names input ${quote(name)}, which is not declared${didYouMean(name, [...declared.keys()])}; declared inputs: ${quoteList([...declared.keys()])}`));
     }
   };
+  // SPEC §2 (v2 trust): what program runs, and where, never depends on what an agent wrote into the context.
+  const inputsOnly = (path: Path, text: unknown): void => {
+    if (typeof text !== 'string') return;
+    for (const ref of templateContextRefs(text)) {
+      issues.push(issue(I_TEMPLATE_NOT_ALLOWED, path, `${formatPath(path)}: template {{${ref}}} reads the run context, which agents write; a deterministic node's cwd and env may only use {{inputs.<name>}}`));
+    }
+  };
   const checkEach = (base: Path, value: unknown): void => {
     if (Array.isArray(value)) value.forEach((text, k) => check([...base, k], text));
     else if (isLoose(value)) for (const [key, text] of Object.entries(value)) check([...base, key], text);
@@ -185,6 +192,11 @@ function checkInputs(raw: Loose, scopes: readonly LooseScope[], issues: DraftIss
       checkEach([...base, 'args'], node['args']);
       check([...base, 'cwd'], node['cwd']);
       checkEach([...base, 'env'], node['env']);
+      inputsOnly([...base, 'cwd'], node['cwd']);
+      if (isLoose(node['env'])) for (const [key, text] of Object.entries(node['env'])) inputsOnly([...base, 'env', key], text);
+      if (typeof node['command'] === 'string' && hasTemplate(node['command'])) {
+        issues.push(issue(I_TEMPLATE_NOT_ALLOWED, [...base, 'command'], `${formatPath([...base, 'command'])}: a command is never templated (it would run as written, braces included); name the program literally and pass values in args`));
+      }
     }
   }
 }

@@ -38,6 +38,13 @@ export const I_UNKNOWN_REF = 'I_UNKNOWN_REF';
 export const I_INJECT_SELF = 'I_INJECT_SELF';
 /** A `{{inputs.x}}` template names an input the playbook does not declare. */
 export const I_UNKNOWN_INPUT = 'I_UNKNOWN_INPUT';
+/**
+ * A template where the format forbids it: a deterministic node's `cwd` or `env`
+ * reading the run context (only `{{inputs.*}}` is allowed there), or any template
+ * in `command` (never rendered). What program runs, and where, must not depend
+ * on what an agent wrote.
+ */
+export const I_TEMPLATE_NOT_ALLOWED = 'I_TEMPLATE_NOT_ALLOWED';
 /** Edges and `depends` together form a cycle. */
 export const I_CYCLE = 'I_CYCLE';
 /** No node is free of predecessors, so there is nowhere to start. */
@@ -61,7 +68,7 @@ export const I_NESTING_DEPTH = 'I_NESTING_DEPTH';
 export const issueCodes = [
   I_YAML_SYNTAX, I_DUPLICATE_KEY, I_YAML_LIMIT, I_ROOT_NOT_MAP, I_VERSION, I_UNKNOWN_KEY,
   I_MISSING_FIELD, I_INVALID_TYPE, I_INVALID_VALUE, I_UNKNOWN_NODE_TYPE, I_AGENT_MISSING,
-  I_DUPLICATE_ID, I_DUPLICATE_INPUT, I_UNKNOWN_REF, I_INJECT_SELF, I_UNKNOWN_INPUT, I_CYCLE,
+  I_DUPLICATE_ID, I_DUPLICATE_INPUT, I_UNKNOWN_REF, I_INJECT_SELF, I_UNKNOWN_INPUT, I_TEMPLATE_NOT_ALLOWED, I_CYCLE,
   I_NO_ENTRY, I_MULTIPLE_ENTRIES, I_UNREACHABLE, I_MULTIPLE_DEFAULT_EDGES, I_WHEN_INVALID,
   I_MAX_ITERATIONS_RANGE, I_BRANCH_BOUNDARY, I_NESTING_DEPTH,
 ] as const;

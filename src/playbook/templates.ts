@@ -1,6 +1,7 @@
 /**
  * `{{...}}` templates used in approval prompts, agentic `inputs` bindings and
- * deterministic `args`/`cwd`/`env`.
+ * deterministic `args`/`cwd`/`env` (`cwd` and `env` read `{{inputs.*}}` only;
+ * `command` is never rendered).
  *
  * `{{inputs.name}}` reads the run's inputs; `{{key}}` and `{{a.b}}` read the run
  * context by dotted path. Whitespace inside the braces is ignored. Templates never
@@ -85,4 +86,30 @@ export function templateInputRefs(text: string): string[] {
     if (name !== undefined) names.add(name);
   }
   return [...names];
+}
+
+/**
+ * Lists the context placeholders (anything but `{{inputs.name...}}`) in `text`,
+ * as written between the braces, trimmed.
+ *
+ * Pure. Used by the validator to keep deterministic `cwd` and `env` independent
+ * of what agents wrote into the context.
+ *
+ * @example templateContextRefs('{{inputs.a}}/{{ workdir }}/{{a.b}}') // ['workdir', 'a.b']
+ */
+export function templateContextRefs(text: string): string[] {
+  if (typeof text !== 'string') return [];
+  const refs = new Set<string>();
+  for (const match of text.matchAll(placeholderPattern)) {
+    const placeholder = parsePlaceholder(match[1] ?? '');
+    if (placeholder?.source === 'context') refs.add(placeholder.path.join('.'));
+  }
+  return [...refs];
+}
+
+/** True when `text` holds any `{{...}}` placeholder a render would replace. Pure. */
+export function hasTemplate(text: string): boolean {
+  if (typeof text !== 'string') return false;
+  for (const match of text.matchAll(placeholderPattern)) if (parsePlaceholder(match[1] ?? '') !== null) return true;
+  return false;
 }

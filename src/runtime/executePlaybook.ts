@@ -7,7 +7,6 @@ import type { RunContext } from '../events/types.js';
 import { CantbookError, E_INPUT_MISSING, E_PLAYBOOK_PARSE, E_PLAYBOOK_RUNTIME_INVALID, hasCode } from '../errors.js';
 import type { PlaybookDefinition } from '../playbook/types.js';
 import type { EventStore } from '../store/eventStore.js';
-import { secretFor } from './loadRun.js';
 import { compileSource } from './playbookCache.js';
 import type { CompiledPlaybook } from './playbookCache.js';
 import { RunSession } from './runSession.js';
@@ -35,14 +34,14 @@ export interface ExecutePlaybookOptions extends HostOptions {
  * pauses at an approval gate (SPEC §4).
  *
  * Before any event is written it checks the inputs (missing required ->
- * E_INPUT_MISSING) and, if the playbook has approval nodes, that a secret is
- * available (E_APPROVAL_SECRET_MISSING). A node failure is not an exception:
- * it is in the result. Delivery to dispatchers is at-least-once.
+ * E_INPUT_MISSING). A node failure is not an exception: it is in the result.
+ * Delivery to dispatchers is at-least-once. A gate needs no secret: its token
+ * is a fresh random credential (`approvalSecret` is accepted and ignored).
  *
  * @example
  * const { definition } = parsePlaybook(text);
  * const result = await executePlaybook({ store, playbook: definition, source: text,
- *   initialContext: { targetVersion: '1.2.0' }, dispatcher, approvalSecret });
+ *   initialContext: { targetVersion: '1.2.0' }, dispatcher });
  * if (result.terminalStatus === 'pending_approval') console.log(result.approvalToken);
  */
 export async function executePlaybook(options: ExecutePlaybookOptions): Promise<PlaybookResult> {
@@ -56,7 +55,7 @@ export async function executePlaybook(options: ExecutePlaybookOptions): Promise<
     throw new CantbookError(E_PLAYBOOK_RUNTIME_INVALID, `maxIterationsDefault must be an integer 0..10, got ${String(maxIterationsDefault)}`);
   }
   // 3. Record RunStarted; the session commits it together with the first NodeStarted.
-  const session = new RunSession(options.store, playbook, initialRunSnapshot(playbook.machine), { ...options, ...secretFor(playbook, options.approvalSecret) });
+  const session = new RunSession(options.store, playbook, initialRunSnapshot(playbook.machine), options);
   session.record(
     {
       type: 'RunStarted',

@@ -1,7 +1,7 @@
-import { timingSafeEqual } from 'node:crypto';
-import { hashResumeToken, parseResumeToken, verifyResumeToken } from '../approvals/resumeToken.js';
+import { digestContext, parseResumeToken, tokenMatchesHash } from '../approvals/resumeToken.js';
 import { resumableGate } from '../compiler/nextStep.js';
 import { branchOf } from '../compiler/playbookModel.js';
+import { contextOf } from '../compiler/runState.js';
 import {
   CantbookError,
   E_APPROVAL_ALREADY_DECIDED,
@@ -10,11 +10,12 @@ import {
   E_APPROVAL_TOKEN_INVALID,
   E_CONCURRENT_UPDATE,
   E_PLAYBOOK_RESUME_BLOCKED,
+  E_USAGE,
   hasCode,
 } from '../errors.js';
 import type { ApprovalRow } from '../projections/types.js';
 import type { EventStore } from '../store/eventStore.js';
-import { loadRun, requireSecret, secretFor } from './loadRun.js';
+import { loadRun } from './loadRun.js';
 import type { LoadedRun } from './loadRun.js';
 import { refuseIfDriven } from './recoverRun.js';
 import { resultOf, RunSession } from './runSession.js';
@@ -24,12 +25,23 @@ export interface GateDecisionOptions {
   store: EventStore;
   /** The resume token printed when the run paused. */
   token: string;
-  /** Who decides (recorded in the log). */
+  /** Who decides (recorded in the log): 1..{@link MAX_APPROVER_LENGTH} characters after trimming. */
   approver: string;
+  /** Why (recorded in the log): at most {@link MAX_REASON_LENGTH} characters. */
   reason?: string;
+  /**
+   * Accepted for compatibility with v1 hosts and ignored: tokens are random
+   * credentials verified by their hash, so no key signs or verifies them
+   * (docs/security.md). Passing one changes nothing.
+   */
   approvalSecret?: string;
   now?: () => Date;
 }
+
+/** The longest approver name a decision records (SPEC §5.3). */
+export const MAX_APPROVER_LENGTH = 200;
+/** The longest reason a decision records (SPEC §5.3). */
+export const MAX_REASON_LENGTH = 4000;
 
 export interface GateDecisionResult {
   runId: string;
@@ -57,11 +69,15 @@ export interface SweepOptions {
 
 /**
  * Records a human's approval of a pending gate (SPEC §5.3). Verifies the token
- * (HMAC, timing-safe), that the gate is pending and not expired. Does not run
- * anything: call resumePlaybook next (the CLI's `approve` does both).
+ * against the gate as the fold of the log has it: SHA-256 of the token equals
+ * the gate's `tokenHash` (timing-safe), the gate is pending and not expired, and
+ * the run's context still has the digest recorded when the gate opened. Does not
+ * run anything: call resumePlaybook next (the CLI's `approve` does both).
  *
- * Throws E_APPROVAL_TOKEN_INVALID (malformed or forged), E_APPROVAL_NOT_FOUND,
- * E_APPROVAL_ALREADY_DECIDED, E_APPROVAL_EXPIRED (and records the expiry).
+ * Throws E_USAGE (blank or over-long approver, over-long reason),
+ * E_APPROVAL_TOKEN_INVALID (malformed, forged, or for another context),
+ * E_APPROVAL_NOT_FOUND, E_APPROVAL_ALREADY_DECIDED (also for the loser of two
+ * concurrent decisions), E_APPROVAL_EXPIRED (and records the expiry).
  */
 export function approveGate(options: GateDecisionOptions): Promise<GateDecisionResult> {
   return decide(options, 'approved');
@@ -76,24 +92,22 @@ export function rejectGate(options: GateDecisionOptions): Promise<GateDecisionRe
 const DECISION_ATTEMPTS = 8;
 
 async function decide(options: GateDecisionOptions, decision: 'approved' | 'rejected'): Promise<GateDecisionResult> {
-  const approver = typeof options.approver === 'string' ? options.approver.trim() : '';
-  if (approver === '') throw new CantbookError(E_APPROVAL_TOKEN_INVALID, 'an approval decision needs an approver name');
+  const { approver, reason } = decisionText(options);
   const now = options.now ?? (() => new Date());
   for (let attempt = 1; ; attempt += 1) {
     // The gate's state comes from the fold of the log, never from the approvals projection.
-    const { gate, run } = await authenticate(options.store, options.token, options.approvalSecret);
-    if (gate.status === 'expired') throw expired(gate);
-    if (gate.status !== 'pending') {
-      const by = gate.approver === null ? '' : ` by ${gate.approver}`;
-      throw new CantbookError(E_APPROVAL_ALREADY_DECIDED, `gate '${gate.approvalId}' was already ${gate.status}${by}`, { approvalId: gate.approvalId, status: gate.status });
-    }
+    const { gate, run } = await authenticate(options.store, options.token);
+    if (gate.status !== 'pending') throw decided(gate);
     const session = new RunSession(options.store, run.playbook, run.snapshot, { dispatcher: refuseDispatch, now });
     try {
       if (isDue(gate, now())) {
         await expire(session, run, gate);
         throw expired(gate);
       }
-      const data = { approvalId: gate.approvalId, nodeId: gate.nodeId, approver, reason: options.reason ?? '' };
+      if (digestContext(contextOf(run.playbook.model, run.snapshot.context, gate.nodeId)) !== gate.contextDigest) {
+        throw new CantbookError(E_APPROVAL_TOKEN_INVALID, `gate '${gate.approvalId}': the run's context changed since the gate opened, so the token no longer approves what the reviewer saw`, { approvalId: gate.approvalId });
+      }
+      const data = { approvalId: gate.approvalId, nodeId: gate.nodeId, approver, reason };
       session.record(decision === 'approved' ? { type: 'ApprovalGranted', data } : { type: 'ApprovalRejected', data });
       if (decision === 'approved') {
         await session.commit();
@@ -105,12 +119,53 @@ async function decide(options: GateDecisionOptions, decision: 'approved' | 'reje
       return { runId: gate.runId, approvalId: gate.approvalId, nodeId: gate.nodeId, status: decision, ...(ended ? { result: resultOf(run.playbook, session.state) } : {}) };
     } catch (error) {
       if (!hasCode(error, E_CONCURRENT_UPDATE)) throw error;
-      // Someone appended first: decide again on the log as it is now. A rival decision shows there as decided.
-      if (attempt >= DECISION_ATTEMPTS) {
-        throw new CantbookError(E_APPROVAL_ALREADY_DECIDED, `gate '${gate.approvalId}' could not be decided: the run kept moving (try again)`, { approvalId: gate.approvalId }, { cause: error });
+      // Another writer appended between our read and our append (the UNIQUE (run, seq) constraint decided).
+      // A rival decision shows in the log as decided: the loser says who won, never a raw conflict. Any
+      // other append (a driver of another branch) leaves the gate pending: decide again on the log as it is.
+      const lost = await lostRace(options.store, gate, error);
+      if (lost !== undefined || attempt >= DECISION_ATTEMPTS) {
+        throw lost ?? new CantbookError(E_APPROVAL_ALREADY_DECIDED, `gate '${gate.approvalId}' could not be decided: the run kept moving (try again)`, { approvalId: gate.approvalId }, { cause: error });
       }
     }
   }
+}
+
+/** Trims and bounds approver and reason (SPEC §5.3); E_USAGE otherwise. */
+function decisionText(options: GateDecisionOptions): { approver: string; reason: string } {
+  const approver = typeof options.approver === 'string' ? options.approver.trim() : '';
+  if (approver === '') throw new CantbookError(E_USAGE, 'an approval decision needs an approver name');
+  if (approver.length > MAX_APPROVER_LENGTH) {
+    throw new CantbookError(E_USAGE, `the approver name is ${approver.length} characters long; at most ${MAX_APPROVER_LENGTH} are allowed`, { length: approver.length, max: MAX_APPROVER_LENGTH });
+  }
+  const reason = options.reason ?? '';
+  if (typeof reason !== 'string') throw new CantbookError(E_USAGE, 'the reason of a decision must be text');
+  if (reason.length > MAX_REASON_LENGTH) {
+    throw new CantbookError(E_USAGE, `the reason is ${reason.length} characters long; at most ${MAX_REASON_LENGTH} are allowed`, { length: reason.length, max: MAX_REASON_LENGTH });
+  }
+  return { approver, reason };
+}
+
+/** The refusal for a gate that is no longer pending. */
+function decided(gate: ApprovalRow): CantbookError {
+  if (gate.status === 'expired') return expired(gate);
+  const by = gate.approver === null ? '' : ` by ${gate.approver}`;
+  return new CantbookError(E_APPROVAL_ALREADY_DECIDED, `gate '${gate.approvalId}' was already ${gate.status}${by}`, { approvalId: gate.approvalId, status: gate.status });
+}
+
+/** After losing an append race: the gate as the log has it now, reported as decided; undefined while it is still pending. */
+async function lostRace(store: EventStore, gate: ApprovalRow, cause: unknown): Promise<CantbookError | undefined> {
+  let now: ApprovalRow | undefined;
+  try {
+    now = (await loadRun(store, gate.runId)).snapshot.context.approvals[gate.approvalId];
+  } catch {
+    now = undefined;
+  }
+  if (now !== undefined && now.status === 'pending') return undefined;
+  if (now !== undefined) {
+    const error = decided(now);
+    return new CantbookError(error.code, `${error.message} (just now, by another process)`, error.details, { cause });
+  }
+  return new CantbookError(E_APPROVAL_ALREADY_DECIDED, `gate '${gate.approvalId}' was decided by someone else just now`, { approvalId: gate.approvalId }, { cause });
 }
 
 /**
@@ -121,7 +176,7 @@ async function decide(options: GateDecisionOptions, decision: 'approved' | 'reje
  * session then drives the whole run (every branch) to its next pause or end.
  */
 export async function resumePlaybook(options: ResumePlaybookOptions): Promise<PlaybookResult> {
-  const { gate, run } = await authenticate(options.store, options.approvalToken, options.approvalSecret);
+  const { gate, run } = await authenticate(options.store, options.approvalToken);
   return resumeLoaded(options, run, gate.approvalId);
 }
 
@@ -144,7 +199,7 @@ async function resumeLoaded(options: HostOptions & { store: EventStore }, run: L
     throw new CantbookError(E_PLAYBOOK_RESUME_BLOCKED, check.message, { runId: run.snapshot.context.runId, approvalId, reason: check.reason });
   }
   refuseIfDriven(run);
-  const session = new RunSession(options.store, run.playbook, run.snapshot, { ...options, ...secretFor(run.playbook, options.approvalSecret) });
+  const session = new RunSession(options.store, run.playbook, run.snapshot, options);
   return session.drive();
 }
 
@@ -173,32 +228,22 @@ export async function sweepExpiredApprovals(options: SweepOptions): Promise<stri
 }
 
 /**
- * Token -> the gate as the fold of its run's log says it is, + the run, or a
- * coded refusal. The approvals projection only finds the run; it decides nothing.
- * Checks the signature before revealing anything about the gate.
+ * Token -> gate + run, or a coded refusal. The gate is read from the fold of the
+ * log (never the projection), so the hash compared is the one `RunPaused`
+ * recorded, and its status is the status the machine will judge the decision by.
  */
-async function authenticate(store: EventStore, token: string, secretOption: string | undefined): Promise<{ gate: ApprovalRow; run: LoadedRun }> {
+async function authenticate(store: EventStore, token: string): Promise<{ gate: ApprovalRow; run: LoadedRun }> {
   const parsed = parseResumeToken(token);
-  if (!parsed) throw new CantbookError(E_APPROVAL_TOKEN_INVALID, 'that is not a cantbook resume token (expected cbk1.<approvalId>.<signature>)');
-  const secret = requireSecret(secretOption);
+  if (!parsed) throw new CantbookError(E_APPROVAL_TOKEN_INVALID, 'that is not a cantbook resume token (expected cbk1.<approvalId>.<credential>)');
   const row = await store.getApproval(parsed.approvalId);
-  const notFound = () => new CantbookError(E_APPROVAL_NOT_FOUND, `no approval gate '${parsed.approvalId}' in this store`, { approvalId: parsed.approvalId });
-  if (!row) throw notFound();
+  if (!row) throw new CantbookError(E_APPROVAL_NOT_FOUND, `no approval gate '${parsed.approvalId}' in this store`, { approvalId: parsed.approvalId });
   const run = await loadRun(store, row.runId);
   const gate = run.snapshot.context.approvals[parsed.approvalId];
-  if (!gate) throw notFound();
-  const claims = { runId: gate.runId, approvalId: gate.approvalId, nodeId: gate.nodeId, contextDigest: gate.contextDigest, expiresAt: gate.expiresAt };
-  const hashMatches = safeEqualHex(hashResumeToken(token), gate.tokenHash);
-  if (!verifyResumeToken(secret, token, claims) || !hashMatches) {
-    throw new CantbookError(E_APPROVAL_TOKEN_INVALID, `the token for gate '${gate.approvalId}' has an invalid signature (forged, altered, or signed with another secret)`, { approvalId: gate.approvalId });
+  if (!gate) throw new CantbookError(E_APPROVAL_NOT_FOUND, `no approval gate '${parsed.approvalId}' in the log of run '${row.runId}'`, { approvalId: parsed.approvalId });
+  if (!tokenMatchesHash(token, gate.tokenHash)) {
+    throw new CantbookError(E_APPROVAL_TOKEN_INVALID, `that token does not open gate '${gate.approvalId}' (forged, altered, or from another gate)`, { approvalId: gate.approvalId });
   }
   return { gate, run };
-}
-
-function safeEqualHex(a: string, b: string): boolean {
-  const left = Buffer.from(a, 'hex');
-  const right = Buffer.from(b, 'hex');
-  return left.length === right.length && left.length > 0 && timingSafeEqual(left, right);
 }
 
 function isDue(gate: ApprovalRow, now: Date): boolean {

@@ -2,7 +2,7 @@ import { FoldError, foldRun, initialRunSnapshot } from '../compiler/foldRun.js';
 import type { RunSnapshot } from '../compiler/foldRun.js';
 import { sha256Hex } from '../events/canonicalJson.js';
 import type { RunEvent } from '../events/types.js';
-import { CantbookError, E_APPROVAL_SECRET_MISSING, E_LOG_CORRUPT, E_RUN_NOT_FOUND } from '../errors.js';
+import { CantbookError, E_LOG_CORRUPT, E_RUN_NOT_FOUND } from '../errors.js';
 import type { EventStore } from '../store/eventStore.js';
 import { compileSource } from './playbookCache.js';
 import type { CompiledPlaybook } from './playbookCache.js';
@@ -49,29 +49,4 @@ export function foldStoredEvents(runId: string, events: readonly RunEvent[]): { 
 
 function corrupt(runId: string, why: string, cause?: unknown): CantbookError {
   return new CantbookError(E_LOG_CORRUPT, `the log of run '${runId}' cannot be replayed: ${why}`, { runId }, { cause });
-}
-
-/**
- * The approval secret: the option, else CANTBOOK_SECRET. There is no default.
- * Returns undefined when neither is set (callers that need one throw).
- */
-export function resolveSecret(option: string | undefined): string | undefined {
-  const secret = option ?? process.env.CANTBOOK_SECRET;
-  return secret === undefined || secret === '' ? undefined : secret;
-}
-
-/** As resolveSecret, but throws E_APPROVAL_SECRET_MISSING when there is none. */
-export function requireSecret(option: string | undefined): string {
-  const secret = resolveSecret(option);
-  if (secret === undefined) {
-    throw new CantbookError(E_APPROVAL_SECRET_MISSING, 'approval gates need a secret: pass approvalSecret or set CANTBOOK_SECRET (there is no default secret)');
-  }
-  return secret;
-}
-
-/** The secret a run of this playbook needs: required when it has approval nodes, optional otherwise. */
-export function secretFor(playbook: CompiledPlaybook, option: string | undefined): { approvalSecret?: string } {
-  const hasGates = playbook.model.definition.nodes.some((node) => node.type === 'approval');
-  const secret = hasGates ? requireSecret(option) : resolveSecret(option);
-  return secret === undefined ? {} : { approvalSecret: secret };
 }

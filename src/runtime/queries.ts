@@ -1,7 +1,9 @@
 import { canonicalJson } from '../events/canonicalJson.js';
+import { checkAnchor, formatAnchor, headOf, parseAnchor } from '../events/anchor.js';
+import type { RunAnchor } from '../events/anchor.js';
 import { verifyChain } from '../events/hashChain.js';
 import type { RunEvent } from '../events/types.js';
-import { CantbookError, E_RUN_NOT_FOUND } from '../errors.js';
+import { CantbookError, E_RUN_NOT_FOUND, E_USAGE } from '../errors.js';
 import { toApprovalRows, toRunRow } from '../projections/projectRun.js';
 import type { ApprovalRow, RunRow, RunStatus } from '../projections/types.js';
 import type { EventStore } from '../store/eventStore.js';
@@ -19,7 +21,7 @@ export interface PendingApproval {
 
 /** One thing `verifyRun` found wrong. */
 export interface VerifyProblem {
-  kind: 'seq_gap' | 'hash_mismatch' | 'wrong_run' | 'unreplayable' | 'projection_mismatch' | 'missing_events';
+  kind: 'seq_gap' | 'hash_mismatch' | 'wrong_run' | 'unreplayable' | 'projection_mismatch' | 'missing_events' | 'anchor_mismatch';
   seq?: number;
   message: string;
 }
@@ -28,6 +30,23 @@ export interface VerifyResult {
   runId: string;
   ok: boolean;
   problems: VerifyProblem[];
+  /**
+   * The run's head as stored now (last event's seq and hash), null without
+   * events. Keep it (`formatAnchor(head)`) where the database's writers cannot
+   * reach, and pass it back as `anchor` later to detect a rewritten history.
+   */
+  head: RunAnchor | null;
+}
+
+/** Options of {@link verifyRun}. */
+export interface VerifyRunOptions {
+  /**
+   * A head exported earlier (a {@link RunAnchor} or its text `<runId>:<seq>:<hash>`).
+   * The event at its seq must still have its hash, or the result has an
+   * `anchor_mismatch` problem. Throws E_USAGE when it is malformed or names
+   * another run.
+   */
+  anchor?: RunAnchor | string;
 }
 
 /** The runs-projection row of one run, or null. */
@@ -55,17 +74,30 @@ export async function getPendingApprovals(store: EventStore): Promise<PendingApp
  * Proves a run's stored history: seq without gaps, every hash chained, the log
  * folds through its pinned playbook, and the projections equal that fold. An
  * edited event breaks its hash; a deleted one leaves a gap or disagrees with the
- * projection's version. Read-only.
+ * projection's version. With `anchor` (a head exported earlier) it also proves
+ * that the history up to the anchor is the one that was anchored: a rewrite of
+ * the whole chain by someone with write access passes every other check, but
+ * not this one (docs/security.md). Returns the current `head` to export.
+ * Read-only.
  *
- * Throws E_RUN_NOT_FOUND when the store has neither events nor a row for it.
+ * Throws E_RUN_NOT_FOUND when the store has neither events nor a row for it,
+ * E_USAGE for a malformed anchor or one of another run.
+ *
+ * @example
+ * const { head } = await verifyRun(store, runId);          // keep formatAnchor(head) somewhere safe
+ * const later = await verifyRun(store, runId, { anchor }); // later.ok === false after a rewrite
  */
-export async function verifyRun(store: EventStore, runId: string): Promise<VerifyResult> {
+export async function verifyRun(store: EventStore, runId: string, options: VerifyRunOptions = {}): Promise<VerifyResult> {
+  const anchor = anchorOption(runId, options.anchor);
   const [events, row] = await Promise.all([store.readRun(runId), store.getRun(runId)]);
   if (events.length === 0) {
     if (row === null) throw new CantbookError(E_RUN_NOT_FOUND, `no run '${runId}' in this store`, { runId });
-    return { runId, ok: false, problems: [{ kind: 'missing_events', message: `run '${runId}' has a projection row but no events` }] };
+    const problems: VerifyProblem[] = [{ kind: 'missing_events', message: `run '${runId}' has a projection row but no events` }];
+    if (anchor !== undefined) problems.push(...checkAnchor(events, anchor).map((p) => ({ kind: p.problem, seq: p.seq, message: p.message })));
+    return { runId, ok: false, problems, head: null };
   }
   const problems: VerifyProblem[] = verifyChain(runId, events).map((p) => ({ kind: p.problem, seq: p.seq, message: p.message }));
+  if (anchor !== undefined) problems.push(...checkAnchor(events, anchor).map((p) => ({ kind: p.problem, seq: p.seq, message: p.message })));
   let expected: { run: RunRow; approvals: ApprovalRow[] } | undefined;
   try {
     const { playbook, snapshot } = foldStoredEvents(runId, events);
@@ -82,7 +114,7 @@ export async function verifyRun(store: EventStore, runId: string): Promise<Verif
       problems.push({ kind: 'projection_mismatch', message: `approval '${extra.approvalId}' is stored but no event opened it` });
     }
   }
-  return { runId, ok: problems.length === 0, problems };
+  return { runId, ok: problems.length === 0, problems, head: headOf(runId, events) };
 }
 
 /** verifyRun for every run in the store. */
@@ -90,6 +122,30 @@ export async function verifyStore(store: EventStore): Promise<VerifyResult[]> {
   const results: VerifyResult[] = [];
   for (const runId of await store.listRunIds()) results.push(await verifyRun(store, runId));
   return results;
+}
+
+/**
+ * A run's head now (`{runId, seq, hash}` of its last event), or null when it
+ * has no events: the anchor to export after a run completes or pauses.
+ * Reads one event.
+ */
+export async function getRunHead(store: EventStore, runId: string): Promise<RunAnchor | null> {
+  const row = await store.getRun(runId);
+  if (row === null) return null;
+  const events = await store.readRun(runId, Math.max(0, row.version - 1));
+  const head = headOf(runId, events);
+  // The projection may lag a concurrent append; the log is the truth.
+  return head !== null && head.seq === row.version ? head : headOf(runId, await store.readRun(runId));
+}
+
+function anchorOption(runId: string, given: RunAnchor | string | undefined): RunAnchor | undefined {
+  if (given === undefined) return undefined;
+  const anchor = typeof given === 'string' ? parseAnchor(given) : given;
+  if (anchor === null || typeof anchor !== 'object' || !Number.isInteger(anchor.seq) || anchor.seq < 1 || !/^[0-9a-f]{64}$/.test(String(anchor.hash))) {
+    throw new CantbookError(E_USAGE, `not an anchor: ${JSON.stringify(typeof given === 'string' ? given : formatAnchor(given as RunAnchor))} (expected <runId>:<seq>:<64 hex characters>, as verify prints it)`);
+  }
+  if (anchor.runId !== runId) throw new CantbookError(E_USAGE, `the anchor is for run '${anchor.runId}', not '${runId}'`, { runId, anchorRunId: anchor.runId });
+  return anchor;
 }
 
 /**

@@ -3,7 +3,7 @@ import { activeNodes } from '../compiler/stateValue.js';
 import type { RunEvent, RunOwner } from '../events/types.js';
 import { CantbookError, E_RUN_ACTIVE } from '../errors.js';
 import type { EventStore } from '../store/eventStore.js';
-import { loadRun, secretFor } from './loadRun.js';
+import { loadRun } from './loadRun.js';
 import type { LoadedRun } from './loadRun.js';
 import { isDrivenHere, RunSession, resultOf, thisProcess } from './runSession.js';
 import type { HostOptions, PlaybookResult } from './runSession.js';
@@ -35,7 +35,7 @@ export interface RecoverRunOptions extends HostOptions {
  *
  * @example
  * for (const run of await listRuns(store, { status: 'running' })) {
- *   await recoverRun({ store, runId: run.runId, dispatcher, approvalSecret });
+ *   await recoverRun({ store, runId: run.runId, dispatcher });
  * }
  */
 export async function recoverRun(options: RecoverRunOptions): Promise<PlaybookResult> {
@@ -45,7 +45,7 @@ export async function recoverRun(options: RecoverRunOptions): Promise<PlaybookRe
   // 2. Nodes in flight: only take them over from processes that are gone.
   if (options.force !== true) refuseIfDriven(run);
   // 3. Continue it like any session: record the interruptions, retry, resume approved gates, run on.
-  const session = new RunSession(options.store, run.playbook, run.snapshot, { ...options, ...secretFor(run.playbook, options.approvalSecret) });
+  const session = new RunSession(options.store, run.playbook, run.snapshot, options);
   return session.drive();
 }
 

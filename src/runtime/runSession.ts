@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { createActor } from 'xstate';
 import type { Actor, InspectionEvent, Observer } from 'xstate';
 import type { AgentDispatcher, DeterministicRunner, NodeOutcome } from '../adapters/types.js';
-import { digestContext, hashResumeToken, signResumeToken } from '../approvals/resumeToken.js';
+import { CREDENTIAL_BYTES, digestContext, hashResumeToken, issueResumeToken } from '../approvals/resumeToken.js';
 import { FoldError, foldRun } from '../compiler/foldRun.js';
 import type { RunSnapshot } from '../compiler/foldRun.js';
 import { nextSteps, runStatusOf } from '../compiler/nextStep.js';
@@ -56,7 +56,10 @@ export interface PlaybookResult {
 export interface HostOptions {
   dispatcher: AgentDispatcher;
   deterministicRunner?: DeterministicRunner;
-  /** Required to open approval gates; see resolveSecret. */
+  /**
+   * Accepted for compatibility with v1 hosts and ignored: a gate's token is a
+   * fresh random credential, and only its SHA-256 is stored (docs/security.md).
+   */
   approvalSecret?: string;
   /** The clock (default: the system clock). */
   now?: () => Date;
@@ -360,15 +363,14 @@ export class RunSession {
   private openGate(nodeId: string): void {
     const node = this.playbook.model.nodes.get(nodeId);
     if (node?.type !== 'approval') throw new TypeError(`node '${nodeId}' is not an approval node`);
-    const secret = this.options.approvalSecret;
-    if (secret === undefined) throw new TypeError('an approval gate was reached without an approval secret');
     const state = this.snapshot.context;
     const context = contextOf(this.playbook.model, state, nodeId);
     const approvalId = (this.options.newId ?? randomUUID)();
     const timeoutMs = node.timeout === undefined ? null : parseDuration(node.timeout);
     const expiresAt = timeoutMs === null ? null : new Date(Date.parse(this.now()) + timeoutMs).toISOString();
     const contextDigest = digestContext(context);
-    const token = signResumeToken(secret, { runId: this.runId, approvalId, nodeId, contextDigest, expiresAt });
+    // The credential exists only in the token returned to the caller: nothing stored or inherited can recreate it.
+    const token = issueResumeToken(approvalId, randomBytes(CREDENTIAL_BYTES));
     const prompt = renderTemplate(node.prompt, { inputs: state.inputs, context });
     this.record({
       type: 'RunPaused',
@@ -419,6 +421,8 @@ export class RunSession {
     const state = this.snapshot.context;
     const context = contextOf(this.playbook.model, state, node.id);
     const render = (text: string) => renderTemplate(text, { inputs: state.inputs, context });
+    // cwd and env read the inputs only (SPEC §2 trust note; the parser refuses context templates there too).
+    const renderFromInputs = (text: string) => renderTemplate(text, { inputs: state.inputs, context: {} });
     const base = {
       runId: state.runId,
       nodeId: node.id,
@@ -437,8 +441,8 @@ export class RunSession {
           ...base,
           command: node.command,
           args,
-          ...(node.cwd === undefined ? {} : { cwd: render(node.cwd) }),
-          ...(node.env === undefined ? {} : { env: Object.fromEntries(Object.entries(node.env).map(([name, value]) => [name, render(value)])) }),
+          ...(node.cwd === undefined ? {} : { cwd: renderFromInputs(node.cwd) }),
+          ...(node.env === undefined ? {} : { env: Object.fromEntries(Object.entries(node.env).map(([name, value]) => [name, renderFromInputs(value)])) }),
           ...(node.timeout_ms === undefined ? {} : { timeout_ms: node.timeout_ms }),
         });
       }

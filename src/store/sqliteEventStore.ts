@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import {
   CantbookError,
@@ -157,6 +158,39 @@ export function openSqliteStore(path: string | ':memory:', options: SqliteStoreO
     db.pragma(`synchronous = ${synchronous}`);
     db.pragma('foreign_keys = ON');
     ensureSchema(db, path, readonly);
+    return new SqliteEventStore(db, path, busyTimeoutMs);
+  } catch (error) {
+    db.close();
+    if (readonly && UNWRITABLE_WAL.has(sqliteCodeOf(error) ?? '')) return openSnapshot(path, busyTimeoutMs);
+    throw openError(error, path);
+  }
+}
+
+/** What SQLite says when a read-only WAL database sits in a directory where its -shm file cannot be created. */
+const UNWRITABLE_WAL = new Set(['SQLITE_READONLY_DIRECTORY', 'SQLITE_READONLY_CANTINIT']);
+
+/**
+ * A read-only file in a directory this process cannot write: SQLite cannot
+ * create the WAL index it needs to read in place. No writer can be active
+ * there either (it would need the same files), so when no -wal file exists the
+ * main file holds every commit, and an in-memory copy of it is an exact,
+ * read-only view. Its header is switched from WAL to rollback mode, which the
+ * in-memory database requires.
+ */
+function openSnapshot(path: string, busyTimeoutMs: number): EventStore {
+  if (existsSync(`${path}-wal`)) {
+    throw new CantbookError(E_STORE_UNAVAILABLE, `cannot open '${path}' read-only: it has a write-ahead log, and its directory is not writable to create the index needed to read it`, { path });
+  }
+  let db: Database.Database;
+  try {
+    const image = readFileSync(path);
+    if (image.length >= 100) image.fill(1, 18, 20);
+    db = new Database(image, { readonly: true });
+  } catch (error) {
+    throw openError(error, path);
+  }
+  try {
+    ensureSchema(db, path, true);
     return new SqliteEventStore(db, path, busyTimeoutMs);
   } catch (error) {
     db.close();

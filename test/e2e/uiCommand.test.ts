@@ -14,12 +14,15 @@ import { E_UI_UNAVAILABLE, UI_EXIT_CODE } from '../../src/cli/uiCommand.js';
 import { E_UI_FORBIDDEN, E_UI_NOT_FOUND } from '../../src/cli/ui/uiServer.js';
 import { cliPath, repoRoot, runCantbook, startViewerProcess } from '../helpers/cantbookProcess.js';
 import { rawRequest } from '../helpers/uiFixture.js';
+import { openSqliteStore } from '../../src/store/sqliteEventStore.js';
 
 let dir: string;
 let db: string;
-beforeAll(() => {
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cantbook-ui-'));
   db = join(dir, 'cantbook.db');
+  // The viewer only reads, so it never creates a database: give it one.
+  await openSqliteStore(db).close();
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -37,7 +37,7 @@ export async function pausedRelease(store: EventStore, targetVersion = '2.0.0', 
 /** The viewer over `store`, resuming with a scripted dispatcher that records its calls. */
 export async function startViewer(store: EventStore): Promise<{ server: UiServer; dispatcher: ReturnType<typeof scriptedDispatcher> }> {
   const dispatcher = scriptedDispatcher({ publish: [success({ published: true })] });
-  const server = await startUiServer({ store, port: 0, approvalSecret: () => SECRET, dispatcherFor: () => dispatcher, label: 'test database', now: VIEWER_NOW });
+  const server = await startUiServer({ store, port: 0, dispatcherFor: () => dispatcher, label: 'test database', now: VIEWER_NOW });
   return { server, dispatcher };
 }
 

@@ -117,7 +117,7 @@ export function buildStepViews(model: PlaybookModel, events: readonly RunEvent[]
       type: event.type,
       at: event.at,
       summary: summarize(event),
-      data: event.type === 'RunStarted' ? { ...event.data, source: `(${event.data.source.length} characters, sha256 ${event.data.sourceHash})` } : event.data,
+      data: publicData(event),
       value: snapshot.value,
       status: runStatusOf(model, snapshot),
       activeNodes: typeof snapshot.value === 'string' ? [] : activeNodes(model, snapshot.value),
@@ -128,6 +128,19 @@ export function buildStepViews(model: PlaybookModel, events: readonly RunEvent[]
       error: snapshot.context.error,
     };
   });
+}
+
+/**
+ * An event's data as the viewer shows it: the pinned source shortened, and a
+ * gate's `tokenHash` left out (the viewer's API never serves it). Pure.
+ */
+function publicData(event: RunEvent): unknown {
+  if (event.type === 'RunStarted') return { ...event.data, source: `(${event.data.source.length} characters, sha256 ${event.data.sourceHash})` };
+  if (event.type === 'RunPaused') {
+    const { tokenHash: _hidden, ...rest } = event.data;
+    return rest;
+  }
+  return event.data;
 }
 
 /** Where a snapshot stands: the active node and its substate, or the final state (and, for failures, the node it failed at). */

@@ -48,9 +48,14 @@ const ASSETS: Readonly<Record<string, { file: string; type: string }>> = {
 };
 
 export interface UiServerOptions {
+  /** Where runs are read from (may be read-only). */
   store: EventStore;
-  /** The approval secret (resolved on first use: the viewer starts even before one exists). */
-  approvalSecret: () => string;
+  /**
+   * The store decisions and resumed runs write to, opened on the first
+   * decision (default: `store`). `cantbook ui` reads through a read-only
+   * connection and opens a writable one only when someone decides a gate.
+   */
+  writableStore?: () => EventStore;
   /**
    * The dispatcher a run resumes with after approval. Called before the
    * approval is recorded, so a missing agent configuration is reported without
@@ -100,7 +105,7 @@ class HttpError extends Error {
  * Starts the viewer and resolves once it listens.
  *
  * @example
- * const ui = await startUiServer({ store, approvalSecret: () => secret, dispatcherFor: () => dispatcher });
+ * const ui = await startUiServer({ store, dispatcherFor: () => dispatcher });
  * console.log(`open ${ui.openUrl}`);
  */
 export async function startUiServer(options: UiServerOptions): Promise<UiServer> {
@@ -108,6 +113,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   const sessionKey = options.sessionKey ?? randomBytes(32).toString('hex');
   const assetsDir = options.assetsDir ?? VIEWER_DIR;
   const clock = options.now === undefined ? {} : { now: options.now };
+  const writable = (): EventStore => (options.writableStore === undefined ? options.store : options.writableStore());
   let allowedHosts = new Set<string>();
 
   const server: Server = createServer((request, response) => {
@@ -135,7 +141,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     }
 
     // 3. Routes.
-    const parts = path.split('/').filter((part) => part !== '').map(decodeURIComponent);
+    const parts = path.split('/').filter((part) => part !== '').map((part) => decodePathPart(part, path));
     if (request.method === 'GET') {
       if (parts.length === 2 && parts[1] === 'runs') return sendJson(response, 200, await runsPage());
       if (parts.length === 3 && parts[1] === 'runs') return sendJson(response, 200, await runPage(parts[2] as string));
@@ -184,17 +190,16 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   async function approve(runId: string, body: Record<string, unknown>) {
     const { token, approver, reason } = decisionFields(body, false);
     await gateOfRun(runId, token);
-    const approvalSecret = options.approvalSecret();
     // Resolve the agent before recording anything: an approval we could not act on would strand the run.
     const dispatcher = await options.dispatcherFor(runId);
-    const decision = await approveGate({ store: options.store, token, approver, approvalSecret, ...clock, ...(reason === undefined ? {} : { reason }) });
+    const store = writable();
+    const decision = await approveGate({ store, token, approver, ...clock, ...(reason === undefined ? {} : { reason }) });
     let result: PlaybookResult;
     try {
       result = await resumePlaybook({
-        store: options.store,
+        store,
         approvalToken: token,
         dispatcher,
-        approvalSecret,
         ...clock,
         ...(options.deterministicRunner === undefined ? {} : { deterministicRunner: options.deterministicRunner }),
       });
@@ -208,11 +213,11 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   async function reject(runId: string, body: Record<string, unknown>) {
     const { token, approver, reason } = decisionFields(body, true);
     await gateOfRun(runId, token);
-    const decision = await rejectGate({ store: options.store, token, approver, reason: reason ?? '', approvalSecret: options.approvalSecret(), ...clock });
+    const decision = await rejectGate({ store: writable(), token, approver, reason: reason ?? '', ...clock });
     return { decision, result: decision.result };
   }
 
-  /** The token must name a gate of this run (the signature is checked by approveGate/rejectGate). */
+  /** The token must name a gate of this run (the credential is checked by approveGate/rejectGate). */
   async function gateOfRun(runId: string, token: string): Promise<void> {
     if ((await getRun(options.store, runId)) === null) throw runNotFound(runId);
     const approvalId = token.split('.')[1];
@@ -253,6 +258,15 @@ function allowedHostsFor(host: string, port: number): Set<string> {
   const wildcard = host === '0.0.0.0' || host === '::' || host === '';
   if (!wildcard) names.push(host.includes(':') ? `[${host}]` : host);
   return new Set(names.map((name) => `${name.toLowerCase()}:${port}`));
+}
+
+/** One segment of an API path, %-decoded; a malformed escape is the client's mistake (400), not ours. */
+function decodePathPart(part: string, path: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw usageError(`the path '${path}' has a malformed %-escape in '${part}'`);
+  }
 }
 
 function keyMatches(given: string | string[] | undefined, expected: string): boolean {

@@ -52,6 +52,13 @@ function templated(inputNames: readonly string[]): fc.Arbitrary<string> {
   return fc.array(fc.oneof(text, placeholder), { minLength: 1, maxLength: 3 }).map((parts) => parts.join(' '));
 }
 
+/** As {@link templated}, with `{{inputs.x}}` placeholders only: what a deterministic `cwd` or `env` value may hold. */
+function inputsOnlyTemplated(inputNames: readonly string[]): fc.Arbitrary<string> {
+  if (inputNames.length === 0) return text;
+  const placeholder = fc.constantFrom(...inputNames).map((n) => `{{inputs.${n}}}`);
+  return fc.array(fc.oneof(text, placeholder), { minLength: 1, maxLength: 3 }).map((parts) => parts.join(' '));
+}
+
 function inputArbitrary(name: string): fc.Arbitrary<PlaybookInput> {
   return fc.record(
     { name: fc.constant(name), required: fc.boolean(), default: scalar, description: text },
@@ -83,7 +90,7 @@ function nodeBodyArbitrary(type: Exclude<PlaybookNode['type'], 'parallel'>, inpu
     case 'deterministic':
       return fc.record({
         command: fc.constantFrom('node', 'echo', 'true'), args: fc.array(fc.oneof(word, t), { maxLength: 3 }),
-        cwd: t, env: fc.dictionary(fc.stringMatching(/^[A-Z][A-Z0-9_]{0,6}$/), t, { maxKeys: 2, noNullPrototype: true }), timeout_ms: fc.nat({ max: 600_000 }),
+        cwd: inputsOnlyTemplated(inputNames), env: fc.dictionary(fc.stringMatching(/^[A-Z][A-Z0-9_]{0,6}$/), inputsOnlyTemplated(inputNames), { maxKeys: 2, noNullPrototype: true }), timeout_ms: fc.nat({ max: 600_000 }),
       }, { requiredKeys: ['command', 'args'], noNullPrototype: true });
     case 'approval':
       return fc.record({

@@ -5,7 +5,7 @@
  * code's exit status. test/e2e/badInput.test.ts checks the same through the
  * built, spawned CLI for the cases the issue names.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,8 +28,6 @@ beforeAll(() => {
     mkdirSync(join(dir, name));
     writeFileSync(join(dir, name, 'cantbook.config.json'), text);
   }
-  mkdirSync(join(dir, 'bad-secret'));
-  writeFileSync(join(dir, 'bad-secret', 'cantbook.db.secret'), 'not a secret\n');
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -54,16 +52,19 @@ const cases: { name: string; args: string[]; code: string; exit: number; cwd?: s
   { name: 'config file that is not JSON', args: ['run', '../release.cantbook', '--input', 'targetVersion=1.0.0'], cwd: 'not-json', code: 'E_CONFIG_INVALID', exit: 78, says: 'is not valid JSON' },
   { name: 'config file with an unknown key', args: ['runs'], cwd: 'unknown-key', code: 'E_CONFIG_INVALID', exit: 78, says: "has unknown key 'agnet' (known: agent, db)" },
   { name: 'config file with an empty agent', args: ['runs'], cwd: 'empty-agent', code: 'E_CONFIG_INVALID', exit: 78, says: "'agent' must be a non-empty string" },
-  { name: 'secret file without a secret', args: ['--db', 'cantbook.db', ...RUN.map((word) => (word === 'release.cantbook' ? '../release.cantbook' : word)), '--agent', 'exec:node agent.mjs'], cwd: 'bad-secret', code: 'E_APPROVAL_SECRET_MISSING', exit: 78, says: 'does not hold a secret' },
   { name: 'export of a missing file', args: ['export', 'missing.cantbook', '--format', 'json'], code: 'E_FILE_UNREADABLE', exit: 66, says: "cannot read playbook 'missing.cantbook'" },
   { name: 'export format not offered', args: ['export', 'release.cantbook', '--format', 'svg'], code: 'E_USAGE', exit: 64, says: "argument 'svg' is invalid" },
   { name: 'approve by a blank name', args: ['approve', 'cbk1.x.y', '--by', '  '], code: 'E_USAGE', exit: 64, says: "option '--by <who>' argument '  ' is invalid. it must not be blank" },
   { name: 'reject with a blank reason', args: ['reject', 'cbk1.x.y', '--by', 'alice', '--reason', ''], code: 'E_USAGE', exit: 64, says: "option '--reason <text>' argument '' is invalid. it must not be blank" },
   { name: 'status not offered', args: ['runs', '--status', 'sleeping'], code: 'E_USAGE', exit: 64, says: "argument 'sleeping' is invalid" },
+  { name: 'approve by an over-long name', args: ['approve', 'cbk1.x.y', '--by', 'a'.repeat(201)], code: 'E_USAGE', exit: 64, says: 'it is 201 characters long; at most 200 are allowed' },
+  { name: 'reject with an over-long reason', args: ['reject', 'cbk1.x.y', '--by', 'alice', '--reason', 'r'.repeat(4001)], code: 'E_USAGE', exit: 64, says: 'it is 4001 characters long; at most 4000 are allowed' },
+  { name: 'a global option whose value looks like a flag', args: ['runs', '--db', '--status', 'paused'], code: 'E_USAGE', exit: 64, says: "option '--db <path>' needs a value, but the next word is the option '--status'" },
+  { name: 'a command option whose value looks like a flag', args: ['approve', 'cbk1.x.y', '--by', '--reason', 'x'], code: 'E_USAGE', exit: 64, says: "option '--by <who>' needs a value, but the next word is the option '--reason'" },
   { name: 'missing argument', args: ['show'], code: 'E_USAGE', exit: 64, says: "missing required argument 'runId'" },
   { name: 'missing required option', args: ['approve', 'cbk1.x.y'], code: 'E_USAGE', exit: 64, says: "required option '--by <who>' not specified" },
   { name: 'option missing its value', args: ['runs', '--status'], code: 'E_USAGE', exit: 64, says: "option '--status <status>' argument missing" },
-  { name: 'not a token', args: ['approve', 'not-a-token', '--by', 'bob'], code: 'E_APPROVAL_TOKEN_INVALID', exit: 77, says: 'that is not a cantbook resume token (expected cbk1.<approvalId>.<signature>)' },
+  { name: 'not a token', args: ['approve', 'not-a-token', '--by', 'bob'], code: 'E_APPROVAL_TOKEN_INVALID', exit: 77, says: 'that is not a cantbook resume token (expected cbk1.<approvalId>.<credential>)' },
   { name: 'empty --db', args: ['--db', ' ', 'runs'], code: 'E_USAGE', exit: 64, says: '--db needs a path' },
   { name: 'unknown run: show', args: ['show', 'no-such-run'], code: 'E_RUN_NOT_FOUND', exit: 67, says: "no run 'no-such-run' in this store" },
   { name: 'unknown run: log', args: ['log', 'no-such-run'], code: 'E_RUN_NOT_FOUND', exit: 67, says: "no run 'no-such-run'" },
@@ -79,3 +80,25 @@ describe('command errors (in-process)', () => {
     expectJsonError(await cli([...args, '--json'], where), code, exit);
   });
 });
+
+describe('what a refused or read-only command leaves behind', () => {
+  it('`runs --db --json` creates no file named --json; `--db=--json` is the way to mean it', async () => {
+    const where = join(dir, 'flag-like');
+    mkdirSync(where);
+    // --json among the words makes the refusal JSON, as for every error.
+    expect(expectJsonError(await cli(['runs', '--db', '--json'], where), 'E_USAGE', 64).message).toContain("option '--db <path>' needs a value, but the next word is the option '--json'");
+    expect(existsSync(join(where, '--json'))).toBe(false);
+    // Written with '=', the value is taken as given: a read command on a database that does not exist says so.
+    const explicit = await cli(['runs', '--db=--json'], where);
+    expect(expectCodedError(explicit, 'E_STORE_UNAVAILABLE', 74)).toContain(join(where, '--json'));
+    expect(existsSync(join(where, '--json'))).toBe(false);
+  });
+
+  it.each([['runs'], ['show', 'r'], ['log', 'r'], ['approvals'], ['verify'], ['inspect', 'r']])('read-only `%s` on a missing database is E_STORE_UNAVAILABLE naming it, and creates nothing', async (...args) => {
+    const where = join(dir, `missing-${args[0]}`);
+    mkdirSync(where);
+    expect(expectCodedError(await cli(['--db', 'sub/none.db', ...args], where), 'E_STORE_UNAVAILABLE', 74)).toContain(join(where, 'sub', 'none.db'));
+    expect(existsSync(join(where, 'sub'))).toBe(false);
+  });
+});
+

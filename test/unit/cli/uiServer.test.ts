@@ -135,6 +135,29 @@ describe('the JSON API', () => {
     ]);
   });
 
+  it('never serves a token hash: not in the run page, not in any step of the states page', async () => {
+    const run = await pausedRelease(store);
+    const hash = (await store.getApproval(run.approvalId as string))?.tokenHash as string;
+    expect(hash).toMatch(/^[0-9a-f]{64}$/);
+    for (const path of ['/api/runs', `/api/runs/${run.runId}`, `/api/runs/${run.runId}/states`]) {
+      const response = await api(path);
+      expect(response.status, path).toBe(200);
+      expect(response.body, path).not.toContain(hash);
+      expect(response.body, path).not.toContain('tokenHash');
+    }
+    const { steps } = (await api(`/api/runs/${run.runId}/states`)).json() as { steps: { type: string; data: Record<string, unknown> }[] };
+    // The rest of the gate's event is still there to see.
+    expect(steps.find((step) => step.type === 'RunPaused')?.data).toMatchObject({ approvalId: run.approvalId, nodeId: 'approval', contextDigest: expect.any(String) });
+  });
+
+  it('a malformed %-escape in an API path is 400 E_USAGE, not a 500', async () => {
+    for (const path of ['/api/runs/%E0%A4%A', '/api/runs/%zz/states', '/api/runs/%']) {
+      const response = await api(path);
+      expect(response.status, path).toBe(400);
+      expect(errorOf(response), path).toMatchObject({ code: 'E_USAGE', message: expect.stringContaining('malformed %-escape') });
+    }
+  });
+
   it('answers an unknown run with E_RUN_NOT_FOUND (404)', async () => {
     const response = await api('/api/runs/nope');
     expect(response.status).toBe(404);

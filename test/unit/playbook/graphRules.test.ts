@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   I_CYCLE, I_DUPLICATE_ID, I_DUPLICATE_INPUT, I_INJECT_SELF, I_MAX_ITERATIONS_RANGE, I_MULTIPLE_DEFAULT_EDGES,
   I_MULTIPLE_ENTRIES, I_NO_ENTRY, I_UNKNOWN_INPUT, I_UNKNOWN_KEY, I_UNKNOWN_REF, I_UNREACHABLE, I_WHEN_INVALID,
-  I_INVALID_TYPE, I_MISSING_FIELD, I_UNKNOWN_NODE_TYPE, I_VERSION,
+  I_INVALID_TYPE, I_MISSING_FIELD, I_TEMPLATE_NOT_ALLOWED, I_UNKNOWN_NODE_TYPE, I_VERSION,
 } from '../../../src/playbook/issues.js';
 import { accepted, codesOf, issuesOf, theIssue, yaml } from './helpers.js';
 
@@ -87,6 +87,37 @@ describe('{{inputs.x}} templates', () => {
     expect(issue).toMatchObject({ path, line: 6 });
     expect(issue.message).toContain('"nope"');
     expect(issue.message).toContain('"known"');
+  });
+});
+
+describe('deterministic cwd, env and command (SPEC §2 trust note)', () => {
+  const playbook = (node: string) => yaml`
+    version: "1.0"
+    name: t
+    inputs:
+      - name: dir
+    nodes:
+  ` + node;
+
+  it('accepts {{inputs.*}} in cwd and env, and context templates in args', () => {
+    accepted(playbook('  - { id: a, type: deterministic, command: ./build.sh, args: ["{{target}}"], cwd: "/w/{{inputs.dir}}", env: { D: "{{ inputs.dir }}" } }\n'));
+  });
+
+  it.each([
+    ['cwd', '  - { id: a, type: deterministic, command: ./build.sh, cwd: "{{workdir}}" }\n', ['nodes', 0, 'cwd'], 61, '{{workdir}}'],
+    ['an env value', '  - { id: a, type: deterministic, command: node, env: { K: "/x/{{ a.b }}" } }\n', ['nodes', 0, 'env', 'K'], 60, '{{a.b}}'],
+    ['cwd, as {{inputs}} alone (the context key "inputs")', '  - { id: a, type: deterministic, command: node, cwd: "{{inputs}}" }\n', ['nodes', 0, 'cwd'], 55, '{{inputs}}'],
+  ])('reports a context template in %s with its line and column', (_label, node, path, column, shown) => {
+    const issue = theIssue(playbook(node), I_TEMPLATE_NOT_ALLOWED);
+    expect(issue).toMatchObject({ code: 'I_TEMPLATE_NOT_ALLOWED', path, line: 6, column });
+    expect(issue.message).toContain(shown);
+    expect(issue.message).toContain('{{inputs.<name>}}');
+  });
+
+  it('reports any template in command: a command is never rendered', () => {
+    const issue = theIssue(playbook('  - { id: a, type: deterministic, command: "{{inputs.dir}}/build.sh" }\n'), I_TEMPLATE_NOT_ALLOWED);
+    expect(issue).toMatchObject({ path: ['nodes', 0, 'command'], line: 6 });
+    expect(issue.message).toContain('never templated');
   });
 });
 

@@ -3,6 +3,7 @@ import { executePlaybook } from '../../../src/runtime/executePlaybook.js';
 import { approveGate, rejectGate, resumePlaybook, resumeRun, sweepExpiredApprovals } from '../../../src/runtime/gates.js';
 import { getPendingApprovals, getRun, readRunEvents, verifyRun } from '../../../src/runtime/queries.js';
 import type { EventStore } from '../../../src/store/eventStore.js';
+import { hashResumeToken } from '../../../src/approvals/resumeToken.js';
 import { manualClock, playbookFrom, scriptedDispatcher, SECRET, success, tempStore } from '../../helpers/runtimeHarness.js';
 
 let store: EventStore;
@@ -111,7 +112,9 @@ describe('approval gates', () => {
     const [prefix, id, sig] = token.split('.') as [string, string, string];
     const flipped = `${prefix}.${id}.${sig[0] === 'A' ? 'B' : 'A'}${sig.slice(1)}`;
     await expect(approveGate({ store, token: flipped, approver: 'a', ...opts })).rejects.toMatchObject({ code: 'E_APPROVAL_TOKEN_INVALID' });
-    await expect(approveGate({ store, token, approver: 'a', approvalSecret: 'another-secret-entirely-123' })).rejects.toMatchObject({ code: 'E_APPROVAL_TOKEN_INVALID' });
+    // A token of the right shape for this gate, with another credential, is refused like any forgery.
+    const otherCredential = `${prefix}.${id}.${Buffer.alloc(32, 7).toString('base64url')}`;
+    await expect(approveGate({ store, token: otherCredential, approver: 'a', ...opts })).rejects.toMatchObject({ code: 'E_APPROVAL_TOKEN_INVALID' });
     await expect(approveGate({ store, token: 'not a token', approver: 'a', ...opts })).rejects.toMatchObject({ code: 'E_APPROVAL_TOKEN_INVALID' });
     const unknown = `${prefix}.00000000-0000-0000-0000-000000000000.${sig}`;
     await expect(approveGate({ store, token: unknown, approver: 'a', ...opts })).rejects.toMatchObject({ code: 'E_APPROVAL_NOT_FOUND' });
@@ -148,5 +151,63 @@ describe('approval gates', () => {
     const [, idA] = a.token.split('.');
     const [, , sigB] = b.token.split('.');
     await expect(approveGate({ store, token: `cbk1.${idA}.${sigB}`, approver: 'x', approvalSecret: SECRET })).rejects.toMatchObject({ code: 'E_APPROVAL_TOKEN_INVALID' });
+  });
+});
+
+describe('tokens are random credentials checked against the log (SPEC §5.2)', () => {
+  it('two gates opened with the same ids, context and clock still get unrelated tokens: nothing but randomness goes in', async () => {
+    const tokens = new Set<string>();
+    for (const runId of ['run-a', 'run-b']) {
+      const dispatcher = scriptedDispatcher({ changelog: [success({ changelog: { lines: 12 } })] });
+      const clock = manualClock();
+      const result = await executePlaybook({ store, ...release, runId, initialContext: { targetVersion: '2.0.0' }, dispatcher, now: clock.now, newId: () => `gate-${runId}` });
+      tokens.add((result.approvalToken as string).split('.')[2] as string);
+      const paused = (await readRunEvents(store, runId)).at(-1);
+      expect(paused?.type === 'RunPaused' && paused.data.tokenHash).toBe(hashResumeToken(result.approvalToken as string));
+    }
+    expect(tokens.size).toBe(2);
+  });
+
+  it('approvalSecret is accepted and ignored: no secret is needed to open, approve or resume, and none makes a forgery valid', async () => {
+    const dispatcher = scriptedDispatcher({ changelog: [success({ changelog: { lines: 12 } })] });
+    const paused = await executePlaybook({ store, ...release, initialContext: { targetVersion: '2.0.0' }, dispatcher });
+    const token = paused.approvalToken as string;
+    const forged = `cbk1.${paused.approvalId}.${Buffer.alloc(32, 1).toString('base64url')}`;
+    await expect(approveGate({ store, token: forged, approver: 'mallory', approvalSecret: 'any-secret' })).rejects.toMatchObject({ code: 'E_APPROVAL_TOKEN_INVALID' });
+    await approveGate({ store, token, approver: 'alice', approvalSecret: 'a-secret-the-gate-never-saw' });
+    const resumed = await resumePlaybook({ store, approvalToken: token, dispatcher: scriptedDispatcher() });
+    expect(resumed.terminalStatus).toBe('completed');
+  });
+
+  it('the gate is judged by the fold of the log: a projection row edited to another hash or status changes nothing', async () => {
+    const { result, token, opts } = await pause();
+    const row = (await store.getApproval(result.approvalId as string))!;
+    const forged = `cbk1.${row.approvalId}.${Buffer.alloc(32, 9).toString('base64url')}`;
+    // Someone rewrites the approvals projection (not the log): their own token's hash, and "pending" left as is.
+    await store.replaceProjections(result.runId, (await store.getRun(result.runId))!, [{ ...row, tokenHash: hashResumeToken(forged) }]);
+    await expect(approveGate({ store, token: forged, approver: 'mallory', ...opts })).rejects.toMatchObject({ code: 'E_APPROVAL_TOKEN_INVALID' });
+    // The genuine token still matches the hash RunPaused recorded.
+    await expect(approveGate({ store, token, approver: 'alice', ...opts })).resolves.toMatchObject({ status: 'approved' });
+  });
+
+  it('approver and reason are bounded (200 and 4,000 characters): E_USAGE beyond, and nothing is recorded', async () => {
+    const { result, token, opts } = await pause();
+    await expect(approveGate({ store, token, approver: 'a'.repeat(201), ...opts })).rejects.toMatchObject({ code: 'E_USAGE' });
+    await expect(approveGate({ store, token, approver: '   ', ...opts })).rejects.toMatchObject({ code: 'E_USAGE' });
+    await expect(rejectGate({ store, token, approver: 'bob', reason: 'x'.repeat(4001), ...opts })).rejects.toMatchObject({ code: 'E_USAGE' });
+    expect((await getRun(store, result.runId))?.status).toBe('paused');
+    await expect(approveGate({ store, token, approver: 'a'.repeat(200), reason: 'x'.repeat(4000), ...opts })).resolves.toMatchObject({ status: 'approved' });
+  });
+
+  it('the loser of concurrent decisions in one process gets E_APPROVAL_ALREADY_DECIDED, never an uncoded error', async () => {
+    const { result, token, opts } = await pause();
+    const outcomes = await Promise.allSettled([
+      approveGate({ store, token, approver: 'a', ...opts }),
+      rejectGate({ store, token, approver: 'b', reason: 'no', ...opts }),
+      approveGate({ store, token, approver: 'c', ...opts }),
+    ]);
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+    for (const o of outcomes) if (o.status === 'rejected') expect(o.reason).toMatchObject({ code: 'E_APPROVAL_ALREADY_DECIDED' });
+    expect((await verifyRun(store, result.runId)).ok).toBe(true);
   });
 });

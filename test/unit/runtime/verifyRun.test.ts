@@ -1,7 +1,10 @@
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { executePlaybook } from '../../../src/runtime/executePlaybook.js';
-import { rebuildProjections, verifyRun, verifyStore } from '../../../src/runtime/queries.js';
+import { formatAnchor } from '../../../src/events/anchor.js';
+import { GENESIS_HASH, hashEvent } from '../../../src/events/hashChain.js';
+import type { RunEvent } from '../../../src/events/types.js';
+import { getRunHead, rebuildProjections, verifyRun, verifyStore } from '../../../src/runtime/queries.js';
 import { recoverRun } from '../../../src/runtime/recoverRun.js';
 import type { EventStore } from '../../../src/store/eventStore.js';
 import { openSqliteStore } from '../../../src/store/sqliteEventStore.js';
@@ -30,7 +33,8 @@ function tamper(sql: string, ...params: unknown[]): void {
 describe('verifyRun', () => {
   it('passes on an untouched run', async () => {
     const runId = await completedRun();
-    expect(await verifyRun(store, runId)).toEqual({ runId, ok: true, problems: [] });
+    const events = await store.readRun(runId);
+    expect(await verifyRun(store, runId)).toEqual({ runId, ok: true, problems: [], head: { runId, seq: events.length, hash: events.at(-1)?.hash } });
   });
 
   it('detects an edited event', async () => {
@@ -76,5 +80,63 @@ describe('verifyRun', () => {
   it('unknown runs are E_RUN_NOT_FOUND', async () => {
     await expect(verifyRun(store, 'nope')).rejects.toMatchObject({ code: 'E_RUN_NOT_FOUND' });
     await expect(recoverRun({ store, runId: 'nope', dispatcher: scriptedDispatcher() })).rejects.toMatchObject({ code: 'E_RUN_NOT_FOUND' });
+  });
+});
+
+/** Rewrites one event's data and recomputes the chain from there to the end, then rebuilds the projections: a careful forger. */
+async function rewriteHistory(runId: string, seq: number, edit: (data: Record<string, unknown>) => Record<string, unknown>): Promise<void> {
+  const events = await store.readRun(runId);
+  const db = new Database(path);
+  try {
+    let prev = GENESIS_HASH;
+    for (const event of events) {
+      const data = event.seq === seq ? edit(event.data as Record<string, unknown>) : event.data;
+      const hash = hashEvent(prev, runId, event.seq, { ...event, data } as RunEvent);
+      db.prepare('UPDATE events SET data = ?, hash = ? WHERE run_id = ? AND seq = ?').run(JSON.stringify(data), hash, runId, event.seq);
+      prev = hash;
+    }
+  } finally {
+    db.close();
+  }
+  await rebuildProjections(store, runId);
+}
+
+describe('anchors (verifyRun with {anchor})', () => {
+  it('a whole-chain rewrite passes verify without an anchor, and fails with the anchor taken before it, naming the run and the seq', async () => {
+    const runId = await completedRun();
+    const { head } = await verifyRun(store, runId);
+    const anchor = formatAnchor(head!);
+    expect(await getRunHead(store, runId)).toEqual(head);
+    await rewriteHistory(runId, 3, (data) => ({ ...data, output: { amount: 1000 } }));
+    const blind = await verifyRun(store, runId);
+    expect(blind.ok).toBe(true);
+    expect(blind.head?.hash).not.toBe(head?.hash);
+    const anchored = await verifyRun(store, runId, { anchor });
+    expect(anchored.ok).toBe(false);
+    expect(anchored.problems).toEqual([{ kind: 'anchor_mismatch', seq: head!.seq, message: expect.stringContaining(`run '${runId}'`) }]);
+    // The object form works the same.
+    expect((await verifyRun(store, runId, { anchor: head! })).ok).toBe(false);
+  });
+
+  it('an anchor taken mid-run still holds after the run goes on; a truncated log fails it', async () => {
+    const result = await executePlaybook({
+      store,
+      ...playbookFrom(`version: "1.0"\nname: g\nnodes:\n  - { id: a, type: agentic, skill: s }\n  - { id: gate, type: approval, prompt: ok?, depends: [a] }\n  - { id: b, type: agentic, skill: s, depends: [gate] }\n`),
+      dispatcher: scriptedDispatcher(),
+    });
+    const head = (await verifyRun(store, result.runId)).head!;
+    const { approveGate, resumePlaybook } = await import('../../../src/runtime/gates.js');
+    await approveGate({ store, token: result.approvalToken!, approver: 'alice' });
+    await resumePlaybook({ store, approvalToken: result.approvalToken!, dispatcher: scriptedDispatcher() });
+    expect(await verifyRun(store, result.runId, { anchor: head })).toMatchObject({ ok: true, problems: [] });
+    tamper('DELETE FROM events WHERE run_id = ? AND seq >= ?', result.runId, head.seq);
+    const cut = await verifyRun(store, result.runId, { anchor: head });
+    expect(cut.problems.map((p) => p.kind)).toContain('anchor_mismatch');
+  });
+
+  it('a malformed anchor, or one of another run, is E_USAGE', async () => {
+    const runId = await completedRun();
+    await expect(verifyRun(store, runId, { anchor: 'nonsense' })).rejects.toMatchObject({ code: 'E_USAGE' });
+    await expect(verifyRun(store, runId, { anchor: `other-run:1:${'a'.repeat(64)}` })).rejects.toMatchObject({ code: 'E_USAGE' });
   });
 });
