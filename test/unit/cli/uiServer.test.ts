@@ -192,6 +192,8 @@ describe('deciding a gate from the viewer', () => {
     const response = await post(`/api/runs/${run.runId}/reject`, { token: run.approvalToken, approver: 'ana', reason: 'wrong version' });
     expect(response.status).toBe(200);
     expect((response.json() as { result: { terminalStatus: string } }).result.terminalStatus).toBe('failed');
-    expect((await getRun(store, run.runId))?.errorContext).toMatchObject({ cause: 'approval_rejected' });
+    const failed = await getRun(store, run.runId);
+    expect(failed?.error).toMatchObject({ cause: 'approval_rejected', nodeId: 'approval' });
+    expect(failed?.errorContext).toContain('wrong version');
   });
 });
