@@ -21,7 +21,7 @@ nodes:
     expect(graph.edges).toEqual([
       { from: 'implement', to: 'validate', kind: 'next' },
       { from: 'validate', to: 'test', kind: 'next' },
-      { from: 'validate', to: 'implement', kind: 'escalate', label: 'on failure (≤ 2×)' },
+      { from: 'validate', to: 'implement', kind: 'escalate', label: "on failure · 2 escalation(s) to 'implement'" },
       { from: 'test', to: COMPLETED_NODE, kind: 'next' },
     ]);
   });
@@ -36,10 +36,10 @@ nodes:
 `;
     const retries = (maxIterationsDefault?: number) => buildRunGraph(definitionOf(source), maxIterationsDefault).edges.filter((edge) => edge.kind === 'retry');
     expect(retries()).toEqual([
-      { from: 'fetch', to: 'fetch', kind: 'retry', label: 'retry (3 attempts)' },
-      { from: 'parse', to: 'parse', kind: 'retry', label: 'retry (4 attempts)' },
+      { from: 'fetch', to: 'fetch', kind: 'retry', label: 'retry · 3 attempt(s)' },
+      { from: 'parse', to: 'parse', kind: 'retry', label: 'retry · 4 attempt(s)' },
     ]);
-    expect(retries(1)).toEqual([{ from: 'parse', to: 'parse', kind: 'retry', label: 'retry (4 attempts)' }]);
+    expect(retries(1)).toEqual([{ from: 'parse', to: 'parse', kind: 'retry', label: 'retry · 4 attempt(s)' }]);
   });
 
   it('labels guarded edges with their condition, the default `otherwise`, and a gate\'s way out `approved`', () => {
