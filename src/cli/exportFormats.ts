@@ -84,7 +84,7 @@ const BRANCH_ENDS = ['succeeded', 'failed', 'stopped'] as const;
 type BranchEnd = (typeof BRANCH_ENDS)[number];
 
 /**
- * The playbook as a Mermaid `stateDiagram-v2`: one state per node (with its
+ * The playbook as a Mermaid `stateDiagram-v2`: one state per node (its id,
  * type and agent or command), the entry, every edge (guarded edges labelled
  * with their condition, the default edge `otherwise`), retries and
  * escalations on failure, approval outcomes, and the final states
@@ -134,7 +134,8 @@ export function renderMermaid(subject: ExportSubject, maxIterationsDefault: numb
       } else if (id !== node.id) {
         lines.push(`${indent}state "${label(node.id)}" as ${id}`);
       }
-      lines.push(`${indent}${id} : ${label(describeNode(node))}`);
+      // Mermaid shows a state's description instead of its id: the description starts with the id.
+      lines.push(`${indent}${id} : ${label(`${node.id} · ${describeNode(node)}`)}`);
     }
     lines.push(`${indent}[*] --> ${idOf(entry)}`);
 

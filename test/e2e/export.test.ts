@@ -124,8 +124,8 @@ describe('export', () => {
     expect(block.filter((line) => /^ {4}\S/.test(line))).toEqual(['    state security {', '    }', '    --', '    state perf {', '    }', '    --', '    state docs {', '    }']);
     const security = block.slice(block.indexOf('    state security {') + 1, block.indexOf('    }'));
     expect(security).toEqual([
-      '      scan : agentic · security-scanner',
-      '      sec_gate : approval gate · conservative · expires after 72h',
+      '      scan : scan · agentic · security-scanner',
+      '      sec_gate : sec_gate · approval gate · conservative · expires after 72h',
       '      [*] --> scan',
       '      scan --> sec_gate',
       '      scan --> security_stopped : aborted: a sibling branch failed',
@@ -148,7 +148,7 @@ describe('export', () => {
     const outside = [...lines.slice(0, open), ...lines.slice(close + 1)];
     expect(outside).toEqual(
       expect.arrayContaining([
-        '  reviews : parallel · 3 branches · fail_fast · at most 3 at once',
+        '  reviews : reviews · parallel · 3 branches · fail_fast · at most 3 at once',
         '  [*] --> build',
         '  build --> reviews',
         '  reviews --> merge',
