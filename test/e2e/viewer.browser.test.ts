@@ -309,7 +309,8 @@ describe.skipIf(SKIP)('the viewer in headless Chromium', () => {
     type Box = { x: number; y: number; width: number; height: number };
     const boxes = await page.$$eval('#chart g.node > rect, #chart g.lane > rect', (rects) =>
       rects.map((rect) => {
-        const owner = rect.parentElement as unknown as SVGGElement;
+        // Runs in the page; the DOM types are not in this project's lib, so the parent is typed by what is read.
+        const owner = rect.parentElement as unknown as { getAttribute(name: string): string | null };
         const { x, y, width, height } = rect.getBoundingClientRect();
         return { node: owner.getAttribute('data-node'), lane: owner.getAttribute('data-branch'), group: owner.getAttribute('data-group'), box: { x, y, width, height } };
       }),
