@@ -13,13 +13,14 @@ export const machine = createMachine({
     "sourceHash": "",
     "inputs": {},
     "context": {},
-    "status": "running",
-    "currentNode": null,
+    "branchOutputs": {},
     "attempts": {},
     "capCounts": {},
     "escalations": {},
     "maxIterationsDefault": 3,
     "error": null,
+    "lastError": null,
+    "nodeErrors": {},
     "approvals": {},
     "startedAt": "",
     "updatedAt": "",
@@ -40,22 +41,13 @@ export const machine = createMachine({
     "active": {
       "initial": "lint",
       "on": {
-        "RunFailed": [
-          {
-            "target": "exceeded_iteration_cap",
-            "guard": {
-              "type": "causeIs",
-              "params": {
-                "cause": "exceeded_iteration_cap"
-              }
-            },
-            "actions": "apply"
+        "RunFailed": {
+          "target": "failed",
+          "guard": {
+            "type": "isInternalError"
           },
-          {
-            "target": "failed",
-            "actions": "apply"
-          }
-        ],
+          "actions": "apply"
+        },
         "RunCancelled": {
           "target": "cancelled",
           "actions": "apply"
@@ -82,57 +74,24 @@ export const machine = createMachine({
             },
             "running": {
               "on": {
-                "NodeSucceeded": [
-                  {
-                    "target": "#ci-gate.active.full_suite",
-                    "guard": {
-                      "type": "branchesTo",
-                      "params": {
-                        "node": "lint",
-                        "to": "full_suite"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "#ci-gate.active.smoke",
-                    "guard": {
-                      "type": "branchesTo",
-                      "params": {
-                        "node": "lint",
-                        "to": "smoke"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "done",
-                    "guard": {
-                      "type": "exits",
-                      "params": {
-                        "node": "lint"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "unrouted",
-                    "guard": {
-                      "type": "isNode",
-                      "params": {
-                        "node": "lint"
-                      }
-                    },
-                    "actions": "apply"
+                "NodeSucceeded": {
+                  "target": "routing",
+                  "actions": "apply",
+                  "guard": {
+                    "type": "isNode",
+                    "params": {
+                      "node": "lint"
+                    }
                   }
-                ],
+                },
                 "NodeFailed": [
                   {
                     "target": "ready",
                     "guard": {
-                      "type": "canRetry",
+                      "type": "failsWith",
                       "params": {
-                        "node": "lint"
+                        "node": "lint",
+                        "decision": "retry"
                       }
                     },
                     "actions": "apply"
@@ -140,9 +99,10 @@ export const machine = createMachine({
                   {
                     "target": "exhausted",
                     "guard": {
-                      "type": "isNode",
+                      "type": "failsWith",
                       "params": {
-                        "node": "lint"
+                        "node": "lint",
+                        "decision": "exhaust"
                       }
                     },
                     "actions": "apply"
@@ -150,16 +110,38 @@ export const machine = createMachine({
                 ]
               }
             },
-            "done": {
+            "routing": {
+              "always": [
+                {
+                  "target": "#ci-gate.active.full_suite",
+                  "guard": {
+                    "type": "branchesTo",
+                    "params": {
+                      "node": "lint",
+                      "to": "full_suite"
+                    }
+                  }
+                },
+                {
+                  "target": "#ci-gate.active.smoke"
+                }
+              ]
+            },
+            "exhausted": {
               "on": {
-                "RunCompleted": {
-                  "target": "#ci-gate.completed",
+                "RunFailed": {
+                  "target": "#ci-gate.exceeded_iteration_cap",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "lint",
+                      "cause": "exceeded_iteration_cap"
+                    }
+                  },
                   "actions": "apply"
                 }
               }
-            },
-            "unrouted": {},
-            "exhausted": {}
+            }
           }
         },
         "full_suite": {
@@ -182,46 +164,24 @@ export const machine = createMachine({
             },
             "running": {
               "on": {
-                "NodeSucceeded": [
-                  {
-                    "target": "#ci-gate.active.report",
-                    "guard": {
-                      "type": "branchesTo",
-                      "params": {
-                        "node": "full_suite",
-                        "to": "report"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "done",
-                    "guard": {
-                      "type": "exits",
-                      "params": {
-                        "node": "full_suite"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "unrouted",
-                    "guard": {
-                      "type": "isNode",
-                      "params": {
-                        "node": "full_suite"
-                      }
-                    },
-                    "actions": "apply"
+                "NodeSucceeded": {
+                  "target": "#ci-gate.active.report",
+                  "actions": "apply",
+                  "guard": {
+                    "type": "isNode",
+                    "params": {
+                      "node": "full_suite"
+                    }
                   }
-                ],
+                },
                 "NodeFailed": [
                   {
                     "target": "ready",
                     "guard": {
-                      "type": "canRetry",
+                      "type": "failsWith",
                       "params": {
-                        "node": "full_suite"
+                        "node": "full_suite",
+                        "decision": "retry"
                       }
                     },
                     "actions": "apply"
@@ -229,9 +189,10 @@ export const machine = createMachine({
                   {
                     "target": "exhausted",
                     "guard": {
-                      "type": "isNode",
+                      "type": "failsWith",
                       "params": {
-                        "node": "full_suite"
+                        "node": "full_suite",
+                        "decision": "exhaust"
                       }
                     },
                     "actions": "apply"
@@ -239,16 +200,21 @@ export const machine = createMachine({
                 ]
               }
             },
-            "done": {
+            "exhausted": {
               "on": {
-                "RunCompleted": {
-                  "target": "#ci-gate.completed",
+                "RunFailed": {
+                  "target": "#ci-gate.exceeded_iteration_cap",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "full_suite",
+                      "cause": "exceeded_iteration_cap"
+                    }
+                  },
                   "actions": "apply"
                 }
               }
-            },
-            "unrouted": {},
-            "exhausted": {}
+            }
           }
         },
         "smoke": {
@@ -271,46 +237,24 @@ export const machine = createMachine({
             },
             "running": {
               "on": {
-                "NodeSucceeded": [
-                  {
-                    "target": "#ci-gate.active.report",
-                    "guard": {
-                      "type": "branchesTo",
-                      "params": {
-                        "node": "smoke",
-                        "to": "report"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "done",
-                    "guard": {
-                      "type": "exits",
-                      "params": {
-                        "node": "smoke"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "unrouted",
-                    "guard": {
-                      "type": "isNode",
-                      "params": {
-                        "node": "smoke"
-                      }
-                    },
-                    "actions": "apply"
+                "NodeSucceeded": {
+                  "target": "#ci-gate.active.report",
+                  "actions": "apply",
+                  "guard": {
+                    "type": "isNode",
+                    "params": {
+                      "node": "smoke"
+                    }
                   }
-                ],
+                },
                 "NodeFailed": [
                   {
                     "target": "ready",
                     "guard": {
-                      "type": "canRetry",
+                      "type": "failsWith",
                       "params": {
-                        "node": "smoke"
+                        "node": "smoke",
+                        "decision": "retry"
                       }
                     },
                     "actions": "apply"
@@ -318,9 +262,10 @@ export const machine = createMachine({
                   {
                     "target": "exhausted",
                     "guard": {
-                      "type": "isNode",
+                      "type": "failsWith",
                       "params": {
-                        "node": "smoke"
+                        "node": "smoke",
+                        "decision": "exhaust"
                       }
                     },
                     "actions": "apply"
@@ -328,16 +273,21 @@ export const machine = createMachine({
                 ]
               }
             },
-            "done": {
+            "exhausted": {
               "on": {
-                "RunCompleted": {
-                  "target": "#ci-gate.completed",
+                "RunFailed": {
+                  "target": "#ci-gate.exceeded_iteration_cap",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "smoke",
+                      "cause": "exceeded_iteration_cap"
+                    }
+                  },
                   "actions": "apply"
                 }
               }
-            },
-            "unrouted": {},
-            "exhausted": {}
+            }
           }
         },
         "report": {
@@ -360,35 +310,24 @@ export const machine = createMachine({
             },
             "running": {
               "on": {
-                "NodeSucceeded": [
-                  {
-                    "target": "done",
-                    "guard": {
-                      "type": "exits",
-                      "params": {
-                        "node": "report"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "unrouted",
-                    "guard": {
-                      "type": "isNode",
-                      "params": {
-                        "node": "report"
-                      }
-                    },
-                    "actions": "apply"
+                "NodeSucceeded": {
+                  "target": "done",
+                  "actions": "apply",
+                  "guard": {
+                    "type": "isNode",
+                    "params": {
+                      "node": "report"
+                    }
                   }
-                ],
+                },
                 "NodeFailed": [
                   {
                     "target": "ready",
                     "guard": {
-                      "type": "canRetry",
+                      "type": "failsWith",
                       "params": {
-                        "node": "report"
+                        "node": "report",
+                        "decision": "retry"
                       }
                     },
                     "actions": "apply"
@@ -396,9 +335,10 @@ export const machine = createMachine({
                   {
                     "target": "exhausted",
                     "guard": {
-                      "type": "isNode",
+                      "type": "failsWith",
                       "params": {
-                        "node": "report"
+                        "node": "report",
+                        "decision": "exhaust"
                       }
                     },
                     "actions": "apply"
@@ -414,8 +354,21 @@ export const machine = createMachine({
                 }
               }
             },
-            "unrouted": {},
-            "exhausted": {}
+            "exhausted": {
+              "on": {
+                "RunFailed": {
+                  "target": "#ci-gate.exceeded_iteration_cap",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "report",
+                      "cause": "exceeded_iteration_cap"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            }
           }
         }
       }

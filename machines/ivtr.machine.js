@@ -13,13 +13,14 @@ export const machine = createMachine({
     "sourceHash": "",
     "inputs": {},
     "context": {},
-    "status": "running",
-    "currentNode": null,
+    "branchOutputs": {},
     "attempts": {},
     "capCounts": {},
     "escalations": {},
     "maxIterationsDefault": 3,
     "error": null,
+    "lastError": null,
+    "nodeErrors": {},
     "approvals": {},
     "startedAt": "",
     "updatedAt": "",
@@ -40,22 +41,13 @@ export const machine = createMachine({
     "active": {
       "initial": "implement",
       "on": {
-        "RunFailed": [
-          {
-            "target": "exceeded_iteration_cap",
-            "guard": {
-              "type": "causeIs",
-              "params": {
-                "cause": "exceeded_iteration_cap"
-              }
-            },
-            "actions": "apply"
+        "RunFailed": {
+          "target": "failed",
+          "guard": {
+            "type": "isInternalError"
           },
-          {
-            "target": "failed",
-            "actions": "apply"
-          }
-        ],
+          "actions": "apply"
+        },
         "RunCancelled": {
           "target": "cancelled",
           "actions": "apply"
@@ -82,46 +74,24 @@ export const machine = createMachine({
             },
             "running": {
               "on": {
-                "NodeSucceeded": [
-                  {
-                    "target": "#ivtr.active.validate",
-                    "guard": {
-                      "type": "branchesTo",
-                      "params": {
-                        "node": "implement",
-                        "to": "validate"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "done",
-                    "guard": {
-                      "type": "exits",
-                      "params": {
-                        "node": "implement"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "unrouted",
-                    "guard": {
-                      "type": "isNode",
-                      "params": {
-                        "node": "implement"
-                      }
-                    },
-                    "actions": "apply"
+                "NodeSucceeded": {
+                  "target": "#ivtr.active.validate",
+                  "actions": "apply",
+                  "guard": {
+                    "type": "isNode",
+                    "params": {
+                      "node": "implement"
+                    }
                   }
-                ],
+                },
                 "NodeFailed": [
                   {
                     "target": "ready",
                     "guard": {
-                      "type": "canRetry",
+                      "type": "failsWith",
                       "params": {
-                        "node": "implement"
+                        "node": "implement",
+                        "decision": "retry"
                       }
                     },
                     "actions": "apply"
@@ -129,9 +99,10 @@ export const machine = createMachine({
                   {
                     "target": "exhausted",
                     "guard": {
-                      "type": "isNode",
+                      "type": "failsWith",
                       "params": {
-                        "node": "implement"
+                        "node": "implement",
+                        "decision": "exhaust"
                       }
                     },
                     "actions": "apply"
@@ -139,16 +110,21 @@ export const machine = createMachine({
                 ]
               }
             },
-            "done": {
+            "exhausted": {
               "on": {
-                "RunCompleted": {
-                  "target": "#ivtr.completed",
+                "RunFailed": {
+                  "target": "#ivtr.exceeded_iteration_cap",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "implement",
+                      "cause": "exceeded_iteration_cap"
+                    }
+                  },
                   "actions": "apply"
                 }
               }
-            },
-            "unrouted": {},
-            "exhausted": {}
+            }
           }
         },
         "validate": {
@@ -171,56 +147,24 @@ export const machine = createMachine({
             },
             "running": {
               "on": {
-                "NodeSucceeded": [
-                  {
-                    "target": "#ivtr.active.test",
-                    "guard": {
-                      "type": "branchesTo",
-                      "params": {
-                        "node": "validate",
-                        "to": "test"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "done",
-                    "guard": {
-                      "type": "exits",
-                      "params": {
-                        "node": "validate"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "unrouted",
-                    "guard": {
-                      "type": "isNode",
-                      "params": {
-                        "node": "validate"
-                      }
-                    },
-                    "actions": "apply"
+                "NodeSucceeded": {
+                  "target": "#ivtr.active.test",
+                  "actions": "apply",
+                  "guard": {
+                    "type": "isNode",
+                    "params": {
+                      "node": "validate"
+                    }
                   }
-                ],
+                },
                 "NodeFailed": [
-                  {
-                    "target": "ready",
-                    "guard": {
-                      "type": "canRetry",
-                      "params": {
-                        "node": "validate"
-                      }
-                    },
-                    "actions": "apply"
-                  },
                   {
                     "target": "escalating",
                     "guard": {
-                      "type": "canEscalate",
+                      "type": "failsWith",
                       "params": {
-                        "node": "validate"
+                        "node": "validate",
+                        "decision": "escalate"
                       }
                     },
                     "actions": "apply"
@@ -228,9 +172,10 @@ export const machine = createMachine({
                   {
                     "target": "exhausted",
                     "guard": {
-                      "type": "isNode",
+                      "type": "failsWith",
                       "params": {
-                        "node": "validate"
+                        "node": "validate",
+                        "decision": "exhaust"
                       }
                     },
                     "actions": "apply"
@@ -238,16 +183,6 @@ export const machine = createMachine({
                 ]
               }
             },
-            "done": {
-              "on": {
-                "RunCompleted": {
-                  "target": "#ivtr.completed",
-                  "actions": "apply"
-                }
-              }
-            },
-            "unrouted": {},
-            "exhausted": {},
             "escalating": {
               "on": {
                 "NodeEscalated": {
@@ -256,6 +191,21 @@ export const machine = createMachine({
                     "type": "isNode",
                     "params": {
                       "node": "validate"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            },
+            "exhausted": {
+              "on": {
+                "RunFailed": {
+                  "target": "#ivtr.exceeded_iteration_cap",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "validate",
+                      "cause": "exceeded_iteration_cap"
                     }
                   },
                   "actions": "apply"
@@ -284,45 +234,24 @@ export const machine = createMachine({
             },
             "running": {
               "on": {
-                "NodeSucceeded": [
-                  {
-                    "target": "done",
-                    "guard": {
-                      "type": "exits",
-                      "params": {
-                        "node": "test"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "unrouted",
-                    "guard": {
-                      "type": "isNode",
-                      "params": {
-                        "node": "test"
-                      }
-                    },
-                    "actions": "apply"
+                "NodeSucceeded": {
+                  "target": "done",
+                  "actions": "apply",
+                  "guard": {
+                    "type": "isNode",
+                    "params": {
+                      "node": "test"
+                    }
                   }
-                ],
+                },
                 "NodeFailed": [
-                  {
-                    "target": "ready",
-                    "guard": {
-                      "type": "canRetry",
-                      "params": {
-                        "node": "test"
-                      }
-                    },
-                    "actions": "apply"
-                  },
                   {
                     "target": "escalating",
                     "guard": {
-                      "type": "canEscalate",
+                      "type": "failsWith",
                       "params": {
-                        "node": "test"
+                        "node": "test",
+                        "decision": "escalate"
                       }
                     },
                     "actions": "apply"
@@ -330,9 +259,10 @@ export const machine = createMachine({
                   {
                     "target": "exhausted",
                     "guard": {
-                      "type": "isNode",
+                      "type": "failsWith",
                       "params": {
-                        "node": "test"
+                        "node": "test",
+                        "decision": "exhaust"
                       }
                     },
                     "actions": "apply"
@@ -348,8 +278,6 @@ export const machine = createMachine({
                 }
               }
             },
-            "unrouted": {},
-            "exhausted": {},
             "escalating": {
               "on": {
                 "NodeEscalated": {
@@ -358,6 +286,21 @@ export const machine = createMachine({
                     "type": "isNode",
                     "params": {
                       "node": "test"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            },
+            "exhausted": {
+              "on": {
+                "RunFailed": {
+                  "target": "#ivtr.exceeded_iteration_cap",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "test",
+                      "cause": "exceeded_iteration_cap"
                     }
                   },
                   "actions": "apply"

@@ -13,13 +13,14 @@ export const machine = createMachine({
     "sourceHash": "",
     "inputs": {},
     "context": {},
-    "status": "running",
-    "currentNode": null,
+    "branchOutputs": {},
     "attempts": {},
     "capCounts": {},
     "escalations": {},
     "maxIterationsDefault": 3,
     "error": null,
+    "lastError": null,
+    "nodeErrors": {},
     "approvals": {},
     "startedAt": "",
     "updatedAt": "",
@@ -40,22 +41,13 @@ export const machine = createMachine({
     "active": {
       "initial": "research",
       "on": {
-        "RunFailed": [
-          {
-            "target": "exceeded_iteration_cap",
-            "guard": {
-              "type": "causeIs",
-              "params": {
-                "cause": "exceeded_iteration_cap"
-              }
-            },
-            "actions": "apply"
+        "RunFailed": {
+          "target": "failed",
+          "guard": {
+            "type": "isInternalError"
           },
-          {
-            "target": "failed",
-            "actions": "apply"
-          }
-        ],
+          "actions": "apply"
+        },
         "RunCancelled": {
           "target": "cancelled",
           "actions": "apply"
@@ -82,46 +74,24 @@ export const machine = createMachine({
             },
             "running": {
               "on": {
-                "NodeSucceeded": [
-                  {
-                    "target": "#rcasd.active.consensus",
-                    "guard": {
-                      "type": "branchesTo",
-                      "params": {
-                        "node": "research",
-                        "to": "consensus"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "done",
-                    "guard": {
-                      "type": "exits",
-                      "params": {
-                        "node": "research"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "unrouted",
-                    "guard": {
-                      "type": "isNode",
-                      "params": {
-                        "node": "research"
-                      }
-                    },
-                    "actions": "apply"
+                "NodeSucceeded": {
+                  "target": "#rcasd.active.consensus",
+                  "actions": "apply",
+                  "guard": {
+                    "type": "isNode",
+                    "params": {
+                      "node": "research"
+                    }
                   }
-                ],
+                },
                 "NodeFailed": [
                   {
                     "target": "ready",
                     "guard": {
-                      "type": "canRetry",
+                      "type": "failsWith",
                       "params": {
-                        "node": "research"
+                        "node": "research",
+                        "decision": "retry"
                       }
                     },
                     "actions": "apply"
@@ -129,9 +99,10 @@ export const machine = createMachine({
                   {
                     "target": "exhausted",
                     "guard": {
-                      "type": "isNode",
+                      "type": "failsWith",
                       "params": {
-                        "node": "research"
+                        "node": "research",
+                        "decision": "exhaust"
                       }
                     },
                     "actions": "apply"
@@ -139,16 +110,21 @@ export const machine = createMachine({
                 ]
               }
             },
-            "done": {
+            "exhausted": {
               "on": {
-                "RunCompleted": {
-                  "target": "#rcasd.completed",
+                "RunFailed": {
+                  "target": "#rcasd.exceeded_iteration_cap",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "research",
+                      "cause": "exceeded_iteration_cap"
+                    }
+                  },
                   "actions": "apply"
                 }
               }
-            },
-            "unrouted": {},
-            "exhausted": {}
+            }
           }
         },
         "consensus": {
@@ -171,46 +147,24 @@ export const machine = createMachine({
             },
             "running": {
               "on": {
-                "NodeSucceeded": [
-                  {
-                    "target": "#rcasd.active.architecture",
-                    "guard": {
-                      "type": "branchesTo",
-                      "params": {
-                        "node": "consensus",
-                        "to": "architecture"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "done",
-                    "guard": {
-                      "type": "exits",
-                      "params": {
-                        "node": "consensus"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "unrouted",
-                    "guard": {
-                      "type": "isNode",
-                      "params": {
-                        "node": "consensus"
-                      }
-                    },
-                    "actions": "apply"
+                "NodeSucceeded": {
+                  "target": "#rcasd.active.architecture",
+                  "actions": "apply",
+                  "guard": {
+                    "type": "isNode",
+                    "params": {
+                      "node": "consensus"
+                    }
                   }
-                ],
+                },
                 "NodeFailed": [
                   {
                     "target": "ready",
                     "guard": {
-                      "type": "canRetry",
+                      "type": "failsWith",
                       "params": {
-                        "node": "consensus"
+                        "node": "consensus",
+                        "decision": "retry"
                       }
                     },
                     "actions": "apply"
@@ -218,9 +172,10 @@ export const machine = createMachine({
                   {
                     "target": "exhausted",
                     "guard": {
-                      "type": "isNode",
+                      "type": "failsWith",
                       "params": {
-                        "node": "consensus"
+                        "node": "consensus",
+                        "decision": "exhaust"
                       }
                     },
                     "actions": "apply"
@@ -228,16 +183,21 @@ export const machine = createMachine({
                 ]
               }
             },
-            "done": {
+            "exhausted": {
               "on": {
-                "RunCompleted": {
-                  "target": "#rcasd.completed",
+                "RunFailed": {
+                  "target": "#rcasd.exceeded_iteration_cap",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "consensus",
+                      "cause": "exceeded_iteration_cap"
+                    }
+                  },
                   "actions": "apply"
                 }
               }
-            },
-            "unrouted": {},
-            "exhausted": {}
+            }
           }
         },
         "architecture": {
@@ -260,46 +220,24 @@ export const machine = createMachine({
             },
             "running": {
               "on": {
-                "NodeSucceeded": [
-                  {
-                    "target": "#rcasd.active.specification",
-                    "guard": {
-                      "type": "branchesTo",
-                      "params": {
-                        "node": "architecture",
-                        "to": "specification"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "done",
-                    "guard": {
-                      "type": "exits",
-                      "params": {
-                        "node": "architecture"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "unrouted",
-                    "guard": {
-                      "type": "isNode",
-                      "params": {
-                        "node": "architecture"
-                      }
-                    },
-                    "actions": "apply"
+                "NodeSucceeded": {
+                  "target": "#rcasd.active.specification",
+                  "actions": "apply",
+                  "guard": {
+                    "type": "isNode",
+                    "params": {
+                      "node": "architecture"
+                    }
                   }
-                ],
+                },
                 "NodeFailed": [
                   {
                     "target": "ready",
                     "guard": {
-                      "type": "canRetry",
+                      "type": "failsWith",
                       "params": {
-                        "node": "architecture"
+                        "node": "architecture",
+                        "decision": "retry"
                       }
                     },
                     "actions": "apply"
@@ -307,9 +245,10 @@ export const machine = createMachine({
                   {
                     "target": "exhausted",
                     "guard": {
-                      "type": "isNode",
+                      "type": "failsWith",
                       "params": {
-                        "node": "architecture"
+                        "node": "architecture",
+                        "decision": "exhaust"
                       }
                     },
                     "actions": "apply"
@@ -317,16 +256,21 @@ export const machine = createMachine({
                 ]
               }
             },
-            "done": {
+            "exhausted": {
               "on": {
-                "RunCompleted": {
-                  "target": "#rcasd.completed",
+                "RunFailed": {
+                  "target": "#rcasd.exceeded_iteration_cap",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "architecture",
+                      "cause": "exceeded_iteration_cap"
+                    }
+                  },
                   "actions": "apply"
                 }
               }
-            },
-            "unrouted": {},
-            "exhausted": {}
+            }
           }
         },
         "specification": {
@@ -349,46 +293,24 @@ export const machine = createMachine({
             },
             "running": {
               "on": {
-                "NodeSucceeded": [
-                  {
-                    "target": "#rcasd.active.decomposition",
-                    "guard": {
-                      "type": "branchesTo",
-                      "params": {
-                        "node": "specification",
-                        "to": "decomposition"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "done",
-                    "guard": {
-                      "type": "exits",
-                      "params": {
-                        "node": "specification"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "unrouted",
-                    "guard": {
-                      "type": "isNode",
-                      "params": {
-                        "node": "specification"
-                      }
-                    },
-                    "actions": "apply"
+                "NodeSucceeded": {
+                  "target": "#rcasd.active.decomposition",
+                  "actions": "apply",
+                  "guard": {
+                    "type": "isNode",
+                    "params": {
+                      "node": "specification"
+                    }
                   }
-                ],
+                },
                 "NodeFailed": [
                   {
                     "target": "ready",
                     "guard": {
-                      "type": "canRetry",
+                      "type": "failsWith",
                       "params": {
-                        "node": "specification"
+                        "node": "specification",
+                        "decision": "retry"
                       }
                     },
                     "actions": "apply"
@@ -396,9 +318,10 @@ export const machine = createMachine({
                   {
                     "target": "exhausted",
                     "guard": {
-                      "type": "isNode",
+                      "type": "failsWith",
                       "params": {
-                        "node": "specification"
+                        "node": "specification",
+                        "decision": "exhaust"
                       }
                     },
                     "actions": "apply"
@@ -406,16 +329,21 @@ export const machine = createMachine({
                 ]
               }
             },
-            "done": {
+            "exhausted": {
               "on": {
-                "RunCompleted": {
-                  "target": "#rcasd.completed",
+                "RunFailed": {
+                  "target": "#rcasd.exceeded_iteration_cap",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "specification",
+                      "cause": "exceeded_iteration_cap"
+                    }
+                  },
                   "actions": "apply"
                 }
               }
-            },
-            "unrouted": {},
-            "exhausted": {}
+            }
           }
         },
         "decomposition": {
@@ -438,35 +366,24 @@ export const machine = createMachine({
             },
             "running": {
               "on": {
-                "NodeSucceeded": [
-                  {
-                    "target": "done",
-                    "guard": {
-                      "type": "exits",
-                      "params": {
-                        "node": "decomposition"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "unrouted",
-                    "guard": {
-                      "type": "isNode",
-                      "params": {
-                        "node": "decomposition"
-                      }
-                    },
-                    "actions": "apply"
+                "NodeSucceeded": {
+                  "target": "done",
+                  "actions": "apply",
+                  "guard": {
+                    "type": "isNode",
+                    "params": {
+                      "node": "decomposition"
+                    }
                   }
-                ],
+                },
                 "NodeFailed": [
                   {
                     "target": "ready",
                     "guard": {
-                      "type": "canRetry",
+                      "type": "failsWith",
                       "params": {
-                        "node": "decomposition"
+                        "node": "decomposition",
+                        "decision": "retry"
                       }
                     },
                     "actions": "apply"
@@ -474,9 +391,10 @@ export const machine = createMachine({
                   {
                     "target": "exhausted",
                     "guard": {
-                      "type": "isNode",
+                      "type": "failsWith",
                       "params": {
-                        "node": "decomposition"
+                        "node": "decomposition",
+                        "decision": "exhaust"
                       }
                     },
                     "actions": "apply"
@@ -492,8 +410,21 @@ export const machine = createMachine({
                 }
               }
             },
-            "unrouted": {},
-            "exhausted": {}
+            "exhausted": {
+              "on": {
+                "RunFailed": {
+                  "target": "#rcasd.exceeded_iteration_cap",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "decomposition",
+                      "cause": "exceeded_iteration_cap"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            }
           }
         }
       }

@@ -13,13 +13,14 @@ export const machine = createMachine({
     "sourceHash": "",
     "inputs": {},
     "context": {},
-    "status": "running",
-    "currentNode": null,
+    "branchOutputs": {},
     "attempts": {},
     "capCounts": {},
     "escalations": {},
     "maxIterationsDefault": 3,
     "error": null,
+    "lastError": null,
+    "nodeErrors": {},
     "approvals": {},
     "startedAt": "",
     "updatedAt": "",
@@ -40,22 +41,13 @@ export const machine = createMachine({
     "active": {
       "initial": "version_bump",
       "on": {
-        "RunFailed": [
-          {
-            "target": "exceeded_iteration_cap",
-            "guard": {
-              "type": "causeIs",
-              "params": {
-                "cause": "exceeded_iteration_cap"
-              }
-            },
-            "actions": "apply"
+        "RunFailed": {
+          "target": "failed",
+          "guard": {
+            "type": "isInternalError"
           },
-          {
-            "target": "failed",
-            "actions": "apply"
-          }
-        ],
+          "actions": "apply"
+        },
         "RunCancelled": {
           "target": "cancelled",
           "actions": "apply"
@@ -82,46 +74,24 @@ export const machine = createMachine({
             },
             "running": {
               "on": {
-                "NodeSucceeded": [
-                  {
-                    "target": "#release.active.changelog",
-                    "guard": {
-                      "type": "branchesTo",
-                      "params": {
-                        "node": "version_bump",
-                        "to": "changelog"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "done",
-                    "guard": {
-                      "type": "exits",
-                      "params": {
-                        "node": "version_bump"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "unrouted",
-                    "guard": {
-                      "type": "isNode",
-                      "params": {
-                        "node": "version_bump"
-                      }
-                    },
-                    "actions": "apply"
+                "NodeSucceeded": {
+                  "target": "#release.active.changelog",
+                  "actions": "apply",
+                  "guard": {
+                    "type": "isNode",
+                    "params": {
+                      "node": "version_bump"
+                    }
                   }
-                ],
+                },
                 "NodeFailed": [
                   {
                     "target": "ready",
                     "guard": {
-                      "type": "canRetry",
+                      "type": "failsWith",
                       "params": {
-                        "node": "version_bump"
+                        "node": "version_bump",
+                        "decision": "retry"
                       }
                     },
                     "actions": "apply"
@@ -129,9 +99,10 @@ export const machine = createMachine({
                   {
                     "target": "exhausted",
                     "guard": {
-                      "type": "isNode",
+                      "type": "failsWith",
                       "params": {
-                        "node": "version_bump"
+                        "node": "version_bump",
+                        "decision": "exhaust"
                       }
                     },
                     "actions": "apply"
@@ -139,16 +110,21 @@ export const machine = createMachine({
                 ]
               }
             },
-            "done": {
+            "exhausted": {
               "on": {
-                "RunCompleted": {
-                  "target": "#release.completed",
+                "RunFailed": {
+                  "target": "#release.exceeded_iteration_cap",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "version_bump",
+                      "cause": "exceeded_iteration_cap"
+                    }
+                  },
                   "actions": "apply"
                 }
               }
-            },
-            "unrouted": {},
-            "exhausted": {}
+            }
           }
         },
         "changelog": {
@@ -171,46 +147,24 @@ export const machine = createMachine({
             },
             "running": {
               "on": {
-                "NodeSucceeded": [
-                  {
-                    "target": "#release.active.approval",
-                    "guard": {
-                      "type": "branchesTo",
-                      "params": {
-                        "node": "changelog",
-                        "to": "approval"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "done",
-                    "guard": {
-                      "type": "exits",
-                      "params": {
-                        "node": "changelog"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "unrouted",
-                    "guard": {
-                      "type": "isNode",
-                      "params": {
-                        "node": "changelog"
-                      }
-                    },
-                    "actions": "apply"
+                "NodeSucceeded": {
+                  "target": "#release.active.approval",
+                  "actions": "apply",
+                  "guard": {
+                    "type": "isNode",
+                    "params": {
+                      "node": "changelog"
+                    }
                   }
-                ],
+                },
                 "NodeFailed": [
                   {
                     "target": "ready",
                     "guard": {
-                      "type": "canRetry",
+                      "type": "failsWith",
                       "params": {
-                        "node": "changelog"
+                        "node": "changelog",
+                        "decision": "retry"
                       }
                     },
                     "actions": "apply"
@@ -218,9 +172,10 @@ export const machine = createMachine({
                   {
                     "target": "exhausted",
                     "guard": {
-                      "type": "isNode",
+                      "type": "failsWith",
                       "params": {
-                        "node": "changelog"
+                        "node": "changelog",
+                        "decision": "exhaust"
                       }
                     },
                     "actions": "apply"
@@ -228,16 +183,21 @@ export const machine = createMachine({
                 ]
               }
             },
-            "done": {
+            "exhausted": {
               "on": {
-                "RunCompleted": {
-                  "target": "#release.completed",
+                "RunFailed": {
+                  "target": "#release.exceeded_iteration_cap",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "changelog",
+                      "cause": "exceeded_iteration_cap"
+                    }
+                  },
                   "actions": "apply"
                 }
               }
-            },
-            "unrouted": {},
-            "exhausted": {}
+            }
           }
         },
         "approval": {
@@ -279,56 +239,48 @@ export const machine = createMachine({
                     }
                   },
                   "actions": "apply"
+                },
+                "RunFailed": {
+                  "target": "#release.failed",
+                  "guard": {
+                    "type": "expiresGate",
+                    "params": {
+                      "node": "approval"
+                    }
+                  },
+                  "actions": "apply"
                 }
               }
             },
             "approved": {
               "on": {
-                "RunResumed": [
-                  {
-                    "target": "#release.active.publish",
-                    "guard": {
-                      "type": "branchesTo",
-                      "params": {
-                        "node": "approval",
-                        "to": "publish"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "done",
-                    "guard": {
-                      "type": "exits",
-                      "params": {
-                        "node": "approval"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "unrouted",
-                    "guard": {
-                      "type": "isNode",
-                      "params": {
-                        "node": "approval"
-                      }
-                    },
-                    "actions": "apply"
+                "RunResumed": {
+                  "target": "#release.active.publish",
+                  "actions": "apply",
+                  "guard": {
+                    "type": "isResumable",
+                    "params": {
+                      "node": "approval"
+                    }
                   }
-                ]
-              }
-            },
-            "rejected": {},
-            "done": {
-              "on": {
-                "RunCompleted": {
-                  "target": "#release.completed",
-                  "actions": "apply"
                 }
               }
             },
-            "unrouted": {}
+            "rejected": {
+              "on": {
+                "RunFailed": {
+                  "target": "#release.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "approval",
+                      "cause": "approval_rejected"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            }
           }
         },
         "publish": {
@@ -351,35 +303,24 @@ export const machine = createMachine({
             },
             "running": {
               "on": {
-                "NodeSucceeded": [
-                  {
-                    "target": "done",
-                    "guard": {
-                      "type": "exits",
-                      "params": {
-                        "node": "publish"
-                      }
-                    },
-                    "actions": "apply"
-                  },
-                  {
-                    "target": "unrouted",
-                    "guard": {
-                      "type": "isNode",
-                      "params": {
-                        "node": "publish"
-                      }
-                    },
-                    "actions": "apply"
+                "NodeSucceeded": {
+                  "target": "done",
+                  "actions": "apply",
+                  "guard": {
+                    "type": "isNode",
+                    "params": {
+                      "node": "publish"
+                    }
                   }
-                ],
+                },
                 "NodeFailed": [
                   {
                     "target": "ready",
                     "guard": {
-                      "type": "canRetry",
+                      "type": "failsWith",
                       "params": {
-                        "node": "publish"
+                        "node": "publish",
+                        "decision": "retry"
                       }
                     },
                     "actions": "apply"
@@ -387,9 +328,10 @@ export const machine = createMachine({
                   {
                     "target": "exhausted",
                     "guard": {
-                      "type": "isNode",
+                      "type": "failsWith",
                       "params": {
-                        "node": "publish"
+                        "node": "publish",
+                        "decision": "exhaust"
                       }
                     },
                     "actions": "apply"
@@ -405,8 +347,21 @@ export const machine = createMachine({
                 }
               }
             },
-            "unrouted": {},
-            "exhausted": {}
+            "exhausted": {
+              "on": {
+                "RunFailed": {
+                  "target": "#release.exceeded_iteration_cap",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "publish",
+                      "cause": "exceeded_iteration_cap"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            }
           }
         }
       }

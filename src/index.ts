@@ -29,6 +29,8 @@ export type {
   AgenticNode,
   DeterministicNode,
   ApprovalNode,
+  ParallelNode,
+  PlaybookBranch,
   PlaybookEdge,
   EdgeCondition,
   PlaybookInput,
@@ -62,7 +64,7 @@ export type { RunState, GateState } from './compiler/runState.js';
 export { nextSteps, runStatusOf } from './compiler/nextStep.js';
 export type { NextStep } from './compiler/nextStep.js';
 export { activeNodes } from './compiler/stateValue.js';
-export { createPlaybookModel, decideFailure, describeFailurePolicy } from './compiler/playbookModel.js';
+export { createPlaybookModel, decideFailure, describeFailurePolicy, DEFAULT_MAX_ITERATIONS } from './compiler/playbookModel.js';
 export type { FailureDecision, PlaybookModel, BranchModel } from './compiler/playbookModel.js';
 export { foldRunSteps } from './projections/foldRunSteps.js';
 export { replayInspection, INSPECTION_PROTOCOL_VERSION } from './projections/replayInspection.js';

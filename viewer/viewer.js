@@ -133,13 +133,17 @@ async function showRun(runId) {
     const step = steps[index];
     [...timeline.children].forEach((item, i) => item.classList.toggle('selected', i === index));
     timeline.children[index]?.scrollIntoView({ block: 'nearest' });
-    const visited = new Set(steps.slice(0, index + 1).filter((s) => s.type === 'NodeStarted' || s.type === 'RunPaused').map((s) => s.data.nodeId));
+    // Which nodes are active, and in which phase, is what the machine state says (activeNodes; several at
+    // once inside a group); a final state has none, so the run's position (the end, or where it failed) is shown.
+    const active = new Map(typeof step.value === 'string' ? (step.node === null ? [] : [[step.node, step.phase]]) : step.activeNodes.map((a) => [a.nodeId, a.phase]));
+    const outcome = outcomesUpTo(steps, index);
     for (const node of chart.querySelectorAll('g.node')) {
       const id = node.dataset.node;
-      const active = id === step.node;
-      node.dataset.active = String(active);
-      node.dataset.phase = active ? step.phase ?? '' : '';
-      node.classList.toggle('visited', visited.has(id));
+      const phase = active.get(id);
+      node.dataset.active = String(phase !== undefined);
+      node.dataset.phase = phase ?? '';
+      node.dataset.state = phase ?? outcome.get(id) ?? '';
+      node.classList.toggle('visited', outcome.has(id));
     }
     document.getElementById('counter').textContent = `event ${index + 1} of ${steps.length}`;
     position.replaceChildren(
@@ -162,7 +166,7 @@ async function showRun(runId) {
       h('p', { class: 'muted ids' }, `run ${run.runId} · playbook sha256 ${playbook.sourceHash.slice(0, 12)} · ${steps.length} events`),
       playbook.description ? h('p', { class: 'muted' }, playbook.description) : ''),
     pending ? gateForm(run.runId, pending) : '',
-    h('div', { class: 'run-grid' },
+    h('div', { class: `run-grid${Number(chart.dataset.width) > 1000 ? ' wide' : ''}` },
       h('section', { class: 'chart-panel' }, h('h3', {}, 'Statechart'), chart, position),
       h('section', { class: 'timeline-panel' }, h('h3', {}, 'Timeline'), stepper, timeline)),
     h('section', {}, h('h3', {}, 'State at the selected event'), context),
@@ -173,6 +177,24 @@ async function showRun(runId) {
     if (event.key === 'ArrowRight') select(selected + 1);
   };
   select(selected);
+}
+
+/**
+ * How each node's latest attempt ended by step `index`: `done` (it succeeded, or its gate was approved and
+ * resumed), `failed`, `stopped` (aborted or cancelled: a sibling branch failed), or `started` (still going, or interrupted). Shown for nodes that are not active.
+ */
+function outcomesUpTo(steps, index) {
+  const outcome = new Map();
+  for (const step of steps.slice(0, index + 1)) {
+    const id = step.data?.nodeId;
+    if (typeof id !== 'string') continue;
+    if (step.type === 'NodeStarted' || step.type === 'RunPaused') outcome.set(id, 'started');
+    else if (step.type === 'NodeSucceeded' || step.type === 'RunResumed') outcome.set(id, 'done');
+    else if (step.type === 'NodeFailed' && step.data.aborted === true) outcome.set(id, 'stopped');
+    else if (step.type === 'NodeFailed' || step.type === 'ApprovalRejected' || step.type === 'BranchFailed' || step.type === 'RunFailed') outcome.set(id, 'failed');
+    else if (step.type === 'ApprovalCancelled') outcome.set(id, 'stopped');
+  }
+  return outcome;
 }
 
 function gateForm(runId, gate) {
@@ -208,89 +230,165 @@ function gateForm(runId, gate) {
     message);
 }
 
-// 4. The statechart: layered top-to-bottom (longest path from the entry), drawn as SVG.
+// 4. The statechart, drawn as SVG: each graph (the top level, and every branch of a parallel group)
+// is layered top-to-bottom by its longest path from the entry. A group is a box whose branches are
+// lanes side by side, each lane a graph of its own; sizes are measured inside out, so boxes never overlap.
 const BOX = { width: 200, height: 58, gapX: 40, gapY: 62, margin: 28, side: 130 };
+/** Room for a retry loop's label (left of a box) and an escalation's curve (right of it) inside a lane. */
+const LANE = { head: 26, pad: 14, gap: 14, gutter: 16, retry: 150, escalate: 130 };
+const GROUP = { head: 44, pad: 12 };
 
 function layout(graph) {
-  const next = graph.edges.filter((edge) => edge.kind === 'next');
-  const layer = new Map(graph.nodes.map((node) => [node.id, 0]));
-  const incoming = new Map(graph.nodes.map((node) => [node.id, 0]));
-  for (const edge of next) incoming.set(edge.to, (incoming.get(edge.to) ?? 0) + 1);
-  const queue = graph.nodes.filter((node) => incoming.get(node.id) === 0).map((node) => node.id);
-  while (queue.length > 0) {
-    const id = queue.shift();
-    for (const edge of next.filter((e) => e.from === id)) {
-      layer.set(edge.to, Math.max(layer.get(edge.to) ?? 0, (layer.get(id) ?? 0) + 1));
-      incoming.set(edge.to, incoming.get(edge.to) - 1);
-      if (incoming.get(edge.to) === 0) queue.push(edge.to);
-    }
+  const byId = new Map(graph.nodes.map((node) => [node.id, node]));
+  const lanesOf = new Map();
+  for (const branch of graph.branches ?? []) {
+    if (!lanesOf.has(branch.groupId)) lanesOf.set(branch.groupId, []);
+    lanesOf.get(branch.groupId).push(branch);
   }
-  const layers = [];
-  for (const node of graph.nodes) (layers[layer.get(node.id)] ??= []).push(node);
-  const widest = Math.max(...layers.map((row) => row?.length ?? 0));
-  // Retry loops are drawn left of a box, escalations right of it: keep room on both sides.
-  const width = 2 * BOX.side + widest * BOX.width + (widest - 1) * BOX.gapX;
   const place = new Map();
-  layers.forEach((row, depth) => {
-    const rowWidth = row.length * BOX.width + (row.length - 1) * BOX.gapX;
-    row.forEach((node, i) => {
-      const x = (width - rowWidth) / 2 + i * (BOX.width + BOX.gapX);
-      place.set(node.id, { x, y: BOX.margin + depth * (BOX.height + BOX.gapY) });
-    });
-  });
-  return { place, width, height: BOX.margin * 2 + layers.length * BOX.height + (layers.length - 1) * BOX.gapY };
+  const lanes = [];
+
+  /** Measures one graph (its own nodes only); returns its size and a function that places it at (x, y). */
+  function measureGraph(ids, gutters) {
+    const inside = new Set(ids);
+    const next = graph.edges.filter((edge) => edge.kind === 'next' && inside.has(edge.from) && inside.has(edge.to) && edge.from !== edge.to);
+    const layer = new Map(ids.map((id) => [id, 0]));
+    const incoming = new Map(ids.map((id) => [id, 0]));
+    for (const edge of next) incoming.set(edge.to, incoming.get(edge.to) + 1);
+    const queue = ids.filter((id) => incoming.get(id) === 0);
+    while (queue.length > 0) {
+      const id = queue.shift();
+      for (const edge of next.filter((e) => e.from === id)) {
+        layer.set(edge.to, Math.max(layer.get(edge.to), layer.get(id) + 1));
+        incoming.set(edge.to, incoming.get(edge.to) - 1);
+        if (incoming.get(edge.to) === 0) queue.push(edge.to);
+      }
+    }
+    const rows = [];
+    for (const id of ids) (rows[layer.get(id)] ??= []).push(id);
+    const dense = rows.filter((row) => row !== undefined);
+    const sizes = new Map(ids.map((id) => [id, measureNode(id)]));
+    const rowWidth = (row) => row.reduce((sum, id) => sum + sizes.get(id).w, 0) + (row.length - 1) * BOX.gapX;
+    const rowHeight = (row) => Math.max(...row.map((id) => sizes.get(id).h));
+    const inner = Math.max(0, ...dense.map(rowWidth));
+    const left = gutters.left(ids);
+    const right = gutters.right(ids);
+    const height = dense.reduce((sum, row) => sum + rowHeight(row), 0) + Math.max(0, dense.length - 1) * BOX.gapY;
+    return {
+      w: left + inner + right,
+      h: height,
+      arrange(x0, y0) {
+        let y = y0;
+        for (const row of dense) {
+          let x = x0 + left + (inner - rowWidth(row)) / 2;
+          for (const id of row) {
+            const { w, h, arrange } = sizes.get(id);
+            place.set(id, { x, y, w, h });
+            arrange?.(x, y);
+            x += w + BOX.gapX;
+          }
+          y += rowHeight(row) + BOX.gapY;
+        }
+      },
+    };
+  }
+
+  const laneGutters = {
+    left: (ids) => (graph.edges.some((edge) => edge.kind === 'retry' && ids.includes(edge.from)) ? LANE.retry : LANE.gutter),
+    right: (ids) => (graph.edges.some((edge) => edge.kind === 'escalate' && ids.includes(edge.from)) ? LANE.escalate : LANE.gutter),
+  };
+
+  /** A plain node is a box; a group is a box holding one lane per branch, side by side, all as tall as the tallest. */
+  function measureNode(id) {
+    if (byId.get(id)?.type !== 'parallel') return { w: BOX.width, h: BOX.height };
+    const branches = lanesOf.get(id) ?? [];
+    const inner = branches.map((branch) => ({ branch, graph: measureGraph(branch.nodes, laneGutters) }));
+    const laneHeight = LANE.head + Math.max(0, ...inner.map((lane) => lane.graph.h)) + LANE.pad;
+    const width = 2 * GROUP.pad + inner.reduce((sum, lane) => sum + lane.graph.w, 0) + Math.max(0, inner.length - 1) * LANE.gap;
+    return {
+      w: Math.max(width, BOX.width),
+      h: GROUP.head + laneHeight + GROUP.pad,
+      arrange(x0, y0) {
+        let x = x0 + GROUP.pad;
+        for (const lane of inner) {
+          lanes.push({ ...lane.branch, x, y: y0 + GROUP.head, w: lane.graph.w, h: laneHeight });
+          lane.graph.arrange(x, y0 + GROUP.head + LANE.head);
+          x += lane.graph.w + LANE.gap;
+        }
+      },
+    };
+  }
+
+  const top = graph.nodes.filter((node) => node.branch === undefined).map((node) => node.id);
+  const root = measureGraph(top, { left: () => BOX.side, right: () => BOX.side });
+  root.arrange(0, BOX.margin);
+  return { place, lanes, width: root.w, height: root.h + 2 * BOX.margin };
 }
 
+function edgePath(edge, a, b) {
+  if (edge.kind === 'retry') {
+    const x1 = a.x;
+    const y1 = a.y + 16;
+    const y2 = a.y + Math.min(a.h, BOX.height) - 16;
+    return { d: `M${x1},${y1} C${x1 - 46},${y1 - 10} ${x1 - 46},${y2 + 10} ${x1},${y2}`, at: { x: x1 - 40, y: (y1 + y2) / 2 + 4 }, anchor: 'end' };
+  }
+  if (edge.kind === 'escalate') {
+    const x1 = a.x + a.w;
+    const y1 = a.y + Math.min(a.h, BOX.height) / 2;
+    const x2 = b.x + b.w;
+    const y2 = b.y + Math.min(b.h, BOX.height) / 2;
+    const bulge = 60 + Math.abs(y1 - y2) * 0.15;
+    return { d: `M${x1},${y1} C${x1 + bulge},${y1} ${x2 + bulge},${y2} ${x2},${y2}`, at: { x: Math.max(x1, x2) + bulge * 0.75, y: (y1 + y2) / 2 }, anchor: 'start' };
+  }
+  const x1 = a.x + a.w / 2;
+  const y1 = a.y + a.h;
+  const x2 = b.x + b.w / 2;
+  const y2 = b.y;
+  const mid = (y1 + y2) / 2;
+  return { d: `M${x1},${y1} C${x1},${mid} ${x2},${mid} ${x2},${y2}`, at: { x: (x1 + x2) / 2 + 6, y: mid }, anchor: 'start' };
+}
+
+const clip = (text, max) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
 function drawChart(graph) {
-  const { place, width, height } = layout(graph);
-  const root = svg('svg', { class: 'chart', id: 'chart', viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `statechart of ${graph.name}` });
+  const { place, lanes, width, height } = layout(graph);
+  const root = svg('svg', { class: 'chart', id: 'chart', viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `statechart of ${graph.name}`, dataset: { width } });
   root.append(svg('defs', {},
     svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' }, svg('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' }))));
+  // Groups and their lanes first (outermost first, as measured), so edges and boxes inside them are drawn on top.
+  for (const node of graph.nodes.filter((n) => n.type === 'parallel')) {
+    const { x, y, w, h } = place.get(node.id);
+    root.append(svg('g', { class: 'node parallel', dataset: { node: node.id, active: 'false' }, transform: `translate(${x},${y})` },
+      svg('title', {}, node.description ?? node.detail),
+      svg('rect', { width: w, height: h, rx: 10 }),
+      svg('text', { x: 14, y: 20, class: 'node-id group-id' }, node.id),
+      svg('text', { x: 14, y: 36, class: 'node-detail group-detail' }, clip(node.detail, Math.floor(w / 6.5)))));
+    for (const lane of lanes.filter((l) => l.groupId === node.id)) {
+      root.append(svg('g', { class: 'lane', dataset: { branch: lane.id, group: lane.groupId }, transform: `translate(${lane.x},${lane.y})` },
+        svg('title', {}, lane.description ?? `branch ${lane.id}`),
+        svg('rect', { width: lane.w, height: lane.h, rx: 8 }),
+        svg('text', { x: 10, y: 17, class: 'lane-label' }, `branch ${lane.id}`)));
+    }
+  }
   const edges = svg('g', { class: 'edges' });
   for (const edge of graph.edges) {
     const a = place.get(edge.from);
     const b = place.get(edge.to);
     if (!a || !b) continue;
-    let d;
-    let labelAt;
-    let anchor = 'start';
-    if (edge.kind === 'retry') {
-      const x1 = a.x;
-      const y1 = a.y + 16;
-      const y2 = a.y + BOX.height - 16;
-      d = `M${x1},${y1} C${x1 - 46},${y1 - 10} ${x1 - 46},${y2 + 10} ${x1},${y2}`;
-      labelAt = { x: x1 - 40, y: a.y + BOX.height / 2 + 4 };
-      anchor = 'end';
-    } else if (edge.kind === 'escalate') {
-      const x1 = a.x + BOX.width;
-      const y1 = a.y + BOX.height / 2;
-      const x2 = b.x + BOX.width;
-      const y2 = b.y + BOX.height / 2;
-      const bulge = 60 + Math.abs(y1 - y2) * 0.15;
-      d = `M${x1},${y1} C${x1 + bulge},${y1} ${x2 + bulge},${y2} ${x2},${y2}`;
-      labelAt = { x: Math.max(x1, x2) + bulge * 0.75, y: (y1 + y2) / 2 };
-    } else {
-      const x1 = a.x + BOX.width / 2;
-      const y1 = a.y + BOX.height;
-      const x2 = b.x + BOX.width / 2;
-      const y2 = b.y;
-      const mid = (y1 + y2) / 2;
-      d = `M${x1},${y1} C${x1},${mid} ${x2},${mid} ${x2},${y2}`;
-      labelAt = { x: (x1 + x2) / 2 + 6, y: mid };
-    }
+    const { d, at, anchor } = edgePath(edge, a, b);
     const group = svg('g', { class: `edge ${edge.kind}`, dataset: { from: edge.from, to: edge.to } }, svg('path', { d, 'marker-end': 'url(#arrow)' }));
-    if (edge.label) group.append(svg('text', { x: labelAt.x, y: labelAt.y, class: 'edge-label', 'text-anchor': anchor }, edge.label));
+    if (edge.label) group.append(svg('text', { x: at.x, y: at.y, class: 'edge-label', 'text-anchor': anchor }, edge.label));
     edges.append(group);
   }
   root.append(edges);
-  for (const node of graph.nodes) {
+  for (const node of graph.nodes.filter((n) => n.type !== 'parallel')) {
     const { x, y } = place.get(node.id);
     const final = node.type === 'final';
     const group = svg('g', { class: `node ${node.type}`, dataset: { node: node.id, active: 'false' }, transform: `translate(${x},${y})` });
     group.append(svg('title', {}, node.description ?? node.detail));
     group.append(svg('rect', { width: BOX.width, height: BOX.height, rx: final ? BOX.height / 2 : 8 }));
     group.append(svg('text', { x: BOX.width / 2, y: final ? BOX.height / 2 + 5 : 24, class: 'node-id' }, final ? node.detail : node.id));
-    if (!final) group.append(svg('text', { x: BOX.width / 2, y: 44, class: 'node-detail' }, node.detail.length > 30 ? `${node.detail.slice(0, 29)}…` : node.detail));
+    if (!final) group.append(svg('text', { x: BOX.width / 2, y: 44, class: 'node-detail' }, clip(node.detail, 30)));
     root.append(group);
   }
   return root;

@@ -26,7 +26,7 @@ export function registerExport(program: Command, bind: BindAction): void {
     .addOption(new Option('--format <format>', 'output format').choices(FORMATS).makeOptionMandatory());
   withExamples(command, [
     'cantbook export starter/release.cantbook --format stately > release.machine.js   # Stately Studio: Import from code',
-    'cantbook export starter/ci-gate.cantbook --format mermaid',
+    'cantbook export starter/review.cantbook --format mermaid   # a parallel group as concurrent regions',
     'cantbook export starter/ivtr.cantbook --format json',
   ]);
   command.action(

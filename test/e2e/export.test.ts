@@ -14,6 +14,7 @@ import type { CliSession } from '../helpers/cliSession.js';
 
 const release = join(repoRoot, 'starter', 'release.cantbook');
 const ciGate = join(repoRoot, 'starter', 'ci-gate.cantbook');
+const review = join(repoRoot, 'starter', 'review.cantbook');
 let cli: CliSession;
 
 beforeAll(() => {
@@ -50,9 +51,11 @@ describe('export', () => {
     expect(Object.keys(config.states)).toEqual(['idle', 'active', 'completed', 'failed', 'exceeded_iteration_cap', 'cancelled']);
     const nodes = config.states.active?.states ?? {};
     expect(Object.keys(nodes)).toEqual(['version_bump', 'changelog', 'approval', 'publish']);
-    // A node that retries in place (no inject_into) has no `escalating` substate.
-    expect(Object.keys(nodes.version_bump?.states ?? {})).toEqual(['ready', 'running', 'done', 'unrouted', 'exhausted']);
-    expect(Object.keys(nodes.approval?.states ?? {})).toEqual(['ready', 'paused', 'approved', 'rejected', 'done', 'unrouted']);
+    // Only ends that can happen: a node that retries in place has no `escalating`, one with a successor no `done`,
+    // one without guarded edges no `no_branch`/`ambiguous_branch`; the last node ends the run (`done`).
+    expect(Object.keys(nodes.version_bump?.states ?? {})).toEqual(['ready', 'running', 'exhausted']);
+    expect(Object.keys(nodes.approval?.states ?? {})).toEqual(['ready', 'paused', 'approved', 'rejected']);
+    expect(Object.keys(nodes.publish?.states ?? {})).toEqual(['ready', 'running', 'done', 'exhausted']);
     // xstate resolved every state: the machine knows each leaf by id.
     expect(machine.getStateNodeById(`${machine.id}.active.approval.paused`).key).toBe('paused');
     expect(initialTransition(machine)[0].value).toBe('idle');
@@ -77,6 +80,84 @@ describe('export', () => {
         '  completed --> [*]',
       ]),
     );
+  });
+
+  it("--format stately of the review starter evaluates to a machine whose group is a parallel state with one region per branch", async () => {
+    const result = await cli.run(['export', review, '--format', 'stately']);
+    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+    const machine = evaluateStatelyModule(result.stdout);
+    type StateConfig = { type?: string; initial?: string; states?: Record<string, StateConfig> };
+    const active = (machine.config as { states: Record<string, StateConfig> }).states.active;
+    expect(Object.keys(active?.states ?? {})).toEqual(['build', 'reviews', 'merge']);
+    const group = active?.states?.reviews;
+    expect(group?.initial).toBe('ready');
+    const running = group?.states?.running;
+    expect(running?.type).toBe('parallel');
+    expect(Object.keys(running?.states ?? {})).toEqual(['security', 'perf', 'docs']);
+    expect(Object.keys(running?.states?.security?.states ?? {})).toEqual(['nodes', 'succeeded', 'failed', 'stopped']);
+    expect(Object.keys(running?.states?.security?.states?.nodes?.states ?? {})).toEqual(['scan', 'sec_gate']);
+    // xstate itself resolved the config: the group's running state node is parallel, the gate deep inside a branch is known by id.
+    expect(machine.getStateNodeById(`${machine.id}.active.reviews.running`).type).toBe('parallel');
+    expect(machine.getStateNodeById(`${machine.id}.active.reviews.running.security.nodes.sec_gate.paused`).key).toBe('paused');
+    expect(initialTransition(machine)[0].value).toBe('idle');
+    expect(JSON.parse(JSON.stringify(machine.config))).toEqual(compiledConfig(review));
+  });
+
+  it('--format json of the review starter is the compiled config, branches included', async () => {
+    const result = await cli.json<{ format: string; output: { states: { active: { states: Record<string, { states: { running: { type: string; states: Record<string, unknown> } } }> } } } }>(['export', review, '--format', 'json']);
+    expect(result.format).toBe('json');
+    expect(result.output).toEqual(compiledConfig(review));
+    const running = result.output.states.active.states.reviews?.states.running;
+    expect(running?.type).toBe('parallel');
+    expect(Object.keys(running?.states ?? {})).toEqual(['security', 'perf', 'docs']);
+  });
+
+  it('--format mermaid draws the review group as a composite state with one concurrent region per branch, each with its ends', async () => {
+    const result = await cli.run(['export', review, '--format', 'mermaid']);
+    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+    const lines = result.stdout.split('\n');
+    // The group's block: three branch blocks separated by `--`, nothing of a branch outside its block.
+    const open = lines.indexOf('  state reviews {');
+    const close = lines.indexOf('  }', open);
+    expect(open).toBeGreaterThan(0);
+    const block = lines.slice(open + 1, close);
+    expect(block.filter((line) => /^ {4}\S/.test(line))).toEqual(['    state security {', '    }', '    --', '    state perf {', '    }', '    --', '    state docs {', '    }']);
+    const security = block.slice(block.indexOf('    state security {') + 1, block.indexOf('    }'));
+    expect(security).toEqual([
+      '      scan : scan · agentic · security-scanner',
+      '      sec_gate : sec_gate · approval gate · conservative · expires after 72h',
+      '      [*] --> scan',
+      '      scan --> sec_gate',
+      '      scan --> security_stopped : aborted: a sibling branch failed',
+      "      scan --> scan : on failure, retry (2 attempt(s) in all)",
+      '      scan --> security_failed : on failure after 2 attempt(s)',
+      '      sec_gate --> security_succeeded : approved',
+      '      sec_gate --> security_stopped : cancelled: a sibling branch failed',
+      '      sec_gate --> security_failed : rejected, or expired after 72h',
+      '      state "succeeded" as security_succeeded',
+      '      security_succeeded --> [*]',
+      '      state "failed" as security_failed',
+      '      security_failed --> [*]',
+      '      state "stopped" as security_stopped',
+      '      security_stopped --> [*]',
+    ]);
+    // docs_review (cap 1) fails its branch at once; every branch has all three ends drawn.
+    expect(block).toEqual(expect.arrayContaining(['      docs_review --> docs_failed : on failure', '      bench --> perf_succeeded']));
+    for (const branch of ['security', 'perf', 'docs']) for (const end of ['succeeded', 'failed', 'stopped']) expect(block).toContain(`      ${branch}_${end} --> [*]`);
+    // Outside the group: the join is the group's own edge, and the group follows its own on_failure (cap 1: no retry).
+    const outside = [...lines.slice(0, open), ...lines.slice(close + 1)];
+    expect(outside).toEqual(
+      expect.arrayContaining([
+        '  reviews : reviews · parallel · 3 branches · fail_fast · at most 3 at once',
+        '  [*] --> build',
+        '  build --> reviews',
+        '  reviews --> merge',
+        '  reviews --> exceeded_iteration_cap : on failure',
+        '  merge --> completed',
+      ]),
+    );
+    expect(outside.filter((line) => /scan|sec_gate|bench|docs_review/.test(line))).toEqual([]);
+    expect(outside.some((line) => line.startsWith('  reviews --> reviews'))).toBe(false);
   });
 
   it('--format mermaid draws the gate with its outcomes', async () => {

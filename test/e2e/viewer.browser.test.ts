@@ -19,7 +19,8 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compilePlaybook, foldRun, getRun, initialRunSnapshot, openSqliteStore, parsePlaybook, readRunEvents } from '../../src/index.js';
+import { randomBytes } from 'node:crypto';
+import { compilePlaybook, createDispatcherFromSpec, executePlaybook, foldRun, getRun, initialRunSnapshot, openSqliteStore, parsePlaybook, readRunEvents } from '../../src/index.js';
 import type { EventStore, RunEvent, RunSnapshot } from '../../src/index.js';
 import { DEMO_AGENT, repoRoot, runCantbookJson, startViewerProcess } from '../helpers/cantbookProcess.js';
 import type { ViewerProcess } from '../helpers/cantbookProcess.js';
@@ -128,7 +129,7 @@ describe.skipIf(SKIP)('the viewer in headless Chromium', () => {
     expect(await page.textContent('#counter')).toBe(`event ${events.length} of ${events.length}`);
     await page.waitForSelector('#gate', WAIT);
     // Failure paths are drawn: changelog retries in place (default cap 3); publish (cap 1) does not.
-    expect(await page.textContent('#chart g.edge.retry[data-from="changelog"]')).toBe('retry (3 attempts)');
+    expect(await page.textContent('#chart g.edge.retry[data-from="changelog"]')).toBe('retry · 3 attempt(s)');
     expect(await page.$('#chart g.edge.retry[data-from="publish"]')).toBeNull();
 
     const { definition } = parsePlaybook(readFileSync(join(repoRoot, 'starter', 'release.cantbook'), 'utf8'));
@@ -276,5 +277,67 @@ describe.skipIf(SKIP)('the viewer in headless Chromium', () => {
     await page.click('.run-head a.back');
     await page.waitForSelector(`#runs tr[data-run-id="${other.runId}"] [data-status="failed"]`, WAIT);
     expect(await page.textContent('main')).toContain('No gate is waiting for a decision.');
+  });
+
+  it('draws a paused review run: the group box holds its branch lanes and their nodes, no boxes overlap, the gate paused and the rest done', async () => {
+    // The review starter paused at sec_gate while bench and docs_review ran (written by the library, with the demo agent).
+    const source = readFileSync(join(repoRoot, 'starter', 'review.cantbook'), 'utf8');
+    const { definition } = parsePlaybook(source);
+    const review = await withStore((store) =>
+      executePlaybook({ store, playbook: definition, source, initialContext: { change: 'pr-42' }, dispatcher: createDispatcherFromSpec(DEMO_AGENT, { cwd: repoRoot }), approvalSecret: randomBytes(32).toString('hex') }),
+    );
+    expect(review.terminalStatus).toBe('pending_approval');
+    const log = await withStore((store) => readRunEvents(store, review.runId));
+    // The independent oracle: the machine state the fold of the log reaches, read by hand.
+    const folded = foldRun(compilePlaybook(definition), initialRunSnapshot(compilePlaybook(definition)), log).value;
+    expect(folded).toEqual({ active: { reviews: { running: { security: { nodes: { sec_gate: 'paused' } }, perf: 'succeeded', docs: 'succeeded' } } } });
+
+    await page.goto(`${viewer.info.url}#/runs/${review.runId}`);
+    await page.waitForSelector('#chart g.node[data-node="sec_gate"][data-active="true"][data-phase="paused"]', WAIT);
+    const states = await page.$$eval('#chart g.node', (nodes) => Object.fromEntries(nodes.map((node) => [node.getAttribute('data-node'), [node.getAttribute('data-active'), node.getAttribute('data-state')]])));
+    expect(states).toEqual({
+      reviews: ['true', 'running'],
+      build: ['false', 'done'],
+      scan: ['false', 'done'],
+      sec_gate: ['true', 'paused'],
+      bench: ['false', 'done'],
+      docs_review: ['false', 'done'],
+      merge: ['false', ''],
+      '@completed': ['false', ''],
+    });
+
+    type Box = { x: number; y: number; width: number; height: number };
+    const boxes = await page.$$eval('#chart g.node > rect, #chart g.lane > rect', (rects) =>
+      rects.map((rect) => {
+        // Runs in the page; the DOM types are not in this project's lib, so the parent is typed by what is read.
+        const owner = rect.parentElement as unknown as { getAttribute(name: string): string | null };
+        const { x, y, width, height } = rect.getBoundingClientRect();
+        return { node: owner.getAttribute('data-node'), lane: owner.getAttribute('data-branch'), group: owner.getAttribute('data-group'), box: { x, y, width, height } };
+      }),
+    );
+    const nodeBox = (id: string): Box => boxes.find((b) => b.node === id)?.box as Box;
+    const laneBox = (id: string): Box => boxes.find((b) => b.lane === id)?.box as Box;
+    const inside = (inner: Box, outer: Box) => inner.x >= outer.x && inner.y >= outer.y && inner.x + inner.width <= outer.x + outer.width && inner.y + inner.height <= outer.y + outer.height;
+    const overlap = (a: Box, b: Box) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+    const lanes = { security: ['scan', 'sec_gate'], perf: ['bench'], docs: ['docs_review'] };
+    expect(boxes.filter((b) => b.lane !== null).map((b) => [b.lane, b.group])).toEqual([['security', 'reviews'], ['perf', 'reviews'], ['docs', 'reviews']]);
+    for (const [lane, nodes] of Object.entries(lanes)) {
+      expect(inside(laneBox(lane), nodeBox('reviews')), `lane ${lane} inside the group box`).toBe(true);
+      for (const node of nodes) expect(inside(nodeBox(node), laneBox(lane)), `${node} inside lane ${lane}`).toBe(true);
+    }
+    for (const [a, b] of [['security', 'perf'], ['perf', 'docs'], ['security', 'docs']] as const) expect(overlap(laneBox(a), laneBox(b)), `lanes ${a} and ${b}`).toBe(false);
+    const leaves = ['build', 'scan', 'sec_gate', 'bench', 'docs_review', 'merge', '@completed'];
+    for (const [i, a] of leaves.entries()) for (const b of leaves.slice(i + 1)) expect(overlap(nodeBox(a), nodeBox(b)), `${a} and ${b} overlap`).toBe(false);
+    for (const outsider of ['build', 'merge', '@completed']) expect(overlap(nodeBox(outsider), nodeBox('reviews')), `${outsider} and the group`).toBe(false);
+
+    // The edge inside a branch stays inside its lane; the join leaves the group box from its bottom towards merge.
+    const path = async (from: string, to: string) => page.$eval(`#chart g.edge[data-from="${from}"][data-to="${to}"] path`, (p) => { const { x, y, width, height } = p.getBoundingClientRect(); return { x, y, width, height }; });
+    expect(inside(await path('scan', 'sec_gate'), laneBox('security'))).toBe(true);
+    const joinEdge = await path('reviews', 'merge');
+    const group = nodeBox('reviews');
+    expect(Math.abs(joinEdge.y - (group.y + group.height))).toBeLessThan(2);
+    expect(joinEdge.y + joinEdge.height).toBeLessThanOrEqual(nodeBox('merge').y + 1);
+    expect(await page.$('#chart g.edge[data-to="@completed"][data-from="sec_gate"]')).toBeNull();
+    await shot(page, 'parallel');
   });
 });

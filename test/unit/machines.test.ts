@@ -47,6 +47,7 @@ describe('machines/', () => {
       'machines/ivtr.machine.js',
       'machines/rcasd.machine.js',
       'machines/release.machine.js',
+      'machines/review.machine.js',
     ]);
   });
 
@@ -60,6 +61,14 @@ describe('machines/', () => {
       expect(named).toBe(`// Playbook ${JSON.stringify(definition.name)}, sourceHash ${sourceHash}`);
       expect(rest.join('\n')).toContain("import { createMachine } from 'xstate';\n\nexport const machine = createMachine({\n");
     }
+  });
+
+  it("review's file holds its parallel group: a parallel state with one region per branch, as xstate resolves it", async () => {
+    const { machine } = (await import(pathToFileURL(join(root, 'machines', 'review.machine.js')).href)) as { machine: AnyStateMachine };
+    const running = machine.getStateNodeById('review.active.reviews.running');
+    expect(running.type).toBe('parallel');
+    expect(Object.keys(running.states)).toEqual(['security', 'perf', 'docs']);
+    expect(Object.keys(machine.getStateNodeById('review.active.reviews.running.security.nodes').states)).toEqual(['scan', 'sec_gate']);
   });
 
   it('each file evaluates to the machine the runtime compiles from its starter', async () => {

@@ -3,9 +3,9 @@
  * transitions between them) and, for every event of the log, the state the
  * fold reached. Pure: built from a parsed playbook and a replayed run.
  */
-import { activeNodes, runStatusOf } from '../../index.js';
+import { activeNodes, createPlaybookModel, DEFAULT_MAX_ITERATIONS, runStatusOf } from '../../index.js';
 import type { ActiveNode, PlaybookDefinition, PlaybookModel, PlaybookNode, RunEvent, RunSnapshot } from '../../index.js';
-import { describeCondition, successorsOf } from '../exportFormats.js';
+import { edgeCondition, failurePathsOf } from '../exportFormats.js';
 import { oneLine } from '../output.js';
 
 /** The id of the drawn final state `completed` (not an identifier, so it never clashes with a node id). */
@@ -14,9 +14,11 @@ export const COMPLETED_NODE = '@completed';
 export interface GraphNode {
   id: string;
   type: PlaybookNode['type'] | 'final';
-  /** One line: the agent, the command or the gate's policy. */
+  /** One line: the agent, the command, the gate's policy or the group's branches. */
   detail: string;
   description?: string;
+  /** The branch that holds the node directly; absent at the top level. */
+  branch?: string;
 }
 
 export interface GraphEdge {
@@ -25,17 +27,35 @@ export interface GraphEdge {
   /**
    * `next`: taken on success (or approval); `retry`: a failure runs the node
    * again (`from === to`); `escalate`: a failure hands control back (`inject_into`).
+   * Both ends are always in the same graph (the top level, or one branch).
    */
   kind: 'next' | 'retry' | 'escalate';
   label?: string;
 }
 
-/** The statechart at node level: one state per node plus `completed`. */
+/** One branch of a parallel group: a lane of the group's box, holding its own nodes. */
+export interface GraphBranch {
+  id: string;
+  /** The parallel node whose box holds the lane. */
+  groupId: string;
+  entry: string;
+  description?: string;
+  /** The branch's own nodes (a nested group's nodes are in that group's branches), in file order. */
+  nodes: string[];
+}
+
+/**
+ * The statechart at node level: one state per node (branches' nodes
+ * included) plus `completed`, the edges within each graph, and the lanes of
+ * every parallel group.
+ */
 export interface RunGraph {
   name: string;
   entry: string;
   nodes: GraphNode[];
   edges: GraphEdge[];
+  /** Every branch of every group, groups in file order, branches in declaration order. */
+  branches: GraphBranch[];
 }
 
 /** The run as it stood after one event. */
@@ -66,45 +86,53 @@ export interface StepView {
 
 /**
  * The playbook's graph: explicit edges and `depends` (as the runtime reads
- * them), guarded edges labelled with their condition and the default one
- * `otherwise`, what a failure does (a retry loop, or an escalation to the
- * `inject_into` node, with the cap from `max_iterations` or
- * `maxIterationsDefault`), and an edge to `completed` from every node without
- * successors. Pure.
+ * them, from the playbook model), guarded edges labelled with their condition
+ * and the default one `otherwise`, what a failure does (a retry loop, or an
+ * escalation to the `inject_into` node, as the library's failure rule decides
+ * with `maxIterationsDefault` for nodes without a cap), and an edge to
+ * `completed` from every top-level node without successors.
+ *
+ * A parallel group is a node whose branches are lanes (`branches`); a branch's
+ * nodes name it in `branch`, its edges stay inside it, and its last node has no
+ * edge out (the branch ends there). The join is the group's own edge. Pure.
  */
-export function buildRunGraph(definition: PlaybookDefinition, maxIterationsDefault = 3): RunGraph {
-  const successors = successorsOf(definition);
+export function buildRunGraph(definition: PlaybookDefinition, maxIterationsDefault: number = DEFAULT_MAX_ITERATIONS): RunGraph {
+  const model = createPlaybookModel(definition);
+  const nodes: GraphNode[] = [];
   const edges: GraphEdge[] = [];
-  for (const node of definition.nodes) {
-    const out = successors.get(node.id) ?? [];
-    const branching = out.some((edge) => edge.when !== undefined);
-    const approved = node.type === 'approval' ? 'approved' : undefined;
-    for (const edge of out) {
-      const condition = edge.when !== undefined ? `when ${describeCondition(edge.when)}` : branching ? 'otherwise' : undefined;
-      const label = [approved, condition].filter((part) => part !== undefined).join(', ');
-      edges.push({ from: node.id, to: edge.to, kind: 'next', ...(label === '' ? {} : { label }) });
+  const branches: GraphBranch[] = [];
+
+  const addGraph = (graph: readonly PlaybookNode[], branch: string | null): void => {
+    for (const node of graph) {
+      nodes.push({
+        id: node.id,
+        type: node.type,
+        detail: detailOf(node),
+        ...(node.description === undefined ? {} : { description: oneLine(node.description, 200) }),
+        ...(branch === null ? {} : { branch }),
+      });
+      const out = model.edges.get(node.id) ?? [];
+      const branching = out.some((edge) => edge.when !== undefined);
+      const approved = node.type === 'approval' ? 'approved' : undefined;
+      for (const edge of out) {
+        const label = [approved, edgeCondition(edge, branching)].filter((part) => part !== undefined).join(', ');
+        edges.push({ from: node.id, to: edge.to, kind: 'next', ...(label === '' ? {} : { label }) });
+      }
+      if (out.length === 0 && branch === null) edges.push({ from: node.id, to: COMPLETED_NODE, kind: 'next', ...(approved === undefined ? {} : { label: approved }) });
+      const failure = failurePathsOf(node, maxIterationsDefault);
+      if (failure?.retries) edges.push({ from: node.id, to: node.id, kind: 'retry', label: `retry · ${failure.policy}` });
+      if (failure?.escalatesTo) edges.push({ from: node.id, to: failure.escalatesTo, kind: 'escalate', label: `on failure · ${failure.policy}` });
+      if (node.type !== 'parallel') continue;
+      for (const child of node.branches) {
+        const entry = model.branches.get(child.id)?.entry ?? child.nodes[0]?.id ?? '';
+        branches.push({ id: child.id, groupId: node.id, entry, ...(child.description === undefined ? {} : { description: oneLine(child.description, 200) }), nodes: child.nodes.map((n) => n.id) });
+        addGraph(child.nodes, child.id);
+      }
     }
-    if (out.length === 0) edges.push({ from: node.id, to: COMPLETED_NODE, kind: 'next', ...(approved === undefined ? {} : { label: approved }) });
-    if (node.type === 'approval') continue;
-    // The runtime's caps (SPEC §4): retries in place up to max(cap, 1) attempts, or at most `cap` escalations.
-    const cap = node.on_failure?.max_iterations ?? maxIterationsDefault;
-    const inject = node.on_failure?.inject_into;
-    if (inject !== undefined) {
-      if (cap > 0) edges.push({ from: node.id, to: inject, kind: 'escalate', label: `on failure (≤ ${cap}×)` });
-    } else if (cap > 1) {
-      edges.push({ from: node.id, to: node.id, kind: 'retry', label: `retry (${cap} attempts)` });
-    }
-  }
-  const targets = new Set(edges.filter((edge) => edge.kind === 'next').map((edge) => edge.to));
-  const entry = definition.nodes.find((node) => !targets.has(node.id))?.id ?? definition.nodes[0]?.id ?? '';
-  const nodes: GraphNode[] = definition.nodes.map((node) => ({
-    id: node.id,
-    type: node.type,
-    detail: detailOf(node),
-    ...(node.description === undefined ? {} : { description: oneLine(node.description, 200) }),
-  }));
+  };
+  addGraph(definition.nodes, null);
   nodes.push({ id: COMPLETED_NODE, type: 'final', detail: 'completed' });
-  return { name: definition.name, entry, nodes, edges };
+  return { name: definition.name, entry: model.entry, nodes, edges, branches };
 }
 
 /** One StepView per event; `steps[i]` is the fold after `events[i]`. Pure. */

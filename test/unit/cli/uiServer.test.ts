@@ -113,8 +113,8 @@ describe('the JSON API', () => {
     expect(detail.graph.edges).toContainEqual({ from: 'publish', to: '@completed', kind: 'next' });
     // What a failure does: retry in place up to the cap (default 3); publish has cap 1, so no loop.
     expect(detail.graph.edges.filter((edge) => (edge as { kind: string }).kind !== 'next')).toEqual([
-      { from: 'version_bump', to: 'version_bump', kind: 'retry', label: 'retry (3 attempts)' },
-      { from: 'changelog', to: 'changelog', kind: 'retry', label: 'retry (3 attempts)' },
+      { from: 'version_bump', to: 'version_bump', kind: 'retry', label: 'retry · 3 attempt(s)' },
+      { from: 'changelog', to: 'changelog', kind: 'retry', label: 'retry · 3 attempt(s)' },
     ]);
     expect(JSON.stringify(detail.approvals)).not.toContain('tokenHash');
 
@@ -215,6 +215,8 @@ describe('deciding a gate from the viewer', () => {
     const response = await post(`/api/runs/${run.runId}/reject`, { token: run.approvalToken, approver: 'ana', reason: 'wrong version' });
     expect(response.status).toBe(200);
     expect((response.json() as { result: { terminalStatus: string } }).result.terminalStatus).toBe('failed');
-    expect((await getRun(store, run.runId))?.error).toMatchObject({ cause: 'approval_rejected' });
+    const failed = await getRun(store, run.runId);
+    expect(failed?.error).toMatchObject({ cause: 'approval_rejected', nodeId: 'approval' });
+    expect(failed?.errorContext).toContain('wrong version');
   });
 });
