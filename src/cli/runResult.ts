@@ -75,16 +75,20 @@ export function printResult(out: Output, result: AnchoredResult, command: Comman
       out.line(`  context: ${oneLine(JSON.stringify(result.finalContext), 300)}`);
       break;
     case 'pending_approval': {
-      const token = result.approvalToken;
-      out.line(`⏸ run ${id} is waiting for approval at '${result.pausedNodeId ?? '?'}' (approval ${result.approvalId ?? '?'})`);
-      if (token === undefined) {
-        out.line(`  the token was printed when the gate opened; list gates with: ${command('approvals', '--pending')}`);
-        break;
+      const gates = result.approvals ?? [];
+      const where = gates.length > 1 ? `${gates.length} gates (${gates.map((gate) => `'${gate.nodeId}'`).join(', ')})` : `'${result.pausedNodeId ?? '?'}' (approval ${result.approvalId ?? '?'})`;
+      out.line(`⏸ run ${id} is waiting for approval at ${where}`);
+      for (const gate of gates.length > 0 ? gates : [{ nodeId: result.pausedNodeId ?? '?', token: result.approvalToken }]) {
+        if (gates.length > 1) out.line(`  gate ${gate.nodeId}:`);
+        if (gate.token === undefined) {
+          out.line(`  the token was printed when the gate opened; list gates with: ${command('approvals', '--pending')}`);
+          continue;
+        }
+        out.line(`  token:   ${gate.token}`);
+        out.line(`  approve: ${command('approve', gate.token, '--by', '<you>')}`);
+        out.line(`  reject:  ${command('reject', gate.token, '--by', '<you>', '--reason', '"<why>"')}`);
       }
-      out.line(`  token:   ${token}`);
-      out.line(`  approve: ${command('approve', token, '--by', '<you>')}`);
-      out.line(`  reject:  ${command('reject', token, '--by', '<you>', '--reason', '"<why>"')}`);
-      out.line('  The token is shown only once; anyone holding it can decide the gate.');
+      if (gates.some((gate) => gate.token !== undefined) || result.approvalToken !== undefined) out.line('  The token is shown only once; anyone holding it can decide the gate.');
       break;
     }
     case 'failed':
