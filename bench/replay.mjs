@@ -263,7 +263,7 @@ async function timeResumes(path, pausedRuns) {
     let t = nowMs();
     const loaded = await loadRun(s, runId);
     const loadMs = nowMs() - t;
-    if (loaded.snapshot.context.status !== 'paused') throw new Error('not paused');
+    if (JSON.stringify(loaded.snapshot.value) !== JSON.stringify({ active: { gate: 'paused' } })) throw new Error(`not paused: ${JSON.stringify(loaded.snapshot.value)}`);
     await cb.approveGate({ store: s, token, approver: 'bench', approvalSecret: SECRET });
     t = nowMs();
     const result = await cb.resumePlaybook({ store: s, approvalToken: token, dispatcher: markDispatcher, approvalSecret: SECRET });

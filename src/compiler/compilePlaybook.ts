@@ -8,7 +8,7 @@ import { branchOf, createPlaybookModel, decideFailure, enclosingGroups } from '.
 import type { FailureDecision, PlaybookModel } from './playbookModel.js';
 import { contextOf, emptyRunState, evolve, joinOutput } from './runState.js';
 import type { RunState } from './runState.js';
-import { busyLeaves, groupRegions, runningGroups } from './stateValue.js';
+import { busyLeaves, groupRegions, isGroupSettled } from './stateValue.js';
 
 /** The XState machine of a playbook: context is the run fold, events are run events. */
 export type PlaybookMachine = AnyStateMachine;
@@ -340,9 +340,8 @@ class MachineCompiler {
     return this.isSettled(group.id, snapshot.value);
   }
 
-  /** Nothing inside the group is in flight, waiting at a gate, or a nested group still running. */
   private isSettled(groupId: string, value: unknown): boolean {
-    return busyLeaves(this.model, value, groupId, 'running') === 0 && busyLeaves(this.model, value, groupId, 'paused') === 0 && runningGroups(this.model, value, groupId) === 0;
+    return isGroupSettled(this.model, value, groupId);
   }
 
   private hasFailedBranch(group: ParallelNode, value: unknown): boolean {

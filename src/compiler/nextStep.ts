@@ -7,7 +7,7 @@ import { branchOf, describeFailurePolicy, enclosingGroups } from './playbookMode
 import type { PlaybookModel } from './playbookModel.js';
 import { contextOf, joinOutput } from './runState.js';
 import type { RunState } from './runState.js';
-import { activeNodes, busyLeaves, groupRegions, runningGroups } from './stateValue.js';
+import { activeNodes, busyLeaves, groupRegions, isGroupSettled } from './stateValue.js';
 
 /** Where the branch a failure ends sits, when it is inside a parallel group. */
 export interface BranchRef {
@@ -143,9 +143,7 @@ export function nextSteps(model: PlaybookModel, snapshot: StepSnapshot): NextSte
 
 /** A running group inside a failing fail_fast group stops (aborted) once nothing inside it runs or waits. */
 function stopGroup(model: PlaybookModel, snapshot: StepSnapshot, group: ParallelNode, attempt: number): NextStep | undefined {
-  const { value } = snapshot;
-  const settled = busyLeaves(model, value, group.id, 'running') === 0 && busyLeaves(model, value, group.id, 'paused') === 0 && runningGroups(model, value, group.id) === 0;
-  return settled ? { kind: 'stop_group', nodeId: group.id, attempt } : undefined;
+  return isGroupSettled(model, snapshot.value, group.id) ? { kind: 'stop_group', nodeId: group.id, attempt } : undefined;
 }
 
 /** A running group's own next step: join when every branch succeeded, fail when its failure mode says so. */
@@ -161,7 +159,7 @@ function groupStep(model: PlaybookModel, snapshot: StepSnapshot, group: Parallel
   const settled =
     group.failure === 'wait_all'
       ? ends.every((end) => typeof end === 'string')
-      : busyLeaves(model, snapshot.value, group.id, 'running') === 0 && busyLeaves(model, snapshot.value, group.id, 'paused') === 0 && runningGroups(model, snapshot.value, group.id) === 0;
+      : isGroupSettled(model, snapshot.value, group.id);
   if (!settled) return undefined;
   // In declaration order, so the message never depends on which branch failed first.
   const why = failed.map((branch) => `branch '${branch.id}': ${snapshot.context.nodeErrors[branch.id] ?? 'failed'}`).join('; ');

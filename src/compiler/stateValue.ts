@@ -103,3 +103,12 @@ export function runningGroups(model: PlaybookModel, value: Value, groupId: strin
   for (const region of Object.values(regions)) if (isObject(region)) visitGraph(region.nodes);
   return count;
 }
+
+/**
+ * Nothing inside a running group is in flight, waiting at a gate, or a nested
+ * group still running: what a `fail_fast` group (or a group a failing ancestor
+ * stops) waits for before it may end. Pure.
+ */
+export function isGroupSettled(model: PlaybookModel, value: Value, groupId: string): boolean {
+  return busyLeaves(model, value, groupId, 'running') === 0 && busyLeaves(model, value, groupId, 'paused') === 0 && runningGroups(model, value, groupId) === 0;
+}

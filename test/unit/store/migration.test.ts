@@ -1,0 +1,80 @@
+/**
+ * A store written by cantbook 0.1.0 (schema version 1; test/fixtures/stores/v1-runs.db,
+ * recorded by recordV1.mjs from that version) opens with today's code: it is migrated to
+ * the current schema in one transaction, every run still verifies (chain, replay, and
+ * projections equal to the fold), and its runs go on: a paused gate is approved with the
+ * token v1 issued, an approved gate nobody resumed is runnable.
+ */
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { approveGate, resumePlaybook } from '../../../src/runtime/gates.js';
+import { getRun, verifyStore } from '../../../src/runtime/queries.js';
+import { recoverRun } from '../../../src/runtime/recoverRun.js';
+import { openSqliteStore, SQLITE_SCHEMA_VERSION } from '../../../src/store/sqliteEventStore.js';
+import type { EventStore } from '../../../src/store/eventStore.js';
+import { scriptedDispatcher } from '../../helpers/runtimeHarness.js';
+
+const fixtures = join(import.meta.dirname, '..', '..', 'fixtures', 'stores');
+const tokens = JSON.parse(readFileSync(join(fixtures, 'v1-runs.tokens.json'), 'utf8')) as Record<'paused' | 'approved', { runId: string; token: string }>;
+
+let dir: string;
+let path: string;
+let store: EventStore | undefined;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'cantbook-migrate-'));
+  path = join(dir, 'v1.db');
+  copyFileSync(join(fixtures, 'v1-runs.db'), path);
+  store = undefined;
+});
+afterEach(async () => {
+  await store?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const schemaVersion = (file: string): string => {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db.prepare<[], string>("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get() as string;
+  } finally {
+    db.close();
+  }
+};
+
+describe('opening a v1 store', () => {
+  it('the fixture is a v1 file', () => {
+    expect(schemaVersion(path)).toBe('1');
+  });
+
+  it('migrates it to the current schema; every run verifies and reads in the v2 shape', async () => {
+    const opened = openSqliteStore(path);
+    store = opened;
+    expect(schemaVersion(path)).toBe(String(SQLITE_SCHEMA_VERSION));
+    const results = await verifyStore(opened);
+    expect(results).toHaveLength(5);
+    for (const result of results) expect(result, result.runId).toMatchObject({ ok: true, problems: [] });
+    expect(await getRun(opened, 'v1-2.0.0')).toMatchObject({ status: 'failed', activeNodes: [], error: { cause: 'approval_rejected', nodeId: 'approval' }, errorContext: expect.stringContaining('rejected by bob') });
+    expect(await getRun(opened, 'v1-3.0.0')).toMatchObject({ status: 'failed', error: { cause: 'exceeded_iteration_cap', nodeId: 'publish' } });
+    expect(await getRun(opened, tokens.paused.runId)).toMatchObject({ status: 'paused', activeNodes: [{ nodeId: 'approval', phase: 'paused' }] });
+    // v1 kept an approved, unresumed gate as `paused`; v2 reads it as runnable work.
+    expect(await getRun(opened, tokens.approved.runId)).toMatchObject({ status: 'running', activeNodes: [{ nodeId: 'approval', phase: 'approved' }] });
+  });
+
+  it('its runs go on: a v1 token approves its gate, an approved gate is resumed by recovery', async () => {
+    const opened = openSqliteStore(path);
+    store = opened;
+    await approveGate({ store: opened, token: tokens.paused.token, approver: 'erin' });
+    expect((await resumePlaybook({ store: opened, approvalToken: tokens.paused.token, dispatcher: scriptedDispatcher() })).terminalStatus).toBe('completed');
+    expect((await recoverRun({ store: opened, runId: tokens.approved.runId, dispatcher: scriptedDispatcher() })).terminalStatus).toBe('completed');
+    for (const result of await verifyStore(opened)) expect(result.ok, result.runId).toBe(true);
+  });
+
+  it('a second open finds nothing to migrate', async () => {
+    await openSqliteStore(path).close();
+    const opened = openSqliteStore(path);
+    store = opened;
+    expect((await verifyStore(opened)).every((result) => result.ok)).toBe(true);
+  });
+});
