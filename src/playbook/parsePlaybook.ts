@@ -7,7 +7,7 @@ import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } f
 import type { Document, Node as YamlNode } from 'yaml';
 import { describeValue } from './describeValue.js';
 import { graphIssues } from './graphIssues.js';
-import { I_INVALID_TYPE, I_ROOT_NOT_MAP, I_YAML_LIMIT } from './issues.js';
+import { I_INVALID_TYPE, I_ROOT_NOT_MAP, I_TEMPLATE_NOT_ALLOWED, I_YAML_LIMIT } from './issues.js';
 import type { DraftIssue } from './issues.js';
 import { PlaybookParseError } from './parseError.js';
 import { schemaIssues } from './schemaIssues.js';
@@ -56,6 +56,9 @@ function position(lineCounter: LineCounter, offset: number | undefined): { line?
 function byPosition(a: PlaybookIssue, b: PlaybookIssue): number {
   return (a.line ?? Infinity) - (b.line ?? Infinity) || (a.column ?? 0) - (b.column ?? 0);
 }
+
+/** Rules a pinned text is exempt from: they were added after runs could be started without them. */
+const PINNED_EXEMPT: ReadonlySet<string> = new Set([I_TEMPLATE_NOT_ALLOWED]);
 
 /**
  * Parses and validates a `.cantbook` playbook.
@@ -111,7 +114,7 @@ export function parsePlaybook(source: string, options: ParsePlaybookOptions = {}
     return isScalar(node) && node.range ? source.slice(node.range[0], node.range[1]).trim() : undefined;
   };
   const { definition, issues: schemaProblems } = schemaIssues(root, sourceAt);
-  const drafts: DraftIssue[] = [...schemaProblems, ...graphIssues(root)];
+  const drafts: DraftIssue[] = [...schemaProblems, ...graphIssues(root)].filter((draft) => options.pinned !== true || !PINNED_EXEMPT.has(draft.code));
 
   if (drafts.length === 0 && definition !== undefined) {
     return { definition, sourceHash: createHash('sha256').update(source, 'utf8').digest('hex') };

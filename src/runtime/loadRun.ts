@@ -35,7 +35,8 @@ export function foldStoredEvents(runId: string, events: readonly RunEvent[]): { 
   if (typeof source !== 'string' || sha256Hex(source) !== sourceHash) throw corrupt(runId, 'its playbook text does not match its sourceHash');
   let playbook: CompiledPlaybook;
   try {
-    playbook = compileSource(source);
+    // A text a run was pinned to: rules added after it started do not lock the run out of its own history.
+    playbook = compileSource(source, { pinned: true });
   } catch (error) {
     throw corrupt(runId, `its pinned playbook no longer parses: ${(error as Error).message}`, error);
   }
