@@ -1,12 +1,14 @@
 // `npm run bench` (quick) / `npm run bench -- --full`: runs every bench section in its own
 // Node process (a fresh heap and JIT per section, so one section's garbage or warm caches
-// never colour another's figures), prints a table, and rewrites docs/performance.md from
-// the figures of this run only. Nothing here is a figure of its own: every number printed
+// never colour another's figures) and prints a table; with `--write` it also rewrites
+// docs/performance.md from the figures of this run only. Nothing here is a figure of its own: every number printed
 // or written comes from a section's JSON output.
 //
-//   node bench/run.mjs [--full] [--profile] [--only=step,langgraph,...] [--no-doc] [--render]
+//   node bench/run.mjs [--full] [--write] [--profile] [--only=step,langgraph,...] [--render]
 //
-// `--only` and `--no-doc` are for working on one section; the document is written only by
+// The committed document comes from a full run: it is written only on request (`--write`) and
+// only by a full run of every section (a quick run never overwrites it). `--only` is for
+// working on one section; the document is written only by
 // a run of every section. `--render` re-renders the table and the document from the last
 // complete run's saved figures (bench/.out/results-<mode>.json) without measuring again.
 import { spawnSync } from 'node:child_process';
@@ -28,11 +30,20 @@ const sections = [
 const args = parseArgs();
 const only = [...args.flags].find((f) => f.startsWith('only='))?.slice('only='.length).split(',');
 const chosen = only === undefined ? sections : sections.filter((s) => only.includes(s.id));
-const writeDoc = only === undefined && !args.flags.has('no-doc');
+const writeDoc = only === undefined && args.flags.has('write') && args.mode === 'full';
 const docPath = join(repoDir, 'docs', 'performance.md');
 
 const resultsPath = join(outDir, `results-${args.mode}.json`);
-const { run, results } = args.flags.has('render') ? JSON.parse(readFileSync(resultsPath, 'utf8')) : await runSections();
+const { run, results } = args.flags.has('render') ? savedResults() : await runSections();
+
+function savedResults() {
+  try {
+    return JSON.parse(readFileSync(resultsPath, 'utf8'));
+  } catch {
+    log(`--render: no saved figures of a complete ${args.mode} run at ${relative(repoDir, resultsPath)}; run the bench once without --render`);
+    process.exit(2);
+  }
+}
 
 async function runSections() {
   const startedAt = new Date();
@@ -88,7 +99,8 @@ if (writeDoc) {
   writeFileSync(docPath, documentOf(run, results, targets));
   log(`\nwrote ${relative(repoDir, docPath)}`);
 } else {
-  log(`\n(docs/performance.md not written: ${only === undefined ? '--no-doc' : 'only a run of every section writes it'})`);
+  const why = only !== undefined ? 'only a run of every section writes it' : args.mode !== 'full' ? 'a quick run never overwrites the full-mode report' : 'pass --write to rewrite it';
+  log(`\n(docs/performance.md not written: ${why})`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -268,13 +280,13 @@ function documentOf(meta, r, rows) {
   d.push('');
   d.push('```sh');
   d.push('npm ci                    # once; cantbook itself');
-  d.push('npm run bench             # quick mode, about two minutes; rewrites this file');
-  d.push('npm run bench -- --full   # the sizes the issue asks for (1,000 runs per sample, 1,000,000 events); rewrites this file');
+  d.push('npm run bench                      # quick mode, about two minutes; prints the table, never writes this file');
+  d.push('npm run bench -- --full --write    # the sizes the issues ask for (1,000 runs per sample, 1,000,000 events); rewrites this file');
   d.push('```');
   d.push('');
   d.push('`npm run bench` builds `dist/` and runs `bench/run.mjs`, which runs each section in its own Node process and writes the raw figures to `bench/.out/results-<mode>.json`. ' +
     'The first run installs the LangGraph peer into `bench/peers/langgraph/node_modules` (`npm ci --prefix bench/peers/langgraph`, which compiles better-sqlite3: a minute or more, not counted as bench time). ' +
-    'The step workload is always CPU-profiled; `npm run bench -- --full --profile` also profiles the whole-file replay (it takes minutes); profiles are kept under `bench/.out/prof` and summarised here. `--only=step,replay` runs some sections without rewriting this file, `--render` rewrites it from the last complete run\'s saved figures. ' +
+    'The step workload is always CPU-profiled; `npm run bench -- --full --profile` also profiles the whole-file replay (it takes minutes); profiles are kept under `bench/.out/prof` and summarised here. `--only=step,replay` runs some sections without rewriting this file, `--render --write` rewrites it from the last complete full run\'s saved figures. ' +
     'A section can also run alone: `node bench/stepOverhead.mjs [--full]` prints its JSON.');
   d.push('');
   d.push('The benches are not part of `npm test` or CI: timing assertions in tests are flaky, and the figures need a quiet machine.');
