@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { v7 as uuidV7 } from 'uuid';
 import { stringify } from 'yaml';
 import { initialRunSnapshot } from '../compiler/foldRun.js';
 import { DEFAULT_MAX_ITERATIONS } from '../compiler/playbookModel.js';
@@ -25,7 +25,7 @@ export interface ExecutePlaybookOptions extends HostOptions {
   maxIterationsDefault?: number;
   epicId?: string;
   sessionId?: string;
-  /** Run id to use (default: a random UUID). Must not exist in the store. */
+  /** Run id to use (default: a time-ordered UUIDv7, see newRunId). Must not exist in the store. */
   runId?: string;
 }
 
@@ -69,7 +69,7 @@ export async function executePlaybook(options: ExecutePlaybookOptions): Promise<
         ...(options.sessionId === undefined ? {} : { sessionId: options.sessionId }),
       },
     },
-    options.runId ?? randomUUID(),
+    options.runId ?? newRunId(options.now),
   );
   // 4. Drive it.
   return session.drive();
@@ -114,4 +114,14 @@ function initialContextOf(definition: PlaybookDefinition, given: RunContext): Ru
     throw new CantbookError(E_INPUT_MISSING, `playbook '${definition.name}' needs input${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')}`, { missing });
   }
   return context;
+}
+
+/**
+ * A new run id: a UUIDv7 (RFC 9562), whose first 48 bits are the creation time in
+ * milliseconds from the injected clock. Ids of runs started later sort later, so
+ * the store's indexes on run ids are appended to rather than written at random
+ * places (random v4 ids doubled the raw insert cost, issue 10).
+ */
+export function newRunId(now: (() => Date) | undefined): string {
+  return uuidV7({ msecs: (now?.() ?? new Date()).getTime() });
 }
