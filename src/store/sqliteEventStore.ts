@@ -11,6 +11,16 @@ import type { NewRunEvent, RunEvent } from '../events/types.js';
 import type { ApprovalRow, ApprovalStatus, RunRow, RunStatus } from '../projections/types.js';
 import type { AppendRequest, EventStore, ListApprovalsFilter, ListRunsFilter } from './eventStore.js';
 
+/** An append waiting for its commit, and what became of it. */
+interface PendingAppend {
+  request: AppendRequest;
+  knownHead: string | undefined;
+  resolve: (events: RunEvent[]) => void;
+  reject: (error: unknown) => void;
+  stored?: RunEvent[];
+  error?: unknown;
+}
+
 /** The schema version this code writes and reads. Bumped by every schema migration. */
 export const SQLITE_SCHEMA_VERSION = 2;
 
@@ -354,7 +364,22 @@ class SqliteEventStore implements EventStore {
   private readonly selectPlaybookSource: Database.Statement<[string], string>;
   private readonly selectRunIds: Database.Statement<[], string>;
 
-  private readonly appendTx: (request: AppendRequest, knownHead: string | undefined) => RunEvent[];
+  /** Commits a batch of appends in one transaction, each in its own savepoint (a conflict fails only its own). */
+  private readonly batchTx: (items: readonly PendingAppend[]) => void;
+  /** Appends waiting for the next group commit (deferred mode only). */
+  private queue: PendingAppend[] = [];
+  private flushScheduled = false;
+  /**
+   * Group commit is on once appends for two runs arrive in one turn of the event
+   * loop (sessions in flight together); off again after a few batches of one, so
+   * a lone run commits at once, with no wait for the next turn.
+   */
+  private deferred = false;
+  private singleBatches = 0;
+  private readonly turnRuns = new Set<string>();
+  private turnMarked = false;
+  /** Diagnostics: appends committed and the transactions they took (for tests and the bench). */
+  readonly stats = { appends: 0, commits: 0 };
   private readonly replaceTx: (runId: string, run: RunRow | null, approvals: readonly ApprovalRow[]) => void;
 
   constructor(db: Database.Database, path: string, busyTimeoutMs: number) {
@@ -416,10 +441,19 @@ class SqliteEventStore implements EventStore {
     // Order of first appearance, so `verify` reports runs chronologically.
     this.selectRunIds = db.prepare<[], string>('SELECT run_id FROM events GROUP BY run_id ORDER BY MIN(global_seq)').pluck();
 
-    const appendTx = db.transaction((request: AppendRequest, knownHead: string | undefined) =>
-      this.writeAppend(request, knownHead),
-    );
-    this.appendTx = (request, knownHead) => appendTx.immediate(request, knownHead);
+    // Called inside the batch's transaction, a better-sqlite3 transaction function runs as a SAVEPOINT:
+    // an append that throws (a conflict) is rolled back alone and the others commit.
+    const one = db.transaction((request: AppendRequest, knownHead: string | undefined) => this.writeAppend(request, knownHead));
+    const batch = db.transaction((items: readonly PendingAppend[]) => {
+      for (const item of items) {
+        try {
+          item.stored = one(item.request, item.knownHead);
+        } catch (error) {
+          item.error = error;
+        }
+      }
+    });
+    this.batchTx = (items) => batch.immediate(items);
     const replaceTx = db.transaction((runId: string, run: RunRow | null, approvals: readonly ApprovalRow[]) =>
       this.writeProjections(runId, run, approvals),
     );
@@ -429,20 +463,79 @@ class SqliteEventStore implements EventStore {
   async append(request: AppendRequest): Promise<RunEvent[]> {
     this.assertOpen('append');
     validateAppend(request);
-    const { runId, expectedVersion } = request;
-    const head = this.heads.get(runId);
-    let stored: RunEvent[];
-    try {
+    this.noteTurn(request.runId);
+    return new Promise<RunEvent[]>((resolve, reject) => {
+      const head = this.heads.get(request.runId);
       // A cached head is only a hint: if another connection appended since, the
       // UNIQUE (run_id, seq) constraint rejects our insert and we report the conflict.
-      stored = this.appendTx(request, head !== undefined && head.seq === expectedVersion ? head.hash : undefined);
-    } catch (error) {
-      this.heads.delete(runId);
-      throw this.appendError(error, runId, expectedVersion);
+      const knownHead = head !== undefined && head.seq === request.expectedVersion ? head.hash : undefined;
+      const item: PendingAppend = { request, knownHead, resolve, reject };
+      if (!this.deferred) {
+        this.commitBatch([item]);
+        return;
+      }
+      this.queue.push(item);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Which runs appended in this turn of the event loop: two or more turn group commit on. */
+  private noteTurn(runId: string): void {
+    if (!this.turnMarked) {
+      this.turnMarked = true;
+      this.turnRuns.clear();
+      setImmediate(() => (this.turnMarked = false));
     }
-    const last = stored[stored.length - 1];
-    if (last !== undefined) this.rememberHead(runId, last.seq, last.hash);
-    return stored;
+    this.turnRuns.add(runId);
+    if (this.turnRuns.size > 1) this.deferred = true;
+  }
+
+  /** The group commit: every append queued in this turn, one transaction. */
+  private flush(): void {
+    this.flushScheduled = false;
+    const items = this.queue;
+    this.queue = [];
+    if (items.length === 0) return;
+    if (this.closed) {
+      for (const item of items) item.reject(new CantbookError(E_STORE_UNAVAILABLE, `the store at '${this.path}' was closed before the append to run '${item.request.runId}' was committed`, { path: this.path }));
+      return;
+    }
+    this.commitBatch(items);
+    if (items.length > 1) this.singleBatches = 0;
+    else if (++this.singleBatches >= 8) {
+      this.deferred = false;
+      this.singleBatches = 0;
+    }
+  }
+
+  private commitBatch(items: readonly PendingAppend[]): void {
+    try {
+      this.batchTx(items);
+      this.stats.commits += 1;
+    } catch (error) {
+      // The transaction itself failed (the lock, the disk): nothing of the batch was written.
+      for (const item of items) {
+        this.heads.delete(item.request.runId);
+        item.reject(this.appendError(error, item.request.runId, item.request.expectedVersion));
+      }
+      return;
+    }
+    for (const item of items) {
+      if (item.error !== undefined) {
+        this.heads.delete(item.request.runId);
+        item.reject(this.appendError(item.error, item.request.runId, item.request.expectedVersion));
+      }
+    }
+    for (const item of items) {
+      if (item.error !== undefined || item.stored === undefined) continue;
+      const last = item.stored[item.stored.length - 1];
+      if (last !== undefined) this.rememberHead(item.request.runId, last.seq, last.hash);
+      this.stats.appends += 1;
+      item.resolve(item.stored);
+    }
   }
 
   async readRun(runId: string, afterSeq = 0): Promise<RunEvent[]> {
@@ -529,6 +622,8 @@ class SqliteEventStore implements EventStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // Appends already accepted are committed, not dropped.
+    if (this.queue.length > 0) this.flush();
     this.closed = true;
     this.heads.clear();
     this.db.close();

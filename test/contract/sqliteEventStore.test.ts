@@ -416,3 +416,57 @@ describe('openSqliteStore across processes', () => {
     }
   });
 });
+
+describe('group commit (SQLite)', () => {
+  let dir: string;
+  let store: EventStore;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cantbook-group-'));
+    store = openSqliteStore(join(dir, 'g.db'));
+  });
+  afterEach(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const commits = () => (store as unknown as { stats: { commits: number } }).stats.commits;
+
+  it('appends of many runs in one turn share one transaction; a conflicting one fails alone', async () => {
+    // Two runs appending in one turn turn group commit on.
+    await Promise.all([store.append(startRun('warm-1')), store.append(startRun('warm-2'))]);
+    const before = commits();
+    const outcomes = await Promise.allSettled([
+      store.append(startRun('run-a')),
+      store.append(startRun('run-a')), // the same run at the same version, in the same batch
+      store.append(startRun('run-b')),
+      store.append(startRun('run-c')),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect((outcomes[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'E_CONCURRENT_UPDATE' });
+    expect(commits() - before).toBe(1);
+    for (const runId of ['run-a', 'run-b', 'run-c']) {
+      const events = await store.readRun(runId);
+      expect(events.map((e) => e.seq)).toEqual([1, 2]);
+      expect(verifyChain(runId, events)).toEqual([]);
+      expect((await store.getRun(runId))?.version).toBe(2);
+    }
+  });
+
+  it('a lone run commits at once: its append is durable before the next turn', async () => {
+    const appended = store.append(startRun('alone'));
+    // Read through another connection without yielding to the event loop.
+    const probe = new Database(join(dir, 'g.db'), { readonly: true });
+    expect(probe.prepare('SELECT COUNT(*) FROM events WHERE run_id = ?').pluck().get('alone')).toBe(2);
+    probe.close();
+    await appended;
+  });
+
+  it('close commits the appends it has accepted', async () => {
+    await Promise.all([store.append(startRun('warm-1')), store.append(startRun('warm-2'))]);
+    const pending = Promise.all([store.append(startRun('late-1')), store.append(startRun('late-2'))]);
+    await store.close();
+    await pending;
+    store = openSqliteStore(join(dir, 'g.db'));
+    expect((await store.readRun('late-2')).length).toBe(2);
+  });
+});
