@@ -463,7 +463,7 @@ class SqliteEventStore implements EventStore {
   async append(request: AppendRequest): Promise<RunEvent[]> {
     this.assertOpen('append');
     validateAppend(request);
-    this.noteTurn(request.runId);
+    this.noteTurn(request);
     return new Promise<RunEvent[]>((resolve, reject) => {
       const head = this.heads.get(request.runId);
       // A cached head is only a hint: if another connection appended since, the
@@ -482,14 +482,22 @@ class SqliteEventStore implements EventStore {
     });
   }
 
-  /** Which runs appended in this turn of the event loop: two or more turn group commit on. */
-  private noteTurn(runId: string): void {
+  /**
+   * Which runs are appending in this turn of the event loop: two or more at once turn
+   * group commit on. A run whose append ends it leaves the set, so runs driven one
+   * after another (each to its end) never count as concurrent.
+   */
+  private noteTurn(request: AppendRequest): void {
     if (!this.turnMarked) {
       this.turnMarked = true;
       this.turnRuns.clear();
       setImmediate(() => (this.turnMarked = false));
     }
-    this.turnRuns.add(runId);
+    if (request.events.some((event) => event.type === 'RunCompleted' || event.type === 'RunFailed' || event.type === 'RunCancelled')) {
+      this.turnRuns.delete(request.runId);
+      return;
+    }
+    this.turnRuns.add(request.runId);
     if (this.turnRuns.size > 1) this.deferred = true;
   }
 

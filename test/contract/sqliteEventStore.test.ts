@@ -461,6 +461,18 @@ describe('group commit (SQLite)', () => {
     await appended;
   });
 
+  it('runs driven one after another, each to its end, are not taken for concurrent ones', async () => {
+    const probe = new Database(join(dir, 'g.db'), { readonly: true });
+    const count = (runId: string) => probe.prepare('SELECT COUNT(*) FROM events WHERE run_id = ?').pluck().get(runId);
+    const first = startRun('first');
+    await store.append(first);
+    await store.append(succeedNode(first.run, {}, null)); // ends the run
+    const second = store.append(startRun('second')); // same turn of the event loop, another run
+    expect(count('second')).toBe(2); // committed at once, not deferred to a group commit
+    probe.close();
+    await second;
+  });
+
   it('close commits the appends it has accepted', async () => {
     await Promise.all([store.append(startRun('warm-1')), store.append(startRun('warm-2'))]);
     const pending = Promise.all([store.append(startRun('late-1')), store.append(startRun('late-2'))]);
