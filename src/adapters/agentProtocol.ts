@@ -1,4 +1,5 @@
 import type { DispatchRequest, NodeOutcome } from './types.js';
+import { clipText } from '../playbook/describeValue.js';
 
 /** The request as exec and http agents receive it: a {@link DispatchRequest} without `signal`. */
 export type DispatchPayload = Omit<DispatchRequest, 'signal'>;
@@ -73,10 +74,7 @@ export function parseAgentAnswerText(text: string): ParsedAgentAnswer {
   return parseAgentAnswer(value);
 }
 
-/** `text` cut to `max` characters with a marker. Pure. */
-export function clipText(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max)}… (${text.length - max} more characters)` : text;
-}
+export { clipText };
 
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';

@@ -6,9 +6,9 @@ import type { ParallelNode, PlaybookDefinition, PlaybookNode } from '../playbook
 import { chooseBranch } from './branching.js';
 import { branchOf, createPlaybookModel, decideFailure, enclosingGroups } from './playbookModel.js';
 import type { FailureDecision, PlaybookModel } from './playbookModel.js';
-import { contextOf, emptyRunState, evolve, joinOutput } from './runState.js';
+import { contextOf, emptyRunState, evolve, joinOutput, latestGate } from './runState.js';
 import type { RunState } from './runState.js';
-import { busyLeaves, groupRegions, isGroupSettled } from './stateValue.js';
+import { busyLeaves, groupRegions, isGroupSettled, stoppedByFailFast } from './stateValue.js';
 
 /** The XState machine of a playbook: context is the run fold, events are run events. */
 export type PlaybookMachine = AnyStateMachine;
@@ -293,7 +293,7 @@ class MachineCompiler {
           : e.type === 'ApprovalCancelled' && e.data.nodeId === node.id && args.context.approvals[e.data.approvalId]?.status === 'pending';
       // A nested group stops only once nothing inside it is in flight or waiting any more.
       const settled = node.type !== 'parallel' || this.isSettled(node.id, snapshot.value);
-      return ofNode && settled && failFast.some((group) => this.hasFailedBranch(group, snapshot.value));
+      return ofNode && settled && stoppedByFailFast(this.model, snapshot.value, node.id);
     });
     return { target: `${scope.region}.stopped`, guard: { type: name }, actions: 'apply' };
   }
@@ -312,7 +312,7 @@ class MachineCompiler {
     const dispatches = node.type !== 'approval' && node.type !== 'parallel';
     this.stateGuards[name] = stateGuard((snapshot, args) => {
       if (!belongs(args.context, args.event, node.id)) return false;
-      if (failFast.some((group) => this.hasFailedBranch(group, snapshot.value))) return false;
+      if (stoppedByFailFast(this.model, snapshot.value, node.id)) return false;
       return !dispatches || bounded.every((group) => busyLeaves(this.model, snapshot.value, group.id, 'running') < (group.max_concurrency as number));
     });
     return { type: name };
@@ -344,11 +344,7 @@ class MachineCompiler {
     return isGroupSettled(this.model, value, groupId);
   }
 
-  private hasFailedBranch(group: ParallelNode, value: unknown): boolean {
-    const regions = groupRegions(this.model, value, group.id);
-    return regions !== undefined && group.branches.some((branch) => regions[branch.id] === 'failed');
-  }
-
+  /** The fail_fast groups enclosing a node: whether its stop and start guards need the state at all. */
   private failFastGroups(nodeId: string): ParallelNode[] {
     return enclosingGroups(this.model, nodeId)
       .map((id) => this.model.nodes.get(id) as ParallelNode)
@@ -416,10 +412,6 @@ function endsAt(model: PlaybookModel, event: RunEvent, node: string, cause: Fail
   if (event.type !== 'BranchFailed' || event.data.nodeId !== node || event.data.cause !== cause) return false;
   const branch = branchOf(model, node);
   return branch !== undefined && branch.id === event.data.branchId && branch.groupId === event.data.groupId;
-}
-
-function latestGate(context: RunState, nodeId: string) {
-  return Object.values(context.approvals).findLast((gate) => gate.nodeId === nodeId);
 }
 
 /** The guards that read only the fold and the event (named, parameterised, plain JSON in the config). */

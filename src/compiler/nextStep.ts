@@ -1,13 +1,14 @@
 import type { FailureCause, RunContext } from '../events/types.js';
+import { clipText } from '../playbook/describeValue.js';
 import type { ParallelNode } from '../playbook/types.js';
 import { chooseBranch } from './branching.js';
 import type { FinalState } from './compilePlaybook.js';
 import { finalStates } from './compilePlaybook.js';
 import { branchOf, describeFailurePolicy, enclosingGroups } from './playbookModel.js';
 import type { PlaybookModel } from './playbookModel.js';
-import { contextOf, joinOutput } from './runState.js';
+import { contextOf, joinOutput, latestGate } from './runState.js';
 import type { RunState } from './runState.js';
-import { activeNodes, busyLeaves, groupRegions, isGroupSettled } from './stateValue.js';
+import { activeNodes, busyLeaves, groupRegions, isGroupSettled, stoppedByFailFast } from './stateValue.js';
 
 /** Where the branch a failure ends sits, when it is inside a parallel group. */
 export interface BranchRef {
@@ -55,12 +56,6 @@ export function nextSteps(model: PlaybookModel, snapshot: StepSnapshot): NextSte
   const active = activeNodes(model, value);
   if (active.length === 0) throw new TypeError(`unexpected machine state ${JSON.stringify(value)}`);
 
-  const failing = (nodeId: string): boolean =>
-    enclosingGroups(model, nodeId).some((groupId) => {
-      const group = model.nodes.get(groupId) as ParallelNode;
-      const regions = groupRegions(model, value, groupId);
-      return group.failure === 'fail_fast' && regions !== undefined && Object.values(regions).includes('failed');
-    });
   // Dispatch slots left in each bounded group; starts below spend them.
   const slots = new Map<string, number>();
   const takeSlot = (nodeId: string): boolean => {
@@ -80,7 +75,7 @@ export function nextSteps(model: PlaybookModel, snapshot: StepSnapshot): NextSte
     const attempts = context.attempts[nodeId] ?? 0;
     const branch = branchOf(model, nodeId);
     const ref = branch === undefined ? {} : { branch: { groupId: branch.groupId, branchId: branch.id } };
-    const stopping = failing(nodeId);
+    const stopping = stoppedByFailFast(model, value, nodeId);
     switch (phase) {
       case 'ready':
         if (stopping) break;
@@ -117,14 +112,14 @@ export function nextSteps(model: PlaybookModel, snapshot: StepSnapshot): NextSte
       case 'exhausted': {
         const last = context.nodeErrors[nodeId];
         const error = `node '${nodeId}' failed after reaching its cap of ${describeFailurePolicy(node, context.maxIterationsDefault)}${last === undefined ? '' : `; last error: ${last}`}`;
-        steps.push({ kind: 'fail', nodeId, cause: 'exceeded_iteration_cap', error: clip(error), ...ref });
+        steps.push({ kind: 'fail', nodeId, cause: 'exceeded_iteration_cap', error: clipError(error), ...ref });
         break;
       }
       case 'rejected': {
         const gate = latestGate(context, nodeId);
         const who = gate?.approver ? ` by ${gate.approver}` : '';
         const why = gate?.reason ? `: ${gate.reason}` : '';
-        steps.push({ kind: 'fail', nodeId, cause: 'approval_rejected', error: clip(`approval '${nodeId}' was rejected${who}${why}`), ...ref });
+        steps.push({ kind: 'fail', nodeId, cause: 'approval_rejected', error: clipError(`approval '${nodeId}' was rejected${who}${why}`), ...ref });
         break;
       }
       case 'ambiguous_branch': {
@@ -164,17 +159,15 @@ function groupStep(model: PlaybookModel, snapshot: StepSnapshot, group: Parallel
   // In declaration order, so the message never depends on which branch failed first.
   const why = failed.map((branch) => `branch '${branch.id}': ${snapshot.context.nodeErrors[branch.id] ?? 'failed'}`).join('; ');
   const error = `parallel group '${group.id}' failed: ${why}`;
-  return { kind: 'fail_group', nodeId: group.id, attempt, error: clip(error) };
+  return { kind: 'fail_group', nodeId: group.id, attempt, error: clipError(error) };
 }
 
-function latestGate(context: RunState, nodeId: string) {
-  return Object.values(context.approvals).findLast((gate) => gate.nodeId === nodeId);
-}
-
+/** The longest error message an event records. */
 const MAX_ERROR_LENGTH = 4000;
 
-function clip(text: string): string {
-  return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}… (${text.length - MAX_ERROR_LENGTH} more characters)` : text;
+/** An error message as events record it: at most 4,000 characters. Pure. */
+export function clipError(text: string): string {
+  return clipText(text, MAX_ERROR_LENGTH);
 }
 
 /** Run status as the projections store it. */

@@ -101,6 +101,11 @@ export function emptyRunState(): RunState {
 
 const bump = (counts: Record<string, number>, key: string): Record<string, number> => ({ ...counts, [key]: (counts[key] ?? 0) + 1 });
 
+/** The last gate a node opened (the one a paused or approved node waits at), if any. Pure. */
+export function latestGate(state: RunState, nodeId: string): GateState | undefined {
+  return Object.values(state.approvals).findLast((gate) => gate.nodeId === nodeId);
+}
+
 /**
  * The context a node sees: the top level's, then the outputs of every branch
  * that encloses it, outermost first. Pure; returns `state.context` itself for

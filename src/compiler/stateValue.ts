@@ -71,37 +71,56 @@ export function activeNodes(model: PlaybookModel, value: Value): ActiveNode[] {
   return out;
 }
 
-/** How many nodes inside a running group (nested groups included) are in `phase`; groups themselves are not counted. Pure. */
-export function busyLeaves(model: PlaybookModel, value: Value, groupId: string, phase: 'running' | 'paused'): number {
-  const regions = groupRegions(model, value, groupId);
-  if (regions === undefined) return 0;
-  let count = 0;
-  const visitGraph = (states: Value): void => {
-    if (!isObject(states)) return;
-    for (const [nodeId, state] of Object.entries(states)) {
-      if (state === phase && model.nodes.get(nodeId)?.type !== 'parallel') count += 1;
-      else if (isObject(state) && isObject(state.running)) for (const region of Object.values(state.running)) if (isObject(region)) visitGraph(region.nodes);
+/**
+ * Visits every node state inside a running group's regions, nested groups'
+ * included: `state` is a phase string, or a nested group's state object. Pure.
+ */
+function forEachInGroup(model: PlaybookModel, value: Value, groupId: string, visit: (nodeId: string, state: Value) => void): void {
+  const visitRegions = (regions: Record<string, Value>): void => {
+    for (const region of Object.values(regions)) {
+      if (!isObject(region) || !isObject(region.nodes)) continue;
+      for (const [nodeId, state] of Object.entries(region.nodes)) {
+        visit(nodeId, state);
+        if (isObject(state) && isObject(state.running)) visitRegions(state.running);
+      }
     }
   };
-  for (const region of Object.values(regions)) if (isObject(region)) visitGraph(region.nodes);
+  const regions = groupRegions(model, value, groupId);
+  if (regions !== undefined) visitRegions(regions);
+}
+
+/** How many nodes inside a running group (nested groups included) are in `phase`; groups themselves are not counted. Pure. */
+export function busyLeaves(model: PlaybookModel, value: Value, groupId: string, phase: 'running' | 'paused'): number {
+  let count = 0;
+  forEachInGroup(model, value, groupId, (_nodeId, state) => {
+    if (state === phase) count += 1;
+  });
   return count;
 }
 
 /** How many parallel groups nested inside a running group are themselves running. Pure. */
 export function runningGroups(model: PlaybookModel, value: Value, groupId: string): number {
-  const regions = groupRegions(model, value, groupId);
-  if (regions === undefined) return 0;
   let count = 0;
-  const visitGraph = (states: Value): void => {
-    if (!isObject(states)) return;
-    for (const state of Object.values(states)) {
-      if (!isObject(state) || !isObject(state.running)) continue;
-      count += 1;
-      for (const region of Object.values(state.running)) if (isObject(region)) visitGraph(region.nodes);
-    }
-  };
-  for (const region of Object.values(regions)) if (isObject(region)) visitGraph(region.nodes);
+  forEachInGroup(model, value, groupId, (_nodeId, state) => {
+    if (isObject(state) && isObject(state.running)) count += 1;
+  });
   return count;
+}
+
+/**
+ * Whether a `fail_fast` group enclosing the node has a failed branch: then the
+ * node's in-flight attempt is aborted, its gate cancelled, and nothing in it
+ * starts (SPEC §9). The one rule the compiler's guards and `nextSteps` read. Pure.
+ */
+export function stoppedByFailFast(model: PlaybookModel, value: Value, nodeId: string): boolean {
+  for (const branchId of model.branchChain.get(nodeId) ?? []) {
+    const groupId = model.branches.get(branchId)?.groupId as string;
+    const group = model.nodes.get(groupId);
+    if (group?.type !== 'parallel' || group.failure !== 'fail_fast') continue;
+    const regions = groupRegions(model, value, groupId);
+    if (regions !== undefined && group.branches.some((branch) => regions[branch.id] === 'failed')) return true;
+  }
+  return false;
 }
 
 /**

@@ -4,6 +4,11 @@
 
 const maxQuoted = 60;
 
+/** `text` cut to `max` characters with a marker saying how much was cut. Pure. */
+export function clipText(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}… (${text.length - max} more characters)` : text;
+}
+
 /** Quotes a string as JSON, shortened to keep messages on one line. Pure. */
 export function quote(text: string): string {
   const short = text.length > maxQuoted ? `${text.slice(0, maxQuoted)}…` : text;

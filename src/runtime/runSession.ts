@@ -6,7 +6,7 @@ import type { AgentDispatcher, DeterministicRunner, NodeOutcome } from '../adapt
 import { CREDENTIAL_BYTES, digestContext, hashResumeToken, issueResumeToken } from '../approvals/resumeToken.js';
 import { FoldError, foldRun } from '../compiler/foldRun.js';
 import type { RunSnapshot } from '../compiler/foldRun.js';
-import { nextSteps, runStatusOf } from '../compiler/nextStep.js';
+import { clipError, nextSteps, runStatusOf } from '../compiler/nextStep.js';
 import type { NextStep } from '../compiler/nextStep.js';
 import { contextOf } from '../compiler/runState.js';
 import type { GateState, RunError } from '../compiler/runState.js';
@@ -70,8 +70,6 @@ export interface HostOptions {
   /** Called with each batch of events once it is durable. */
   onEvents?: (events: readonly RunEvent[]) => void;
 }
-
-const MAX_ERROR_LENGTH = 4000;
 
 /** This process, as NodeStarted records it. */
 export const thisProcess: RunOwner = { host: hostname(), pid: process.pid };
@@ -395,12 +393,12 @@ export class RunSession {
     try {
       pending = this.dispatch(node, attempt, entry.controller.signal);
     } catch (error) {
-      queueMicrotask(() => arrive({ status: 'failure', error: clip(messageOf(error)) }));
+      queueMicrotask(() => arrive({ status: 'failure', error: clipError(messageOf(error)) }));
       return;
     }
     Promise.resolve(pending).then(
       (outcome) => arrive(outcomeOf(nodeId, outcome)),
-      (error: unknown) => arrive({ status: 'failure', error: clip(messageOf(error)) }),
+      (error: unknown) => arrive({ status: 'failure', error: clipError(messageOf(error)) }),
     );
   }
 
@@ -469,7 +467,7 @@ export class RunSession {
       const nodeId = activeNodes(this.playbook.model, this.snapshot.value).find((node) => this.playbook.model.nodes.get(node.nodeId)?.type !== 'parallel')?.nodeId;
       this.record({
         type: 'RunFailed',
-        data: { ...(nodeId === undefined ? {} : { nodeId }), cause: 'internal_error', error: clip(`internal error: ${messageOf(error)}`) },
+        data: { ...(nodeId === undefined ? {} : { nodeId }), cause: 'internal_error', error: clipError(`internal error: ${messageOf(error)}`) },
       });
       await this.commit();
     } catch {
@@ -556,7 +554,7 @@ function outcomeOf(nodeId: string, outcome: NodeOutcome): Outcome {
       return { status: 'failure', error: `node '${nodeId}' returned output that is not JSON: ${messageOf(error)}` };
     }
   }
-  if (outcome?.status === 'failure') return { status: 'failure', error: clip(outcome.error ?? `node '${nodeId}' failed`) };
+  if (outcome?.status === 'failure') return { status: 'failure', error: clipError(outcome.error ?? `node '${nodeId}' failed`) };
   return { status: 'failure', error: `node '${nodeId}': the dispatcher returned ${JSON.stringify(outcome) ?? 'nothing'} instead of {status: 'success' | 'failure'}` };
 }
 
@@ -569,8 +567,4 @@ function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]
 function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;
   return typeof error === 'string' ? error : JSON.stringify(error) ?? String(error);
-}
-
-function clip(text: string): string {
-  return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}… (${text.length - MAX_ERROR_LENGTH} more characters)` : text;
 }
