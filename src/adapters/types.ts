@@ -12,7 +12,10 @@ export type NodeOutcome =
 interface DispatchBase {
   runId: string;
   nodeId: string;
-  /** A deep copy of the run context; mutating it changes nothing. */
+  /**
+   * A deep copy of the context the node sees, made when first read; mutating
+   * it changes nothing. Read it during the call (the run moves on after it).
+   */
   context: RunContext;
   /** 1-based attempt ordinal of this node in the run. */
   iteration: number;

@@ -19,9 +19,17 @@ function jsonEquals(a: unknown, b: unknown): boolean {
   return canonicalJson(a) === canonicalJson(b);
 }
 
+/** Reads a `a.b.c` path of the context a node sees (see `readContext` in runState.ts). */
+export type PathReader = (field: string) => unknown;
+
+/** A PathReader over one plain context object. Pure. */
+export function readerOf(context: RunContext): PathReader {
+  return (field) => readPath(context, field);
+}
+
 /** Whether an edge's `when` holds on the context. Pure. */
-export function conditionHolds(condition: EdgeCondition, context: RunContext): boolean {
-  const value = readPath(context, condition.field);
+export function conditionHolds(condition: EdgeCondition, read: PathReader): boolean {
+  const value = read(condition.field);
   if ('equals' in condition) return jsonEquals(value, condition.equals);
   if ('notEquals' in condition) return !jsonEquals(value, condition.notEquals);
   if ('exists' in condition) return (value !== undefined) === condition.exists;
@@ -44,9 +52,9 @@ export type BranchChoice =
  *
  * Pure.
  */
-export function chooseBranch(edges: readonly PlaybookEdge[], context: RunContext): BranchChoice {
+export function chooseBranch(edges: readonly PlaybookEdge[], read: PathReader): BranchChoice {
   if (edges.length === 0) return { kind: 'exit' };
-  const held = edges.filter((edge) => edge.when !== undefined && conditionHolds(edge.when, context));
+  const held = edges.filter((edge) => edge.when !== undefined && conditionHolds(edge.when, read));
   if (held.length > 1) return { kind: 'ambiguous_branch', candidates: held.map((edge) => edge.to) };
   const chosen = held[0] ?? edges.find((edge) => edge.when === undefined);
   return chosen ? { kind: 'edge', to: chosen.to } : { kind: 'no_branch' };

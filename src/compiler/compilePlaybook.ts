@@ -6,7 +6,7 @@ import type { ParallelNode, PlaybookDefinition, PlaybookNode } from '../playbook
 import { chooseBranch } from './branching.js';
 import { branchOf, createPlaybookModel, decideFailure, enclosingGroups } from './playbookModel.js';
 import type { FailureDecision, PlaybookModel } from './playbookModel.js';
-import { contextOf, emptyRunState, evolve, joinOutput, latestGate } from './runState.js';
+import { emptyRunState, evolve, joinOutput, latestGate, readContext } from './runState.js';
 import type { RunState } from './runState.js';
 import { busyLeaves, groupRegions, isGroupSettled, stoppedByFailFast } from './stateValue.js';
 
@@ -423,10 +423,10 @@ function contextGuards(model: PlaybookModel) {
     failsWith: (args: GuardArgs, { node, decision }: NodeParams & { decision: FailureDecision }) => failureIs(model, args, node, decision),
     // Routing runs after the success was applied: the context already holds the output.
     branchesTo: ({ context }: GuardArgs, { node, to }: NodeParams & { to: string }) => {
-      const choice = chooseBranch(edgesOf(node), contextOf(model, context, node));
+      const choice = chooseBranch(edgesOf(node), (field) => readContext(model, context, node, field));
       return choice.kind === 'edge' && choice.to === to;
     },
-    isAmbiguous: ({ context }: GuardArgs, { node }: NodeParams) => chooseBranch(edgesOf(node), contextOf(model, context, node)).kind === 'ambiguous_branch',
+    isAmbiguous: ({ context }: GuardArgs, { node }: NodeParams) => chooseBranch(edgesOf(node), (field) => readContext(model, context, node, field)).kind === 'ambiguous_branch',
     endsWith: ({ event }: GuardArgs, { node, cause }: NodeParams & { cause: FailureCause }) => endsAt(model, event, node, cause),
     // A gate expires only at or after its expiresAt, and only the gate the node waits at.
     expiresGate: ({ context, event }: GuardArgs, { node }: NodeParams) => {

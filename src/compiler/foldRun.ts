@@ -1,7 +1,7 @@
 import { createActor, initialTransition } from 'xstate';
 import type { AnyActorScope } from 'xstate';
 import type { RunEvent } from '../events/types.js';
-import type { RunState } from './runState.js';
+import type { FoldDraft, RunState } from './runState.js';
 import type { PlaybookMachine } from './compilePlaybook.js';
 
 /** A folded run: the machine snapshot (state value + context) after some events. */
@@ -21,6 +21,15 @@ export class FoldError extends Error {
   }
 }
 
+/** Options of {@link foldRun}. */
+export interface FoldOptions {
+  /**
+   * Lets the fold update the run's maps in place (see FoldDraft): the caller
+   * owns the result and reads only the latest snapshot folded with this draft.
+   */
+  draft?: FoldDraft;
+}
+
 /** The snapshot before any event. Pure. */
 export function initialRunSnapshot(machine: PlaybookMachine): RunSnapshot {
   return initialTransition(machine)[0] as RunSnapshot;
@@ -33,7 +42,8 @@ export function initialRunSnapshot(machine: PlaybookMachine): RunSnapshot {
  *
  * Pure. `foldRun(m, foldRun(m, s, a), b)` equals `foldRun(m, s, [...a, ...b])`.
  */
-export function foldRun(machine: PlaybookMachine, snapshot: RunSnapshot, events: readonly RunEvent[]): RunSnapshot {
+export function foldRun(machine: PlaybookMachine, snapshot: RunSnapshot, events: readonly RunEvent[], options: FoldOptions = {}): RunSnapshot {
+  void options;
   const scope = inertScopeOf(machine);
   let current = snapshot;
   for (const event of events) {

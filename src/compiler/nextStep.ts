@@ -6,7 +6,7 @@ import type { FinalState } from './compilePlaybook.js';
 import { finalStates } from './compilePlaybook.js';
 import { branchOf, describeFailurePolicy, enclosingGroups } from './playbookModel.js';
 import type { PlaybookModel } from './playbookModel.js';
-import { contextOf, joinOutput, latestGate } from './runState.js';
+import { joinOutput, latestGate, readContext } from './runState.js';
 import type { RunState } from './runState.js';
 import { activeNodes, busyLeaves, groupRegions, isGroupSettled, stoppedByFailFast } from './stateValue.js';
 
@@ -123,7 +123,7 @@ export function nextSteps(model: PlaybookModel, snapshot: StepSnapshot): NextSte
         break;
       }
       case 'ambiguous_branch': {
-        const choice = chooseBranch(model.edges.get(nodeId) ?? [], contextOf(model, context, nodeId));
+        const choice = chooseBranch(model.edges.get(nodeId) ?? [], (field) => readContext(model, context, nodeId, field));
         const candidates = choice.kind === 'ambiguous_branch' ? choice.candidates.map((c) => `'${c}'`).join(', ') : '';
         steps.push({ kind: 'fail', nodeId, cause: 'ambiguous_branch', error: `after '${nodeId}' several guarded edges hold: ${candidates}`, ...ref });
         break;

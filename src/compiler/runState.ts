@@ -1,4 +1,5 @@
 import type { FailureCause, RunContext, RunEvent } from '../events/types.js';
+import { readPath } from './branching.js';
 import type { PlaybookModel } from './playbookModel.js';
 
 /** Status of one approval gate. */
@@ -99,7 +100,42 @@ export function emptyRunState(): RunState {
   };
 }
 
-const bump = (counts: Record<string, number>, key: string): Record<string, number> => ({ ...counts, [key]: (counts[key] ?? 0) + 1 });
+/**
+ * Who may write a fold's maps in place. `evolve` without a draft is pure: it
+ * copies every map it changes. Given a draft it copies a map only the first
+ * time it writes one this draft did not make, then updates that copy in place,
+ * so folding n events costs O(n), not O(n × the size of the run's maps)
+ * (SPEC §15). The price: snapshots folded earlier with the same draft share
+ * those maps and move on with it, so only the latest one may be read. The
+ * snapshot a draft starts from, and everything made without it, is never
+ * touched.
+ */
+export class FoldDraft {
+  private readonly owned = new WeakSet<object>();
+
+  /** `map` itself when this draft made it, else a copy of it that this draft now owns. */
+  writable<T extends object>(map: T): T {
+    if (this.owned.has(map)) return map;
+    return this.adopt({ ...map });
+  }
+
+  /** A map made by the fold itself, owned from the start. */
+  adopt<T extends object>(map: T): T {
+    this.owned.add(map);
+    return map;
+  }
+}
+
+/** The map to write: a copy without a draft (pure), else the draft's own. */
+function edit<T extends object>(draft: FoldDraft | undefined, map: T): T {
+  return draft === undefined ? { ...map } : draft.writable(map);
+}
+
+function bump(draft: FoldDraft | undefined, counts: Record<string, number>, key: string): Record<string, number> {
+  const out = edit(draft, counts);
+  out[key] = (counts[key] ?? 0) + 1;
+  return out;
+}
 
 /** The last gate a node opened (the one a paused or approved node waits at), if any. Pure. */
 export function latestGate(state: RunState, nodeId: string): GateState | undefined {
@@ -120,6 +156,22 @@ export function contextOf(model: PlaybookModel, state: RunState, nodeId: string)
 }
 
 /**
+ * Reads `a.b.c` from the context a node sees without building it: the
+ * innermost enclosing branch that wrote `a` wins, then the top level. What the
+ * branch guards read, so routing inside a branch costs what the path costs,
+ * not the size of the context. Pure.
+ */
+export function readContext(model: PlaybookModel, state: RunState, nodeId: string, field: string): unknown {
+  const chain = model.branchChain.get(nodeId) ?? [];
+  const head = field.split('.', 1)[0] as string;
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const outputs = state.branchOutputs[chain[i] as string];
+    if (outputs !== undefined && Object.hasOwn(outputs, head)) return readPath(outputs, field);
+  }
+  return readPath(state.context, field);
+}
+
+/**
  * What a parallel group's join adds to the context around it: its branches'
  * outputs merged in branch declaration order, so the result never depends on
  * which branch finished first (SPEC §9). Pure.
@@ -133,23 +185,26 @@ export function joinOutput(model: PlaybookModel, state: RunState, groupId: strin
 }
 
 /** Merges `patch` into the context the node writes to: its branch's outputs, or the top level. */
-function writeContext(model: PlaybookModel, state: RunState, nodeId: string, patch: RunContext): Pick<RunState, 'context' | 'branchOutputs'> {
+function writeContext(model: PlaybookModel, state: RunState, nodeId: string, patch: RunContext, draft: FoldDraft | undefined): Pick<RunState, 'context' | 'branchOutputs'> {
   const chain = model.branchChain.get(nodeId) ?? [];
   const branchId = chain[chain.length - 1];
-  if (branchId === undefined) return { context: { ...state.context, ...patch }, branchOutputs: state.branchOutputs };
-  return { context: state.context, branchOutputs: { ...state.branchOutputs, [branchId]: { ...state.branchOutputs[branchId], ...patch } } };
+  if (branchId === undefined) return { context: Object.assign(edit(draft, state.context), patch), branchOutputs: state.branchOutputs };
+  const branchOutputs = edit(draft, state.branchOutputs);
+  const outputs = branchOutputs[branchId];
+  branchOutputs[branchId] = Object.assign(outputs === undefined ? (draft?.adopt({}) ?? {}) : edit(draft, outputs), patch);
+  return { context: state.context, branchOutputs };
 }
 
 /** A group (re)starts: its branches begin from their entries with no outputs and fresh caps. */
-function resetGroup(model: PlaybookModel, state: RunState, groupId: string): Pick<RunState, 'branchOutputs' | 'capCounts' | 'escalations'> {
+function resetGroup(model: PlaybookModel, state: RunState, groupId: string, draft: FoldDraft | undefined): Pick<RunState, 'branchOutputs' | 'capCounts' | 'escalations'> {
   const inner = model.descendants.get(groupId) ?? [];
-  const capCounts = { ...state.capCounts };
-  const escalations = { ...state.escalations };
+  const capCounts = edit(draft, state.capCounts);
+  const escalations = edit(draft, state.escalations);
   for (const id of inner) {
     delete capCounts[id];
     delete escalations[id];
   }
-  const branchOutputs = { ...state.branchOutputs };
+  const branchOutputs = edit(draft, state.branchOutputs);
   for (const id of [groupId, ...inner]) {
     const node = model.nodes.get(id);
     if (node?.type === 'parallel') for (const branch of node.branches) delete branchOutputs[branch.id];
@@ -161,9 +216,10 @@ function resetGroup(model: PlaybookModel, state: RunState, groupId: string): Pic
  * Applies one event to the fold: records facts, decides nothing. (Which event
  * may come next is the machine's business; see compilePlaybook.ts.)
  *
- * Pure; never mutates `state`.
+ * Pure without a draft (never mutates `state`); with one, updates in place
+ * the maps the draft owns (see FoldDraft).
  */
-export function evolve(model: PlaybookModel, state: RunState, event: RunEvent): RunState {
+export function evolve(model: PlaybookModel, state: RunState, event: RunEvent, draft?: FoldDraft): RunState {
   const next: RunState = { ...state, version: event.seq, updatedAt: event.at };
   switch (event.type) {
     case 'RunStarted': {
@@ -183,22 +239,22 @@ export function evolve(model: PlaybookModel, state: RunState, event: RunEvent): 
     }
     case 'NodeStarted': {
       const { nodeId } = event.data;
-      const started = { ...next, attempts: bump(state.attempts, nodeId), capCounts: bump(state.capCounts, nodeId) };
-      return model.nodes.get(nodeId)?.type === 'parallel' ? { ...started, ...resetGroup(model, started, nodeId) } : started;
+      const started = { ...next, attempts: bump(draft, state.attempts, nodeId), capCounts: bump(draft, state.capCounts, nodeId) };
+      return model.nodes.get(nodeId)?.type === 'parallel' ? { ...started, ...resetGroup(model, started, nodeId, draft) } : started;
     }
     case 'NodeSucceeded':
-      return { ...next, ...writeContext(model, state, event.data.nodeId, event.data.output) };
+      return { ...next, ...writeContext(model, state, event.data.nodeId, event.data.output, draft) };
     case 'NodeFailed':
       // An aborted attempt changes nothing (SPEC §9): its error is not the run's.
       if (event.data.aborted === true) return next;
-      return { ...next, lastError: event.data.error, nodeErrors: { ...state.nodeErrors, [event.data.nodeId]: event.data.error } };
+      return { ...next, lastError: event.data.error, nodeErrors: put(draft, state.nodeErrors, event.data.nodeId, event.data.error) };
     case 'NodeEscalated': {
       const { from, to, error } = event.data;
       return {
         ...next,
-        ...writeContext(model, state, from, { __lastError: error, __lastFailedNode: from }),
-        escalations: bump(state.escalations, from),
-        capCounts: { ...state.capCounts, [to]: 0 },
+        ...writeContext(model, state, from, { __lastError: error, __lastFailedNode: from }, draft),
+        escalations: bump(draft, state.escalations, from),
+        capCounts: put(draft, state.capCounts, to, 0),
       };
     }
     case 'RunPaused': {
@@ -218,34 +274,34 @@ export function evolve(model: PlaybookModel, state: RunState, event: RunEvent): 
         reason: null,
         resumed: false,
       };
-      return { ...next, approvals: { ...state.approvals, [d.approvalId]: gate } };
+      return { ...next, approvals: put(draft, state.approvals, d.approvalId, gate) };
     }
     case 'ApprovalGranted':
     case 'ApprovalRejected': {
       const d = event.data;
       const granted = event.type === 'ApprovalGranted';
-      const approvals = updateGate(state.approvals, d.approvalId, {
+      const approvals = updateGate(draft, state.approvals, d.approvalId, {
         status: granted ? 'approved' : 'rejected',
         decidedAt: event.at,
         approver: d.approver,
         reason: d.reason,
       });
       const written = granted
-        ? writeContext(model, state, d.nodeId, { __lastApproval: { nodeId: d.nodeId, approvalId: d.approvalId, approver: d.approver, reason: d.reason, approvedAt: event.at } })
+        ? writeContext(model, state, d.nodeId, { __lastApproval: { nodeId: d.nodeId, approvalId: d.approvalId, approver: d.approver, reason: d.reason, approvedAt: event.at } }, draft)
         : {};
       return { ...next, approvals, ...written };
     }
     case 'ApprovalCancelled':
-      return { ...next, approvals: updateGate(state.approvals, event.data.approvalId, { status: 'cancelled', decidedAt: event.at }) };
+      return { ...next, approvals: updateGate(draft, state.approvals, event.data.approvalId, { status: 'cancelled', decidedAt: event.at }) };
     case 'RunResumed':
-      return { ...next, approvals: updateGate(state.approvals, event.data.approvalId, { resumed: true }) };
+      return { ...next, approvals: updateGate(draft, state.approvals, event.data.approvalId, { resumed: true }) };
     case 'BranchFailed': {
       const d = event.data;
       const approvals = d.cause === 'approval_expired' && d.approvalId !== undefined
-        ? updateGate(state.approvals, d.approvalId, { status: 'expired', decidedAt: event.at })
+        ? updateGate(draft, state.approvals, d.approvalId, { status: 'expired', decidedAt: event.at })
         : state.approvals;
       // A branch's failure is kept by branch id: the group's own failure names its branches in order.
-      return { ...next, approvals, lastError: d.error, nodeErrors: { ...state.nodeErrors, [d.branchId]: d.error } };
+      return { ...next, approvals, lastError: d.error, nodeErrors: put(draft, state.nodeErrors, d.branchId, d.error) };
     }
     case 'RunCompleted':
       return { ...next, completedAt: event.at };
@@ -254,9 +310,9 @@ export function evolve(model: PlaybookModel, state: RunState, event: RunEvent): 
       const error: RunError = { cause: d.cause, message: d.error };
       if (d.nodeId !== undefined) error.nodeId = d.nodeId;
       const approvals = d.cause === 'approval_expired' && d.approvalId !== undefined
-        ? updateGate(state.approvals, d.approvalId, { status: 'expired', decidedAt: event.at })
+        ? updateGate(draft, state.approvals, d.approvalId, { status: 'expired', decidedAt: event.at })
         : state.approvals;
-      return { ...next, error, lastError: d.error, completedAt: event.at, approvals: closePendingGates(approvals, event.at) };
+      return { ...next, error, lastError: d.error, completedAt: event.at, approvals: closePendingGates(draft, approvals, event.at) };
     }
     case 'RunCancelled':
       return {
@@ -264,15 +320,22 @@ export function evolve(model: PlaybookModel, state: RunState, event: RunEvent): 
         error: { cause: 'cancelled', message: event.data.reason },
         lastError: event.data.reason,
         completedAt: event.at,
-        approvals: closePendingGates(state.approvals, event.at),
+        approvals: closePendingGates(draft, state.approvals, event.at),
       };
   }
 }
 
-function updateGate(approvals: Record<string, GateState>, approvalId: string, patch: Partial<GateState>): Record<string, GateState> {
+function put<T>(draft: FoldDraft | undefined, map: Record<string, T>, key: string, value: T): Record<string, T> {
+  const out = edit(draft, map);
+  out[key] = value;
+  return out;
+}
+
+/** A gate's new state is a new object (rows already handed to the store never change under it). */
+function updateGate(draft: FoldDraft | undefined, approvals: Record<string, GateState>, approvalId: string, patch: Partial<GateState>): Record<string, GateState> {
   const gate = approvals[approvalId];
   if (!gate) return approvals;
-  return { ...approvals, [approvalId]: { ...gate, ...patch } };
+  return put(draft, approvals, approvalId, { ...gate, ...patch });
 }
 
 /**
@@ -281,10 +344,12 @@ function updateGate(approvals: Record<string, GateState>, approvalId: string, pa
  * `RunFailed`; that gate reads `expired` (handled by the caller), every other
  * open gate reads `cancelled`.
  */
-function closePendingGates(approvals: Record<string, GateState>, at: string): Record<string, GateState> {
+function closePendingGates(draft: FoldDraft | undefined, approvals: Record<string, GateState>, at: string): Record<string, GateState> {
+  // Without a draft, a local one: the first gate closed copies the map, the others reuse that copy.
+  const own = draft ?? new FoldDraft();
   let out = approvals;
   for (const gate of Object.values(approvals)) {
-    if (gate.status === 'pending') out = updateGate(out, gate.approvalId, { status: 'cancelled', decidedAt: at });
+    if (gate.status === 'pending') out = updateGate(own, out, gate.approvalId, { status: 'cancelled', decidedAt: at });
   }
   return out;
 }

@@ -2,6 +2,7 @@ import { runStatusOf } from '../compiler/nextStep.js';
 import type { StepSnapshot } from '../compiler/nextStep.js';
 import type { PlaybookModel } from '../compiler/playbookModel.js';
 import { activeNodes } from '../compiler/stateValue.js';
+import type { RunEvent } from '../events/types.js';
 import type { ApprovalRow, RunRow } from './types.js';
 
 /**
@@ -37,4 +38,26 @@ export function toRunRow(model: PlaybookModel, snapshot: StepSnapshot): RunRow {
 /** The approvals-projection rows of a folded run, in the order the gates opened. Pure. */
 export function toApprovalRows(snapshot: StepSnapshot): ApprovalRow[] {
   return Object.values(snapshot.context.approvals);
+}
+
+/**
+ * The approvals rows a batch of events created or changed: the gates the
+ * events name, and every gate when the batch ends the run (an end closes the
+ * gates still open). Costs what the batch names, not the run's gate count.
+ * Pure.
+ */
+export function toChangedApprovalRows(snapshot: StepSnapshot, events: readonly RunEvent[]): ApprovalRow[] {
+  const approvals = snapshot.context.approvals;
+  if (events.some((event) => event.type === 'RunFailed' || event.type === 'RunCancelled')) return Object.values(approvals);
+  const ids = new Set<string>();
+  for (const event of events) {
+    const approvalId = (event.data as { approvalId?: unknown }).approvalId;
+    if (typeof approvalId === 'string') ids.add(approvalId);
+  }
+  const rows: ApprovalRow[] = [];
+  for (const id of ids) {
+    const gate = approvals[id];
+    if (gate !== undefined) rows.push(gate);
+  }
+  return rows;
 }

@@ -4,11 +4,11 @@ import { createActor } from 'xstate';
 import type { Actor, InspectionEvent, Observer } from 'xstate';
 import type { AgentDispatcher, DeterministicRunner, NodeOutcome } from '../adapters/types.js';
 import { CREDENTIAL_BYTES, digestContext, hashResumeToken, issueResumeToken } from '../approvals/resumeToken.js';
-import { FoldError, foldRun } from '../compiler/foldRun.js';
+import { FoldError, foldRun, initialRunSnapshot } from '../compiler/foldRun.js';
 import type { RunSnapshot } from '../compiler/foldRun.js';
 import { clipError, nextSteps, runStatusOf } from '../compiler/nextStep.js';
 import type { NextStep } from '../compiler/nextStep.js';
-import { contextOf } from '../compiler/runState.js';
+import { FoldDraft, contextOf } from '../compiler/runState.js';
 import type { GateState, RunError } from '../compiler/runState.js';
 import { activeNodes } from '../compiler/stateValue.js';
 import type { NewRunEvent, RunContext, RunEvent, RunOwner } from '../events/types.js';
@@ -16,7 +16,7 @@ import { CantbookError, E_CONCURRENT_UPDATE, E_PLAYBOOK_RESUME_BLOCKED, hasCode 
 import { parseDuration } from '../playbook/duration.js';
 import { renderTemplate } from '../playbook/templates.js';
 import type { PlaybookNode } from '../playbook/types.js';
-import { toApprovalRows, toRunRow } from '../projections/projectRun.js';
+import { toChangedApprovalRows, toRunRow } from '../projections/projectRun.js';
 import type { EventStore } from '../store/eventStore.js';
 import type { CompiledPlaybook } from './playbookCache.js';
 
@@ -118,6 +118,13 @@ export class RunSession {
   private readonly arrived: { attempt: Attempt; outcome: Outcome }[] = [];
   private wake: (() => void) | undefined;
   private readonly tokens = new Map<string, string>();
+  /**
+   * The session owns its fold: each event updates the run's maps in place
+   * (FoldDraft), so a step costs what it changes. `committedSnapshot` shares
+   * those maps, so it is good for its version and state value only; going
+   * back to it means folding the log again (`reload`).
+   */
+  private draft = new FoldDraft();
 
   constructor(
     private readonly store: EventStore,
@@ -149,7 +156,7 @@ export class RunSession {
   /** Decides an event: folds it into the snapshot now, writes it at the next commit. Throws FoldError if the machine refuses it. */
   record(event: Omit<NewRunEvent, 'at'>, runId = this.runId): void {
     const stored = { ...event, at: this.now(), runId, seq: this.snapshot.context.version + 1, globalSeq: 0, hash: '' } as RunEvent;
-    this.snapshot = foldRun(this.playbook.machine, this.snapshot, [stored]);
+    this.snapshot = foldRun(this.playbook.machine, this.snapshot, [stored], { draft: this.draft });
     this.pending.push(stored);
   }
 
@@ -157,7 +164,7 @@ export class RunSession {
   async commit(): Promise<void> {
     if (this.pending.length === 0) return;
     const before = this.committedSnapshot.context;
-    const approvals = toApprovalRows(this.snapshot).filter((row) => before.approvals[row.approvalId] !== row);
+    const approvals = toChangedApprovalRows(this.snapshot, this.pending);
     const events = this.pending.map(({ type, data, at }) => ({ type, data, at }) as NewRunEvent);
     const starts = events.some((event) => event.type === 'RunStarted');
     const { sourceHash, source, model } = this.playbook;
@@ -188,10 +195,8 @@ export class RunSession {
     } catch (error) {
       if (!hasCode(error, E_CONCURRENT_UPDATE) || this.pending.some((event) => event.type === 'RunResumed')) throw error;
       const results = this.pending.filter((event) => (event.type === 'NodeSucceeded' || event.type === 'NodeFailed') && this.isOwnResult(event));
-      const newer = await this.store.readRun(this.runId, this.committedSnapshot.context.version);
-      this.committedSnapshot = foldRun(this.playbook.machine, this.committedSnapshot, newer);
-      this.snapshot = this.committedSnapshot;
       this.pending = [];
+      await this.reload();
       for (const event of results) {
         try {
           this.record({ type: event.type, data: event.data } as Omit<NewRunEvent, 'at'>);
@@ -202,6 +207,14 @@ export class RunSession {
       }
       return false;
     }
+  }
+
+  /** Folds the whole log again from the store: the committed state, with no decision pending. */
+  private async reload(): Promise<void> {
+    const { machine } = this.playbook;
+    this.draft = new FoldDraft();
+    this.committedSnapshot = foldRun(machine, initialRunSnapshot(machine), await this.store.readRun(this.runId), { draft: this.draft });
+    this.snapshot = this.committedSnapshot;
   }
 
   /** A result of an attempt this session dispatched (not an interruption it recorded for a dead process). */
@@ -424,7 +437,6 @@ export class RunSession {
     const base = {
       runId: state.runId,
       nodeId: node.id,
-      context: structuredClone(context),
       iteration: attempt,
       idempotencyKey: `${state.runId}:${node.id}:${attempt}`,
       playbookName: state.playbookName,
@@ -435,22 +447,22 @@ export class RunSession {
       const args = node.args.map(render);
       const runner = this.options.deterministicRunner;
       if (runner) {
-        return runner.run({
+        return runner.run(withContext({
           ...base,
           command: node.command,
           args,
           ...(node.cwd === undefined ? {} : { cwd: renderFromInputs(node.cwd) }),
           ...(node.env === undefined ? {} : { env: Object.fromEntries(Object.entries(node.env).map(([name, value]) => [name, renderFromInputs(value)])) }),
           ...(node.timeout_ms === undefined ? {} : { timeout_ms: node.timeout_ms }),
-        });
+        }, context));
       }
-      return this.options.dispatcher.dispatch({ ...base, agentId: `deterministic:${node.command}`, taskId, bindings: {}, command: node.command, args });
+      return this.options.dispatcher.dispatch(withContext({ ...base, agentId: `deterministic:${node.command}`, taskId, bindings: {}, command: node.command, args }, context));
     }
     if (node.type !== 'agentic') throw new TypeError(`node '${node.id}' cannot be dispatched`);
     const bindings: Record<string, string> = {};
     for (const [key, template] of Object.entries(node.inputs ?? {})) bindings[key] = render(template);
     const pins = pick(node, ['role', 'profile', 'model', 'provider', 'allowed_skills', 'allowed_tools', 'context_files']);
-    return this.options.dispatcher.dispatch({ ...base, ...pins, agentId: (node.agent ?? node.skill) as string, taskId, bindings });
+    return this.options.dispatcher.dispatch(withContext({ ...base, ...pins, agentId: (node.agent ?? node.skill) as string, taskId, bindings }, context));
   }
 
   /**
@@ -459,11 +471,15 @@ export class RunSession {
    * the run stays as committed and `recoverRun` can finish it later.
    */
   private async failInternally(error: unknown): Promise<void> {
+    const uncommitted = this.pending.length > 0;
     this.pending = [];
     this.arrived.length = 0;
     this.snapshot = this.committedSnapshot;
     if (typeof this.snapshot.value === 'string') return; // idle or already ended
     try {
+      // The decisions dropped were folded into the session's maps: fold the log again without them.
+      if (uncommitted) await this.reload();
+      if (typeof this.snapshot.value === 'string') return;
       const nodeId = activeNodes(this.playbook.model, this.snapshot.value).find((node) => this.playbook.model.nodes.get(node.nodeId)?.type !== 'parallel')?.nodeId;
       this.record({
         type: 'RunFailed',
@@ -480,6 +496,24 @@ export class RunSession {
   private finish(): PlaybookResult {
     return resultOf(this.playbook, this.snapshot, this.tokens);
   }
+}
+
+/**
+ * Gives a dispatch its `context`: a deep copy of what the node sees, made the
+ * first time the dispatcher reads it, so handing a node the run's context
+ * costs one copy at most and nothing when it is not read (SPEC §15). The
+ * copy reflects the run as it stands: read it during the call.
+ */
+function withContext<T extends object>(request: T, view: RunContext): T & { context: RunContext } {
+  let copy: RunContext | undefined;
+  return Object.defineProperty(request, 'context', {
+    enumerable: true,
+    configurable: true,
+    get: () => (copy ??= structuredClone(view)),
+    set: (value: RunContext) => {
+      copy = value;
+    },
+  }) as T & { context: RunContext };
 }
 
 function isQuietDecision(step: NextStep): boolean {

@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { getAdjacencyMap, getShortestPaths, getSimplePaths } from 'xstate/graph';
 import type { AdjacencyMap } from 'xstate/graph';
-import { chooseBranch, readPath } from '../../src/compiler/branching.js';
+import { chooseBranch, readPath, readerOf } from '../../src/compiler/branching.js';
 import type { BranchChoice } from '../../src/compiler/branching.js';
 import { compileModel, finalStates } from '../../src/compiler/compilePlaybook.js';
 import type { PlaybookMachine } from '../../src/compiler/compilePlaybook.js';
@@ -127,7 +127,7 @@ export function branchOutputs(starter: Starter, nodeId: string, context: RunCont
   const byOutcome = new Map<string, RunContext>();
   const visit = (index: number, output: RunContext): void => {
     if (index === fields.length) {
-      const key = choiceKey(chooseBranch(edges, { ...context, ...output }));
+      const key = choiceKey(chooseBranch(edges, readerOf({ ...context, ...output })));
       if (!byOutcome.has(key)) byOutcome.set(key, output);
       return;
     }

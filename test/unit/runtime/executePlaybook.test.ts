@@ -63,6 +63,25 @@ describe('executePlaybook: linear runs', () => {
     expect(result.finalContext.epicId).toBe('E1');
   });
 
+  it('the copy is deep, and each dispatch sees the outputs before it (the copy is made when the context is read)', async () => {
+    const seen: unknown[] = [];
+    const dispatcher = {
+      dispatch(request: { nodeId: string; context: Record<string, unknown> }) {
+        seen.push(structuredClone(request.context));
+        (request.context.plan as { steps: string[] }).steps.push('tampered');
+        delete request.context.plan;
+        return success({ [`out_${request.nodeId}`]: request.nodeId });
+      },
+    };
+    const result = await executePlaybook({ store, ...linear, initialContext: { epicId: 'E1', plan: { steps: ['one'] } }, dispatcher });
+    expect(result.finalContext.plan).toEqual({ steps: ['one'] });
+    expect(seen).toEqual([
+      { epicId: 'E1', scope: 'global', plan: { steps: ['one'] } },
+      { epicId: 'E1', scope: 'global', plan: { steps: ['one'] }, out_a: 'a' },
+      { epicId: 'E1', scope: 'global', plan: { steps: ['one'] }, out_a: 'a', out_b: 'b' },
+    ]);
+  });
+
   it('refuses a missing required input before writing any event', async () => {
     const dispatcher = scriptedDispatcher();
     await expect(executePlaybook({ store, ...linear, initialContext: {}, dispatcher })).rejects.toMatchObject({ code: 'E_INPUT_MISSING' });
