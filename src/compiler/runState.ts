@@ -1,4 +1,4 @@
-import type { FailureCause, RunContext, RunEvent } from '../events/types.js';
+import type { FailureCause, NewRunEvent, RunContext, RunEvent } from '../events/types.js';
 import type { PlaybookModel } from './playbookModel.js';
 
 /** Status of one approval gate. */
@@ -287,4 +287,36 @@ function closePendingGates(approvals: Record<string, GateState>, at: string): Re
     if (gate.status === 'pending') out = updateGate(out, gate.approvalId, { status: 'cancelled', decidedAt: at });
   }
   return out;
+}
+
+/**
+ * The top-level context keys an event writes: the one place that says which
+ * events change `RunState.context` (what the runs projection stores per key).
+ * `RunStarted` writes its initial context; a top-level node's `NodeSucceeded`
+ * (a parallel group's join included) writes its output's keys; an escalation
+ * from a top-level node writes `__lastError` and `__lastFailedNode`; a granted
+ * top-level gate writes `__lastApproval`. A node inside a branch writes its
+ * branch's outputs (`model.branchChain`), never the top level, so its events
+ * write no top-level key. Every other event writes none.
+ *
+ * Pure. Keys come in the order the event writes them (an object's key order),
+ * so a caller collecting them over a batch sees new keys in the order the
+ * context gained them. Must agree with `evolve`/`writeContext`: a key written
+ * there and missing here would leave a stale projection (the property test in
+ * test/property/projectionEquivalence.test.ts checks both agree).
+ */
+export function contextKeysWritten(model: PlaybookModel, event: NewRunEvent): readonly string[] {
+  const topLevel = (nodeId: string): boolean => (model.branchChain.get(nodeId) ?? []).length === 0;
+  switch (event.type) {
+    case 'RunStarted':
+      return Object.keys(event.data.context);
+    case 'NodeSucceeded':
+      return topLevel(event.data.nodeId) ? Object.keys(event.data.output) : [];
+    case 'NodeEscalated':
+      return topLevel(event.data.from) ? ['__lastError', '__lastFailedNode'] : [];
+    case 'ApprovalGranted':
+      return topLevel(event.data.nodeId) ? ['__lastApproval'] : [];
+    default:
+      return [];
+  }
 }
