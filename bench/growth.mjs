@@ -65,7 +65,8 @@ async function measure(variant, nodes, runs) {
   const after = checkpointedSize(path);
   const db = new Database(path, { readonly: true });
   const events = db.prepare("SELECT count(*) AS n, sum(length(CAST(data AS BLOB)) + length(type) + length(at) + length(hash) + length(run_id)) AS bytes FROM events WHERE run_id LIKE 'r-%'").get();
-  const row = db.prepare('SELECT length(CAST(bindings AS BLOB)) AS bindings FROM runs WHERE run_id = ?').get(runIdOf('r', 0));
+  // Schema 3 keeps the context one row per key (run_bindings): its size is the sum of the values.
+  const row = db.prepare('SELECT COALESCE(sum(length(CAST(key AS BLOB)) + length(CAST(value AS BLOB))), 0) AS bindings FROM run_bindings WHERE run_id = ?').get(runIdOf('r', 0));
   db.close();
   const storedPerRun = (after.bytes - before.bytes) / runs;
   return {

@@ -59,7 +59,7 @@ export type { RunSnapshot } from './compiler/foldRun.js';
 // Events and projections
 export type { RunEvent, NewRunEvent, RunEventType, RunEventDataMap, RunContext, RunOwner, FailureCause } from './events/types.js';
 export { runEventTypes } from './events/types.js';
-export type { RunRow, ApprovalRow, RunStatus, ApprovalStatus, ActiveNode, RunError } from './projections/types.js';
+export type { RunRow, RunChanges, ApprovalRow, RunStatus, ApprovalStatus, ActiveNode, RunError } from './projections/types.js';
 export type { RunState, GateState } from './compiler/runState.js';
 export { nextSteps, runStatusOf } from './compiler/nextStep.js';
 export type { NextStep } from './compiler/nextStep.js';

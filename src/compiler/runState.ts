@@ -1,4 +1,4 @@
-import type { FailureCause, RunContext, RunEvent } from '../events/types.js';
+import type { FailureCause, NewRunEvent, RunContext, RunEvent } from '../events/types.js';
 import { readPath } from './branching.js';
 import type { PlaybookModel } from './playbookModel.js';
 
@@ -242,17 +242,20 @@ export function evolve(model: PlaybookModel, state: RunState, event: RunEvent, d
       const started = { ...next, attempts: bump(draft, state.attempts, nodeId), capCounts: bump(draft, state.capCounts, nodeId) };
       return model.nodes.get(nodeId)?.type === 'parallel' ? { ...started, ...resetGroup(model, started, nodeId, draft) } : started;
     }
-    case 'NodeSucceeded':
-      return { ...next, ...writeContext(model, state, event.data.nodeId, event.data.output, draft) };
+    case 'NodeSucceeded': {
+      const { nodeId, patch } = contextWriteOf(event) as { nodeId: string; patch: RunContext };
+      return { ...next, ...writeContext(model, state, nodeId, patch, draft) };
+    }
     case 'NodeFailed':
       // An aborted attempt changes nothing (SPEC §9): its error is not the run's.
       if (event.data.aborted === true) return next;
       return { ...next, lastError: event.data.error, nodeErrors: put(draft, state.nodeErrors, event.data.nodeId, event.data.error) };
     case 'NodeEscalated': {
-      const { from, to, error } = event.data;
+      const { from, to } = event.data;
+      const { patch } = contextWriteOf(event) as { patch: RunContext };
       return {
         ...next,
-        ...writeContext(model, state, from, { __lastError: error, __lastFailedNode: from }, draft),
+        ...writeContext(model, state, from, patch, draft),
         escalations: bump(draft, state.escalations, from),
         capCounts: put(draft, state.capCounts, to, 0),
       };
@@ -286,9 +289,8 @@ export function evolve(model: PlaybookModel, state: RunState, event: RunEvent, d
         approver: d.approver,
         reason: d.reason,
       });
-      const written = granted
-        ? writeContext(model, state, d.nodeId, { __lastApproval: { nodeId: d.nodeId, approvalId: d.approvalId, approver: d.approver, reason: d.reason, approvedAt: event.at } }, draft)
-        : {};
+      const write = contextWriteOf(event);
+      const written = write === undefined ? {} : writeContext(model, state, write.nodeId, write.patch, draft);
       return { ...next, approvals, ...written };
     }
     case 'ApprovalCancelled':
@@ -352,4 +354,42 @@ function closePendingGates(draft: FoldDraft | undefined, approvals: Record<strin
     if (gate.status === 'pending') out = updateGate(own, out, gate.approvalId, { status: 'cancelled', decidedAt: at });
   }
   return out;
+}
+
+/**
+ * What an event writes into the context of the node it names: a node's output,
+ * an escalation's `__lastError`/`__lastFailedNode`, a granted gate's
+ * `__lastApproval`. The one place that rule lives: `evolve` applies it (to the
+ * top level, or to the node's branch outputs), `contextKeysWritten` reports it.
+ * Pure.
+ */
+function contextWriteOf(event: NewRunEvent): { nodeId: string; patch: RunContext } | undefined {
+  switch (event.type) {
+    case 'NodeSucceeded':
+      return { nodeId: event.data.nodeId, patch: event.data.output };
+    case 'NodeEscalated':
+      return { nodeId: event.data.from, patch: { __lastError: event.data.error, __lastFailedNode: event.data.from } };
+    case 'ApprovalGranted': {
+      const d = event.data;
+      return { nodeId: d.nodeId, patch: { __lastApproval: { nodeId: d.nodeId, approvalId: d.approvalId, approver: d.approver, reason: d.reason, approvedAt: event.at } } };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The top-level context keys an event writes (what the runs projection stores
+ * per key): `RunStarted`'s initial context, and what `contextWriteOf` writes
+ * for a node at the top level (a parallel group's join included). A node
+ * inside a branch writes its branch's outputs, never the top level.
+ *
+ * Pure. Keys come in the order the event writes them, so a caller collecting
+ * them over a batch sees new keys in the order the context gained them.
+ */
+export function contextKeysWritten(model: PlaybookModel, event: NewRunEvent): readonly string[] {
+  if (event.type === 'RunStarted') return Object.keys(event.data.context);
+  const write = contextWriteOf(event);
+  if (write === undefined || (model.branchChain.get(write.nodeId) ?? []).length > 0) return [];
+  return Object.keys(write.patch);
 }

@@ -1,9 +1,10 @@
 import { runStatusOf } from '../compiler/nextStep.js';
 import type { StepSnapshot } from '../compiler/nextStep.js';
 import type { PlaybookModel } from '../compiler/playbookModel.js';
+import { contextKeysWritten } from '../compiler/runState.js';
 import { activeNodes } from '../compiler/stateValue.js';
-import type { RunEvent } from '../events/types.js';
-import type { ApprovalRow, RunRow } from './types.js';
+import type { NewRunEvent, RunEvent } from '../events/types.js';
+import type { ApprovalRow, RunChanges, RunRow } from './types.js';
 
 /**
  * The runs-projection row of a folded run: facts from the fold, status and
@@ -38,6 +39,28 @@ export function toRunRow(model: PlaybookModel, snapshot: StepSnapshot): RunRow {
 /** The approvals-projection rows of a folded run, in the order the gates opened. Pure. */
 export function toApprovalRows(snapshot: StepSnapshot): ApprovalRow[] {
   return Object.values(snapshot.context.approvals);
+}
+
+/**
+ * What a batch of events changes in a run's projection row: the top-level
+ * context keys it writes (`contextKeysWritten`, the rule's one place) and the
+ * nodes whose attempt counts it bumps (`NodeStarted`). What the store needs to
+ * write only what a step changed (`AppendRequest.changed`).
+ *
+ * Pure. Each list holds a key once, in the order the batch first writes it, so
+ * keys new to the run arrive in the order the fold's context gained them.
+ *
+ * @example
+ * store.append({ ...request, run: toRunRow(model, after), changed: toRunChanges(model, events) });
+ */
+export function toRunChanges(model: PlaybookModel, events: readonly NewRunEvent[]): RunChanges {
+  const bindings = new Set<string>();
+  const iterationCounts = new Set<string>();
+  for (const event of events) {
+    for (const key of contextKeysWritten(model, event)) bindings.add(key);
+    if (event.type === 'NodeStarted') iterationCounts.add(event.data.nodeId);
+  }
+  return { bindings: [...bindings], iterationCounts: [...iterationCounts] };
 }
 
 /**

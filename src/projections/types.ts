@@ -36,5 +36,15 @@ export interface RunRow {
   sessionId: string | null;
 }
 
+/**
+ * Which parts of a run's row a batch of events changed: the `bindings` keys it
+ * wrote and the nodes whose `iterationCounts` it bumped. Everything else in the
+ * row is small and written whole.
+ */
+export interface RunChanges {
+  bindings: readonly string[];
+  iterationCounts: readonly string[];
+}
+
 /** One row of the approvals projection. Holds the token's hash, never the token. */
 export type ApprovalRow = GateState;

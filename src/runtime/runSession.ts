@@ -16,7 +16,7 @@ import { CantbookError, E_CONCURRENT_UPDATE, E_PLAYBOOK_RESUME_BLOCKED, hasCode 
 import { parseDuration } from '../playbook/duration.js';
 import { renderTemplate } from '../playbook/templates.js';
 import type { PlaybookNode } from '../playbook/types.js';
-import { toChangedApprovalRows, toRunRow } from '../projections/projectRun.js';
+import { toChangedApprovalRows, toRunChanges, toRunRow } from '../projections/projectRun.js';
 import type { EventStore } from '../store/eventStore.js';
 import type { CompiledPlaybook } from './playbookCache.js';
 
@@ -173,6 +173,7 @@ export class RunSession {
       expectedVersion: before.version,
       events,
       run: toRunRow(this.playbook.model, this.snapshot),
+      changed: toRunChanges(model, events),
       approvals,
       ...(starts ? { playbook: { sourceHash, name: model.definition.name, source } } : {}),
     });

@@ -1,5 +1,5 @@
 import type { NewRunEvent, RunEvent } from '../events/types.js';
-import type { ApprovalRow, ApprovalStatus, RunRow, RunStatus } from '../projections/types.js';
+import type { ApprovalRow, ApprovalStatus, RunChanges, RunRow, RunStatus } from '../projections/types.js';
 
 /**
  * One atomic append: events for one run plus the projection rows they produce.
@@ -17,6 +17,17 @@ export interface AppendRequest {
   events: readonly NewRunEvent[];
   /** The runs-projection row after these events. */
   run: RunRow;
+  /**
+   * Which `run.bindings` keys and `run.iterationCounts` nodes these events
+   * changed (`toRunChanges` in projections/projectRun.ts computes it from the
+   * events). A store that keeps them per key writes only these, taking their
+   * values from `run`; a listed key missing from `run` is removed. Keys not
+   * listed must be unchanged: the store does not check, the projection would
+   * simply be stale until a rebuild. Absent means "everything": the store
+   * replaces all of the run's keys with `run`'s (for callers that do not know,
+   * at a cost proportional to the whole context).
+   */
+  changed?: RunChanges;
   /** Approval rows created or changed by these events (upserted by approvalId). */
   approvals: readonly ApprovalRow[];
   /**

@@ -8,7 +8,7 @@ import {
 } from '../errors.js';
 import { chainEvents, GENESIS_HASH } from '../events/hashChain.js';
 import type { NewRunEvent, RunEvent } from '../events/types.js';
-import type { ApprovalRow, ApprovalStatus, RunRow, RunStatus } from '../projections/types.js';
+import type { ApprovalRow, ApprovalStatus, RunChanges, RunRow, RunStatus } from '../projections/types.js';
 import type { AppendRequest, EventStore, ListApprovalsFilter, ListRunsFilter } from './eventStore.js';
 
 /** An append waiting for its commit, and what became of it. */
@@ -22,7 +22,7 @@ interface PendingAppend {
 }
 
 /** The schema version this code writes and reads. Bumped by every schema migration. */
-export const SQLITE_SCHEMA_VERSION = 2;
+export const SQLITE_SCHEMA_VERSION = 3;
 
 /** Options of {@link openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -44,6 +44,30 @@ export interface SqliteStoreOptions {
 
 /** How many runs' last (seq, hash) the store remembers, to skip a read per append. */
 const HEAD_CACHE_SIZE = 1024;
+
+/**
+ * A run's context and attempt counts, one row per key (schema 3), so that an
+ * append writes only the keys its events changed. Rowid tables on purpose: the
+ * rowid keeps the order in which a run first wrote each key (an upsert keeps
+ * the row's rowid), which is the key order of the fold's context, and a
+ * binding's value may be kilobytes (SQLite keeps large rows better in a rowid
+ * table than in a WITHOUT ROWID one). UNIQUE (run_id, key) is the lookup.
+ */
+const RUN_KEY_TABLES_SQL = `
+CREATE TABLE IF NOT EXISTS run_bindings (
+  run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+  key    TEXT NOT NULL,
+  value  TEXT NOT NULL,
+  UNIQUE (run_id, key)
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS run_attempts (
+  run_id   TEXT    NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+  node_id  TEXT    NOT NULL,
+  attempts INTEGER NOT NULL,
+  UNIQUE (run_id, node_id)
+) STRICT;
+`;
 
 const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -75,8 +99,6 @@ CREATE TABLE IF NOT EXISTS runs (
   playbook_hash    TEXT    NOT NULL,
   status           TEXT    NOT NULL,
   current_node     TEXT,
-  bindings         TEXT    NOT NULL,
-  iteration_counts TEXT    NOT NULL,
   error_context    TEXT,
   error            TEXT,
   active_nodes     TEXT    NOT NULL DEFAULT '[]',
@@ -89,6 +111,7 @@ CREATE TABLE IF NOT EXISTS runs (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
 
+${RUN_KEY_TABLES_SQL}
 CREATE TABLE IF NOT EXISTS approvals (
   approval_id    TEXT    PRIMARY KEY,
   run_id         TEXT    NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
@@ -109,7 +132,7 @@ CREATE INDEX IF NOT EXISTS approvals_by_run ON approvals (run_id);
 `;
 
 const RUN_COLUMNS =
-  'run_id, playbook_name, playbook_hash, status, current_node, bindings, iteration_counts, error_context, ' +
+  'run_id, playbook_name, playbook_hash, status, current_node, error_context, ' +
   'started_at, updated_at, completed_at, version, epic_id, session_id, error, active_nodes';
 const APPROVAL_COLUMNS =
   'approval_id, run_id, node_id, status, prompt, token_hash, context_digest, expires_at, requested_at, ' +
@@ -118,7 +141,9 @@ const EVENT_COLUMNS = 'global_seq, run_id, seq, type, data, at, hash';
 
 type SqlValue = string | number | null;
 /** A runs row as SQLite returns it in raw mode, columns in RUN_COLUMNS order. */
-type RunTuple = [string, string, string, string, string | null, string, string, string | null, string, string, string | null, number, string | null, string | null, string | null, string];
+type RunTuple = [string, string, string, string, string | null, string | null, string, string, string | null, number, string | null, string | null, string | null, string];
+/** A run_bindings or run_attempts row in raw mode: run id, key, value. */
+type KeyTuple<V> = [string, string, V];
 /** An approvals row in raw mode, columns in APPROVAL_COLUMNS order. */
 type ApprovalTuple = [string, string, string, string, string, string, string, string | null, string, string | null, string | null, string | null, number];
 /** An events row in raw mode, columns in EVENT_COLUMNS order. */
@@ -265,7 +290,44 @@ const MIGRATIONS: Record<number, (db: Database.Database) => void> = {
         AND json_extract(active_nodes, '$[0].phase') = 'approved';
     `);
   },
+  /**
+   * v2 -> v3 (projections that write only what a step changed): each run's
+   * `bindings` and `iteration_counts` JSON move to `run_bindings` and
+   * `run_attempts`, one row per key in the JSON's key order, and the two
+   * columns are dropped. Values are re-encoded with JSON.stringify, exactly as
+   * an append writes them, so a migrated row and a new one cannot differ.
+   */
+  2: (db) => {
+    db.exec(RUN_KEY_TABLES_SQL);
+    const insertBinding = db.prepare<[string, string, string]>('INSERT INTO run_bindings (run_id, key, value) VALUES (?, ?, ?)');
+    const insertAttempts = db.prepare<[string, string, number]>('INSERT INTO run_attempts (run_id, node_id, attempts) VALUES (?, ?, ?)');
+    const rows = db.prepare<[], [string, string, string]>('SELECT run_id, bindings, iteration_counts FROM runs ORDER BY rowid').raw().all();
+    for (const [runId, bindings, iterationCounts] of rows) {
+      for (const [key, value] of Object.entries(parseColumn(bindings, runId, 'bindings'))) insertBinding.run(runId, key, JSON.stringify(value));
+      for (const [nodeId, attempts] of Object.entries(parseColumn(iterationCounts, runId, 'iteration_counts'))) {
+        if (!Number.isInteger(attempts)) {
+          throw new CantbookError(E_LOG_CORRUPT, `cannot migrate the runs row of '${runId}': iteration_counts['${nodeId}'] is ${JSON.stringify(attempts)}, not an integer`, { runId });
+        }
+        insertAttempts.run(runId, nodeId, attempts as number);
+      }
+    }
+    db.exec('ALTER TABLE runs DROP COLUMN bindings; ALTER TABLE runs DROP COLUMN iteration_counts;');
+  },
 };
+
+/** A v2 JSON column that must hold an object; anything else is a corrupt file. */
+function parseColumn(text: string, runId: string, column: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new CantbookError(E_LOG_CORRUPT, `cannot migrate the runs row of '${runId}': its ${column} column is not JSON`, { runId }, { cause: error });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new CantbookError(E_LOG_CORRUPT, `cannot migrate the runs row of '${runId}': its ${column} column is ${JSON.stringify(value)}, not an object`, { runId });
+  }
+  return value as Record<string, unknown>;
+}
 
 /**
  * The file's schema version, or null for an empty database. Throws when the file is a
@@ -349,6 +411,18 @@ class SqliteEventStore implements EventStore {
   private readonly upsertRun: Database.Statement<SqlValue[]>;
   private readonly upsertApproval: Database.Statement<SqlValue[]>;
   private readonly updateRunStatus: Database.Statement<[string, string, string]>;
+  private readonly upsertBinding: Database.Statement<[string, string, string]>;
+  private readonly deleteBinding: Database.Statement<[string, string]>;
+  private readonly deleteBindingsOfRun: Database.Statement<[string]>;
+  private readonly upsertAttempts: Database.Statement<[string, string, number]>;
+  private readonly deleteAttempts: Database.Statement<[string, string]>;
+  private readonly deleteAttemptsOfRun: Database.Statement<[string]>;
+  private readonly selectBindings: Database.Statement<[string], KeyTuple<string>>;
+  private readonly selectAllBindings: Database.Statement<[], KeyTuple<string>>;
+  private readonly selectBindingsByStatus: Database.Statement<[string], KeyTuple<string>>;
+  private readonly selectAttempts: Database.Statement<[string], KeyTuple<number>>;
+  private readonly selectAllAttempts: Database.Statement<[], KeyTuple<number>>;
+  private readonly selectAttemptsByStatus: Database.Statement<[string], KeyTuple<number>>;
   private readonly deleteRun: Database.Statement<[string]>;
   private readonly deleteApprovalsOfRun: Database.Statement<[string]>;
   private readonly selectRunEvents: Database.Statement<[string, number], EventTuple>;
@@ -381,6 +455,8 @@ class SqliteEventStore implements EventStore {
   /** Diagnostics: appends committed and the transactions they took (for tests and the bench). */
   readonly stats = { appends: 0, commits: 0 };
   private readonly replaceTx: (runId: string, run: RunRow | null, approvals: readonly ApprovalRow[]) => void;
+  /** Runs reads in one (deferred) transaction: a consistent view across statements. */
+  private readonly readTx: <T>(read: () => T) => T;
 
   constructor(db: Database.Database, path: string, busyTimeoutMs: number) {
     this.db = db;
@@ -392,11 +468,10 @@ class SqliteEventStore implements EventStore {
     this.insertEvent = db.prepare('INSERT INTO events (run_id, seq, type, data, at, hash) VALUES (?, ?, ?, ?, ?, ?)');
     this.insertPlaybook = db.prepare('INSERT OR IGNORE INTO playbooks (source_hash, name, source, first_seen_at) VALUES (?, ?, ?, ?)');
     this.upsertRun = db.prepare<SqlValue[]>(
-      `INSERT INTO runs (${RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO runs (${RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (run_id) DO UPDATE SET
          playbook_name = excluded.playbook_name, playbook_hash = excluded.playbook_hash,
-         current_node = excluded.current_node, bindings = excluded.bindings, iteration_counts = excluded.iteration_counts,
-         error_context = excluded.error_context, started_at = excluded.started_at, updated_at = excluded.updated_at,
+         current_node = excluded.current_node, error_context = excluded.error_context, started_at = excluded.started_at, updated_at = excluded.updated_at,
          completed_at = excluded.completed_at, version = excluded.version, epic_id = excluded.epic_id,
          session_id = excluded.session_id, error = excluded.error, active_nodes = excluded.active_nodes`,
     );
@@ -412,6 +487,28 @@ class SqliteEventStore implements EventStore {
     // to the same value, rewrites the runs_by_status index page on every append.
     this.updateRunStatus = db.prepare('UPDATE runs SET status = ? WHERE run_id = ? AND status <> ?');
     this.deleteRun = db.prepare('DELETE FROM runs WHERE run_id = ?');
+    // A key rewritten with the value it already has is not written again (no page touched).
+    this.upsertBinding = db.prepare(
+      'INSERT INTO run_bindings (run_id, key, value) VALUES (?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value WHERE value <> excluded.value',
+    );
+    this.deleteBinding = db.prepare('DELETE FROM run_bindings WHERE run_id = ? AND key = ?');
+    this.deleteBindingsOfRun = db.prepare('DELETE FROM run_bindings WHERE run_id = ?');
+    this.upsertAttempts = db.prepare(
+      'INSERT INTO run_attempts (run_id, node_id, attempts) VALUES (?, ?, ?) ON CONFLICT (run_id, node_id) DO UPDATE SET attempts = excluded.attempts WHERE attempts <> excluded.attempts',
+    );
+    this.deleteAttempts = db.prepare('DELETE FROM run_attempts WHERE run_id = ? AND node_id = ?');
+    this.deleteAttemptsOfRun = db.prepare('DELETE FROM run_attempts WHERE run_id = ?');
+    // In rowid order: the order in which the run first wrote each key (see RUN_KEY_TABLES_SQL).
+    this.selectBindings = db.prepare<[string], KeyTuple<string>>('SELECT run_id, key, value FROM run_bindings WHERE run_id = ? ORDER BY rowid').raw();
+    this.selectAllBindings = db.prepare<[], KeyTuple<string>>('SELECT run_id, key, value FROM run_bindings ORDER BY rowid').raw();
+    this.selectBindingsByStatus = db.prepare<[string], KeyTuple<string>>(
+      'SELECT b.run_id, b.key, b.value FROM run_bindings b JOIN runs r ON r.run_id = b.run_id WHERE r.status = ? ORDER BY b.rowid',
+    ).raw();
+    this.selectAttempts = db.prepare<[string], KeyTuple<number>>('SELECT run_id, node_id, attempts FROM run_attempts WHERE run_id = ? ORDER BY rowid').raw();
+    this.selectAllAttempts = db.prepare<[], KeyTuple<number>>('SELECT run_id, node_id, attempts FROM run_attempts ORDER BY rowid').raw();
+    this.selectAttemptsByStatus = db.prepare<[string], KeyTuple<number>>(
+      'SELECT a.run_id, a.node_id, a.attempts FROM run_attempts a JOIN runs r ON r.run_id = a.run_id WHERE r.status = ? ORDER BY a.rowid',
+    ).raw();
     this.deleteApprovalsOfRun = db.prepare('DELETE FROM approvals WHERE run_id = ?');
     this.selectRunEvents = db.prepare<[string, number], EventTuple>(
       `SELECT ${EVENT_COLUMNS} FROM events WHERE run_id = ? AND seq > ? ORDER BY seq`,
@@ -458,6 +555,8 @@ class SqliteEventStore implements EventStore {
       this.writeProjections(runId, run, approvals),
     );
     this.replaceTx = (runId, run, approvals) => replaceTx.immediate(runId, run, approvals);
+    const readTx = db.transaction((read: () => unknown) => read());
+    this.readTx = <T>(read: () => T): T => readTx.deferred(read) as T;
   }
 
   async append(request: AppendRequest): Promise<RunEvent[]> {
@@ -564,17 +663,31 @@ class SqliteEventStore implements EventStore {
 
   async getRun(runId: string): Promise<RunRow | null> {
     this.assertOpen('getRun');
-    const row = this.guard('read a run', () => this.selectRun.get(runId));
-    return row === undefined ? null : this.toRun(row);
+    // One read transaction, so the row and its keys are from the same commit.
+    const read = this.guard('read a run', () =>
+      this.readTx(() => {
+        const row = this.selectRun.get(runId);
+        return row === undefined ? undefined : { row, bindings: this.selectBindings.all(runId), attempts: this.selectAttempts.all(runId) };
+      }),
+    );
+    if (read === undefined) return null;
+    return this.toRun(read.row, groupByRun(read.bindings).get(runId), groupByRun(read.attempts).get(runId));
   }
 
   async listRuns(filter: ListRunsFilter = {}): Promise<RunRow[]> {
     this.assertOpen('listRuns');
     const { status } = filter;
-    const rows = this.guard('list runs', () =>
-      status === undefined ? this.selectRuns.all() : this.selectRunsByStatus.all(status),
+    // Three queries whatever the number of runs: rows, then every key of those runs.
+    const read = this.guard('list runs', () =>
+      this.readTx(() =>
+        status === undefined
+          ? { rows: this.selectRuns.all(), bindings: this.selectAllBindings.all(), attempts: this.selectAllAttempts.all() }
+          : { rows: this.selectRunsByStatus.all(status), bindings: this.selectBindingsByStatus.all(status), attempts: this.selectAttemptsByStatus.all(status) },
+      ),
     );
-    return rows.map((row) => this.toRun(row));
+    const bindings = groupByRun(read.bindings);
+    const attempts = groupByRun(read.attempts);
+    return read.rows.map((row) => this.toRun(row, bindings.get(row[0]), attempts.get(row[0])));
   }
 
   async getApproval(approvalId: string): Promise<ApprovalRow | null> {
@@ -659,6 +772,8 @@ class SqliteEventStore implements EventStore {
       this.insertPlaybook.run(sourceHash, name, source, events[0]?.at ?? '');
     }
     this.writeRun(request.run);
+    if (request.changed === undefined) this.replaceRunKeys(request.run);
+    else this.writeRunKeys(request.run, request.changed);
     for (const approval of request.approvals) this.upsertApproval.run(...approvalParams(approval));
     return stored;
   }
@@ -678,9 +793,12 @@ class SqliteEventStore implements EventStore {
       }
     }
     this.deleteApprovalsOfRun.run(runId);
+    this.deleteBindingsOfRun.run(runId);
+    this.deleteAttemptsOfRun.run(runId);
     this.deleteRun.run(runId);
     if (run === null) return;
     this.writeRun(run);
+    this.insertRunKeys(run);
     for (const approval of approvals) this.upsertApproval.run(...approvalParams(approval));
   }
 
@@ -688,6 +806,36 @@ class SqliteEventStore implements EventStore {
   private writeRun(run: RunRow): void {
     this.upsertRun.run(...runParams(run));
     this.updateRunStatus.run(run.status, run.runId, run.status);
+  }
+
+  /** Writes the keys an append changed, with their values in `run`; a key `run` no longer has is removed. */
+  private writeRunKeys(run: RunRow, changed: RunChanges): void {
+    for (const key of changed.bindings) {
+      const value = bindingValue(run.bindings, key);
+      if (value === undefined) this.deleteBinding.run(run.runId, key);
+      else this.upsertBinding.run(run.runId, key, value);
+    }
+    for (const nodeId of changed.iterationCounts) {
+      const attempts = Object.hasOwn(run.iterationCounts, nodeId) ? run.iterationCounts[nodeId] : undefined;
+      if (attempts === undefined) this.deleteAttempts.run(run.runId, nodeId);
+      else this.upsertAttempts.run(run.runId, nodeId, attempts);
+    }
+  }
+
+  /** An append that does not say what changed: all of the run's keys become `run`'s. */
+  private replaceRunKeys(run: RunRow): void {
+    this.deleteBindingsOfRun.run(run.runId);
+    this.deleteAttemptsOfRun.run(run.runId);
+    this.insertRunKeys(run);
+  }
+
+  /** Inserts every key of `run` (the run has none yet), in the row's key order. */
+  private insertRunKeys(run: RunRow): void {
+    for (const key of Object.keys(run.bindings)) {
+      const value = bindingValue(run.bindings, key);
+      if (value !== undefined) this.upsertBinding.run(run.runId, key, value);
+    }
+    for (const [nodeId, attempts] of Object.entries(run.iterationCounts)) this.upsertAttempts.run(run.runId, nodeId, attempts);
   }
 
   private rememberHead(runId: string, seq: number, hash: string): void {
@@ -759,10 +907,14 @@ class SqliteEventStore implements EventStore {
     return { runId, seq, globalSeq, type, data: this.parseJson(data, `event ${seq} of run '${runId}'`), at, hash } as RunEvent;
   }
 
-  private toRun(row: RunTuple): RunRow {
-    const [runId, playbookName, playbookHash, status, currentNode, bindings, iterationCounts, errorContext,
+  /** A runs row and its keys (in the order the run first wrote them) as a RunRow. */
+  private toRun(row: RunTuple, bindingRows: readonly KeyTuple<string>[] = [], attemptRows: readonly KeyTuple<number>[] = []): RunRow {
+    const [runId, playbookName, playbookHash, status, currentNode, errorContext,
       startedAt, updatedAt, completedAt, version, epicId, sessionId, error, activeNodes] = row;
     const where = `the runs row of '${runId}'`;
+    // fromEntries, not assignment: a key named __proto__ must stay an own key, as JSON.parse made it.
+    const bindings = Object.fromEntries(bindingRows.map(([, key, value]) => [key, this.parseJson(value, `binding '${key}' of run '${runId}'`)]));
+    const iterationCounts = Object.fromEntries(attemptRows.map(([, nodeId, attempts]) => [nodeId, attempts]));
     return {
       runId,
       playbookName,
@@ -770,8 +922,8 @@ class SqliteEventStore implements EventStore {
       status: status as RunStatus,
       currentNode,
       activeNodes: this.parseJson(activeNodes, where) as RunRow['activeNodes'],
-      bindings: this.parseJson(bindings, where) as RunRow['bindings'],
-      iterationCounts: this.parseJson(iterationCounts, where) as RunRow['iterationCounts'],
+      bindings,
+      iterationCounts,
       errorContext: errorContext === null ? null : (this.parseJson(errorContext, where) as RunRow['errorContext']),
       error: error === null ? null : (this.parseJson(error, where) as RunRow['error']),
       startedAt,
@@ -836,8 +988,6 @@ function runParams(run: RunRow): SqlValue[] {
     run.playbookHash,
     run.status,
     run.currentNode ?? null,
-    JSON.stringify(run.bindings),
-    JSON.stringify(run.iterationCounts),
     run.errorContext == null ? null : JSON.stringify(run.errorContext),
     run.startedAt,
     run.updatedAt,
@@ -848,6 +998,26 @@ function runParams(run: RunRow): SqlValue[] {
     run.error == null ? null : JSON.stringify(run.error),
     JSON.stringify(run.activeNodes),
   ];
+}
+
+/**
+ * A binding's value as its row stores it (JSON), or undefined when the context
+ * has no such own key or a value JSON cannot hold (JSON.stringify of the whole
+ * context drops those keys too).
+ */
+function bindingValue(bindings: RunRow['bindings'], key: string): string | undefined {
+  return Object.hasOwn(bindings, key) ? (JSON.stringify(bindings[key]) as string | undefined) : undefined;
+}
+
+/** Key rows of several runs, by run, each run's rows in the order read. */
+function groupByRun<V>(rows: readonly KeyTuple<V>[]): Map<string, KeyTuple<V>[]> {
+  const byRun = new Map<string, KeyTuple<V>[]>();
+  for (const row of rows) {
+    const list = byRun.get(row[0]);
+    if (list === undefined) byRun.set(row[0], [row]);
+    else list.push(row);
+  }
+  return byRun;
 }
 
 function approvalParams(approval: ApprovalRow): SqlValue[] {

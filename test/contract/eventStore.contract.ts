@@ -304,6 +304,53 @@ export function describeEventStoreContract(name: string, open: () => Promise<Con
         expect(done.run.currentNode).toBeNull();
       });
 
+      it('with `changed`, writes only the listed keys and nodes, and returns the whole row in the order keys were first written', async () => {
+        const start = startRun('run-k', { context: { zeta: 1, alpha: { deep: [1, 'ü'] } } });
+        await store.append({ ...start, changed: { bindings: ['zeta', 'alpha'], iterationCounts: ['version_bump'] } });
+        expect(await store.getRun('run-k')).toEqual(start.run);
+
+        const step = succeedNode(start.run, { mid: 'x'.repeat(3000), alpha: 'replaced' }, 'approval');
+        await store.append({ ...step, changed: { bindings: ['mid', 'alpha'], iterationCounts: ['approval'] } });
+        const row = await store.getRun('run-k');
+        expect(row).toEqual(step.run);
+        expect(Object.keys(row?.bindings ?? {})).toEqual(['zeta', 'alpha', 'mid']);
+        expect(Object.keys(row?.iterationCounts ?? {})).toEqual(['version_bump', 'approval']);
+        expect((await store.listRuns()).find((r) => r.runId === 'run-k')).toEqual(step.run);
+      });
+
+      it('with `changed`, leaves unlisted keys as they were and removes a listed key the row no longer has', async () => {
+        const start = startRun('run-s', { context: { kept: 1, dropped: 2 } });
+        await store.append(start);
+        const step = succeedNode(start.run, {}, 'approval');
+        const { dropped: _dropped, ...without } = step.run.bindings;
+        // `kept` differs in the row but is not listed: a store that keeps keys apart writes only what is listed.
+        const run: RunRow = { ...step.run, bindings: { ...without, kept: 'ignored' } };
+        await store.append({ ...step, run, changed: { bindings: ['dropped'], iterationCounts: ['approval'] } });
+        const row = await store.getRun('run-s');
+        expect(Object.hasOwn(row?.bindings ?? {}, 'dropped')).toBe(false);
+        expect([1, 'ignored']).toContain(row?.bindings['kept']);
+      });
+
+      it('without `changed`, replaces all of the run\'s keys with the row\'s', async () => {
+        const start = startRun('run-r', { context: { a: 1, b: 2 } });
+        await store.append(start);
+        const step = succeedNode(start.run, { c: 3 }, 'approval');
+        const { a: _a, ...rest } = step.run.bindings;
+        const run: RunRow = { ...step.run, bindings: rest };
+        await store.append({ ...step, run });
+        expect(await store.getRun('run-r')).toEqual(run);
+      });
+
+      it('keeps a context key named __proto__ as an own key', async () => {
+        const context = JSON.parse('{"__proto__": {"polluted": true}, "plain": 1}') as Record<string, unknown>;
+        const start = startRun('run-p', { context });
+        await store.append({ ...start, changed: { bindings: Object.keys(context), iterationCounts: ['version_bump'] } });
+        const row = await store.getRun('run-p');
+        expect(Object.hasOwn(row?.bindings ?? {}, '__proto__')).toBe(true);
+        expect(Object.getPrototypeOf(row?.bindings)).toBe(Object.prototype);
+        expect(JSON.stringify(row?.bindings)).toBe(JSON.stringify(context));
+      });
+
       it('round-trips epicId, sessionId and an error context', async () => {
         const start = startRun('run-e', { epicId: 'EPIC-42', sessionId: 'session-9' });
         await store.append(start);

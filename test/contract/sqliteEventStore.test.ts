@@ -125,7 +125,7 @@ describe('openSqliteStore (SQLite specifics)', () => {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe(String(SQLITE_SCHEMA_VERSION));
       const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-      expect(tables).toEqual(['approvals', 'events', 'meta', 'playbooks', 'runs']);
+      expect(tables).toEqual(['approvals', 'events', 'meta', 'playbooks', 'run_attempts', 'run_bindings', 'runs']);
     });
 
     it('opens an existing store again without touching its data', async () => {
@@ -449,6 +449,36 @@ describe('group commit (SQLite)', () => {
       expect(events.map((e) => e.seq)).toEqual([1, 2]);
       expect(verifyChain(runId, events)).toEqual([]);
       expect((await store.getRun(runId))?.version).toBe(2);
+    }
+  });
+
+  it('two appends for one run in one batch: the second gets E_CONCURRENT_UPDATE, its keys are not written, the other runs commit', async () => {
+    await Promise.all([store.append(startRun('warm-1')), store.append(startRun('warm-2'))]);
+    const a = startRun('run-a');
+    const b = startRun('run-b');
+    await Promise.all([store.append(a), store.append(b)]);
+    const before = commits();
+    const winner = succeedNode(a.run, { plan: 'winner', shared: 1 }, 'approval');
+    const loser = succeedNode(a.run, { other: 'loser', shared: 2 }, 'publish');
+    const bStep = succeedNode(b.run, { plan: 'b' }, 'approval');
+    const outcomes = await Promise.allSettled([
+      store.append({ ...winner, changed: { bindings: ['plan', 'shared'], iterationCounts: ['approval'] } }),
+      store.append({ ...loser, changed: { bindings: ['other', 'shared'], iterationCounts: ['publish'] } }),
+      store.append({ ...bStep, changed: { bindings: ['plan'], iterationCounts: ['approval'] } }),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((outcomes[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'E_CONCURRENT_UPDATE' });
+    expect(commits() - before).toBe(1);
+    expect(await store.getRun('run-a')).toEqual(winner.run);
+    expect(await store.getRun('run-b')).toEqual(bStep.run);
+    const probe = new Database(join(dir, 'g.db'), { readonly: true });
+    try {
+      const keys = probe.prepare('SELECT key, value FROM run_bindings WHERE run_id = ? ORDER BY rowid').raw().all('run-a');
+      expect(keys).toEqual([['targetVersion', '"1.4.0"'], ['channel', '"latest"'], ['plan', '"winner"'], ['shared', '1']]);
+      const nodes = probe.prepare('SELECT node_id, attempts FROM run_attempts WHERE run_id = ? ORDER BY rowid').raw().all('run-a');
+      expect(nodes).toEqual([['version_bump', 1], ['approval', 1]]);
+    } finally {
+      probe.close();
     }
   });
 

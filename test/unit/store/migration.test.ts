@@ -1,9 +1,16 @@
 /**
+ * Stores written by earlier versions open with today's code.
+ *
  * A store written by cantbook 0.1.0 (schema version 1; test/fixtures/stores/v1-runs.db,
  * recorded by recordV1.mjs from that version) opens with today's code: it is migrated to
  * the current schema in one transaction, every run still verifies (chain, replay, and
  * projections equal to the fold), and its runs go on: a paused gate is approved with the
  * token v1 issued, an approved gate nobody resumed is runnable.
+ *
+ * A store written at schema 2 (test/fixtures/stores/v2-runs.db, recorded by recordV2.mjs at
+ * the last commit that kept a run's whole context in its runs row) is migrated to per-key
+ * rows: every run verifies, getRun returns the bindings and attempt counts it returned before
+ * (v2-runs.json, in the same key order), and its open runs go on to completion.
  */
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,5 +83,75 @@ describe('opening a v1 store', () => {
     const opened = openSqliteStore(path);
     store = opened;
     expect((await verifyStore(opened)).every((result) => result.ok)).toBe(true);
+  });
+});
+
+const v2 = JSON.parse(readFileSync(join(fixtures, 'v2-runs.json'), 'utf8')) as {
+  tokens: Record<'paused' | 'approved' | 'groupPaused', { runId: string; token: string }>;
+  runs: Record<string, { status: string; bindings: Record<string, unknown>; iterationCounts: Record<string, number> }>;
+};
+
+describe('opening a v2 store', () => {
+  beforeEach(() => {
+    path = join(dir, 'v2.db');
+    copyFileSync(join(fixtures, 'v2-runs.db'), path);
+  });
+
+  const columns = (file: string, table: string): string[] => {
+    const db = new Database(file, { readonly: true });
+    try {
+      return db.prepare<[], string>(`SELECT name FROM pragma_table_info('${table}')`).pluck().all();
+    } finally {
+      db.close();
+    }
+  };
+
+  it('the fixture is a v2 file with the context in the runs row', () => {
+    expect(schemaVersion(path)).toBe('2');
+    expect(columns(path, 'runs')).toEqual(expect.arrayContaining(['bindings', 'iteration_counts']));
+  });
+
+  it('migrates it to per-key rows: every run verifies and reads as it did before', async () => {
+    const opened = openSqliteStore(path);
+    store = opened;
+    expect(schemaVersion(path)).toBe(String(SQLITE_SCHEMA_VERSION));
+    expect(columns(path, 'runs')).not.toContain('bindings');
+    expect(columns(path, 'runs')).not.toContain('iteration_counts');
+    const results = await verifyStore(opened);
+    expect(results.map((r) => r.runId).sort()).toEqual(Object.keys(v2.runs).sort());
+    for (const result of results) expect(result, result.runId).toMatchObject({ ok: true, problems: [] });
+    for (const [runId, before] of Object.entries(v2.runs)) {
+      const run = await getRun(opened, runId);
+      expect(run, runId).toMatchObject({ status: before.status, bindings: before.bindings, iterationCounts: before.iterationCounts });
+      // The same objects, keys in the same order (integer-like keys first, as JSON.parse put them).
+      expect(JSON.stringify(run?.bindings), runId).toBe(JSON.stringify(before.bindings));
+      expect(JSON.stringify(run?.iterationCounts), runId).toBe(JSON.stringify(before.iterationCounts));
+    }
+    const listed = await opened.listRuns();
+    for (const run of listed) expect(JSON.stringify(run.bindings), run.runId).toBe(JSON.stringify(v2.runs[run.runId]?.bindings));
+  });
+
+  it('its runs go on: paused gates (one inside a parallel group) resume with v2 tokens; approved and mid-node runs recover', async () => {
+    const opened = openSqliteStore(path);
+    store = opened;
+    for (const gate of [v2.tokens.paused, v2.tokens.groupPaused]) {
+      await approveGate({ store: opened, token: gate.token, approver: 'gina' });
+      expect((await resumePlaybook({ store: opened, approvalToken: gate.token, dispatcher: scriptedDispatcher() })).terminalStatus, gate.runId).toBe('completed');
+    }
+    expect((await recoverRun({ store: opened, runId: v2.tokens.approved.runId, dispatcher: scriptedDispatcher() })).terminalStatus).toBe('completed');
+    // Its NodeStarted names the recording process; that process is gone, but its pid may be reused.
+    expect((await recoverRun({ store: opened, runId: 'v2-running', dispatcher: scriptedDispatcher(), force: true })).terminalStatus).toBe('completed');
+    for (const result of await verifyStore(opened)) expect(result, result.runId).toMatchObject({ ok: true, problems: [] });
+    const joined = await getRun(opened, v2.tokens.groupPaused.runId);
+    // The join carried the branch outputs recorded under v2 into the top-level context.
+    expect(Object.keys(joined?.bindings ?? {})).toEqual(expect.arrayContaining(['change', 'bench', 'benchNote', 'scan', 'scanNote', '__lastApproval']));
+  });
+
+  it('a newer schema is still refused', async () => {
+    await openSqliteStore(path).close();
+    const db = new Database(path);
+    db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(String(SQLITE_SCHEMA_VERSION + 1));
+    db.close();
+    expect(() => openSqliteStore(path)).toThrow(expect.objectContaining({ code: 'E_STORE_UNAVAILABLE' }));
   });
 });
