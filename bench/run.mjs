@@ -435,16 +435,16 @@ function replaySection(p) {
   const f = p.fold;
   const evolveRate = p.phases.find((x) => x.phase.startsWith('evolve only'))?.eventsPerSec;
   if (f) {
-    d.push(`**Fold.** \`foldRun\` (the library's fold, from \`dist/\`) over ${num(f.runs)} runs of ${f.eventsPerRun} events of the 49-node playbook, already read into memory (no SQLite, no JSON, no hash check): ${num(f.events)} events per pass, ${f.rounds} passes alternating with the generic XState path — \`machine.transition\` with one inert actor scope, written in the bench, which is what \`foldRun\` did before a compiled transition table — medians. ` +
+    d.push(`**Fold.** \`foldRun\` (the library's fold, from \`dist/\`) over ${num(f.runs)} runs of ${f.eventsPerRun} events of the 49-node playbook, already read into memory (no SQLite, no JSON, no hash check): ${num(f.events)} events per pass, ${f.rounds} passes alternating with the generic XState path (${f.genericXState.name ?? 'machine.transition with one inert actor scope'}: what \`foldRun\` did before a compiled transition table), medians. ` +
       `The two reach ${f.genericXState.sameSnapshot ? 'the same' : 'DIFFERENT (a bug)'} snapshots.`);
     d.push('');
     d.push(mdTable(['fold', 'events/s', 'µs/event', 'per pass (events/s)'], [
       ['**foldRun**', `**${num(f.eventsPerSec)}**`, num(f.usPerEvent, 3), f.samplesEventsPerSec.map((v) => num(v)).join(', ')],
-      ['generic XState path (machine.transition)', num(f.genericXState.eventsPerSec), num(f.genericXState.usPerEvent, 3), ''],
+      [`generic XState path: ${f.genericXState.name ?? 'machine.transition'}`, num(f.genericXState.eventsPerSec), num(f.genericXState.usPerEvent, 3), ''],
     ]));
     d.push('');
     d.push(`Target ≥ ${num(f.target.eventsPerSecAtLeast)} events/s: ${yes(f.target.met)}.` +
-      (f.target.met ? '' : ` foldRun runs at ${num(f.eventsPerSec)} events/s, ${num(f.usPerEvent, 2)} µs per event against the target's 1 µs; ${f.genericXState.eventsPerSec > 0 && Math.abs(f.eventsPerSec / f.genericXState.eventsPerSec - 1) < 0.15 ? `it costs what the generic XState path costs (within 15 %), so the fold is still XState's \`machine.transition\` per event${evolveRate ? `; the projection reducer alone (\`evolve\`, no XState) runs at ${num(evolveRate)} events/s (table further down)` : ''}` : `the generic XState macrostep runs at ${num(f.genericXState.eventsPerSec)} events/s`}.`));
+      (f.target.met ? '' : ` foldRun runs at ${num(f.eventsPerSec)} events/s, ${num(f.usPerEvent, 2)} µs per event against the target's 1 µs; ${f.genericXState.eventsPerSec > 0 && Math.abs(f.eventsPerSec / f.genericXState.eventsPerSec - 1) < 0.15 ? `it costs what the generic XState path costs (within 15 %), so the fold is still a generic XState transition per event${evolveRate ? `; the projection reducer alone (\`evolve\`, no XState) runs at ${num(evolveRate)} events/s (table further down)` : ''}` : `the generic XState macrostep runs at ${num(f.genericXState.eventsPerSec)} events/s`}.`));
     d.push('');
   }
   const lr = p.longRuns;
