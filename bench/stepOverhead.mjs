@@ -11,6 +11,7 @@ import { commitScript, openBaseline, recordingStore, scriptPayloadBytes } from '
 import { Database, checkpointedSize } from './lib/sqliteFiles.mjs';
 
 const NODES = 10;
+const RATIO_AT_MOST = 1.3;
 const args = parseArgs();
 const full = args.mode === 'full';
 // Full mode runs what the issue asks (1,000 runs per sample, both settings). FULL fsyncs
@@ -148,20 +149,23 @@ emit(args, {
   eventsPerRun,
   commitsPerRun,
   payloadBytesPerRun: scriptPayloadBytes(script),
-  target: { ratioAtMost: 1.5, met: results.every((r) => r.ratio <= 1.5) },
+  // Issue 10: runtime / baseline <= 1.3 with synchronous NORMAL; FULL is information.
+  target: { ratioAtMost: RATIO_AT_MOST, synchronous: 'NORMAL', met: results.find((r) => r.synchronous === 'NORMAL').ratio <= RATIO_AT_MOST },
   results,
   breakdown,
   profile,
 });
 
 async function measureBreakdown() {
-  const { transition } = await import('xstate');
+  const { initialTransition, transition } = await import('xstate');
   const { hashEvent, GENESIS_HASH } = await loadInternal('events/hashChain.js');
   const events = recorder.commits.flatMap((c) => c.stored);
   const machine = cb.compilePlaybook(definition);
   const initial = cb.initialRunSnapshot(machine);
+  // xstate's own initial snapshot: the library's may be a plain one of a compiled table.
+  const xstateInitial = initialTransition(machine)[0];
   const viaWrapper = () => {
-    let snap = initial;
+    let snap = xstateInitial;
     for (const e of events) snap = transition(machine, snap, e)[0];
     return snap;
   };

@@ -13,7 +13,7 @@ import { benchDir, outDir, repoDir } from './common.mjs';
  */
 const rules = [
   ['GC', (f) => f.functionName === '(garbage collector)'],
-  ['evolve (projection reducer)', (f) => /projections\/runState\.js$/.test(f.url)],
+  ['evolve (projection reducer)', (f) => /(projections|compiler)\/runState\.js$/.test(f.url)],
   ['JSON.parse of event data', (f) => f.functionName === 'parseJson' && /sqliteEventStore\.js$/.test(f.url)],
   ['XState transition', (f) => f.url.includes('/node_modules/xstate/')],
   ['hash chain (canonical JSON + SHA-256)', (f) => /events\/(canonicalJson|hashChain)\.js$/.test(f.url) || f.url === 'node:internal/crypto/hash'],
