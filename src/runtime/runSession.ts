@@ -129,7 +129,9 @@ export class RunSession {
     this.committedSnapshot = snapshot;
     if (options.inspect) {
       // The mirror actor only exists so inspectors see a live machine; the fold stays the truth.
-      this.mirror = createActor(playbook.machine, { snapshot: snapshot as never, inspect: options.inspect as never });
+      // The fold's snapshots are plain {value, context, status}: xstate restores its own from the value.
+      const restored = playbook.machine.resolveState({ value: snapshot.value as never, context: snapshot.context });
+      this.mirror = createActor(playbook.machine, { snapshot: restored as never, inspect: options.inspect as never });
       this.mirror.start();
     }
   }
