@@ -67,6 +67,11 @@ interface TableNode {
   /** Whether a leaf below this node (or this one) can have eventless transitions: the eventless walk skips the rest. */
   reachesAlways: boolean;
   initial: TableNode | undefined;
+  /**
+   * For a leaf with no parallel ancestor: per event type, the candidates of
+   * the leaf, then of each ancestor up to the root, the order xstate tries them.
+   */
+  serialCandidates: Map<string, TableTransition[]> | undefined;
 }
 
 interface TableTransition {
@@ -79,12 +84,16 @@ interface TableTransition {
   readonly applies: number;
   /** The domain's state value once the transition is taken (every active state below the domain is exited, these entered). */
   domainValue: unknown;
+  /** The whole state value after the transition, when no parallel state encloses its domain (otherwise computed per step). */
+  rootValue: unknown;
   /** Whether the transition enters a final child of the root. */
   endsMachine: boolean;
 }
 
 interface Table {
   readonly root: TableNode;
+  /** The one active leaf of each precomputed state value with no parallel state in it: a step's transitions are then one lookup. */
+  readonly serialLeaves: WeakMap<object, TableNode>;
   readonly initialValue: unknown;
   readonly initialContext: RunState;
 }
@@ -137,7 +146,8 @@ function foldOf(table: Table, apply: ApplyEvent): MachineFold {
     step: (snapshot, event) => {
       if (event.type.startsWith('xstate.')) throw new TypeError(`the table fold does not take xstate's own event '${event.type}'`);
       const args: GuardArgs = { context: snapshot.context, event };
-      const chosen = select(table.root, snapshot.value, args, () => snapshot);
+      const leaf = serialLeafOf(table, snapshot.value);
+      const chosen = leaf === undefined ? select(table.root, snapshot.value, args, () => snapshot) : firstOf(leaf.serialCandidates?.get(event.type), args, () => snapshot);
       if (chosen === undefined) return undefined;
       const next = microstep(chosen, snapshot, event, apply);
       const settled = settle(table, next.snapshot, event, apply);
@@ -173,6 +183,15 @@ function select(node: TableNode, value: unknown, args: GuardArgs, snapshot: () =
   return all ?? firstEnabled(node, args, snapshot);
 }
 
+/** The active leaf when the value is a precomputed one with a single leaf, else undefined (the generic walk). */
+function serialLeafOf(table: Table, value: unknown): TableNode | undefined {
+  if (typeof value === 'string') {
+    const leaf = table.root.childByKey.get(value);
+    return leaf?.serialCandidates === undefined ? undefined : leaf;
+  }
+  return typeof value === 'object' && value !== null ? table.serialLeaves.get(value) : undefined;
+}
+
 function childOf(node: TableNode, key: string): TableNode {
   const child = node.childByKey.get(key);
   if (child === undefined) throw new TypeError(`state '${key}' does not exist on '${node.id}'`);
@@ -181,7 +200,10 @@ function childOf(node: TableNode, key: string): TableNode {
 
 /** A state node's first candidate for the event whose guard holds (xstate's StateNode.next). */
 function firstEnabled(node: TableNode, args: GuardArgs, snapshot: () => RunSnapshot): TableTransition[] | undefined {
-  const candidates = node.on.get(args.event.type);
+  return firstOf(node.on.get(args.event.type), args, snapshot);
+}
+
+function firstOf(candidates: readonly TableTransition[] | undefined, args: GuardArgs, snapshot: () => RunSnapshot): TableTransition[] | undefined {
   if (candidates === undefined) return undefined;
   for (const candidate of candidates) {
     if (candidate.guard === undefined || candidate.guard(args, snapshot)) return [candidate];
@@ -209,9 +231,8 @@ function microstep(enabled: TableTransition[], snapshot: RunSnapshot, event: Run
   }
   for (const t of transitions) {
     if (t.target === undefined || t.domain.kind === 'atomic') continue;
-    const before = valueAt(value, t.domain.path);
-    value = replaceAt(value, t.domain.path, 0, t.domainValue);
-    if (!changed && !sameConfiguration(before, t.domainValue)) changed = true;
+    if (!changed && !sameConfiguration(valueAt(value, t.domain.path), t.domainValue)) changed = true;
+    value = transitions.length === 1 && t.rootValue !== undefined ? t.rootValue : replaceAt(value, t.domain.path, 0, t.domainValue);
     if (t.endsMachine) status = 'done';
   }
   return { snapshot: { value, context, status }, changed };
@@ -274,7 +295,10 @@ function settle(table: Table, start: RunSnapshot, event: RunEvent, apply: ApplyE
     if (round > 10_000) throw new TypeError(`eventless transitions of machine '${table.root.id}' never settle`);
     const current = snapshot;
     const enabled = new Set<TableTransition>();
-    collectEventless(table.root, current.value, { context: current.context, event }, () => current, enabled);
+    const args = { context: current.context, event };
+    const leaf = serialLeafOf(table, current.value);
+    if (leaf === undefined) collectEventless(table.root, current.value, args, () => current, enabled);
+    else leafEventless(leaf, args, () => current, enabled);
     if (enabled.size === 0) break;
     const next = microstep([...enabled], current, event, apply);
     // Like xstate, an eventless microstep that moves nothing ends the loop.
@@ -289,17 +313,20 @@ function settle(table: Table, start: RunSnapshot, event: RunEvent, apply: ApplyE
 function collectEventless(node: TableNode, value: unknown, args: GuardArgs, snapshot: () => RunSnapshot, into: Set<TableTransition>): void {
   if (!node.reachesAlways) return;
   if (typeof value === 'string') {
-    const leaf = childOf(node, value);
-    for (const list of leaf.alwaysChain) {
-      const found = list.find((t) => t.guard === undefined || t.guard(args, snapshot));
-      if (found !== undefined) {
-        into.add(found);
-        return;
-      }
-    }
+    leafEventless(childOf(node, value), args, snapshot, into);
     return;
   }
   for (const key of Object.keys(value as object)) collectEventless(childOf(node, key), (value as Record<string, unknown>)[key], args, snapshot, into);
+}
+
+function leafEventless(leaf: TableNode, args: GuardArgs, snapshot: () => RunSnapshot, into: Set<TableTransition>): void {
+  for (const list of leaf.alwaysChain) {
+    const found = list.find((t) => t.guard === undefined || t.guard(args, snapshot));
+    if (found !== undefined) {
+      into.add(found);
+      return;
+    }
+  }
 }
 
 function valueAt(value: unknown, path: readonly string[]): unknown {
@@ -366,8 +393,42 @@ function compileTable(machine: AnyStateMachine): Table {
     for (let s: TableNode | undefined = node; s !== undefined; s = s.parent) if (s.always.length > 0) node.alwaysChain.push(s.always);
   }
   markReachesAlways(root);
-  for (const node of byX.values()) for (const t of [...[...node.on.values()].flat(), ...node.always]) finishTransition(t, root);
-  return { root, initialValue: deepFreeze(valueOfEntry(root, defaultEntry(root))), initialContext: context as RunState };
+  for (const node of byX.values()) if (node.children.length === 0) node.serialCandidates = serialCandidatesOf(node);
+  const serialLeaves = new WeakMap<object, TableNode>();
+  for (const node of byX.values()) for (const t of [...[...node.on.values()].flat(), ...node.always]) finishTransition(t, root, serialLeaves);
+  const initialValue = deepFreeze(valueOfEntry(root, defaultEntry(root)));
+  registerSerial(root, initialValue, serialLeaves);
+  return { root, serialLeaves, initialValue, initialContext: context as RunState };
+}
+
+/** A leaf's candidates per event type, innermost first; undefined under a parallel state (selection there is per region). */
+function serialCandidatesOf(leaf: TableNode): Map<string, TableTransition[]> | undefined {
+  const chain: TableNode[] = [];
+  for (let s: TableNode | undefined = leaf; s !== undefined; s = s.parent) {
+    if (s.kind === 'parallel') return undefined;
+    chain.push(s);
+  }
+  const candidates = new Map<string, TableTransition[]>();
+  for (const s of chain) {
+    for (const [type, list] of s.on) candidates.set(type, [...(candidates.get(type) ?? []), ...list]);
+  }
+  return candidates;
+}
+
+/** Remembers a state value's one active leaf, when it has exactly one and no parallel state above it. */
+function registerSerial(root: TableNode, value: unknown, serialLeaves: WeakMap<object, TableNode>): void {
+  if (typeof value !== 'object' || value === null) return;
+  let node = root;
+  let current: unknown = value;
+  while (typeof current === 'object' && current !== null) {
+    const keys = Object.keys(current);
+    if (keys.length !== 1 || node.kind !== 'compound') return;
+    node = childOf(node, keys[0] as string);
+    current = (current as Record<string, unknown>)[keys[0] as string];
+  }
+  if (node.kind !== 'compound' || typeof current !== 'string') return;
+  const leaf = childOf(node, current);
+  if (leaf.serialCandidates !== undefined) serialLeaves.set(value, leaf);
 }
 
 function buildNode(x: XNode, parent: TableNode | undefined, byX: Map<XNode, TableNode>): TableNode {
@@ -387,6 +448,7 @@ function buildNode(x: XNode, parent: TableNode | undefined, byX: Map<XNode, Tabl
     alwaysChain: [],
     reachesAlways: false,
     initial: undefined,
+    serialCandidates: undefined,
   };
   if (x.entry.length > 0 || x.exit.length > 0) unsupported(node, 'entry or exit actions');
   if (x.invoke.length > 0) unsupported(node, 'invoked actors');
@@ -427,6 +489,7 @@ function buildTransition(t: XTransition, byX: Map<XNode, TableNode>, guards: Rec
     guard: t.guard === undefined ? undefined : compileGuard(t.guard, guards, source),
     applies,
     domainValue: undefined,
+    rootValue: undefined,
     endsMachine: false,
   };
 }
@@ -446,7 +509,7 @@ function domainOf(source: TableNode, target: TableNode, root: TableNode): TableN
  * descendants, its ancestors below the domain, and the other regions of every
  * parallel state among them), as a state value.
  */
-function finishTransition(t: TableTransition, root: TableNode): void {
+function finishTransition(t: TableTransition, root: TableNode, serialLeaves: WeakMap<object, TableNode>): void {
   const target = t.target;
   if (target === undefined) return;
   const enter = new Set<TableNode>();
@@ -466,6 +529,14 @@ function finishTransition(t: TableTransition, root: TableNode): void {
     }
   }
   t.domainValue = deepFreeze(valueOfEntry(t.domain, enter));
+  let whole: unknown = t.domainValue;
+  for (let d: TableNode = t.domain; d.parent !== undefined && whole !== undefined; d = d.parent) {
+    whole = d.parent.kind === 'compound' && t.domain.kind !== 'atomic' ? Object.freeze({ [d.key]: whole }) : undefined;
+  }
+  if (whole !== undefined) {
+    t.rootValue = whole;
+    registerSerial(root, whole, serialLeaves);
+  }
   t.endsMachine = t.domain === root && target.parent === root && target.kind === 'final';
 }
 
