@@ -104,7 +104,20 @@ export function compileModel(model: PlaybookModel): PlaybookMachine {
     },
   };
   const apply = assign(({ context, event }: GuardArgs) => evolve(model, context, event));
-  return createMachine(config as never, { actions: { apply }, guards: { ...contextGuards(model), ...compiler.stateGuards } } as never) as PlaybookMachine;
+  const machine = createMachine(config as never, { actions: { apply }, guards: { ...contextGuards(model), ...compiler.stateGuards } } as never) as PlaybookMachine;
+  models.set(machine, model);
+  return machine;
+}
+
+const models = new WeakMap<PlaybookMachine, PlaybookModel>();
+
+/**
+ * The model a machine was compiled from by `compileModel`, which its `apply`
+ * action folds with; undefined for any other machine (one built elsewhere, or
+ * derived with `machine.provide`). Pure.
+ */
+export function modelOfMachine(machine: PlaybookMachine): PlaybookModel | undefined {
+  return models.get(machine);
 }
 
 /** Stately and XState ids: the playbook name when it is a plain identifier. */

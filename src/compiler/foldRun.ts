@@ -1,10 +1,17 @@
 import { createActor, initialTransition } from 'xstate';
 import type { AnyActorScope } from 'xstate';
 import type { RunEvent } from '../events/types.js';
-import type { FoldDraft, RunState } from './runState.js';
+import { FoldDraft, evolve } from './runState.js';
+import type { RunState } from './runState.js';
+import { modelOfMachine } from './compilePlaybook.js';
 import type { PlaybookMachine } from './compilePlaybook.js';
+import { createMachineFold } from './machineTable.js';
 
-/** A folded run: the machine snapshot (state value + context) after some events. */
+/**
+ * A folded run: the machine's state value, context and status after some
+ * events. `foldRun` returns exactly these three fields; an xstate
+ * MachineSnapshot (from `foldRunWithXstate`) has them too.
+ */
 export interface RunSnapshot {
   value: unknown;
   context: RunState;
@@ -30,20 +37,58 @@ export interface FoldOptions {
   draft?: FoldDraft;
 }
 
-/** The snapshot before any event. Pure. */
+/** The snapshot before any event: the machine's initial state, through its transition table. Pure. */
 export function initialRunSnapshot(machine: PlaybookMachine): RunSnapshot {
+  return createMachineFold(machine).initial();
+}
+
+/**
+ * Folds events into a snapshot through the machine's transition table
+ * (machineTable.ts), which a differential property proves equal to xstate's
+ * pure `transition` after every event. Strict: an event the machine does not
+ * accept, or one out of seq order, throws FoldError rather than being
+ * skipped, so a bad log is never silently "replayed". Linear in the events.
+ *
+ * Pure without a draft: `foldRun(m, foldRun(m, s, a), b)` equals
+ * `foldRun(m, s, [...a, ...b])`. One call owns the maps it makes until it
+ * returns, so a long log costs one copy of each map, not one per event; with
+ * `options.draft` that ownership spans calls (see FoldOptions). Returns plain
+ * `{ value, context, status }` snapshots (no xstate methods).
+ */
+export function foldRun(machine: PlaybookMachine, snapshot: RunSnapshot, events: readonly RunEvent[], options: FoldOptions = {}): RunSnapshot {
+  // Without a draft, one for this call: the maps it copies are its own until it returns.
+  const fold = draftFold(machine, options.draft ?? new FoldDraft());
+  let current = snapshot;
+  for (const event of events) {
+    if (event.seq !== current.context.version + 1) throw new FoldError(event, current.value);
+    const next = fold.step(current, event);
+    if (next === undefined) throw new FoldError(event, current.value);
+    current = next;
+  }
+  return current;
+}
+
+/** The table fold whose `apply` is `evolve` writing in place under `draft`. */
+function draftFold(machine: PlaybookMachine, draft: FoldDraft) {
+  const model = modelOfMachine(machine);
+  if (model === undefined) throw new TypeError(`machine '${machine.id}' was not compiled by compileModel`);
+  return createMachineFold(machine, (context, event) => evolve(model, context, event, draft));
+}
+
+/** As `initialRunSnapshot`, through xstate's `initialTransition`: an xstate MachineSnapshot. Pure. */
+export function initialRunSnapshotWithXstate(machine: PlaybookMachine): RunSnapshot {
   return initialTransition(machine)[0] as RunSnapshot;
 }
 
 /**
- * Folds events into a snapshot through xstate's pure `transition`. Strict: an
- * event the machine does not accept, or one out of seq order, throws FoldError
- * rather than being skipped, so a bad log is never silently "replayed".
+ * As `foldRun`, through xstate's generic `machine.transition`: the reference
+ * the table is checked against (test/property/machineTable.test.ts), and the
+ * path for a snapshot that must stay an xstate MachineSnapshot. `snapshot`
+ * must be one (from `initialRunSnapshotWithXstate` or this function).
  *
- * Pure. `foldRun(m, foldRun(m, s, a), b)` equals `foldRun(m, s, [...a, ...b])`.
+ * Pure. Throws FoldError exactly where `foldRun` does.
  */
-export function foldRun(machine: PlaybookMachine, snapshot: RunSnapshot, events: readonly RunEvent[], options: FoldOptions = {}): RunSnapshot {
-  void options;
+export function foldRunWithXstate(machine: PlaybookMachine, snapshot: RunSnapshot, events: readonly RunEvent[]): RunSnapshot {
   const scope = inertScopeOf(machine);
   let current = snapshot;
   for (const event of events) {

@@ -94,6 +94,8 @@ interface Attempt {
   controller: AbortController;
   /** Set when the runtime gave the attempt up (fail-fast): its result is recorded as aborted. */
   abortedBecause?: string;
+  /** Ends the dispatch's lazy `context` (see withContext) once the dispatch settled. */
+  context?: LazyContext;
 }
 
 /**
@@ -136,7 +138,9 @@ export class RunSession {
     this.committedSnapshot = snapshot;
     if (options.inspect) {
       // The mirror actor only exists so inspectors see a live machine; the fold stays the truth.
-      this.mirror = createActor(playbook.machine, { snapshot: snapshot as never, inspect: options.inspect as never });
+      // The fold's snapshots are plain {value, context, status}: xstate restores its own from the value.
+      const restored = playbook.machine.resolveState({ value: snapshot.value as never, context: snapshot.context });
+      this.mirror = createActor(playbook.machine, { snapshot: restored as never, inspect: options.inspect as never });
       this.mirror.start();
     }
   }
@@ -397,6 +401,7 @@ export class RunSession {
     const entry: Attempt = { nodeId, attempt, controller: new AbortController() };
     this.inFlight.set(nodeId, entry);
     const arrive = (outcome: Outcome): void => {
+      entry.context?.seal();
       this.inFlight.delete(nodeId);
       this.arrived.push({ attempt: entry, outcome });
       const wake = this.wake;
@@ -405,7 +410,7 @@ export class RunSession {
     };
     let pending: Promise<NodeOutcome> | NodeOutcome;
     try {
-      pending = this.dispatch(node, attempt, entry.controller.signal);
+      pending = this.dispatch(node, entry);
     } catch (error) {
       queueMicrotask(() => arrive({ status: 'failure', error: clipError(messageOf(error)) }));
       return;
@@ -429,9 +434,12 @@ export class RunSession {
     while (this.inFlight.size > 0) await new Promise<void>((resolve) => (this.wake = resolve));
   }
 
-  private dispatch(node: PlaybookNode, attempt: number, signal: AbortSignal): Promise<NodeOutcome> | NodeOutcome {
+  private dispatch(node: PlaybookNode, entry: Attempt): Promise<NodeOutcome> | NodeOutcome {
+    const { attempt, controller: { signal } } = entry;
     const state = this.snapshot.context;
     const context = contextOf(this.playbook.model, state, node.id);
+    entry.context = new LazyContext(context, `${node.id} attempt ${attempt}`);
+    const withContext = <T extends object>(request: T) => (entry.context as LazyContext).attach(request);
     const render = (text: string) => renderTemplate(text, { inputs: state.inputs, context });
     // cwd and env read the inputs only (SPEC §2 trust note; the parser refuses context templates there too).
     const renderFromInputs = (text: string) => renderTemplate(text, { inputs: state.inputs, context: {} });
@@ -455,15 +463,15 @@ export class RunSession {
           ...(node.cwd === undefined ? {} : { cwd: renderFromInputs(node.cwd) }),
           ...(node.env === undefined ? {} : { env: Object.fromEntries(Object.entries(node.env).map(([name, value]) => [name, renderFromInputs(value)])) }),
           ...(node.timeout_ms === undefined ? {} : { timeout_ms: node.timeout_ms }),
-        }, context));
+        }));
       }
-      return this.options.dispatcher.dispatch(withContext({ ...base, agentId: `deterministic:${node.command}`, taskId, bindings: {}, command: node.command, args }, context));
+      return this.options.dispatcher.dispatch(withContext({ ...base, agentId: `deterministic:${node.command}`, taskId, bindings: {}, command: node.command, args }));
     }
     if (node.type !== 'agentic') throw new TypeError(`node '${node.id}' cannot be dispatched`);
     const bindings: Record<string, string> = {};
     for (const [key, template] of Object.entries(node.inputs ?? {})) bindings[key] = render(template);
     const pins = pick(node, ['role', 'profile', 'model', 'provider', 'allowed_skills', 'allowed_tools', 'context_files']);
-    return this.options.dispatcher.dispatch(withContext({ ...base, ...pins, agentId: (node.agent ?? node.skill) as string, taskId, bindings }, context));
+    return this.options.dispatcher.dispatch(withContext({ ...base, ...pins, agentId: (node.agent ?? node.skill) as string, taskId, bindings }));
   }
 
   /**
@@ -500,21 +508,49 @@ export class RunSession {
 }
 
 /**
- * Gives a dispatch its `context`: a deep copy of what the node sees, made the
- * first time the dispatcher reads it, so handing a node the run's context
- * costs one copy at most and nothing when it is not read (SPEC §15). The
- * copy reflects the run as it stands: read it during the call.
+ * A dispatch's `context`: a deep copy of what the node sees, made the first
+ * time the dispatcher reads it during the call. The run's context is written
+ * in place as the run moves on (FoldDraft), so handing a node its context
+ * costs nothing until it is read and one copy when it is (SPEC §15). Read
+ * only once the dispatch settled, there is no copy of the context it had any
+ * more: the read throws rather than show a later one.
  */
-function withContext<T extends object>(request: T, view: RunContext): T & { context: RunContext } {
-  let copy: RunContext | undefined;
-  return Object.defineProperty(request, 'context', {
-    enumerable: true,
-    configurable: true,
-    get: () => (copy ??= structuredClone(view)),
-    set: (value: RunContext) => {
-      copy = value;
-    },
-  }) as T & { context: RunContext };
+class LazyContext {
+  private copy: RunContext | undefined;
+  private view: RunContext | undefined;
+
+  constructor(
+    view: RunContext,
+    private readonly what: string,
+  ) {
+    this.view = view;
+  }
+
+  /** Defines `request.context` as this lazy copy. */
+  attach<T extends object>(request: T): T & { context: RunContext } {
+    return Object.defineProperty(request, 'context', {
+      enumerable: true,
+      configurable: true,
+      get: () => this.read(),
+      set: (value: RunContext) => {
+        this.copy = value;
+      },
+    }) as T & { context: RunContext };
+  }
+
+  /** The dispatch settled: from now on only a copy already made can be read. */
+  seal(): void {
+    this.view = undefined;
+  }
+
+  private read(): RunContext {
+    if (this.copy !== undefined) return this.copy;
+    if (this.view === undefined) {
+      throw new TypeError(`the context of ${this.what} was read after its dispatch settled; read it (or copy the request) during the call`);
+    }
+    this.copy = structuredClone(this.view);
+    return this.copy;
+  }
 }
 
 function isQuietDecision(step: NextStep): boolean {

@@ -35,7 +35,8 @@ export function scriptedDispatcher(script: Script = {}): AgentDispatcher & { cal
     calls,
     countOf: (nodeId) => calls.filter((c) => c.nodeId === nodeId).length,
     dispatch(request) {
-      calls.push(request);
+      // A copy taken during the call: the request's context can only be read while the dispatch runs.
+      calls.push({ ...request });
       const n = seen.get(request.nodeId) ?? 0;
       seen.set(request.nodeId, n + 1);
       const steps = script[request.nodeId];

@@ -82,6 +82,20 @@ describe('executePlaybook: linear runs', () => {
     ]);
   });
 
+  it('a context read only after its dispatch settled throws instead of showing a later one', async () => {
+    const kept: { nodeId: string; context: Record<string, unknown> }[] = [];
+    const dispatcher = {
+      dispatch(request: { nodeId: string; context: Record<string, unknown> }) {
+        kept.push(request);
+        if (request.nodeId === 'a') void request.context; // read during the call: that copy stays readable
+        return success({ [`out_${request.nodeId}`]: 1 });
+      },
+    };
+    await executePlaybook({ store, ...linear, initialContext: { epicId: 'E1' }, dispatcher });
+    expect(kept[0]?.context).toEqual({ epicId: 'E1', scope: 'global' });
+    expect(() => kept[1]?.context).toThrow(/context of b attempt 1 was read after its dispatch settled/);
+  });
+
   it('refuses a missing required input before writing any event', async () => {
     const dispatcher = scriptedDispatcher();
     await expect(executePlaybook({ store, ...linear, initialContext: {}, dispatcher })).rejects.toMatchObject({ code: 'E_INPUT_MISSING' });
