@@ -184,32 +184,35 @@ export function joinOutput(model: PlaybookModel, state: RunState, groupId: strin
   return merged;
 }
 
-/** Merges `patch` into the context the node writes to: its branch's outputs, or the top level. */
-function writeContext(model: PlaybookModel, state: RunState, nodeId: string, patch: RunContext, draft: FoldDraft | undefined): Pick<RunState, 'context' | 'branchOutputs'> {
+/** Merges `patch` into the context the node writes to (its branch's outputs, or the top level) of `next`. */
+function writeContext(model: PlaybookModel, next: RunState, nodeId: string, patch: RunContext, draft: FoldDraft | undefined): void {
   const chain = model.branchChain.get(nodeId) ?? [];
   const branchId = chain[chain.length - 1];
-  if (branchId === undefined) return { context: Object.assign(edit(draft, state.context), patch), branchOutputs: state.branchOutputs };
-  const branchOutputs = edit(draft, state.branchOutputs);
+  if (branchId === undefined) {
+    next.context = Object.assign(edit(draft, next.context), patch);
+    return;
+  }
+  const branchOutputs = edit(draft, next.branchOutputs);
   const outputs = branchOutputs[branchId];
   branchOutputs[branchId] = Object.assign(outputs === undefined ? (draft?.adopt({}) ?? {}) : edit(draft, outputs), patch);
-  return { context: state.context, branchOutputs };
+  next.branchOutputs = branchOutputs;
 }
 
 /** A group (re)starts: its branches begin from their entries with no outputs and fresh caps. */
-function resetGroup(model: PlaybookModel, state: RunState, groupId: string, draft: FoldDraft | undefined): Pick<RunState, 'branchOutputs' | 'capCounts' | 'escalations'> {
+function resetGroup(model: PlaybookModel, next: RunState, groupId: string, draft: FoldDraft | undefined): void {
   const inner = model.descendants.get(groupId) ?? [];
-  const capCounts = edit(draft, state.capCounts);
-  const escalations = edit(draft, state.escalations);
+  const capCounts = edit(draft, next.capCounts);
+  const escalations = edit(draft, next.escalations);
   for (const id of inner) {
     delete capCounts[id];
     delete escalations[id];
   }
-  const branchOutputs = edit(draft, state.branchOutputs);
+  const branchOutputs = edit(draft, next.branchOutputs);
   for (const id of [groupId, ...inner]) {
     const node = model.nodes.get(id);
     if (node?.type === 'parallel') for (const branch of node.branches) delete branchOutputs[branch.id];
   }
-  return { branchOutputs, capCounts, escalations };
+  Object.assign(next, { capCounts, escalations, branchOutputs });
 }
 
 /**
@@ -217,48 +220,51 @@ function resetGroup(model: PlaybookModel, state: RunState, groupId: string, draf
  * may come next is the machine's business; see compilePlaybook.ts.)
  *
  * Pure without a draft (never mutates `state`); with one, updates in place
- * the maps the draft owns (see FoldDraft).
+ * the state and the maps the draft owns (see FoldDraft).
  */
 export function evolve(model: PlaybookModel, state: RunState, event: RunEvent, draft?: FoldDraft): RunState {
-  const next: RunState = { ...state, version: event.seq, updatedAt: event.at };
+  const next = edit(draft, state);
+  next.version = event.seq;
+  next.updatedAt = event.at;
   switch (event.type) {
     case 'RunStarted': {
       const d = event.data;
-      return {
-        ...next,
-        runId: event.runId,
-        playbookName: d.playbookName,
-        sourceHash: d.sourceHash,
-        inputs: d.context,
-        context: d.context,
-        maxIterationsDefault: d.maxIterationsDefault,
-        startedAt: event.at,
-        epicId: d.epicId ?? null,
-        sessionId: d.sessionId ?? null,
-      };
+      next.runId = event.runId;
+      next.playbookName = d.playbookName;
+      next.sourceHash = d.sourceHash;
+      next.inputs = d.context;
+      next.context = d.context;
+      next.maxIterationsDefault = d.maxIterationsDefault;
+      next.startedAt = event.at;
+      next.epicId = d.epicId ?? null;
+      next.sessionId = d.sessionId ?? null;
+      break;
     }
     case 'NodeStarted': {
       const { nodeId } = event.data;
-      const started = { ...next, attempts: bump(draft, state.attempts, nodeId), capCounts: bump(draft, state.capCounts, nodeId) };
-      return model.nodes.get(nodeId)?.type === 'parallel' ? { ...started, ...resetGroup(model, started, nodeId, draft) } : started;
+      next.attempts = bump(draft, next.attempts, nodeId);
+      next.capCounts = bump(draft, next.capCounts, nodeId);
+      if (model.nodes.get(nodeId)?.type === 'parallel') resetGroup(model, next, nodeId, draft);
+      break;
     }
     case 'NodeSucceeded': {
       const { nodeId, patch } = contextWriteOf(event) as { nodeId: string; patch: RunContext };
-      return { ...next, ...writeContext(model, state, nodeId, patch, draft) };
+      writeContext(model, next, nodeId, patch, draft);
+      break;
     }
     case 'NodeFailed':
       // An aborted attempt changes nothing (SPEC §9): its error is not the run's.
-      if (event.data.aborted === true) return next;
-      return { ...next, lastError: event.data.error, nodeErrors: put(draft, state.nodeErrors, event.data.nodeId, event.data.error) };
+      if (event.data.aborted === true) break;
+      next.lastError = event.data.error;
+      next.nodeErrors = put(draft, next.nodeErrors, event.data.nodeId, event.data.error);
+      break;
     case 'NodeEscalated': {
       const { from, to } = event.data;
       const { patch } = contextWriteOf(event) as { patch: RunContext };
-      return {
-        ...next,
-        ...writeContext(model, state, from, patch, draft),
-        escalations: bump(draft, state.escalations, from),
-        capCounts: put(draft, state.capCounts, to, 0),
-      };
+      writeContext(model, next, from, patch, draft);
+      next.escalations = bump(draft, next.escalations, from);
+      next.capCounts = put(draft, next.capCounts, to, 0);
+      break;
     }
     case 'RunPaused': {
       const d = event.data;
@@ -277,54 +283,58 @@ export function evolve(model: PlaybookModel, state: RunState, event: RunEvent, d
         reason: null,
         resumed: false,
       };
-      return { ...next, approvals: put(draft, state.approvals, d.approvalId, gate) };
+      next.approvals = put(draft, next.approvals, d.approvalId, gate);
+      break;
     }
     case 'ApprovalGranted':
     case 'ApprovalRejected': {
       const d = event.data;
-      const granted = event.type === 'ApprovalGranted';
-      const approvals = updateGate(draft, state.approvals, d.approvalId, {
-        status: granted ? 'approved' : 'rejected',
+      next.approvals = updateGate(draft, next.approvals, d.approvalId, {
+        status: event.type === 'ApprovalGranted' ? 'approved' : 'rejected',
         decidedAt: event.at,
         approver: d.approver,
         reason: d.reason,
       });
       const write = contextWriteOf(event);
-      const written = write === undefined ? {} : writeContext(model, state, write.nodeId, write.patch, draft);
-      return { ...next, approvals, ...written };
+      if (write !== undefined) writeContext(model, next, write.nodeId, write.patch, draft);
+      break;
     }
     case 'ApprovalCancelled':
-      return { ...next, approvals: updateGate(draft, state.approvals, event.data.approvalId, { status: 'cancelled', decidedAt: event.at }) };
+      next.approvals = updateGate(draft, next.approvals, event.data.approvalId, { status: 'cancelled', decidedAt: event.at });
+      break;
     case 'RunResumed':
-      return { ...next, approvals: updateGate(draft, state.approvals, event.data.approvalId, { resumed: true }) };
+      next.approvals = updateGate(draft, next.approvals, event.data.approvalId, { resumed: true });
+      break;
     case 'BranchFailed': {
       const d = event.data;
-      const approvals = d.cause === 'approval_expired' && d.approvalId !== undefined
-        ? updateGate(draft, state.approvals, d.approvalId, { status: 'expired', decidedAt: event.at })
-        : state.approvals;
+      if (d.cause === 'approval_expired' && d.approvalId !== undefined) next.approvals = updateGate(draft, next.approvals, d.approvalId, { status: 'expired', decidedAt: event.at });
       // A branch's failure is kept by branch id: the group's own failure names its branches in order.
-      return { ...next, approvals, lastError: d.error, nodeErrors: put(draft, state.nodeErrors, d.branchId, d.error) };
+      next.lastError = d.error;
+      next.nodeErrors = put(draft, next.nodeErrors, d.branchId, d.error);
+      break;
     }
     case 'RunCompleted':
-      return { ...next, completedAt: event.at };
+      next.completedAt = event.at;
+      break;
     case 'RunFailed': {
       const d = event.data;
       const error: RunError = { cause: d.cause, message: d.error };
       if (d.nodeId !== undefined) error.nodeId = d.nodeId;
-      const approvals = d.cause === 'approval_expired' && d.approvalId !== undefined
-        ? updateGate(draft, state.approvals, d.approvalId, { status: 'expired', decidedAt: event.at })
-        : state.approvals;
-      return { ...next, error, lastError: d.error, completedAt: event.at, approvals: closePendingGates(draft, approvals, event.at) };
+      if (d.cause === 'approval_expired' && d.approvalId !== undefined) next.approvals = updateGate(draft, next.approvals, d.approvalId, { status: 'expired', decidedAt: event.at });
+      next.error = error;
+      next.lastError = d.error;
+      next.completedAt = event.at;
+      next.approvals = closePendingGates(draft, next.approvals, event.at);
+      break;
     }
     case 'RunCancelled':
-      return {
-        ...next,
-        error: { cause: 'cancelled', message: event.data.reason },
-        lastError: event.data.reason,
-        completedAt: event.at,
-        approvals: closePendingGates(draft, state.approvals, event.at),
-      };
+      next.error = { cause: 'cancelled', message: event.data.reason };
+      next.lastError = event.data.reason;
+      next.completedAt = event.at;
+      next.approvals = closePendingGates(draft, next.approvals, event.at);
+      break;
   }
+  return next;
 }
 
 function put<T>(draft: FoldDraft | undefined, map: Record<string, T>, key: string, value: T): Record<string, T> {

@@ -114,7 +114,8 @@ interface Attempt {
 export class RunSession {
   private snapshot: RunSnapshot;
   private pending: RunEvent[] = [];
-  private committedSnapshot: RunSnapshot;
+  /** Where the log stands: the version and state value of the last commit. */
+  private committed: { version: number; value: unknown };
   private readonly mirror: Actor<CompiledPlaybook['machine']> | undefined;
   private readonly inFlight = new Map<string, Attempt>();
   private readonly arrived: { attempt: Attempt; outcome: Outcome }[] = [];
@@ -122,9 +123,9 @@ export class RunSession {
   private readonly tokens = new Map<string, string>();
   /**
    * The session owns its fold: each event updates the run's maps in place
-   * (FoldDraft), so a step costs what it changes. `committedSnapshot` shares
-   * those maps, so it is good for its version and state value only; going
-   * back to it means folding the log again (`reload`).
+   * (FoldDraft), so a step costs what it changes. Going back to the committed
+   * state (dropping decisions not committed) means folding the log again
+   * (`reload`).
    */
   private draft = new FoldDraft();
 
@@ -135,7 +136,7 @@ export class RunSession {
     private readonly options: HostOptions,
   ) {
     this.snapshot = snapshot;
-    this.committedSnapshot = snapshot;
+    this.committed = { version: snapshot.context.version, value: snapshot.value };
     if (options.inspect) {
       // The mirror actor only exists so inspectors see a live machine; the fold stays the truth.
       // The fold's snapshots are plain {value, context, status}: xstate restores its own from the value.
@@ -167,14 +168,13 @@ export class RunSession {
   /** Makes the decided events durable, with their projections, in one transaction. */
   async commit(): Promise<void> {
     if (this.pending.length === 0) return;
-    const before = this.committedSnapshot.context;
     const approvals = toChangedApprovalRows(this.snapshot, this.pending);
     const events = this.pending.map(({ type, data, at }) => ({ type, data, at }) as NewRunEvent);
     const starts = events.some((event) => event.type === 'RunStarted');
     const { sourceHash, source, model } = this.playbook;
     const stored = await this.store.append({
       runId: this.runId,
-      expectedVersion: before.version,
+      expectedVersion: this.committed.version,
       events,
       run: toRunRow(this.playbook.model, this.snapshot),
       changed: toRunChanges(model, events),
@@ -183,7 +183,7 @@ export class RunSession {
     });
     for (const event of stored) this.mirror?.send(event as never);
     this.pending = [];
-    this.committedSnapshot = this.snapshot;
+    this.committed = { version: this.snapshot.context.version, value: this.snapshot.value };
     this.options.onEvents?.(stored);
   }
 
@@ -218,8 +218,8 @@ export class RunSession {
   private async reload(): Promise<void> {
     const { machine } = this.playbook;
     this.draft = new FoldDraft();
-    this.committedSnapshot = foldRun(machine, initialRunSnapshot(machine), await this.store.readRun(this.runId), { draft: this.draft });
-    this.snapshot = this.committedSnapshot;
+    this.snapshot = foldRun(machine, initialRunSnapshot(machine), await this.store.readRun(this.runId), { draft: this.draft });
+    this.committed = { version: this.snapshot.context.version, value: this.snapshot.value };
   }
 
   /** A result of an attempt this session dispatched (not an interruption it recorded for a dead process). */
@@ -483,8 +483,7 @@ export class RunSession {
     const uncommitted = this.pending.length > 0;
     this.pending = [];
     this.arrived.length = 0;
-    this.snapshot = this.committedSnapshot;
-    if (typeof this.snapshot.value === 'string') return; // idle or already ended
+    if (typeof this.committed.value === 'string') return; // idle or already ended
     try {
       // The decisions dropped were folded into the session's maps: fold the log again without them.
       if (uncommitted) await this.reload();
@@ -496,8 +495,7 @@ export class RunSession {
       });
       await this.commit();
     } catch {
-      this.pending = [];
-      this.snapshot = this.committedSnapshot;
+      this.pending = []; // the run stays as committed; recovery finishes it
     }
   }
 
