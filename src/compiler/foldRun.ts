@@ -6,6 +6,7 @@ import type { RunState } from './runState.js';
 import { modelOfMachine } from './compilePlaybook.js';
 import type { PlaybookMachine } from './compilePlaybook.js';
 import { createMachineFold } from './machineTable.js';
+import type { MachineFold } from './machineTable.js';
 
 /**
  * A folded run: the machine's state value, context and status after some
@@ -68,11 +69,17 @@ export function foldRun(machine: PlaybookMachine, snapshot: RunSnapshot, events:
   return current;
 }
 
-/** The table fold whose `apply` is `evolve` writing in place under `draft`. */
-function draftFold(machine: PlaybookMachine, draft: FoldDraft) {
+const draftFolds = new WeakMap<FoldDraft, { machine: PlaybookMachine; fold: MachineFold }>();
+
+/** The table fold whose `apply` is `evolve` writing in place under `draft` (made once per draft: a session folds one event at a time). */
+function draftFold(machine: PlaybookMachine, draft: FoldDraft): MachineFold {
+  const known = draftFolds.get(draft);
+  if (known?.machine === machine) return known.fold;
   const model = modelOfMachine(machine);
   if (model === undefined) throw new TypeError(`machine '${machine.id}' was not compiled by compileModel`);
-  return createMachineFold(machine, (context, event) => evolve(model, context, event, draft));
+  const fold = createMachineFold(machine, (context, event) => evolve(model, context, event, draft));
+  draftFolds.set(draft, { machine, fold });
+  return fold;
 }
 
 /** As `initialRunSnapshot`, through xstate's `initialTransition`: an xstate MachineSnapshot. Pure. */
