@@ -27,6 +27,7 @@ import type { PlaybookMachine } from '../../src/compiler/compilePlaybook.js';
 import { FoldError, foldRun, foldRunWithXstate, initialRunSnapshot, initialRunSnapshotWithXstate } from '../../src/compiler/foldRun.js';
 import type { RunSnapshot } from '../../src/compiler/foldRun.js';
 import { createMachineFold } from '../../src/compiler/machineTable.js';
+import { FoldDraft } from '../../src/compiler/runState.js';
 import { nextSteps } from '../../src/compiler/nextStep.js';
 import type { NextStep } from '../../src/compiler/nextStep.js';
 import { createPlaybookModel } from '../../src/compiler/playbookModel.js';
@@ -285,6 +286,16 @@ function xstateStep(machine: PlaybookMachine, snapshot: RunSnapshot, event: RunE
   }
 }
 
+/** foldRun of one event under a draft that spans the run (as a RunSession folds), or undefined when it refuses. */
+function draftedStep(machine: PlaybookMachine, snapshot: RunSnapshot, event: RunEvent, draft: FoldDraft): RunSnapshot | undefined {
+  try {
+    return foldRun(machine, snapshot, [event], { draft });
+  } catch (error) {
+    if (error instanceof FoldError) return undefined;
+    throw error;
+  }
+}
+
 /** Asserts the two folds agree on one event's outcome. */
 function expectSame(table: RunSnapshot | undefined, reference: RunSnapshot | undefined, label: () => string): void {
   if (table === undefined || reference === undefined) {
@@ -304,6 +315,9 @@ function drive(model: PlaybookModel, choices: readonly Choice[]): { accepted: nu
   let table = fold.initial();
   let reference = initialRunSnapshotWithXstate(machine);
   expectSame(table, reference, () => 'initial snapshot');
+  // The run session's fold: one event per call, one draft writing the run's maps in place throughout.
+  const draft = new FoldDraft();
+  let drafted = initialRunSnapshot(machine);
   let accepted = 0;
   let refused = 0;
   const log: string[] = [];
@@ -317,14 +331,17 @@ function drive(model: PlaybookModel, choices: readonly Choice[]): { accepted: nu
     log.push(`${event.type} ${JSON.stringify(event.data)} @${event.at}`);
     const nextTable = fold.step(table, event);
     const nextReference = xstateStep(machine, reference, event);
+    const nextDrafted = draftedStep(machine, drafted, event, draft);
     expectSame(nextTable, nextReference, () => `after\n  ${log.join('\n  ')}\nfrom ${JSON.stringify(table.value)}`);
-    if (nextTable === undefined || nextReference === undefined) {
+    expectSame(nextDrafted, nextReference, () => `drafted fold, after\n  ${log.join('\n  ')}`);
+    if (nextTable === undefined || nextReference === undefined || nextDrafted === undefined) {
       refused += 1;
       continue;
     }
     accepted += 1;
     table = nextTable;
     reference = nextReference;
+    drafted = nextDrafted;
   }
   return { accepted, refused };
 }
