@@ -41,6 +41,7 @@ const LOAD_BUDGET_MS = full ? 90_000 : 20_000;
 
 const cb = await loadCantbook();
 const { foldStoredEvents, loadRun } = await loadInternal('runtime/loadRun.js');
+const { verifyChain } = await loadInternal('events/hashChain.js');
 const dir = scratchDir('replay');
 const bigPath = join(dir, 'big.db');
 const tinyPath = join(dir, 'tiny.db');
@@ -363,11 +364,12 @@ async function measureLongRun() {
     long: { ids: [longId], events: longEvents },
     short: { ids: shortIds, events: shortEvents * shortIds.length },
   };
-  const perEvent = { long: { load: [], verify: [], read: [], fold: [] }, short: { load: [], verify: [], read: [], fold: [] } };
+  const perEvent = { long: { load: [], verify: [], read: [], fold: [], chain: [] }, short: { load: [], verify: [], read: [], fold: [], chain: [] } };
   const timeSide = async (side, what) => {
     const { ids, events } = sides[side];
     let readMs = 0;
     let foldMs = 0;
+    let chainMs = 0;
     const start = nowMs();
     for (const id of ids) {
       if (what === 'load') await loadRun(s, id);
@@ -381,11 +383,16 @@ async function measureLongRun() {
         t = nowMs();
         foldStoredEvents(id, evs);
         foldMs += nowMs() - t;
+        // What verifyRun adds per event: recomputing the hash chain (canonical JSON + SHA-256).
+        t = nowMs();
+        if (verifyChain(id, evs).length > 0) throw new Error(`the chain of run ${id} does not verify`);
+        chainMs += nowMs() - t;
       }
     }
     if (what === 'split') {
       perEvent[side].read.push((readMs * 1000) / events);
       perEvent[side].fold.push((foldMs * 1000) / events);
+      perEvent[side].chain.push((chainMs * 1000) / events);
     } else perEvent[side][what].push(((nowMs() - start) * 1000) / events);
   };
   const started = nowMs();
@@ -409,6 +416,7 @@ async function measureLongRun() {
       verifySamples: perEvent[side].verify.map((v) => round(v, 2)),
       readUsPerEvent: med(perEvent[side].read),
       foldUsPerEvent: med(perEvent[side].fold),
+      chainUsPerEvent: med(perEvent[side].chain),
     };
     out[side].verifyOverLoad = round(out[side].verifyUsPerEvent / out[side].loadUsPerEvent, 2);
   }
