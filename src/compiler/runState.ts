@@ -184,17 +184,30 @@ export function joinOutput(model: PlaybookModel, state: RunState, groupId: strin
   return merged;
 }
 
+/**
+ * Copies `patch`'s keys onto `target` as own data properties, the way a spread
+ * does: an agent's output key `__proto__` (JSON.parse makes it an own key)
+ * stays a key and never becomes the context's prototype.
+ */
+function assignOwn(target: RunContext, patch: RunContext): RunContext {
+  for (const key of Object.keys(patch)) {
+    if (key === '__proto__') Object.defineProperty(target, key, { value: patch[key], writable: true, enumerable: true, configurable: true });
+    else target[key] = patch[key];
+  }
+  return target;
+}
+
 /** Merges `patch` into the context the node writes to (its branch's outputs, or the top level) of `next`. */
 function writeContext(model: PlaybookModel, next: RunState, nodeId: string, patch: RunContext, draft: FoldDraft | undefined): void {
   const chain = model.branchChain.get(nodeId) ?? [];
   const branchId = chain[chain.length - 1];
   if (branchId === undefined) {
-    next.context = Object.assign(edit(draft, next.context), patch);
+    next.context = assignOwn(edit(draft, next.context), patch);
     return;
   }
   const branchOutputs = edit(draft, next.branchOutputs);
   const outputs = branchOutputs[branchId];
-  branchOutputs[branchId] = Object.assign(outputs === undefined ? (draft?.adopt({}) ?? {}) : edit(draft, outputs), patch);
+  branchOutputs[branchId] = assignOwn(outputs === undefined ? (draft?.adopt({}) ?? {}) : edit(draft, outputs), patch);
   next.branchOutputs = branchOutputs;
 }
 

@@ -94,7 +94,7 @@ interface Attempt {
   controller: AbortController;
   /** Set when the runtime gave the attempt up (fail-fast): its result is recorded as aborted. */
   abortedBecause?: string;
-  /** Ends the dispatch's lazy `context` (see withContext) once the dispatch settled. */
+  /** The dispatch's lazy `context` (LazyContext), sealed once the dispatch settled. */
   context?: LazyContext;
 }
 

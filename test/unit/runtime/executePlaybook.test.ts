@@ -82,6 +82,18 @@ describe('executePlaybook: linear runs', () => {
     ]);
   });
 
+  it("an agent's output key __proto__ stays an own context key, never the context's prototype (live, replay and projection agree)", async () => {
+    const hostile = JSON.parse('{"__proto__": {"polluted": true}, "x": 1}') as Record<string, unknown>;
+    const dispatcher = { dispatch: (request: { nodeId: string }) => success(request.nodeId === 'a' ? hostile : {}) };
+    const result = await executePlaybook({ store, ...linear, initialContext: { epicId: 'E1' }, dispatcher });
+    expect(Object.hasOwn(result.finalContext, '__proto__')).toBe(true);
+    expect((result.finalContext as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.getPrototypeOf(result.finalContext)).toBe(Object.prototype);
+    expect((await verifyRun(store, result.runId)).ok).toBe(true);
+    const row = await store.getRun(result.runId);
+    expect(Object.hasOwn(row?.bindings ?? {}, '__proto__')).toBe(true);
+  });
+
   it('a context read only after its dispatch settled throws instead of showing a later one', async () => {
     const kept: { nodeId: string; context: Record<string, unknown> }[] = [];
     const dispatcher = {
