@@ -190,6 +190,7 @@ export function joinOutput(model: PlaybookModel, state: RunState, groupId: strin
  * stays a key and never becomes the context's prototype.
  */
 function assignOwn(target: RunContext, patch: RunContext): RunContext {
+  if (!Object.hasOwn(patch, '__proto__')) return Object.assign(target, patch);
   for (const key of Object.keys(patch)) {
     if (key === '__proto__') Object.defineProperty(target, key, { value: patch[key], writable: true, enumerable: true, configurable: true });
     else target[key] = patch[key];
