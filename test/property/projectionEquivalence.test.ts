@@ -15,8 +15,6 @@ import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import type { AgentDispatcher, NodeOutcome } from '../../src/adapters/types.js';
 import type { RunEvent } from '../../src/events/types.js';
-import { parsePlaybook } from '../../src/playbook/parsePlaybook.js';
-import type { PlaybookDefinition } from '../../src/playbook/types.js';
 import { toRunRow } from '../../src/projections/projectRun.js';
 import type { RunRow } from '../../src/projections/types.js';
 import { executePlaybook } from '../../src/runtime/executePlaybook.js';
@@ -27,49 +25,12 @@ import { recoverRun } from '../../src/runtime/recoverRun.js';
 import type { PlaybookResult } from '../../src/runtime/runSession.js';
 import type { AppendRequest, EventStore } from '../../src/store/eventStore.js';
 import { manualClock, tempStore } from '../helpers/runtimeHarness.js';
+import { chainArbitrary, playbookOf } from './arbitraries/parallelChain.js';
 import { playbookDefinitionArbitrary } from './arbitraries/playbookArbitrary.js';
 
 const seed = Number(process.env['FC_SEED'] ?? 3_141_593);
 const numRuns = Number(process.env['FC_RUNS'] ?? 80);
 console.info(`projectionEquivalence: fast-check seed ${seed}, ${numRuns} runs per property (set FC_SEED / FC_RUNS to change)`);
-
-/** A chain step of a generated parallel playbook. */
-type Step = { kind: 'work'; cap: number; inject: boolean } | { kind: 'gate' } | { kind: 'group'; cap: number; branches: Step[][] };
-
-const leafArbitrary: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('work' as const), cap: fc.integer({ min: 0, max: 2 }), inject: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('gate' as const) }) },
-);
-const branchArbitrary = fc.array(leafArbitrary, { minLength: 1, maxLength: 3 });
-const groupArbitrary: fc.Arbitrary<Step> = fc.record({
-  kind: fc.constant('group' as const),
-  cap: fc.integer({ min: 0, max: 2 }),
-  branches: fc.array(branchArbitrary, { minLength: 2, maxLength: 3 }),
-});
-const chainArbitrary = fc.array(fc.oneof({ weight: 3, arbitrary: leafArbitrary }, { weight: 2, arbitrary: groupArbitrary }), { minLength: 1, maxLength: 4 });
-
-/** Playbook YAML of a generated chain (ids n1, n2, …, branches b1, b2, …). */
-function parallelPlaybook(chain: Step[]): PlaybookDefinition {
-  let nodes = 0;
-  let branches = 0;
-  const build = (steps: Step[]): Record<string, unknown>[] => {
-    const out: Record<string, unknown>[] = [];
-    for (const step of steps) {
-      const id = `n${++nodes}`;
-      const previous = out.at(-1)?.id as string | undefined;
-      const base = { id, ...(previous === undefined ? {} : { depends: [previous] }) };
-      if (step.kind === 'gate') out.push({ ...base, type: 'approval', prompt: `gate ${id}?` });
-      else if (step.kind === 'work') {
-        const target = step.inject ? (out.find((node) => node.type === 'agentic')?.id as string | undefined) : undefined;
-        out.push({ ...base, type: 'agentic', skill: 's', on_failure: { max_iterations: step.cap, ...(target === undefined ? {} : { inject_into: target }) } });
-      } else {
-        out.push({ ...base, type: 'parallel', on_failure: { max_iterations: step.cap }, branches: step.branches.map((branch) => ({ id: `b${++branches}`, nodes: build(branch) })) });
-      }
-    }
-    return out;
-  };
-  return parsePlaybook(stringify({ version: '1.0', name: 'generated', nodes: build(chain) })).definition;
-}
 
 /** Keys outputs draw from: shared between nodes (overwrites), integer-like, and the names the runtime itself writes. */
 const outputKey = fc.constantFrom('a', 'b', 'status', '10', '2', '__lastError', '__lastApproval', 'nested');
@@ -80,7 +41,7 @@ const outcomeArbitrary: fc.Arbitrary<NodeOutcome> = fc.oneof(
 );
 
 const scenarioArbitrary = fc.record({
-  definition: fc.oneof(playbookDefinitionArbitrary({ maxNodes: 6, nodeTypes: ['agentic', 'approval'] }), chainArbitrary.map(parallelPlaybook)),
+  definition: fc.oneof(playbookDefinitionArbitrary({ maxNodes: 6, nodeTypes: ['agentic', 'approval'] }), chainArbitrary.map((chain) => playbookOf(chain).definition)),
   outcomes: fc.array(outcomeArbitrary, { maxLength: 60 }),
   decisions: fc.array(fc.boolean(), { maxLength: 12 }),
   context: fc.dictionary(fc.constantFrom('a', 'input', '10', 'zeta'), outputValue, { maxKeys: 3 }),
