@@ -595,7 +595,7 @@ function compileGuard(reference: unknown, guards: Record<string, unknown>, sourc
   const inline = typeof reference === 'function';
   const name = typeof reference === 'string' ? reference : (reference as { type?: string }).type;
   const resolved = inline ? reference : guards[name as string];
-  if (typeof resolved !== 'function') unsupported(source, `guard '${String(name)}' (not implemented as a function)`);
+  if (typeof resolved !== 'function') unsupported(source, `guard '${String(name)}' without a function among the machine's guards`);
   const impl = resolved as ((args: GuardArgs, params: unknown) => boolean) & { check?: (snapshot: unknown, args: GuardArgs, guard: unknown) => boolean };
   if ('guards' in impl || 'stateValue' in impl) unsupported(source, `xstate's composite guard '${String(name)}'`);
   const params = inline || typeof reference === 'string' ? undefined : (reference as { params?: unknown }).params;

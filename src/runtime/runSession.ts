@@ -438,8 +438,9 @@ export class RunSession {
     const { attempt, controller: { signal } } = entry;
     const state = this.snapshot.context;
     const context = contextOf(this.playbook.model, state, node.id);
-    entry.context = new LazyContext(context, `${node.id} attempt ${attempt}`);
-    const withContext = <T extends object>(request: T) => (entry.context as LazyContext).attach(request);
+    const lazy = new LazyContext(context, `${node.id} attempt ${attempt}`);
+    entry.context = lazy;
+    const withContext = <T extends object>(request: T) => lazy.attach(request);
     const render = (text: string) => renderTemplate(text, { inputs: state.inputs, context });
     // cwd and env read the inputs only (SPEC §2 trust note; the parser refuses context templates there too).
     const renderFromInputs = (text: string) => renderTemplate(text, { inputs: state.inputs, context: {} });
