@@ -1,13 +1,18 @@
 /**
  * The one place cantbook starts child processes: no shell, its own process
- * group, a clean environment, capped output, and a kill that reaches
- * grandchildren. Used by the subprocess runner and the exec dispatcher.
+ * group, a clean environment, capped output, a kill that reaches
+ * grandchildren, and (POSIX) a supervisor that kills the group when this
+ * process dies, SIGKILL included (supervisor.ts explains how). Used by the
+ * subprocess runner and the exec dispatcher.
  *
  * Internal to src/adapters (not exported from the package root).
  */
 import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { inheritedEnv } from './runEnv.js';
+import { parseSupervisorReport, supervisorArgs, supervisorEnv, supervisorHeader } from './supervisor.js';
 
 /** Ten minutes: how long a command or agent may run when nothing else is configured. */
 export const DEFAULT_TIMEOUT_MS = 10 * 60 * 1000;
@@ -85,13 +90,17 @@ export function childEnv(redact: readonly string[] | undefined, ...extra: (Recor
 /**
  * Runs one child to completion and resolves with what happened; never rejects.
  *
- * The child is spawned without a shell (arguments reach it literally) as the
- * leader of a new process group. When it times out or `signal` aborts, the
- * whole group gets SIGTERM, then SIGKILL after `killGraceMs`. When the leader
- * exits on its own while other members of its group are still alive (a
- * backgrounded grandchild), they are stopped the same way. The promise
- * settles only once the group is gone or has been sent SIGKILL and the pipes
- * have closed, so no child outlives it.
+ * The child is spawned without a shell (arguments reach it literally) in a
+ * new process group. When it times out or `signal` aborts, the whole group
+ * gets SIGTERM, then SIGKILL after `killGraceMs`. When the command exits on
+ * its own while other members of its group are still alive (a backgrounded
+ * grandchild), they are stopped the same way. The promise settles only once
+ * the group is gone or has been sent SIGKILL and the pipes have closed, so no
+ * child outlives it.
+ *
+ * On POSIX the group is led by a supervisor (supervisor.ts) that SIGKILLs it
+ * when this process dies, however it dies (SIGKILL included): every process
+ * an attempt starts dies with its driver. Windows runs the command directly.
  */
 export function runChild(spec: ChildSpec): Promise<ChildResult> {
   return new Promise((resolve) => {
@@ -105,23 +114,39 @@ export function runChild(spec: ChildSpec): Promise<ChildResult> {
       return;
     }
 
-    const child = spawn(spec.command, [...spec.args], {
-      cwd: spec.cwd,
-      env: spec.env,
-      shell: false,
-      detached: process.platform !== 'win32',
-      windowsHide: true,
-      stdio: [spec.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    });
+    const supervised = process.platform !== 'win32';
+    const stdin = spec.stdin === undefined ? 'ignore' : 'pipe';
+    let child: ChildProcess;
+    try {
+      child = supervised
+        ? spawn(process.execPath, supervisorArgs(spec.command, spec.args), {
+            cwd: spec.cwd,
+            env: supervisorEnv(),
+            shell: false,
+            detached: true,
+            stdio: [stdin, 'pipe', 'pipe', 'pipe'],
+          })
+        : spawn(spec.command, [...spec.args], { cwd: spec.cwd, env: spec.env, shell: false, windowsHide: true, stdio: [stdin, 'pipe', 'pipe'] });
+    } catch (error) {
+      // Node refuses some arguments before starting anything (a NUL byte in one).
+      resolve({ kind: 'spawn_error', message: spawnMessage(spec.command, error as NodeJS.ErrnoException) });
+      return;
+    }
+    // The supervisor's link (fd 3): the header goes out at once, reports come back.
+    const link = supervised && child.pid !== undefined ? (child.stdio[3] as Socket) : null;
 
     const stdout = capture(spec.maxOutputBytes);
     const stderr = capture(spec.maxOutputBytes);
     child.stdout?.on('data', stdout.push);
     child.stderr?.on('data', stderr.push);
+    let openPipes = 2;
+    child.stdout?.on('close', onPipeClosed);
+    child.stderr?.on('close', onPipeClosed);
 
     let settled = false;
     let stoppedBy: 'timeout' | 'abort' | null = null;
     let stopping = false;
+    /** How the command ended: the supervisor's report, or the process's own exit when there is none. */
     let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
     const timers: NodeJS.Timeout[] = [];
 
@@ -150,10 +175,12 @@ export function runChild(spec: ChildSpec): Promise<ChildResult> {
       settled = true;
       for (const timer of timers) clearTimeout(timer);
       spec.signal?.removeEventListener('abort', onAbort);
+      // Closing the link tells a supervisor still alive to SIGKILL its group (itself included).
+      link?.destroy();
       resolve(result);
     };
     const finishExited = (): void => {
-      // Whatever is left of the group (it ignored SIGTERM, or closed its pipes and lingers) dies now.
+      // Whatever is left of the group (the supervisor, a process that ignored SIGTERM or closed its pipes and lingers) dies now.
       if (groupAlive()) signalGroup('SIGKILL');
       finish({
         kind: 'exited',
@@ -164,6 +191,17 @@ export function runChild(spec: ChildSpec): Promise<ChildResult> {
         stderr: stderr.result(),
       });
     };
+    /** Settles once the command's end is known and its output complete; says whether it did. */
+    const finishIfDone = (): boolean => {
+      if (settled) return true;
+      if (exit === null || openPipes > 0) return false;
+      finishExited();
+      return true;
+    };
+    function onPipeClosed(): void {
+      openPipes -= 1;
+      finishIfDone();
+    }
 
     const stop = (why: 'timeout' | 'abort' | null): void => {
       if (stoppedBy === null && exit === null) stoppedBy = why;
@@ -187,23 +225,55 @@ export function runChild(spec: ChildSpec): Promise<ChildResult> {
     function onAbort(): void {
       stop('abort');
     }
+    const commandExited = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (settled || exit !== null) return;
+      exit = { code, signal };
+      if (finishIfDone()) return;
+      // The command is gone but its pipes are open: something it left in its group is stopped rather than
+      // orphaned. (Supervised, the group always holds the supervisor, which ignores SIGTERM.)
+      if (supervised || groupAlive()) stop(null);
+    };
 
     child.on('error', (error: NodeJS.ErrnoException) => {
       if (child.pid === undefined) {
         finish({ kind: 'spawn_error', message: spawnMessage(spec.command, error) });
       }
     });
-    child.on('exit', (code, signal) => {
-      exit = { code, signal };
-      // The leader is gone; anything it left in its group is stopped rather than orphaned.
-      if (groupAlive()) stop(null);
-    });
-    child.on('close', () => {
-      if (child.pid === undefined) return;
-      finishExited();
-    });
-
     if (child.pid === undefined) return; // spawn failed; 'error' follows.
+
+    if (link === null) {
+      child.on('exit', commandExited);
+    } else {
+      // The supervisor's own end counts only when it left no report (it was killed), and only once every
+      // report it wrote has been read: after both its exit and the link's close.
+      let supervisorExit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+      let linkClosed = false;
+      const supervisorGone = (): void => {
+        if (supervisorExit !== null && linkClosed) commandExited(supervisorExit.code, supervisorExit.signal);
+      };
+      child.on('exit', (code, signal) => {
+        supervisorExit = { code, signal };
+        supervisorGone();
+      });
+      link.on('close', () => {
+        linkClosed = true;
+        supervisorGone();
+      });
+      link.on('error', () => {}); // EPIPE or ECONNRESET: the supervisor died, and its exit says how.
+      link.setEncoding('utf8');
+      let pending = '';
+      link.on('data', (chunk: string) => {
+        pending += chunk;
+        for (let end = pending.indexOf('\n'); end !== -1; end = pending.indexOf('\n')) {
+          const report = parseSupervisorReport(pending.slice(0, end));
+          pending = pending.slice(end + 1);
+          if (report?.kind === 'exit') commandExited(report.code, report.signal);
+          else if (report?.kind === 'error') finish({ kind: 'spawn_error', message: spawnMessage(spec.command, report) });
+        }
+      });
+      link.write(supervisorHeader(spec.env));
+    }
+
     if (spec.timeoutMs !== undefined && spec.timeoutMs > 0) {
       timers.push(setTimeout(() => stop('timeout'), spec.timeoutMs));
     }
@@ -259,7 +329,7 @@ function directoryProblem(cwd: string): string | null {
   }
 }
 
-function spawnMessage(command: string, error: NodeJS.ErrnoException): string {
+function spawnMessage(command: string, error: { code?: string | undefined; message: string }): string {
   switch (error.code) {
     case 'ENOENT':
       return `command '${command}' was not found (is it installed and on PATH?)`;
