@@ -22,6 +22,9 @@ export const machine = createMachine({
     "lastError": null,
     "nodeErrors": {},
     "approvals": {},
+    "retryDue": {},
+    "succeededBranches": {},
+    "keptBranches": {},
     "startedAt": "",
     "updatedAt": "",
     "completedAt": null,
@@ -97,6 +100,17 @@ export const machine = createMachine({
                     "actions": "apply"
                   },
                   {
+                    "target": "unretryable",
+                    "guard": {
+                      "type": "failsWith",
+                      "params": {
+                        "node": "lint",
+                        "decision": "give_up"
+                      }
+                    },
+                    "actions": "apply"
+                  },
+                  {
                     "target": "exhausted",
                     "guard": {
                       "type": "failsWith",
@@ -136,6 +150,21 @@ export const machine = createMachine({
                     "params": {
                       "node": "lint",
                       "cause": "exceeded_iteration_cap"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            },
+            "unretryable": {
+              "on": {
+                "RunFailed": {
+                  "target": "#ci-gate.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "lint",
+                      "cause": "not_retryable"
                     }
                   },
                   "actions": "apply"
@@ -187,6 +216,17 @@ export const machine = createMachine({
                     "actions": "apply"
                   },
                   {
+                    "target": "unretryable",
+                    "guard": {
+                      "type": "failsWith",
+                      "params": {
+                        "node": "full_suite",
+                        "decision": "give_up"
+                      }
+                    },
+                    "actions": "apply"
+                  },
+                  {
                     "target": "exhausted",
                     "guard": {
                       "type": "failsWith",
@@ -209,6 +249,21 @@ export const machine = createMachine({
                     "params": {
                       "node": "full_suite",
                       "cause": "exceeded_iteration_cap"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            },
+            "unretryable": {
+              "on": {
+                "RunFailed": {
+                  "target": "#ci-gate.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "full_suite",
+                      "cause": "not_retryable"
                     }
                   },
                   "actions": "apply"
@@ -260,6 +315,17 @@ export const machine = createMachine({
                     "actions": "apply"
                   },
                   {
+                    "target": "unretryable",
+                    "guard": {
+                      "type": "failsWith",
+                      "params": {
+                        "node": "smoke",
+                        "decision": "give_up"
+                      }
+                    },
+                    "actions": "apply"
+                  },
+                  {
                     "target": "exhausted",
                     "guard": {
                       "type": "failsWith",
@@ -282,6 +348,21 @@ export const machine = createMachine({
                     "params": {
                       "node": "smoke",
                       "cause": "exceeded_iteration_cap"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            },
+            "unretryable": {
+              "on": {
+                "RunFailed": {
+                  "target": "#ci-gate.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "smoke",
+                      "cause": "not_retryable"
                     }
                   },
                   "actions": "apply"
@@ -333,6 +414,17 @@ export const machine = createMachine({
                     "actions": "apply"
                   },
                   {
+                    "target": "unretryable",
+                    "guard": {
+                      "type": "failsWith",
+                      "params": {
+                        "node": "report",
+                        "decision": "give_up"
+                      }
+                    },
+                    "actions": "apply"
+                  },
+                  {
                     "target": "exhausted",
                     "guard": {
                       "type": "failsWith",
@@ -368,6 +460,21 @@ export const machine = createMachine({
                   "actions": "apply"
                 }
               }
+            },
+            "unretryable": {
+              "on": {
+                "RunFailed": {
+                  "target": "#ci-gate.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "report",
+                      "cause": "not_retryable"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
             }
           }
         }
@@ -377,10 +484,96 @@ export const machine = createMachine({
       "type": "final"
     },
     "failed": {
-      "type": "final"
+      "on": {
+        "RunRetried": [
+          {
+            "target": "#ci-gate.active.lint",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "lint"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#ci-gate.active.full_suite",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "full_suite"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#ci-gate.active.smoke",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "smoke"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#ci-gate.active.report",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "report"
+              }
+            },
+            "actions": "apply"
+          }
+        ]
+      }
     },
     "exceeded_iteration_cap": {
-      "type": "final"
+      "on": {
+        "RunRetried": [
+          {
+            "target": "#ci-gate.active.lint",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "lint"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#ci-gate.active.full_suite",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "full_suite"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#ci-gate.active.smoke",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "smoke"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#ci-gate.active.report",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "report"
+              }
+            },
+            "actions": "apply"
+          }
+        ]
+      }
     },
     "cancelled": {
       "type": "final"

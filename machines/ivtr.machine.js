@@ -22,6 +22,9 @@ export const machine = createMachine({
     "lastError": null,
     "nodeErrors": {},
     "approvals": {},
+    "retryDue": {},
+    "succeededBranches": {},
+    "keptBranches": {},
     "startedAt": "",
     "updatedAt": "",
     "completedAt": null,
@@ -97,6 +100,17 @@ export const machine = createMachine({
                     "actions": "apply"
                   },
                   {
+                    "target": "unretryable",
+                    "guard": {
+                      "type": "failsWith",
+                      "params": {
+                        "node": "implement",
+                        "decision": "give_up"
+                      }
+                    },
+                    "actions": "apply"
+                  },
+                  {
                     "target": "exhausted",
                     "guard": {
                       "type": "failsWith",
@@ -119,6 +133,21 @@ export const machine = createMachine({
                     "params": {
                       "node": "implement",
                       "cause": "exceeded_iteration_cap"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            },
+            "unretryable": {
+              "on": {
+                "RunFailed": {
+                  "target": "#ivtr.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "implement",
+                      "cause": "not_retryable"
                     }
                   },
                   "actions": "apply"
@@ -315,10 +344,76 @@ export const machine = createMachine({
       "type": "final"
     },
     "failed": {
-      "type": "final"
+      "on": {
+        "RunRetried": [
+          {
+            "target": "#ivtr.active.implement",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "implement"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#ivtr.active.validate",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "validate"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#ivtr.active.test",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "test"
+              }
+            },
+            "actions": "apply"
+          }
+        ]
+      }
     },
     "exceeded_iteration_cap": {
-      "type": "final"
+      "on": {
+        "RunRetried": [
+          {
+            "target": "#ivtr.active.implement",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "implement"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#ivtr.active.validate",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "validate"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#ivtr.active.test",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "test"
+              }
+            },
+            "actions": "apply"
+          }
+        ]
+      }
     },
     "cancelled": {
       "type": "final"

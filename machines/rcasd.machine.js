@@ -22,6 +22,9 @@ export const machine = createMachine({
     "lastError": null,
     "nodeErrors": {},
     "approvals": {},
+    "retryDue": {},
+    "succeededBranches": {},
+    "keptBranches": {},
     "startedAt": "",
     "updatedAt": "",
     "completedAt": null,
@@ -97,6 +100,17 @@ export const machine = createMachine({
                     "actions": "apply"
                   },
                   {
+                    "target": "unretryable",
+                    "guard": {
+                      "type": "failsWith",
+                      "params": {
+                        "node": "research",
+                        "decision": "give_up"
+                      }
+                    },
+                    "actions": "apply"
+                  },
+                  {
                     "target": "exhausted",
                     "guard": {
                       "type": "failsWith",
@@ -119,6 +133,21 @@ export const machine = createMachine({
                     "params": {
                       "node": "research",
                       "cause": "exceeded_iteration_cap"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            },
+            "unretryable": {
+              "on": {
+                "RunFailed": {
+                  "target": "#rcasd.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "research",
+                      "cause": "not_retryable"
                     }
                   },
                   "actions": "apply"
@@ -170,6 +199,17 @@ export const machine = createMachine({
                     "actions": "apply"
                   },
                   {
+                    "target": "unretryable",
+                    "guard": {
+                      "type": "failsWith",
+                      "params": {
+                        "node": "consensus",
+                        "decision": "give_up"
+                      }
+                    },
+                    "actions": "apply"
+                  },
+                  {
                     "target": "exhausted",
                     "guard": {
                       "type": "failsWith",
@@ -192,6 +232,21 @@ export const machine = createMachine({
                     "params": {
                       "node": "consensus",
                       "cause": "exceeded_iteration_cap"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            },
+            "unretryable": {
+              "on": {
+                "RunFailed": {
+                  "target": "#rcasd.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "consensus",
+                      "cause": "not_retryable"
                     }
                   },
                   "actions": "apply"
@@ -243,6 +298,17 @@ export const machine = createMachine({
                     "actions": "apply"
                   },
                   {
+                    "target": "unretryable",
+                    "guard": {
+                      "type": "failsWith",
+                      "params": {
+                        "node": "architecture",
+                        "decision": "give_up"
+                      }
+                    },
+                    "actions": "apply"
+                  },
+                  {
                     "target": "exhausted",
                     "guard": {
                       "type": "failsWith",
@@ -265,6 +331,21 @@ export const machine = createMachine({
                     "params": {
                       "node": "architecture",
                       "cause": "exceeded_iteration_cap"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            },
+            "unretryable": {
+              "on": {
+                "RunFailed": {
+                  "target": "#rcasd.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "architecture",
+                      "cause": "not_retryable"
                     }
                   },
                   "actions": "apply"
@@ -316,6 +397,17 @@ export const machine = createMachine({
                     "actions": "apply"
                   },
                   {
+                    "target": "unretryable",
+                    "guard": {
+                      "type": "failsWith",
+                      "params": {
+                        "node": "specification",
+                        "decision": "give_up"
+                      }
+                    },
+                    "actions": "apply"
+                  },
+                  {
                     "target": "exhausted",
                     "guard": {
                       "type": "failsWith",
@@ -338,6 +430,21 @@ export const machine = createMachine({
                     "params": {
                       "node": "specification",
                       "cause": "exceeded_iteration_cap"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            },
+            "unretryable": {
+              "on": {
+                "RunFailed": {
+                  "target": "#rcasd.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "specification",
+                      "cause": "not_retryable"
                     }
                   },
                   "actions": "apply"
@@ -389,6 +496,17 @@ export const machine = createMachine({
                     "actions": "apply"
                   },
                   {
+                    "target": "unretryable",
+                    "guard": {
+                      "type": "failsWith",
+                      "params": {
+                        "node": "decomposition",
+                        "decision": "give_up"
+                      }
+                    },
+                    "actions": "apply"
+                  },
+                  {
                     "target": "exhausted",
                     "guard": {
                       "type": "failsWith",
@@ -424,6 +542,21 @@ export const machine = createMachine({
                   "actions": "apply"
                 }
               }
+            },
+            "unretryable": {
+              "on": {
+                "RunFailed": {
+                  "target": "#rcasd.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "decomposition",
+                      "cause": "not_retryable"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
             }
           }
         }
@@ -433,10 +566,116 @@ export const machine = createMachine({
       "type": "final"
     },
     "failed": {
-      "type": "final"
+      "on": {
+        "RunRetried": [
+          {
+            "target": "#rcasd.active.research",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "research"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#rcasd.active.consensus",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "consensus"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#rcasd.active.architecture",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "architecture"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#rcasd.active.specification",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "specification"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#rcasd.active.decomposition",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "decomposition"
+              }
+            },
+            "actions": "apply"
+          }
+        ]
+      }
     },
     "exceeded_iteration_cap": {
-      "type": "final"
+      "on": {
+        "RunRetried": [
+          {
+            "target": "#rcasd.active.research",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "research"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#rcasd.active.consensus",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "consensus"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#rcasd.active.architecture",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "architecture"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#rcasd.active.specification",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "specification"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#rcasd.active.decomposition",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "decomposition"
+              }
+            },
+            "actions": "apply"
+          }
+        ]
+      }
     },
     "cancelled": {
       "type": "final"

@@ -22,6 +22,9 @@ export const machine = createMachine({
     "lastError": null,
     "nodeErrors": {},
     "approvals": {},
+    "retryDue": {},
+    "succeededBranches": {},
+    "keptBranches": {},
     "startedAt": "",
     "updatedAt": "",
     "completedAt": null,
@@ -97,6 +100,17 @@ export const machine = createMachine({
                     "actions": "apply"
                   },
                   {
+                    "target": "unretryable",
+                    "guard": {
+                      "type": "failsWith",
+                      "params": {
+                        "node": "version_bump",
+                        "decision": "give_up"
+                      }
+                    },
+                    "actions": "apply"
+                  },
+                  {
                     "target": "exhausted",
                     "guard": {
                       "type": "failsWith",
@@ -119,6 +133,21 @@ export const machine = createMachine({
                     "params": {
                       "node": "version_bump",
                       "cause": "exceeded_iteration_cap"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            },
+            "unretryable": {
+              "on": {
+                "RunFailed": {
+                  "target": "#release.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "version_bump",
+                      "cause": "not_retryable"
                     }
                   },
                   "actions": "apply"
@@ -170,6 +199,17 @@ export const machine = createMachine({
                     "actions": "apply"
                   },
                   {
+                    "target": "unretryable",
+                    "guard": {
+                      "type": "failsWith",
+                      "params": {
+                        "node": "changelog",
+                        "decision": "give_up"
+                      }
+                    },
+                    "actions": "apply"
+                  },
+                  {
                     "target": "exhausted",
                     "guard": {
                       "type": "failsWith",
@@ -192,6 +232,21 @@ export const machine = createMachine({
                     "params": {
                       "node": "changelog",
                       "cause": "exceeded_iteration_cap"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            },
+            "unretryable": {
+              "on": {
+                "RunFailed": {
+                  "target": "#release.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "changelog",
+                      "cause": "not_retryable"
                     }
                   },
                   "actions": "apply"
@@ -240,6 +295,16 @@ export const machine = createMachine({
                   },
                   "actions": "apply"
                 },
+                "ApprovalExpired": {
+                  "target": "expired",
+                  "guard": {
+                    "type": "expiresNow",
+                    "params": {
+                      "node": "approval"
+                    }
+                  },
+                  "actions": "apply"
+                },
                 "RunFailed": {
                   "target": "#release.failed",
                   "guard": {
@@ -275,6 +340,21 @@ export const machine = createMachine({
                     "params": {
                       "node": "approval",
                       "cause": "approval_rejected"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            },
+            "expired": {
+              "on": {
+                "RunFailed": {
+                  "target": "#release.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "approval",
+                      "cause": "approval_expired"
                     }
                   },
                   "actions": "apply"
@@ -326,6 +406,17 @@ export const machine = createMachine({
                     "actions": "apply"
                   },
                   {
+                    "target": "unretryable",
+                    "guard": {
+                      "type": "failsWith",
+                      "params": {
+                        "node": "publish",
+                        "decision": "give_up"
+                      }
+                    },
+                    "actions": "apply"
+                  },
+                  {
                     "target": "exhausted",
                     "guard": {
                       "type": "failsWith",
@@ -361,6 +452,21 @@ export const machine = createMachine({
                   "actions": "apply"
                 }
               }
+            },
+            "unretryable": {
+              "on": {
+                "RunFailed": {
+                  "target": "#release.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "publish",
+                      "cause": "not_retryable"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
             }
           }
         }
@@ -370,10 +476,96 @@ export const machine = createMachine({
       "type": "final"
     },
     "failed": {
-      "type": "final"
+      "on": {
+        "RunRetried": [
+          {
+            "target": "#release.active.version_bump",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "version_bump"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#release.active.changelog",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "changelog"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#release.active.approval",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "approval"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#release.active.publish",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "publish"
+              }
+            },
+            "actions": "apply"
+          }
+        ]
+      }
     },
     "exceeded_iteration_cap": {
-      "type": "final"
+      "on": {
+        "RunRetried": [
+          {
+            "target": "#release.active.version_bump",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "version_bump"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#release.active.changelog",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "changelog"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#release.active.approval",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "approval"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#release.active.publish",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "publish"
+              }
+            },
+            "actions": "apply"
+          }
+        ]
+      }
     },
     "cancelled": {
       "type": "final"

@@ -22,6 +22,9 @@ export const machine = createMachine({
     "lastError": null,
     "nodeErrors": {},
     "approvals": {},
+    "retryDue": {},
+    "succeededBranches": {},
+    "keptBranches": {},
     "startedAt": "",
     "updatedAt": "",
     "completedAt": null,
@@ -97,6 +100,17 @@ export const machine = createMachine({
                     "actions": "apply"
                   },
                   {
+                    "target": "unretryable",
+                    "guard": {
+                      "type": "failsWith",
+                      "params": {
+                        "node": "build",
+                        "decision": "give_up"
+                      }
+                    },
+                    "actions": "apply"
+                  },
+                  {
                     "target": "exhausted",
                     "guard": {
                       "type": "failsWith",
@@ -119,6 +133,21 @@ export const machine = createMachine({
                     "params": {
                       "node": "build",
                       "cause": "exceeded_iteration_cap"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            },
+            "unretryable": {
+              "on": {
+                "RunFailed": {
+                  "target": "#review.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "build",
+                      "cause": "not_retryable"
                     }
                   },
                   "actions": "apply"
@@ -175,8 +204,24 @@ export const machine = createMachine({
               "states": {
                 "security": {
                   "description": "An automated scan, then a human accepts its findings.",
-                  "initial": "nodes",
+                  "initial": "entering",
                   "states": {
+                    "entering": {
+                      "always": [
+                        {
+                          "target": "succeeded",
+                          "guard": {
+                            "type": "keepsBranch",
+                            "params": {
+                              "branch": "security"
+                            }
+                          }
+                        },
+                        {
+                          "target": "nodes"
+                        }
+                      ]
+                    },
                     "nodes": {
                       "initial": "scan",
                       "states": {
@@ -227,6 +272,17 @@ export const machine = createMachine({
                                     "actions": "apply"
                                   },
                                   {
+                                    "target": "unretryable",
+                                    "guard": {
+                                      "type": "failsWith",
+                                      "params": {
+                                        "node": "scan",
+                                        "decision": "give_up"
+                                      }
+                                    },
+                                    "actions": "apply"
+                                  },
+                                  {
                                     "target": "exhausted",
                                     "guard": {
                                       "type": "failsWith",
@@ -249,6 +305,21 @@ export const machine = createMachine({
                                     "params": {
                                       "node": "scan",
                                       "cause": "exceeded_iteration_cap"
+                                    }
+                                  },
+                                  "actions": "apply"
+                                }
+                              }
+                            },
+                            "unretryable": {
+                              "on": {
+                                "BranchFailed": {
+                                  "target": "#review.active.reviews.running.security.failed",
+                                  "guard": {
+                                    "type": "endsWith",
+                                    "params": {
+                                      "node": "scan",
+                                      "cause": "not_retryable"
                                     }
                                   },
                                   "actions": "apply"
@@ -288,6 +359,16 @@ export const machine = createMachine({
                                   "target": "rejected",
                                   "guard": {
                                     "type": "isOpenGate",
+                                    "params": {
+                                      "node": "sec_gate"
+                                    }
+                                  },
+                                  "actions": "apply"
+                                },
+                                "ApprovalExpired": {
+                                  "target": "expired",
+                                  "guard": {
+                                    "type": "expiresNow",
                                     "params": {
                                       "node": "sec_gate"
                                     }
@@ -341,6 +422,21 @@ export const machine = createMachine({
                                   "actions": "apply"
                                 }
                               }
+                            },
+                            "expired": {
+                              "on": {
+                                "BranchFailed": {
+                                  "target": "#review.active.reviews.running.security.failed",
+                                  "guard": {
+                                    "type": "endsWith",
+                                    "params": {
+                                      "node": "sec_gate",
+                                      "cause": "approval_expired"
+                                    }
+                                  },
+                                  "actions": "apply"
+                                }
+                              }
                             }
                           }
                         }
@@ -359,8 +455,24 @@ export const machine = createMachine({
                 },
                 "perf": {
                   "description": "Benchmarks against the main branch.",
-                  "initial": "nodes",
+                  "initial": "entering",
                   "states": {
+                    "entering": {
+                      "always": [
+                        {
+                          "target": "succeeded",
+                          "guard": {
+                            "type": "keepsBranch",
+                            "params": {
+                              "branch": "perf"
+                            }
+                          }
+                        },
+                        {
+                          "target": "nodes"
+                        }
+                      ]
+                    },
                     "nodes": {
                       "initial": "bench",
                       "states": {
@@ -411,6 +523,17 @@ export const machine = createMachine({
                                     "actions": "apply"
                                   },
                                   {
+                                    "target": "unretryable",
+                                    "guard": {
+                                      "type": "failsWith",
+                                      "params": {
+                                        "node": "bench",
+                                        "decision": "give_up"
+                                      }
+                                    },
+                                    "actions": "apply"
+                                  },
+                                  {
                                     "target": "exhausted",
                                     "guard": {
                                       "type": "failsWith",
@@ -438,6 +561,21 @@ export const machine = createMachine({
                                   "actions": "apply"
                                 }
                               }
+                            },
+                            "unretryable": {
+                              "on": {
+                                "BranchFailed": {
+                                  "target": "#review.active.reviews.running.perf.failed",
+                                  "guard": {
+                                    "type": "endsWith",
+                                    "params": {
+                                      "node": "bench",
+                                      "cause": "not_retryable"
+                                    }
+                                  },
+                                  "actions": "apply"
+                                }
+                              }
                             }
                           }
                         }
@@ -456,8 +594,24 @@ export const machine = createMachine({
                 },
                 "docs": {
                   "description": "Checks that user-facing changes are documented.",
-                  "initial": "nodes",
+                  "initial": "entering",
                   "states": {
+                    "entering": {
+                      "always": [
+                        {
+                          "target": "succeeded",
+                          "guard": {
+                            "type": "keepsBranch",
+                            "params": {
+                              "branch": "docs"
+                            }
+                          }
+                        },
+                        {
+                          "target": "nodes"
+                        }
+                      ]
+                    },
                     "nodes": {
                       "initial": "docs_review",
                       "states": {
@@ -508,6 +662,17 @@ export const machine = createMachine({
                                     "actions": "apply"
                                   },
                                   {
+                                    "target": "unretryable",
+                                    "guard": {
+                                      "type": "failsWith",
+                                      "params": {
+                                        "node": "docs_review",
+                                        "decision": "give_up"
+                                      }
+                                    },
+                                    "actions": "apply"
+                                  },
+                                  {
                                     "target": "exhausted",
                                     "guard": {
                                       "type": "failsWith",
@@ -530,6 +695,21 @@ export const machine = createMachine({
                                     "params": {
                                       "node": "docs_review",
                                       "cause": "exceeded_iteration_cap"
+                                    }
+                                  },
+                                  "actions": "apply"
+                                }
+                              }
+                            },
+                            "unretryable": {
+                              "on": {
+                                "BranchFailed": {
+                                  "target": "#review.active.reviews.running.docs.failed",
+                                  "guard": {
+                                    "type": "endsWith",
+                                    "params": {
+                                      "node": "docs_review",
+                                      "cause": "not_retryable"
                                     }
                                   },
                                   "actions": "apply"
@@ -613,6 +793,17 @@ export const machine = createMachine({
                     "actions": "apply"
                   },
                   {
+                    "target": "unretryable",
+                    "guard": {
+                      "type": "failsWith",
+                      "params": {
+                        "node": "merge",
+                        "decision": "give_up"
+                      }
+                    },
+                    "actions": "apply"
+                  },
+                  {
                     "target": "exhausted",
                     "guard": {
                       "type": "failsWith",
@@ -648,6 +839,21 @@ export const machine = createMachine({
                   "actions": "apply"
                 }
               }
+            },
+            "unretryable": {
+              "on": {
+                "RunFailed": {
+                  "target": "#review.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "merge",
+                      "cause": "not_retryable"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
             }
           }
         }
@@ -657,10 +863,76 @@ export const machine = createMachine({
       "type": "final"
     },
     "failed": {
-      "type": "final"
+      "on": {
+        "RunRetried": [
+          {
+            "target": "#review.active.build",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "build"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#review.active.reviews",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "reviews"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#review.active.merge",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "merge"
+              }
+            },
+            "actions": "apply"
+          }
+        ]
+      }
     },
     "exceeded_iteration_cap": {
-      "type": "final"
+      "on": {
+        "RunRetried": [
+          {
+            "target": "#review.active.build",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "build"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#review.active.reviews",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "reviews"
+              }
+            },
+            "actions": "apply"
+          },
+          {
+            "target": "#review.active.merge",
+            "guard": {
+              "type": "retriesFrom",
+              "params": {
+                "node": "merge"
+              }
+            },
+            "actions": "apply"
+          }
+        ]
+      }
     },
     "cancelled": {
       "type": "final"

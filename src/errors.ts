@@ -23,8 +23,16 @@ export const E_STORE_UNAVAILABLE = 'E_STORE_UNAVAILABLE';
 export const E_USAGE = 'E_USAGE';
 /** A file named on the command line does not exist or cannot be read. */
 export const E_FILE_UNREADABLE = 'E_FILE_UNREADABLE';
-/** recoverRun was asked to finish a run whose node a live process on this host is still executing. */
+/** A run was asked to be driven (recover, resume, retry) while another driver holds its live lease (SPEC §11). */
 export const E_RUN_ACTIVE = 'E_RUN_ACTIVE';
+/** A driver's lease on a run was taken over (it expired, or was forced): its append was refused and it stopped (SPEC §11). */
+export const E_LEASE_LOST = 'E_LEASE_LOST';
+/** A driver stopped on request (host shutdown, a worker's stop) before the run paused or ended; the run is recoverable. */
+export const E_RUN_INTERRUPTED = 'E_RUN_INTERRUPTED';
+/** cancelRun on a run that already ended (completed, failed, cancelled): never a silent no-op (SPEC §10). */
+export const E_RUN_FINISHED = 'E_RUN_FINISHED';
+/** retryRun on a run that cannot be redriven: not failed, cancelled, or failed because a human rejected it (SPEC §10). */
+export const E_RUN_NOT_RETRYABLE = 'E_RUN_NOT_RETRYABLE';
 /** An agent adapter is misconfigured: an unknown spec, a bad command line or URL, a module exporting no dispatcher. */
 export const E_ADAPTER_INVALID = 'E_ADAPTER_INVALID';
 
@@ -46,7 +54,11 @@ export type CantbookErrorCode =
   | typeof E_USAGE
   | typeof E_FILE_UNREADABLE
   | typeof E_ADAPTER_INVALID
-  | typeof E_RUN_ACTIVE;
+  | typeof E_RUN_ACTIVE
+  | typeof E_LEASE_LOST
+  | typeof E_RUN_INTERRUPTED
+  | typeof E_RUN_FINISHED
+  | typeof E_RUN_NOT_RETRYABLE;
 
 /** The CLI exit code for each error code (sysexits.h where one fits). */
 export const exitCodes: Readonly<Record<CantbookErrorCode, number>> = {
@@ -67,6 +79,10 @@ export const exitCodes: Readonly<Record<CantbookErrorCode, number>> = {
   E_FILE_UNREADABLE: 66,
   E_ADAPTER_INVALID: 78,
   E_RUN_ACTIVE: 75,
+  E_LEASE_LOST: 75,
+  E_RUN_INTERRUPTED: 75,
+  E_RUN_FINISHED: 75,
+  E_RUN_NOT_RETRYABLE: 65,
 };
 
 /**

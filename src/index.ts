@@ -81,7 +81,7 @@ export type {
 // Store
 export { openSqliteStore } from './store/sqliteEventStore.js';
 export type { SqliteStoreOptions } from './store/sqliteEventStore.js';
-export type { EventStore, AppendRequest, ListRunsFilter, ListApprovalsFilter } from './store/eventStore.js';
+export type { EventStore, AppendRequest, ListRunsFilter, ListApprovalsFilter, Lease, AcquireLeaseRequest, ClaimRunsRequest } from './store/eventStore.js';
 
 // Adapters (ports)
 export type { AgentDispatcher, DeterministicRunner, DispatchRequest, RunCommandRequest, NodeOutcome } from './adapters/types.js';
@@ -89,8 +89,14 @@ export { createSubprocessRunner } from './adapters/subprocessRunner.js';
 export { createDispatcherFromSpec } from './adapters/dispatcherSpec.js';
 
 // Runtime
-export { executePlaybook } from './runtime/executePlaybook.js';
-export type { ExecutePlaybookOptions } from './runtime/executePlaybook.js';
+export { executePlaybook, startRun } from './runtime/executePlaybook.js';
+export type { ExecutePlaybookOptions, StartedRun } from './runtime/executePlaybook.js';
+export { cancelRun, retryRun } from './runtime/runControl.js';
+export type { CancelRunOptions, RetryRunOptions } from './runtime/runControl.js';
+export { createWorker } from './runtime/worker.js';
+export type { Worker, WorkerOptions, WorkerStats } from './runtime/worker.js';
+export { systemClock } from './runtime/clock.js';
+export type { Clock } from './runtime/clock.js';
 export { approveGate, rejectGate, resumePlaybook, resumeRun, sweepExpiredApprovals, MAX_APPROVER_LENGTH, MAX_REASON_LENGTH } from './runtime/gates.js';
 export type { GateDecisionOptions, GateDecisionResult, ResumePlaybookOptions, ResumeRunOptions, SweepOptions } from './runtime/gates.js';
 export { recoverRun } from './runtime/recoverRun.js';
@@ -101,7 +107,8 @@ export { getRun, listRuns, readRunEvents, getPendingApprovals, verifyRun, verify
 export type { PendingApproval, VerifyProblem, VerifyResult, VerifyRunOptions } from './runtime/queries.js';
 export { formatAnchor, parseAnchor } from './events/anchor.js';
 export type { RunAnchor } from './events/anchor.js';
-export type { PlaybookResult, TerminalStatus, HostOptions } from './runtime/runSession.js';
+export type { PlaybookResult, TerminalStatus, HostOptions, DriveOutcome } from './runtime/runSession.js';
+export { DEFAULT_LEASE_MS } from './runtime/runSession.js';
 
 // Errors
 export {
@@ -125,5 +132,9 @@ export {
   E_FILE_UNREADABLE,
   E_ADAPTER_INVALID,
   E_RUN_ACTIVE,
+  E_LEASE_LOST,
+  E_RUN_INTERRUPTED,
+  E_RUN_FINISHED,
+  E_RUN_NOT_RETRYABLE,
 } from './errors.js';
 export type { CantbookErrorCode } from './errors.js';

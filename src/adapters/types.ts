@@ -6,7 +6,8 @@ import type { RunContext } from '../events/types.js';
  */
 export type NodeOutcome =
   | { status: 'success'; output?: Record<string, unknown> }
-  | { status: 'failure'; error?: string };
+  /** `retryable: false`: retrying in place is pointless (the node fails for good, or escalates; SPEC §4). */
+  | { status: 'failure'; error?: string; retryable?: boolean };
 
 /** Fields every node dispatch carries. */
 interface DispatchBase {
@@ -27,9 +28,11 @@ interface DispatchBase {
   idempotencyKey: string;
   playbookName: string;
   /**
-   * Always present. Aborted when the runtime gives up on the attempt (a failed
-   * sibling branch of a `fail_fast` group, an internal error; SPEC §4): stop
-   * the work and every process it started, then return.
+   * Always present. Aborted when the runtime gives up on the attempt (its
+   * timeout, a cancellation, a failed sibling branch of a `fail_fast` group,
+   * a lost lease, host shutdown, an internal error; SPEC §4): stop the work
+   * and every process it started, then return. The attempt is recorded only
+   * once the call has returned.
    */
   signal: AbortSignal;
 }

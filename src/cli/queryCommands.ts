@@ -103,7 +103,7 @@ export function summarize(event: RunEvent): string {
     case 'NodeSucceeded':
       return oneLine(`${event.data.nodeId} attempt ${event.data.attempt} output ${JSON.stringify(event.data.output)}`, 120);
     case 'NodeFailed':
-      return oneLine(`${event.data.nodeId} attempt ${event.data.attempt}${event.data.interrupted === true ? ' (interrupted)' : ''}${event.data.aborted === true ? ' (aborted)' : ''}: ${event.data.error}`, 120);
+      return oneLine(`${event.data.nodeId} attempt ${event.data.attempt}${failureFlags(event.data)}: ${event.data.error}`, 120);
     case 'NodeEscalated':
       return oneLine(`${event.data.from} -> ${event.data.to}: ${event.data.error}`, 120);
     case 'RunPaused':
@@ -123,5 +123,16 @@ export function summarize(event: RunEvent): string {
       return oneLine(`${event.data.cause}${event.data.nodeId === undefined ? '' : ` at ${event.data.nodeId}`}: ${event.data.error}`, 120);
     case 'RunCancelled':
       return oneLine(`${event.data.reason}${event.data.by === undefined ? '' : ` by ${event.data.by}`}`, 120);
+    case 'NodeRetryScheduled':
+      return `${event.data.nodeId} attempt ${event.data.attempt} due ${event.data.dueAt}`;
+    case 'ApprovalExpired':
+      return `${event.data.nodeId} approval ${event.data.approvalId}`;
+    case 'RunRetried':
+      return oneLine(`from ${event.data.fromNode}${event.data.by === undefined ? '' : ` by ${event.data.by}`}${event.data.reason ? `: ${event.data.reason}` : ''}`, 120);
   }
+}
+
+/** How an attempt failed, beyond its message: ` (interrupted)`, ` (aborted)`, ` (timed out)`, ` (not retryable)`. Pure. */
+export function failureFlags(data: { interrupted?: boolean; aborted?: boolean; timedOut?: boolean; retryable?: boolean }): string {
+  return `${data.interrupted === true ? ' (interrupted)' : ''}${data.aborted === true ? ' (aborted)' : ''}${data.timedOut === true ? ' (timed out)' : ''}${data.retryable === false ? ' (not retryable)' : ''}`;
 }

@@ -4,9 +4,9 @@ import { canonicalJson } from '../events/canonicalJson.js';
 import type { FailureCause, RunEvent } from '../events/types.js';
 import type { ParallelNode, PlaybookDefinition, PlaybookNode } from '../playbook/types.js';
 import { chooseBranch } from './branching.js';
-import { branchOf, createPlaybookModel, decideFailure, enclosingGroups } from './playbookModel.js';
+import { backoffDelayMs, branchOf, createPlaybookModel, decideFailure, enclosingGroups } from './playbookModel.js';
 import type { FailureDecision, PlaybookModel } from './playbookModel.js';
-import { emptyRunState, evolve, joinOutput, latestGate, readContext } from './runState.js';
+import { emptyRunState, evolve, joinOutput, latestGate, readContext, redriveNodeOf } from './runState.js';
 import type { RunState } from './runState.js';
 import { busyLeaves, groupRegions, isGroupSettled, stoppedByFailFast } from './stateValue.js';
 
@@ -24,16 +24,19 @@ export type FinalState = (typeof finalStates)[number];
  * A parallel group's `running` is a parallel state with one region per branch.
  */
 export type NodePhase =
-  | 'ready' // append NodeStarted (work, group) or RunPaused (approval)
+  | 'ready' // append NodeStarted (work, group; after a backoff not before its dueAt) or RunPaused (approval)
+  | 'backoff' // a retry waits for its backoff: append NodeRetryScheduled
   | 'running' // a dispatch is in flight (or died: recovery appends NodeFailed); a group's branches run
   | 'done' // no outgoing edge at the top level: append RunCompleted
   | 'no_branch' // no edge's `when` holds and there is no default: the run (or branch) fails no_branch
   | 'ambiguous_branch' // two guarded edges hold: the run (or branch) fails ambiguous_branch
   | 'escalating' // append NodeEscalated to inject_into
   | 'exhausted' // the cap is reached: the run (or branch) fails exceeded_iteration_cap
+  | 'unretryable' // the attempt failed with retryable: false: the run (or branch) fails not_retryable
   | 'paused' // waiting for a human
   | 'approved' // waiting for resumePlaybook: append RunResumed
-  | 'rejected'; // the run (or branch) fails approval_rejected
+  | 'rejected' // the run (or branch) fails approval_rejected
+  | 'expired'; // the gate expired (ApprovalExpired): the run (or branch) fails approval_expired
 
 /** The final states of a branch's region. */
 export type BranchEnd = 'succeeded' | 'failed' | 'stopped';
@@ -98,8 +101,9 @@ export function compileModel(model: PlaybookModel): PlaybookMachine {
         states: compiler.graphStates(model.definition.nodes, null),
       },
       completed: { type: 'final' },
-      failed: { type: 'final' },
-      exceeded_iteration_cap: { type: 'final' },
+      // A failed run can be driven again from the node it failed at (SPEC §10 redrive), so these two are not final.
+      failed: { on: { RunRetried: compiler.redrives() } },
+      exceeded_iteration_cap: { on: { RunRetried: compiler.redrives() } },
       cancelled: { type: 'final' },
     },
   };
@@ -141,6 +145,11 @@ class MachineCompiler {
     this.rootId = machineIdOf(model.definition.name);
   }
 
+  /** RunRetried: back into the top-level node the run failed at, by the one rule (`redriveNodeOf`). */
+  redrives(): Transition[] {
+    return this.model.definition.nodes.map((node) => ({ target: `#${this.rootId}.active.${node.id}`, guard: { type: 'retriesFrom', params: { node: node.id } }, actions: 'apply' as const }));
+  }
+
   graphStates(nodes: readonly PlaybookNode[], region: string | null): Record<string, StateJson> {
     const scope: Scope = { region, graph: region === null ? `#${this.rootId}.active` : `${region}.nodes` };
     const states: Record<string, StateJson> = {};
@@ -162,6 +171,8 @@ class MachineCompiler {
         on: {
           ApprovalGranted: { target: 'approved', guard: { type: 'isOpenGate', params: p }, actions: 'apply' },
           ApprovalRejected: { target: 'rejected', guard: { type: 'isOpenGate', params: p }, actions: 'apply' },
+          ApprovalExpired: { target: 'expired', guard: { type: 'expiresNow', params: p }, actions: 'apply' },
+          // Logs written before ApprovalExpired existed ended an expired gate's run from here.
           ...this.ending(node, 'approval_expired', scope, { type: 'expiresGate', params: p }),
         },
       };
@@ -174,6 +185,7 @@ class MachineCompiler {
           paused,
           approved: { on: { RunResumed: { ...after, guard: { type: 'isResumable', params: p } } } },
           rejected: { on: this.ending(node, 'approval_rejected', scope) },
+          expired: { on: this.ending(node, 'approval_expired', scope) },
           ...states,
         },
       };
@@ -185,6 +197,10 @@ class MachineCompiler {
       states.escalating = { on: { NodeEscalated: { target: `${scope.graph}.${inject}`, guard: { type: 'isNode', params: p }, actions: 'apply' } } };
     }
     states.exhausted = { on: this.ending(node, 'exceeded_iteration_cap', scope) };
+    if (failure.some((t) => t.target === 'unretryable')) states.unretryable = { on: this.ending(node, 'not_retryable', scope) };
+    if (failure.some((t) => t.target === 'backoff')) {
+      states.backoff = { on: { NodeRetryScheduled: { target: 'ready', guard: { type: 'schedulesRetry', params: p }, actions: 'apply' } } };
+    }
     const ready: StateJson = { on: { NodeStarted: { target: 'running', guard: this.startGuard(node), actions: 'apply' } } };
 
     if (node.type === 'parallel') {
@@ -212,8 +228,10 @@ class MachineCompiler {
       const region = `${runningId}.${branch.id}`;
       regions[branch.id] = {
         description: branch.description ?? `branch of '${group.id}'`,
-        initial: 'nodes',
+        initial: 'entering',
         states: {
+          // A redrive keeps the branches that had succeeded: they end at once (transient state).
+          entering: { always: [{ target: 'succeeded', guard: { type: 'keepsBranch', params: { branch: branch.id } } }, { target: 'nodes' }] },
           nodes: { initial: this.model.branches.get(branch.id)?.entry as string, states: this.graphStates(branch.nodes, region) },
           succeeded: { type: 'final' },
           failed: { type: 'final' },
@@ -274,8 +292,11 @@ class MachineCompiler {
   /** Retry, escalate or exhaust: only the transitions this node's policy can take. */
   private failureTransitions(node: PlaybookNode, scope: Scope): Transition[] {
     const inject = node.on_failure?.inject_into;
-    const decisions: FailureDecision[] = inject === undefined ? ['retry', 'exhaust'] : node.on_failure?.max_iterations === 0 ? ['exhaust'] : ['escalate', 'exhaust'];
-    const targets: Record<FailureDecision, string> = { retry: 'ready', escalate: 'escalating', exhaust: 'exhausted' };
+    const work = node.type !== 'parallel';
+    const decisions: FailureDecision[] =
+      inject === undefined ? (work ? ['retry', 'give_up', 'exhaust'] : ['retry', 'exhaust']) : node.on_failure?.max_iterations === 0 ? ['exhaust'] : ['escalate', 'exhaust'];
+    const retry = node.on_failure?.backoff === undefined ? 'ready' : 'backoff';
+    const targets: Record<FailureDecision, string> = { retry, give_up: 'unretryable', escalate: 'escalating', exhaust: 'exhausted' };
     const out: Transition[] = [];
     const stop = this.stopTransition(node, 'NodeFailed', scope);
     if (stop) out.push(stop);
@@ -391,6 +412,7 @@ export function eventNodeId(event: RunEvent): string | undefined {
     case 'RunStarted':
     case 'RunCompleted':
     case 'RunCancelled':
+    case 'RunRetried':
       return undefined;
     default:
       return event.data.nodeId;
@@ -406,7 +428,11 @@ export function eventNodeId(event: RunEvent): string | undefined {
 function belongs(context: RunState, event: RunEvent, node: string): boolean {
   if (eventNodeId(event) !== node) return false;
   const attempts = context.attempts[node] ?? 0;
-  if (event.type === 'NodeStarted') return event.data.attempt === attempts + 1;
+  if (event.type === 'NodeStarted') {
+    // After a backoff, not before its due time (SPEC §10).
+    const due = context.retryDue[node];
+    return event.data.attempt === attempts + 1 && (due === undefined || Date.parse(event.at) >= Date.parse(due));
+  }
   if (event.type === 'NodeSucceeded') return event.data.attempt === attempts;
   if (event.type === 'NodeFailed') return event.data.attempt === attempts && event.data.aborted !== true;
   return true;
@@ -415,7 +441,8 @@ function belongs(context: RunState, event: RunEvent, node: string): boolean {
 function failureIs(model: PlaybookModel, { context, event }: GuardArgs, nodeId: string, decision: FailureDecision): boolean {
   const node = model.nodes.get(nodeId);
   if (!node || !belongs(context, event, nodeId)) return false;
-  const counts = { attempts: context.capCounts[nodeId] ?? 0, escalations: context.escalations[nodeId] ?? 0 };
+  const retryable = event.type === 'NodeFailed' ? event.data.retryable : undefined;
+  const counts = { attempts: context.capCounts[nodeId] ?? 0, escalations: context.escalations[nodeId] ?? 0, ...(retryable === undefined ? {} : { retryable }) };
   return decideFailure(node, counts, context.maxIterationsDefault) === decision;
 }
 
@@ -447,6 +474,20 @@ function contextGuards(model: PlaybookModel) {
       const gate = latestGate(context, node);
       return gate !== undefined && gate.status === 'pending' && gate.approvalId === event.data.approvalId && gate.expiresAt !== null && Date.parse(event.at) >= Date.parse(gate.expiresAt);
     },
+    // ApprovalExpired: the pending gate the node waits at, at or after its expiresAt.
+    expiresNow: ({ context, event }: GuardArgs, { node }: NodeParams) => {
+      if (event.type !== 'ApprovalExpired' || event.data.nodeId !== node) return false;
+      const gate = latestGate(context, node);
+      return gate !== undefined && gate.status === 'pending' && gate.approvalId === event.data.approvalId && gate.expiresAt !== null && Date.parse(event.at) >= Date.parse(gate.expiresAt);
+    },
+    // The retry's due time is the event's own time plus the delay the node's backoff names for this attempt.
+    schedulesRetry: ({ context, event }: GuardArgs, { node }: NodeParams) => {
+      if (event.type !== 'NodeRetryScheduled' || event.data.nodeId !== node || event.data.attempt !== (context.attempts[node] ?? 0) + 1) return false;
+      const delay = backoffDelayMs(model.nodes.get(node) as PlaybookNode, context.capCounts[node] ?? 0);
+      return Date.parse(event.data.dueAt) === Date.parse(event.at) + delay;
+    },
+    retriesFrom: ({ context, event }: GuardArgs, { node }: NodeParams) => event.type === 'RunRetried' && event.data.fromNode === node && redriveNodeOf(model, context) === node,
+    keepsBranch: ({ context }: GuardArgs, { branch }: { branch: string }) => context.keptBranches[branch] === true,
     isOpenGate: ({ context, event }: GuardArgs, { node }: NodeParams) => {
       if (!belongs(context, event, node) || (event.type !== 'ApprovalGranted' && event.type !== 'ApprovalRejected')) return false;
       const gate = context.approvals[event.data.approvalId];

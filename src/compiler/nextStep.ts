@@ -4,7 +4,7 @@ import type { ParallelNode } from '../playbook/types.js';
 import { chooseBranch } from './branching.js';
 import type { FinalState } from './compilePlaybook.js';
 import { finalStates } from './compilePlaybook.js';
-import { branchOf, describeFailurePolicy, enclosingGroups } from './playbookModel.js';
+import { backoffDelayMs, branchOf, describeFailurePolicy, enclosingGroups } from './playbookModel.js';
 import type { PlaybookModel } from './playbookModel.js';
 import { joinOutput, latestGate, readContext } from './runState.js';
 import type { RunState } from './runState.js';
@@ -18,19 +18,23 @@ export interface BranchRef {
 
 /** One thing the machine's state says happens next in a run. */
 export type NextStep =
-  | { kind: 'start'; nodeId: string; attempt: number }
+  /** `notBefore`: a retry waiting for its backoff may start at that time, not earlier (the machine refuses it). */
+  | { kind: 'start'; nodeId: string; attempt: number; notBefore?: string }
+  /** A retry waits for its backoff: record NodeRetryScheduled, due `delayMs` after the event's time. */
+  | { kind: 'schedule_retry'; nodeId: string; attempt: number; delayMs: number }
   | { kind: 'pause'; nodeId: string }
   | { kind: 'in_flight'; nodeId: string; attempt: number }
   | { kind: 'abort'; nodeId: string; attempt: number }
   | { kind: 'cancel_gate'; nodeId: string; approvalId: string }
-  | { kind: 'paused'; nodeId: string; approvalId: string }
+  /** Waiting for a human; at `expiresAt` (if any) the gate expires: record ApprovalExpired. */
+  | { kind: 'paused'; nodeId: string; approvalId: string; expiresAt?: string }
   | { kind: 'resume'; nodeId: string; approvalId: string }
   | { kind: 'escalate'; from: string; to: string; error: string }
   | { kind: 'join'; nodeId: string; attempt: number; output: RunContext }
   | { kind: 'fail_group'; nodeId: string; attempt: number; error: string }
   | { kind: 'stop_group'; nodeId: string; attempt: number }
   | { kind: 'complete' }
-  | { kind: 'fail'; nodeId: string; cause: FailureCause; error: string; branch?: BranchRef }
+  | { kind: 'fail'; nodeId: string; cause: FailureCause; error: string; branch?: BranchRef; approvalId?: string }
   | { kind: 'finished'; state: FinalState }
   | { kind: 'not_started' };
 
@@ -80,7 +84,13 @@ export function nextSteps(model: PlaybookModel, snapshot: StepSnapshot): NextSte
       case 'ready':
         if (stopping) break;
         if (node.type === 'approval') steps.push({ kind: 'pause', nodeId });
-        else if (node.type === 'parallel' || takeSlot(nodeId)) steps.push({ kind: 'start', nodeId, attempt: attempts + 1 });
+        else if (node.type === 'parallel' || takeSlot(nodeId)) {
+          const due = context.retryDue[nodeId];
+          steps.push(due === undefined ? { kind: 'start', nodeId, attempt: attempts + 1 } : { kind: 'start', nodeId, attempt: attempts + 1, notBefore: due });
+        }
+        break;
+      case 'backoff':
+        if (!stopping) steps.push({ kind: 'schedule_retry', nodeId, attempt: attempts + 1, delayMs: backoffDelayMs(node, context.capCounts[nodeId] ?? 0) });
         break;
       case 'running':
         if (node.type === 'parallel') {
@@ -92,7 +102,14 @@ export function nextSteps(model: PlaybookModel, snapshot: StepSnapshot): NextSte
         break;
       case 'paused': {
         const gate = latestGate(context, nodeId);
-        if (gate) steps.push({ kind: stopping ? 'cancel_gate' : 'paused', nodeId, approvalId: gate.approvalId });
+        if (gate && stopping) steps.push({ kind: 'cancel_gate', nodeId, approvalId: gate.approvalId });
+        else if (gate) steps.push(gate.expiresAt === null ? { kind: 'paused', nodeId, approvalId: gate.approvalId } : { kind: 'paused', nodeId, approvalId: gate.approvalId, expiresAt: gate.expiresAt });
+        break;
+      }
+      case 'expired': {
+        const gate = latestGate(context, nodeId);
+        const error = `approval gate '${nodeId}' expired at ${gate?.expiresAt ?? 'its due time'}`;
+        steps.push({ kind: 'fail', nodeId, cause: 'approval_expired', error, ...ref, ...(gate === undefined ? {} : { approvalId: gate.approvalId }) });
         break;
       }
       case 'approved': {
@@ -113,6 +130,12 @@ export function nextSteps(model: PlaybookModel, snapshot: StepSnapshot): NextSte
         const last = context.nodeErrors[nodeId];
         const error = `node '${nodeId}' failed after reaching its cap of ${describeFailurePolicy(node, context.maxIterationsDefault)}${last === undefined ? '' : `; last error: ${last}`}`;
         steps.push({ kind: 'fail', nodeId, cause: 'exceeded_iteration_cap', error: clipError(error), ...ref });
+        break;
+      }
+      case 'unretryable': {
+        const last = context.nodeErrors[nodeId];
+        const error = `node '${nodeId}' failed and its dispatcher said not to retry it${last === undefined ? '' : `: ${last}`}`;
+        steps.push({ kind: 'fail', nodeId, cause: 'not_retryable', error: clipError(error), ...ref });
         break;
       }
       case 'rejected': {

@@ -1,3 +1,4 @@
+import { parseDuration } from '../playbook/duration.js';
 import { adjacency, entryNodeIds } from '../playbook/graph.js';
 import type { ParallelNode, PlaybookDefinition, PlaybookEdge, PlaybookNode } from '../playbook/types.js';
 
@@ -72,23 +73,51 @@ export function capOf(node: PlaybookNode, maxIterationsDefault: number): number 
   return node.on_failure?.max_iterations ?? maxIterationsDefault;
 }
 
-/** What a node's failure leads to (SPEC §4 "Attempts and caps"). */
-export type FailureDecision = 'retry' | 'escalate' | 'exhaust';
+/** What a node's failure leads to (SPEC §4 "Attempts and caps", §10 `retryable: false`). */
+export type FailureDecision = 'retry' | 'escalate' | 'exhaust' | 'give_up';
 
 /**
  * The failure policy, in one place: the compiler's guards, `nextSteps`, the CLI
  * export and the viewer all read it from here.
  *
  * Without `inject_into` a node is retried in place while its attempts since it
- * was (re)entered are fewer than max(cap, 1); with `inject_into` it hands
- * control back at most `cap` times in a run. Anything else exhausts it.
+ * was (re)entered are fewer than max(cap, 1), unless the failure said it is
+ * not worth retrying (`retryable: false`): then it gives up. With
+ * `inject_into` it hands control back at most `cap` times in a run (a
+ * non-retryable failure escalates too: escalation is not a retry in place).
+ * Anything else exhausts it.
  *
  * Pure.
  */
-export function decideFailure(node: PlaybookNode, counts: { attempts: number; escalations: number }, maxIterationsDefault: number): FailureDecision {
+export function decideFailure(node: PlaybookNode, counts: { attempts: number; escalations: number; retryable?: boolean }, maxIterationsDefault: number): FailureDecision {
   const cap = capOf(node, maxIterationsDefault);
-  if (node.on_failure?.inject_into === undefined) return counts.attempts < Math.max(cap, 1) ? 'retry' : 'exhaust';
+  if (node.on_failure?.inject_into === undefined) {
+    if (counts.attempts >= Math.max(cap, 1)) return 'exhaust';
+    return counts.retryable === false ? 'give_up' : 'retry';
+  }
   return counts.escalations < cap ? 'escalate' : 'exhaust';
+}
+
+/**
+ * How long a node waits before its next in-place attempt (SPEC §10), given the
+ * attempts it made since it was (re)entered: `min(max, initial *
+ * factor^(done - 1))` milliseconds, or 0 without `on_failure.backoff` or
+ * before its first attempt. Pure.
+ */
+export function backoffDelayMs(node: PlaybookNode, attemptsDone: number): number {
+  const backoff = node.on_failure?.backoff;
+  if (backoff === undefined || attemptsDone < 1) return 0;
+  const initial = parseDuration(backoff.initial) ?? 0;
+  const delay = initial * (backoff.factor ?? 2) ** (attemptsDone - 1);
+  const max = backoff.max === undefined ? Infinity : (parseDuration(backoff.max) ?? Infinity);
+  return Math.round(Math.min(max, delay));
+}
+
+/** How long one attempt of a node may run (agentic `timeout`, deterministic `timeout_ms`), or null for no limit. Pure. */
+export function attemptTimeoutMs(node: PlaybookNode): number | null {
+  if (node.type === 'agentic' && node.timeout !== undefined) return parseDuration(node.timeout);
+  if (node.type === 'deterministic' && node.timeout_ms !== undefined && node.timeout_ms > 0) return node.timeout_ms;
+  return null;
 }
 
 /**

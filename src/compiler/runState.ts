@@ -1,5 +1,6 @@
 import type { FailureCause, NewRunEvent, RunContext, RunEvent } from '../events/types.js';
 import { readPath } from './branching.js';
+import { enclosingGroups } from './playbookModel.js';
 import type { PlaybookModel } from './playbookModel.js';
 
 /** Status of one approval gate. */
@@ -65,6 +66,12 @@ export interface RunState {
   nodeErrors: Record<string, string>;
   /** Every gate the run opened, by approvalId, in the order opened. */
   approvals: Record<string, GateState>;
+  /** When each node waiting for its backoff may start its next attempt (SPEC §10). */
+  retryDue: Record<string, string>;
+  /** Branches of a running or failed group that ended `succeeded` in its current round (what a redrive keeps). */
+  succeededBranches: Record<string, true>;
+  /** Branches a redrive keeps: entering their group again, they are `succeeded` at once. */
+  keptBranches: Record<string, true>;
   startedAt: string;
   updatedAt: string;
   completedAt: string | null;
@@ -91,6 +98,9 @@ export function emptyRunState(): RunState {
     lastError: null,
     nodeErrors: {},
     approvals: {},
+    retryDue: {},
+    succeededBranches: {},
+    keptBranches: {},
     startedAt: '',
     updatedAt: '',
     completedAt: null,
@@ -212,21 +222,60 @@ function writeContext(model: PlaybookModel, next: RunState, nodeId: string, patc
   next.branchOutputs = branchOutputs;
 }
 
-/** A group (re)starts: its branches begin from their entries with no outputs and fresh caps. */
+/**
+ * A group (re)starts: its branches begin from their entries with no outputs
+ * and fresh caps, except the branches a redrive keeps (their outputs stay).
+ */
 function resetGroup(model: PlaybookModel, next: RunState, groupId: string, draft: FoldDraft | undefined): void {
-  const inner = model.descendants.get(groupId) ?? [];
+  const kept = (id: string) => next.keptBranches[model.branchChain.get(id)?.find((branchId) => next.keptBranches[branchId]) ?? ''] === true;
+  const inner = (model.descendants.get(groupId) ?? []).filter((id) => !kept(id));
   const capCounts = edit(draft, next.capCounts);
   const escalations = edit(draft, next.escalations);
+  const retryDue = edit(draft, next.retryDue);
   for (const id of inner) {
     delete capCounts[id];
     delete escalations[id];
+    delete retryDue[id];
   }
   const branchOutputs = edit(draft, next.branchOutputs);
+  const succeeded = edit(draft, next.succeededBranches);
   for (const id of [groupId, ...inner]) {
     const node = model.nodes.get(id);
-    if (node?.type === 'parallel') for (const branch of node.branches) delete branchOutputs[branch.id];
+    if (node?.type !== 'parallel') continue;
+    for (const branch of node.branches) {
+      if (next.keptBranches[branch.id]) continue;
+      delete branchOutputs[branch.id];
+      delete succeeded[branch.id];
+    }
   }
-  Object.assign(next, { capCounts, escalations, branchOutputs });
+  Object.assign(next, { capCounts, escalations, branchOutputs, retryDue, succeededBranches: succeeded });
+}
+
+/** A group ended (joined or failed): a redrive's kept branches are plain history again. */
+function settleGroup(model: PlaybookModel, next: RunState, groupId: string, draft: FoldDraft | undefined): void {
+  const group = model.nodes.get(groupId);
+  if (group?.type !== 'parallel' || !group.branches.some((branch) => next.keptBranches[branch.id])) return;
+  const keptBranches = edit(draft, next.keptBranches);
+  for (const branch of group.branches) delete keptBranches[branch.id];
+  next.keptBranches = keptBranches;
+}
+
+/**
+ * A redrive (RunRetried): the node the run failed at, and everything inside
+ * it, gets fresh caps; a group keeps the branches that had succeeded.
+ */
+function redrive(model: PlaybookModel, next: RunState, fromNode: string, draft: FoldDraft | undefined): void {
+  const ids = [fromNode, ...(model.descendants.get(fromNode) ?? [])];
+  const capCounts = edit(draft, next.capCounts);
+  const escalations = edit(draft, next.escalations);
+  for (const id of ids) {
+    delete capCounts[id];
+    delete escalations[id];
+  }
+  const node = model.nodes.get(fromNode);
+  const keptBranches = edit(draft, next.keptBranches);
+  if (node?.type === 'parallel') for (const branch of node.branches) if (next.succeededBranches[branch.id]) keptBranches[branch.id] = true;
+  Object.assign(next, { capCounts, escalations, keptBranches, retryDue: draft?.adopt({}) ?? {}, error: null, completedAt: null });
 }
 
 /**
@@ -258,15 +307,21 @@ export function evolve(model: PlaybookModel, state: RunState, event: RunEvent, d
       const { nodeId } = event.data;
       next.attempts = bump(draft, next.attempts, nodeId);
       next.capCounts = bump(draft, next.capCounts, nodeId);
+      if (Object.hasOwn(next.retryDue, nodeId)) next.retryDue = remove(draft, next.retryDue, nodeId);
       if (model.nodes.get(nodeId)?.type === 'parallel') resetGroup(model, next, nodeId, draft);
       break;
     }
     case 'NodeSucceeded': {
       const { nodeId, patch } = contextWriteOf(event) as { nodeId: string; patch: RunContext };
       writeContext(model, next, nodeId, patch, draft);
+      // A node with no edge out ends its branch: the branch succeeded (what a redrive keeps).
+      const branchId = model.branchChain.get(nodeId)?.at(-1);
+      if (branchId !== undefined && (model.edges.get(nodeId) ?? []).length === 0) next.succeededBranches = put(draft, next.succeededBranches, branchId, true);
+      settleGroup(model, next, nodeId, draft);
       break;
     }
     case 'NodeFailed':
+      settleGroup(model, next, event.data.nodeId, draft);
       // An aborted attempt changes nothing (SPEC §9): its error is not the run's.
       if (event.data.aborted === true) break;
       next.lastError = event.data.error;
@@ -278,8 +333,18 @@ export function evolve(model: PlaybookModel, state: RunState, event: RunEvent, d
       writeContext(model, next, from, patch, draft);
       next.escalations = bump(draft, next.escalations, from);
       next.capCounts = put(draft, next.capCounts, to, 0);
+      if (Object.hasOwn(next.retryDue, to)) next.retryDue = remove(draft, next.retryDue, to);
       break;
     }
+    case 'NodeRetryScheduled':
+      next.retryDue = put(draft, next.retryDue, event.data.nodeId, event.data.dueAt);
+      break;
+    case 'ApprovalExpired':
+      next.approvals = updateGate(draft, next.approvals, event.data.approvalId, { status: 'expired', decidedAt: event.at });
+      break;
+    case 'RunRetried':
+      redrive(model, next, event.data.fromNode, draft);
+      break;
     case 'RunPaused': {
       const d = event.data;
       const gate: GateState = {
@@ -351,6 +416,12 @@ export function evolve(model: PlaybookModel, state: RunState, event: RunEvent, d
   return next;
 }
 
+function remove<T>(draft: FoldDraft | undefined, map: Record<string, T>, key: string): Record<string, T> {
+  const out = edit(draft, map);
+  delete out[key];
+  return out;
+}
+
 function put<T>(draft: FoldDraft | undefined, map: Record<string, T>, key: string, value: T): Record<string, T> {
   const out = edit(draft, map);
   out[key] = value;
@@ -416,4 +487,17 @@ export function contextKeysWritten(model: PlaybookModel, event: NewRunEvent): re
   const write = contextWriteOf(event);
   if (write === undefined || (model.branchChain.get(write.nodeId) ?? []).length > 0) return [];
   return Object.keys(write.patch);
+}
+
+/**
+ * Where a redrive (`retryRun`, SPEC §10) continues a failed run: the top-level
+ * node it failed at (the group around it, when it failed inside one).
+ * Undefined when the run may not be redriven: it has not failed, a human
+ * rejected it, it was cancelled, or the failure names no node. Pure.
+ */
+export function redriveNodeOf(model: PlaybookModel, state: RunState): string | undefined {
+  const error = state.error;
+  if (error === null || error.nodeId === undefined || error.cause === 'approval_rejected' || error.cause === 'cancelled') return undefined;
+  if (!model.nodes.has(error.nodeId)) return undefined;
+  return enclosingGroups(model, error.nodeId)[0] ?? error.nodeId;
 }

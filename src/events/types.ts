@@ -15,6 +15,7 @@ export type FailureCause =
   | 'ambiguous_branch'
   | 'approval_rejected'
   | 'approval_expired'
+  | 'not_retryable'
   | 'internal_error'
   | 'cancelled';
 
@@ -35,15 +36,21 @@ export interface NodeStartedData {
   nodeId: string;
   /** 1-based ordinal over the whole run; `runId:nodeId:attempt` is the idempotency key. */
   attempt: number;
-  /** The process that dispatches this attempt (absent in logs written before it was recorded). */
+  /**
+   * The process that dispatches this attempt, as information for operators
+   * (absent in logs written before it was recorded). Who may drive a run is
+   * decided by its lease (SPEC §11), never by this.
+   */
   owner?: RunOwner;
 }
 
-/** Which process drives a node attempt: lets recovery tell a dead process from a live one. */
+/** Which process drives a node attempt (information only; leases decide, SPEC §11). */
 export interface RunOwner {
   /** `os.hostname()` of the process. */
   host: string;
   pid: number;
+  /** The worker id of the lease holder, when a worker or a named driver dispatched it. */
+  worker?: string;
 }
 
 export interface NodeSucceededData {
@@ -64,6 +71,40 @@ export interface NodeFailedData {
    * `fail_fast` group (SPEC §9): its signal was aborted, and the attempt changes nothing.
    */
   aborted?: boolean;
+  /** True when the attempt ran past its `timeout` / `timeout_ms` and was stopped (SPEC §10). */
+  timedOut?: boolean;
+  /** False when the dispatcher said retrying in place is pointless (`{status:'failure', retryable:false}`). */
+  retryable?: boolean;
+}
+
+/**
+ * The next in-place attempt of a node waits for its backoff (SPEC §10): it may
+ * start at `dueAt` (the event's time plus the delay the node's backoff names),
+ * not before. Durable, so whoever drives the run after a restart waits only for
+ * the rest.
+ */
+export interface NodeRetryScheduledData {
+  nodeId: string;
+  /** The attempt that will start (the next `NodeStarted.attempt`). */
+  attempt: number;
+  dueAt: string;
+}
+
+/** A pending gate reached its `expiresAt` before anyone decided it (SPEC §5.5); the run or branch then fails `approval_expired`. */
+export interface ApprovalExpiredData {
+  approvalId: string;
+  nodeId: string;
+}
+
+/**
+ * A failed run is driven again from the node that ended it (SPEC §10, redrive):
+ * that node starts with fresh attempt counts; every earlier success is kept.
+ */
+export interface RunRetriedData {
+  /** The top-level node the run failed at, where it continues. */
+  fromNode: string;
+  by?: string;
+  reason?: string;
 }
 
 export interface NodeEscalatedData {
@@ -152,6 +193,9 @@ export interface RunEventDataMap {
   RunCompleted: RunCompletedData;
   RunFailed: RunFailedData;
   RunCancelled: RunCancelledData;
+  NodeRetryScheduled: NodeRetryScheduledData;
+  ApprovalExpired: ApprovalExpiredData;
+  RunRetried: RunRetriedData;
 }
 
 export type RunEventType = keyof RunEventDataMap;
@@ -159,7 +203,7 @@ export type RunEventType = keyof RunEventDataMap;
 export const runEventTypes: readonly RunEventType[] = [
   'RunStarted', 'NodeStarted', 'NodeSucceeded', 'NodeFailed', 'NodeEscalated', 'RunPaused',
   'ApprovalGranted', 'ApprovalRejected', 'ApprovalCancelled', 'RunResumed', 'BranchFailed', 'RunCompleted',
-  'RunFailed', 'RunCancelled',
+  'RunFailed', 'RunCancelled', 'NodeRetryScheduled', 'ApprovalExpired', 'RunRetried',
 ];
 
 /** An event about to be appended: the store assigns seq, globalSeq and hash. */

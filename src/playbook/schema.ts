@@ -52,11 +52,31 @@ export const inputSchema = strict({
   description: z.string().exactOptional(),
 });
 
+/** A `timeout` such as `72h`: `<integer><ms|s|m|h|d>`, greater than zero. */
+export const durationSchema = z.string().superRefine((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === null || ms === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a positive duration like "30m", "72h" or "7d" (an integer and one of ms, s, m, h, d), found "${text}"`,
+      params: { issueCode: I_INVALID_VALUE },
+    });
+  }
+});
+
+/** `on_failure.backoff` (SPEC §10): before in-place attempt n >= 2 wait min(max, initial * factor^(n-2)). */
+export const backoffSchema = strict({
+  initial: durationSchema,
+  factor: z.number().min(1).max(100).exactOptional(),
+  max: durationSchema.exactOptional(),
+});
+
 /** `on_failure`: retry cap and escalation target. `max_iterations` absent means the runtime default. */
 export const onFailureSchema = strict({
   max_iterations: z.int().min(0).max(10).exactOptional(),
   inject_into: nonEmptyString.exactOptional(),
   escalate: z.boolean().exactOptional(),
+  backoff: backoffSchema.exactOptional(),
 });
 
 /** `requires`: where a node's inputs come from. */
@@ -113,6 +133,7 @@ export const agenticNodeSchema = strict({
   allowed_skills: stringList.exactOptional(),
   allowed_tools: stringList.exactOptional(),
   context_files: stringList.exactOptional(),
+  timeout: durationSchema.exactOptional(),
 }).superRefine((node, ctx) => {
   if (node.skill === undefined && node.agent === undefined) {
     ctx.addIssue({
@@ -133,18 +154,6 @@ export const deterministicNodeSchema = strict({
   cwd: z.string().exactOptional(),
   env: z.record(z.string(), z.string()).exactOptional(),
   timeout_ms: z.int().min(0).exactOptional(),
-});
-
-/** A `timeout` such as `72h`: `<integer><ms|s|m|h|d>`, greater than zero. */
-export const durationSchema = z.string().superRefine((text, ctx) => {
-  const ms = parseDuration(text);
-  if (ms === null || ms === 0) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `expected a positive duration like "30m", "72h" or "7d" (an integer and one of ms, s, m, h, d), found "${text}"`,
-      params: { issueCode: I_INVALID_VALUE },
-    });
-  }
 });
 
 /** A human gate: pauses the run until approved or rejected. */

@@ -26,6 +26,16 @@ export interface OnFailure {
   max_iterations?: number;
   inject_into?: string;
   escalate?: boolean;
+  /** Waits between in-place retries (SPEC §10); durations such as `30s`. */
+  backoff?: Backoff;
+}
+
+/** `on_failure.backoff`: before in-place attempt n >= 2 the node waits min(max, initial * factor^(n-2)). */
+export interface Backoff {
+  initial: string;
+  /** >= 1, default 2. */
+  factor?: number;
+  max?: string;
 }
 
 export interface Requires {
@@ -66,6 +76,8 @@ export interface AgenticNode extends NodeBase {
   allowed_skills?: string[];
   allowed_tools?: string[];
   context_files?: string[];
+  /** A duration such as `10m`: an attempt running longer is aborted and fails `timedOut` (SPEC §10). */
+  timeout?: string;
 }
 
 export interface DeterministicNode extends NodeBase {

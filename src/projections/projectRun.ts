@@ -1,4 +1,4 @@
-import { runStatusOf } from '../compiler/nextStep.js';
+import { nextSteps, runStatusOf } from '../compiler/nextStep.js';
 import type { StepSnapshot } from '../compiler/nextStep.js';
 import type { PlaybookModel } from '../compiler/playbookModel.js';
 import { contextKeysWritten } from '../compiler/runState.js';
@@ -33,7 +33,40 @@ export function toRunRow(model: PlaybookModel, snapshot: StepSnapshot): RunRow {
     version: state.version,
     epicId: state.epicId,
     sessionId: state.sessionId,
+    wakeAt: ended ? null : wakeAtOf(model, snapshot),
   };
+}
+
+/**
+ * When a run that has not ended next needs a driver (RunRow.wakeAt): the run's
+ * start when some step can be taken now (a constant, so the indexed column is
+ * not rewritten on every step), else the earliest due time among the retries
+ * waiting for their backoff and the gates that will expire, else null. Pure.
+ */
+export function wakeAtOf(model: PlaybookModel, snapshot: StepSnapshot): string | null {
+  if (snapshot.value === 'idle') return null;
+  const now = snapshot.context.startedAt;
+  let due: string | null = null;
+  const wait = (at: string) => {
+    if (due === null || Date.parse(at) < Date.parse(due)) due = at;
+  };
+  for (const step of nextSteps(model, snapshot)) {
+    switch (step.kind) {
+      case 'finished':
+      case 'not_started':
+        continue;
+      case 'paused':
+        if (step.expiresAt !== undefined) wait(step.expiresAt);
+        continue;
+      case 'start':
+        if (step.notBefore === undefined) return now;
+        wait(step.notBefore);
+        continue;
+      default:
+        return now;
+    }
+  }
+  return due;
 }
 
 /** The approvals-projection rows of a folded run, in the order the gates opened. Pure. */

@@ -34,6 +34,14 @@ export interface RunRow {
   version: number;
   epicId: string | null;
   sessionId: string | null;
+  /**
+   * When the run next needs a driver (SPEC §10 durable timers): `startedAt`
+   * while it has something to do now (a step, an approved gate to resume, an
+   * attempt whose driver may have died), a retry's backoff due time, a pending
+   * gate's expiry; null when only a human can move it, or it ended. What a
+   * worker's claim reads (a run with a live lease is skipped).
+   */
+  wakeAt: string | null;
 }
 
 /**

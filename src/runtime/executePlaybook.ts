@@ -45,6 +45,32 @@ export interface ExecutePlaybookOptions extends HostOptions {
  * if (result.terminalStatus === 'pending_approval') console.log(result.approvalToken);
  */
 export async function executePlaybook(options: ExecutePlaybookOptions): Promise<PlaybookResult> {
+  // Drive it: the session leases the run before its first commit (RunStarted with the first NodeStarted).
+  return prepareRun(options).drive();
+}
+
+/** What `startRun` returns: the run is recorded and left to a worker. */
+export interface StartedRun {
+  runId: string;
+}
+
+/**
+ * Records a run's `RunStarted` and leaves the run to a worker (SPEC §11): the
+ * run is runnable at once, and the first `createWorker` to claim it drives it.
+ * Checks everything `executePlaybook` checks, before any event.
+ *
+ * @example
+ * const { runId } = await startRun({ store, playbook: definition, source: text, initialContext: {} });
+ * await createWorker({ store, dispatcher }).runUntilIdle();
+ */
+export async function startRun(options: Omit<ExecutePlaybookOptions, 'dispatcher'> & { dispatcher?: ExecutePlaybookOptions['dispatcher'] }): Promise<StartedRun> {
+  const session = prepareRun({ ...options, dispatcher: options.dispatcher ?? noDispatch });
+  await session.commit();
+  return { runId: session.runId };
+}
+
+/** Pins, checks and records RunStarted (not yet committed) in a new session. */
+function prepareRun(options: ExecutePlaybookOptions): RunSession {
   // 1. Pin the playbook text and compile it (memoised by hash).
   const playbook = pin(options);
   const definition = playbook.model.definition;
@@ -69,11 +95,17 @@ export async function executePlaybook(options: ExecutePlaybookOptions): Promise<
         ...(options.sessionId === undefined ? {} : { sessionId: options.sessionId }),
       },
     },
-    options.runId ?? newRunId(options.now),
+    options.runId ?? newRunId(options.clock?.now ?? options.now),
   );
-  // 4. Drive it.
-  return session.drive();
+  return session;
 }
+
+/** startRun dispatches nothing: the worker that claims the run brings its own dispatcher. */
+const noDispatch = {
+  dispatch(): never {
+    throw new TypeError('startRun records the run only; a worker drives it');
+  },
+};
 
 function pin(options: ExecutePlaybookOptions): CompiledPlaybook {
   const source = options.source ?? stringify(options.playbook);

@@ -1,6 +1,5 @@
 import { digestContext, parseResumeToken, tokenMatchesHash } from '../approvals/resumeToken.js';
 import { resumableGate } from '../compiler/nextStep.js';
-import { branchOf } from '../compiler/playbookModel.js';
 import { contextOf } from '../compiler/runState.js';
 import {
   CantbookError,
@@ -10,6 +9,7 @@ import {
   E_APPROVAL_TOKEN_INVALID,
   E_CONCURRENT_UPDATE,
   E_PLAYBOOK_RESUME_BLOCKED,
+  E_RUN_ACTIVE,
   E_USAGE,
   hasCode,
 } from '../errors.js';
@@ -17,7 +17,6 @@ import type { ApprovalRow } from '../projections/types.js';
 import type { EventStore } from '../store/eventStore.js';
 import { loadRun } from './loadRun.js';
 import type { LoadedRun } from './loadRun.js';
-import { refuseIfDriven } from './recoverRun.js';
 import { resultOf, RunSession } from './runSession.js';
 import type { HostOptions, PlaybookResult } from './runSession.js';
 
@@ -101,7 +100,7 @@ async function decide(options: GateDecisionOptions, decision: 'approved' | 'reje
     const session = new RunSession(options.store, run.playbook, run.snapshot, { dispatcher: refuseDispatch, now });
     try {
       if (isDue(gate, now())) {
-        await expire(session, run, gate);
+        await expire(session, gate);
         throw expired(gate);
       }
       if (digestContext(contextOf(run.playbook.model, run.snapshot.context, gate.nodeId)) !== gate.contextDigest) {
@@ -198,9 +197,14 @@ async function resumeLoaded(options: HostOptions & { store: EventStore }, run: L
   if (!check.resumable) {
     throw new CantbookError(E_PLAYBOOK_RESUME_BLOCKED, check.message, { runId: run.snapshot.context.runId, approvalId, reason: check.reason });
   }
-  refuseIfDriven(run);
   const session = new RunSession(options.store, run.playbook, run.snapshot, options);
-  return session.drive();
+  try {
+    return await session.drive();
+  } catch (error) {
+    // Someone holds the run's lease: that driver resumes the approved gate itself (SPEC §5.4), exactly once.
+    if (!hasCode(error, E_RUN_ACTIVE)) throw error;
+    throw new CantbookError(E_PLAYBOOK_RESUME_BLOCKED, `${(error as Error).message}; that driver resumes gate '${approvalId}'`, { runId: run.snapshot.context.runId, approvalId, reason: 'driven' }, { cause: error });
+  }
 }
 
 /**
@@ -218,7 +222,7 @@ export async function sweepExpiredApprovals(options: SweepOptions): Promise<stri
     if (gate === undefined || !isDue(gate, now)) continue; // the projection was stale: the log says otherwise
     const session = new RunSession(options.store, run.playbook, run.snapshot, { dispatcher: refuseDispatch, now: () => now });
     try {
-      await expire(session, run, gate);
+      await expire(session, gate);
       expiredIds.push(gate.approvalId);
     } catch (error) {
       if (!hasCode(error, E_CONCURRENT_UPDATE)) throw error; // someone decided or expired it first
@@ -250,15 +254,13 @@ function isDue(gate: ApprovalRow, now: Date): boolean {
   return gate.status === 'pending' && gate.expiresAt !== null && Date.parse(gate.expiresAt) <= now.getTime();
 }
 
-/** Records the gate's expiry as the machine names it: RunFailed at the top level, BranchFailed inside a group. */
-async function expire(session: RunSession, run: LoadedRun, gate: ApprovalRow): Promise<void> {
-  const error = `approval gate '${gate.nodeId}' expired at ${gate.expiresAt}`;
-  const branch = branchOf(run.playbook.model, gate.nodeId);
-  if (branch === undefined) {
-    session.record({ type: 'RunFailed', data: { nodeId: gate.nodeId, approvalId: gate.approvalId, cause: 'approval_expired', error } });
-  } else {
-    session.record({ type: 'BranchFailed', data: { groupId: branch.groupId, branchId: branch.id, nodeId: gate.nodeId, approvalId: gate.approvalId, cause: 'approval_expired', error } });
-  }
+/**
+ * Records the gate's expiry (ApprovalExpired), then what the machine decides
+ * from it: the run fails approval_expired at the top level, the branch inside
+ * a group.
+ */
+async function expire(session: RunSession, gate: ApprovalRow): Promise<void> {
+  session.record({ type: 'ApprovalExpired', data: { approvalId: gate.approvalId, nodeId: gate.nodeId } });
   await session.settleDecisions();
 }
 

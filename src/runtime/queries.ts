@@ -64,10 +64,17 @@ export function readRunEvents(store: EventStore, runId: string): Promise<RunEven
   return store.readRun(runId);
 }
 
-/** Every gate waiting for a human, oldest first. Tokens are never stored, so never returned. */
-export async function getPendingApprovals(store: EventStore): Promise<PendingApproval[]> {
+/**
+ * Every gate waiting for a human, oldest first. A gate past its expiry is not
+ * pending any more, even before a worker recorded its expiry (SPEC §5.5), so it
+ * is left out. Tokens are never stored, so never returned.
+ */
+export async function getPendingApprovals(store: EventStore, options: { now?: () => Date } = {}): Promise<PendingApproval[]> {
+  const now = (options.now?.() ?? new Date()).getTime();
   const rows = await store.listApprovals({ status: 'pending' });
-  return rows.map(({ approvalId, runId, nodeId, prompt, requestedAt, expiresAt }) => ({ approvalId, runId, nodeId, prompt, requestedAt, expiresAt }));
+  return rows
+    .filter((row) => row.expiresAt === null || Date.parse(row.expiresAt) > now)
+    .map(({ approvalId, runId, nodeId, prompt, requestedAt, expiresAt }) => ({ approvalId, runId, nodeId, prompt, requestedAt, expiresAt }));
 }
 
 /**

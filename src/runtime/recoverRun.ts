@@ -1,37 +1,34 @@
-import { runStatusOf } from '../compiler/nextStep.js';
-import { activeNodes } from '../compiler/stateValue.js';
-import type { RunEvent, RunOwner } from '../events/types.js';
-import { CantbookError, E_RUN_ACTIVE } from '../errors.js';
+import { nextSteps, runStatusOf } from '../compiler/nextStep.js';
 import type { EventStore } from '../store/eventStore.js';
+import { clockOf } from './clock.js';
 import { loadRun } from './loadRun.js';
 import type { LoadedRun } from './loadRun.js';
-import { isDrivenHere, RunSession, resultOf, thisProcess } from './runSession.js';
+import { DEFAULT_LEASE_MS, RunSession, resultOf, runActive, thisProcess } from './runSession.js';
 import type { HostOptions, PlaybookResult } from './runSession.js';
 
 export interface RecoverRunOptions extends HostOptions {
   store: EventStore;
   runId: string;
   /**
-   * Take the run over even when the process that started its node still
-   * looks alive (see below). The node is then dispatched again, and the old
-   * process's next write fails with E_CONCURRENT_UPDATE.
+   * Take the run over even while another driver holds a live lease on it.
+   * That driver's next append fails with E_LEASE_LOST and it stops (its
+   * attempts are aborted when it next renews or writes); the node it was
+   * running is dispatched again here.
    */
   force?: boolean;
 }
 
 /**
- * Finishes a run whose process died (SPEC §4 "Crash safety"). Every node that
- * was started but never finished gets `NodeFailed {interrupted: true}` and the
- * normal retry rule; an approved gate nobody resumed is resumed; a run between
- * steps simply continues. Finished and paused runs are returned as they are.
+ * Finishes a run whose driver died (SPEC §4 "Crash safety", §11). Recovery of
+ * a crashed driver is "its lease expired": this takes the run's lease, then
+ * every node that was started but never finished gets `NodeFailed
+ * {interrupted: true}` and the normal retry rule, an approved gate nobody
+ * resumed is resumed, a due gate expiry is recorded, and a run between steps
+ * simply continues. Finished runs, and paused runs with nothing due, are
+ * returned as they are.
  *
- * Refuses with E_RUN_ACTIVE (unless `force`) a run whose in-flight node was
- * started by a process that is still alive: one in this process, or a live pid
- * on this host (`NodeStarted.owner`). A process on another host cannot be
- * checked from here; its runs are taken over. Whoever writes second gets
- * E_CONCURRENT_UPDATE and stops, so the log stays consistent either way, but a
- * node taken over from a live process is dispatched twice (delivery is
- * at-least-once; use the idempotency key).
+ * Refuses with E_RUN_ACTIVE (unless `force`) a run whose lease is live:
+ * someone is driving it.
  *
  * @example
  * for (const run of await listRuns(store, { status: 'running' })) {
@@ -39,52 +36,30 @@ export interface RecoverRunOptions extends HostOptions {
  * }
  */
 export async function recoverRun(options: RecoverRunOptions): Promise<PlaybookResult> {
-  // 1. Read and fold the log through the playbook text the run was pinned to.
-  const run = await loadRun(options.store, options.runId);
-  if (typeof run.snapshot.value === 'string' || runStatusOf(run.playbook.model, run.snapshot) === 'paused') return resultOf(run.playbook, run.snapshot);
-  // 2. Nodes in flight: only take them over from processes that are gone.
-  if (options.force !== true) refuseIfDriven(run);
-  // 3. Continue it like any session: record the interruptions, retry, resume approved gates, run on.
-  const session = new RunSession(options.store, run.playbook, run.snapshot, options);
-  return session.drive();
-}
-
-/**
- * Throws E_RUN_ACTIVE when an attempt in flight in the run was started by a
- * process that is still alive (this process, or a live pid on this host).
- */
-export function refuseIfDriven(run: LoadedRun): void {
-  const runId = run.snapshot.context.runId;
-  if (typeof run.snapshot.value === 'string') return;
-  for (const { nodeId, phase } of activeNodes(run.playbook.model, run.snapshot.value)) {
-    if (phase !== 'running' || run.playbook.model.nodes.get(nodeId)?.type === 'parallel') continue;
-    const attempt = run.snapshot.context.attempts[nodeId] ?? 0;
-    const owner = ownerOf(run.events, nodeId, attempt);
-    if (owner !== undefined && isAlive(owner, runId)) {
-      throw new CantbookError(
-        E_RUN_ACTIVE,
-        `run '${runId}' is still being driven: node '${nodeId}' attempt ${attempt} was started by process ${owner.pid} on ${owner.host}, which is alive; recover it once that process has stopped, or force the takeover`,
-        { runId, nodeId, attempt, owner },
-      );
-    }
-  }
-}
-
-/** The owner recorded by the NodeStarted of this node attempt, if the log has one. */
-function ownerOf(events: readonly RunEvent[], nodeId: string, attempt: number): RunOwner | undefined {
-  const started = events.findLast((event) => event.type === 'NodeStarted' && event.data.nodeId === nodeId && event.data.attempt === attempt);
-  return started?.type === 'NodeStarted' ? started.data.owner : undefined;
-}
-
-/** Whether the owner can still be driving the run, as far as this host can tell. */
-function isAlive(owner: RunOwner, runId: string): boolean {
-  if (owner.host !== thisProcess.host) return false;
-  if (owner.pid === thisProcess.pid) return isDrivenHere(runId);
+  const { store, runId } = options;
+  const clock = clockOf(options);
+  // 1. Anything to do? (Read without the lease: a finished run needs none.)
+  const before = await loadRun(store, runId);
+  if (!needsDriver(before, clock.now().getTime())) return resultOf(before.playbook, before.snapshot);
+  // 2. The lease: only once the previous driver's has expired (or by force).
+  const owner = options.workerId ?? `${thisProcess.host}:${thisProcess.pid}`;
+  const lease = await store.acquireLease({ runId, owner, now: clock.now().toISOString(), ttlMs: options.leaseMs ?? DEFAULT_LEASE_MS, ...(options.force === true ? { force: true } : {}) });
+  if (lease === null) throw await runActive(store, runId);
+  // 3. Read again under the lease (the old driver may have written meanwhile), and continue like any session.
+  let run: LoadedRun;
   try {
-    process.kill(owner.pid, 0);
-    return true;
+    run = await loadRun(store, runId);
   } catch (error) {
-    // EPERM: the pid exists but belongs to another user, so it is alive.
-    return (error as { code?: unknown }).code === 'EPERM';
+    await store.releaseLease(lease).catch(() => undefined);
+    throw error;
   }
+  return new RunSession(store, run.playbook, run.snapshot, options, lease).drive();
+}
+
+/** Whether a run has something for a driver to do: not ended, and not only waiting for humans whose gates are not yet due. */
+function needsDriver(run: LoadedRun, now: number): boolean {
+  const { model } = run.playbook;
+  if (typeof run.snapshot.value === 'string') return false;
+  if (runStatusOf(model, run.snapshot) !== 'paused') return true;
+  return nextSteps(model, run.snapshot).some((step) => step.kind === 'paused' && step.expiresAt !== undefined && Date.parse(step.expiresAt) <= now);
 }

@@ -10,14 +10,26 @@ import { clipError, nextSteps, runStatusOf } from '../compiler/nextStep.js';
 import type { NextStep } from '../compiler/nextStep.js';
 import { FoldDraft, contextOf } from '../compiler/runState.js';
 import type { GateState, RunError } from '../compiler/runState.js';
+import { attemptTimeoutMs } from '../compiler/playbookModel.js';
 import { activeNodes } from '../compiler/stateValue.js';
 import type { NewRunEvent, RunContext, RunEvent, RunOwner } from '../events/types.js';
-import { CantbookError, E_CONCURRENT_UPDATE, E_PLAYBOOK_RESUME_BLOCKED, hasCode } from '../errors.js';
+import {
+  CantbookError,
+  E_CONCURRENT_UPDATE,
+  E_LEASE_LOST,
+  E_PLAYBOOK_RESUME_BLOCKED,
+  E_RUN_ACTIVE,
+  E_RUN_INTERRUPTED,
+  E_STORE_UNAVAILABLE,
+  hasCode,
+} from '../errors.js';
 import { parseDuration } from '../playbook/duration.js';
 import { renderTemplate } from '../playbook/templates.js';
 import type { PlaybookNode } from '../playbook/types.js';
 import { toChangedApprovalRows, toRunChanges, toRunRow } from '../projections/projectRun.js';
-import type { EventStore } from '../store/eventStore.js';
+import type { EventStore, Lease } from '../store/eventStore.js';
+import { clockOf, sleep } from './clock.js';
+import type { Clock } from './clock.js';
 import type { CompiledPlaybook } from './playbookCache.js';
 
 /** How a call into the runtime ended (SPEC §4). */
@@ -61,8 +73,20 @@ export interface HostOptions {
    * fresh random credential, and only its SHA-256 is stored (docs/security.md).
    */
   approvalSecret?: string;
-  /** The clock (default: the system clock). */
+  /** The clock (default: the system clock). `clock`, when given, wins. */
   now?: () => Date;
+  /** The clock and its timers (SPEC §10): injected in tests, so that time moves by hand. */
+  clock?: Clock;
+  /** How long a driver's lease on a run lasts without renewal (default 30 s); renewed every third of it (SPEC §11). */
+  leaseMs?: number;
+  /** Who drives, as leases and `NodeStarted.owner` record it (default `<host>:<pid>`). */
+  workerId?: string;
+  /**
+   * Host shutdown: when it aborts, the driver aborts its attempts, waits until
+   * their processes are gone, records nothing about them, releases the run's
+   * lease and throws E_RUN_INTERRUPTED. The run stays recoverable.
+   */
+  signal?: AbortSignal;
   /** Id generator for approval ids (default: crypto.randomUUID). */
   newId?: () => string;
   /** An XState inspection observer (e.g. @statelyai/inspect's `inspect`) that sees the run's machine. */
@@ -71,45 +95,68 @@ export interface HostOptions {
   onEvents?: (events: readonly RunEvent[]) => void;
 }
 
-/** This process, as NodeStarted records it. */
+/** This process, as NodeStarted records it (information: leases decide who drives). */
 export const thisProcess: RunOwner = { host: hostname(), pid: process.pid };
 
-/**
- * Sessions in this process driving each run right now (recoverRun must not take
- * them over). A count, not a set: two resumers of one run may overlap in time.
- */
-const drivenHere = new Map<string, number>();
+/** Default lease length (SPEC §11): a driver that dies is taken over this long after its last renewal. */
+export const DEFAULT_LEASE_MS = 30_000;
 
-/** True while a session in this process is driving `runId`. */
-export function isDrivenHere(runId: string): boolean {
-  return drivenHere.has(runId);
+/** A worker's session hands a run back (lease released, woken by its due time) rather than wait longer than this. */
+const HAND_BACK_MS = 1000;
+
+/**
+ * Sessions driving each run in this process right now: an append by anyone in
+ * this process (a cancellation, a human's decision) tells them at once, rather
+ * than at their next lease renewal.
+ */
+const liveSessions = new Map<string, Set<RunSession>>();
+
+/** Tells the sessions of this process that drive `runId` that its log moved on. */
+export function noticeAppend(runId: string, except?: RunSession): void {
+  for (const session of liveSessions.get(runId) ?? []) if (session !== except) session.markStale();
 }
 
-type Outcome = { status: 'success'; output: RunContext } | { status: 'failure'; error: string };
+type Outcome = { status: 'success'; output: RunContext } | { status: 'failure'; error: string; retryable?: false };
+
+/** How a driving call ended for a worker: a result, or the run handed back until `dueAt`. */
+export type DriveOutcome = { kind: 'result'; result: PlaybookResult } | { kind: 'waiting'; dueAt: string };
+
+/** Why the runtime gave an attempt up: it decides what (if anything) the attempt records. */
+type AttemptStop =
+  | { kind: 'aborted'; why: string } // fail-fast: NodeFailed{aborted}
+  | { kind: 'timed_out'; why: string } // its timeout: NodeFailed{timedOut}
+  | { kind: 'halted'; why: string }; // the driver stops (shutdown, lease lost, run ended, error): nothing
 
 /** A dispatch this session started and has not recorded the end of yet. */
 interface Attempt {
   nodeId: string;
   attempt: number;
   controller: AbortController;
-  /** Set when the runtime gave the attempt up (fail-fast): its result is recorded as aborted. */
-  abortedBecause?: string;
+  /** Set when the runtime gave the attempt up; what it records then depends on why. */
+  stop?: AttemptStop;
   /** The dispatch's lazy `context` (LazyContext), sealed once the dispatch settled. */
   context?: LazyContext;
+  /** Cancels the attempt's timeout timer. */
+  cancelTimeout?: () => void;
+  /** The session's reload count when dispatched: a result refused after a reload was overtaken by another writer. */
+  generation: number;
 }
 
 /**
  * One run being driven by this process: the folded snapshot, the events decided
- * but not yet committed, the attempts in flight, and the loop that executes
- * what the machine decides.
+ * but not yet committed, the attempts in flight, the lease that lets it drive,
+ * and the loop that executes what the machine decides.
  *
- * Guarantees: `NodeStarted` is durable before its node is dispatched; the
- * ready nodes of every branch are dispatched concurrently and each result is
- * committed with whatever the machine decides next as it arrives; an attempt
- * is recorded only after its dispatch settled (an aborted attempt's processes
- * are gone first). If another writer moved the run on, the session re-reads
- * the log and re-applies the results it holds; a resume claim that loses gives
- * E_PLAYBOOK_RESUME_BLOCKED.
+ * Guarantees: the session drives only while it holds the run's lease, and
+ * every append it makes carries the lease's fencing token (SPEC §11);
+ * `NodeStarted` is durable before its node is dispatched; the ready nodes of
+ * every branch are dispatched concurrently and each result is committed with
+ * whatever the machine decides next as it arrives; an attempt is recorded
+ * only after its dispatch settled (an aborted attempt's processes are gone
+ * first). If another writer moved the run on, the session re-reads the log
+ * and re-applies the results it holds; a resume claim that loses gives
+ * E_PLAYBOOK_RESUME_BLOCKED. A transient store error is retried within the
+ * lease and otherwise stops the session without recording anything.
  */
 export class RunSession {
   private snapshot: RunSnapshot;
@@ -121,6 +168,18 @@ export class RunSession {
   private readonly arrived: { attempt: Attempt; outcome: Outcome }[] = [];
   private wake: (() => void) | undefined;
   private readonly tokens = new Map<string, string>();
+  private readonly clock: Clock;
+  private readonly leaseMs: number;
+  private lease: Lease | undefined;
+  /** Set when the session must stop without recording more (shutdown, lost lease): thrown by the loop. */
+  private halt: CantbookError | undefined;
+  /** Another writer appended to the run: fold the log again before deciding. */
+  private stale = false;
+  private committing = false;
+  /** How many times the log was folded again (see Attempt.generation). */
+  private generation = 0;
+  private cancelRenewal: (() => void) | undefined;
+  private driving = false;
   /**
    * The session owns its fold: each event updates the run's maps in place
    * (FoldDraft), so a step costs what it changes. Going back to the committed
@@ -134,9 +193,13 @@ export class RunSession {
     private readonly playbook: CompiledPlaybook,
     snapshot: RunSnapshot,
     private readonly options: HostOptions,
+    lease?: Lease,
   ) {
     this.snapshot = snapshot;
     this.committed = { version: snapshot.context.version, value: snapshot.value };
+    this.clock = clockOf(options);
+    this.leaseMs = leaseMsOf(options.leaseMs);
+    this.lease = lease;
     if (options.inspect) {
       // The mirror actor only exists so inspectors see a live machine; the fold stays the truth.
       // The fold's snapshots are plain {value, context, status}: xstate restores its own from the value.
@@ -155,47 +218,76 @@ export class RunSession {
   }
 
   private now(): string {
-    return (this.options.now?.() ?? new Date()).toISOString();
+    return this.clock.now().toISOString();
   }
 
   /** Decides an event: folds it into the snapshot now, writes it at the next commit. Throws FoldError if the machine refuses it. */
-  record(event: Omit<NewRunEvent, 'at'>, runId = this.runId): void {
-    const stored = { ...event, at: this.now(), runId, seq: this.snapshot.context.version + 1, globalSeq: 0, hash: '' } as RunEvent;
+  record(event: Omit<NewRunEvent, 'at'>, runId = this.runId, at = this.now()): void {
+    const stored = { ...event, at, runId, seq: this.snapshot.context.version + 1, globalSeq: 0, hash: '' } as RunEvent;
     this.snapshot = foldRun(this.playbook.machine, this.snapshot, [stored], { draft: this.draft });
     this.pending.push(stored);
   }
 
-  /** Makes the decided events durable, with their projections, in one transaction. */
+  /** Makes the decided events durable, with their projections, in one transaction (with the lease's token when driving). */
   async commit(): Promise<void> {
     if (this.pending.length === 0) return;
     const approvals = toChangedApprovalRows(this.snapshot, this.pending);
     const events = this.pending.map(({ type, data, at }) => ({ type, data, at }) as NewRunEvent);
     const starts = events.some((event) => event.type === 'RunStarted');
     const { sourceHash, source, model } = this.playbook;
-    const stored = await this.store.append({
-      runId: this.runId,
-      expectedVersion: this.committed.version,
-      events,
-      run: toRunRow(this.playbook.model, this.snapshot),
-      changed: toRunChanges(model, events),
-      approvals,
-      ...(starts ? { playbook: { sourceHash, name: model.definition.name, source } } : {}),
-    });
+    this.committing = true;
+    let stored: RunEvent[];
+    try {
+      stored = await this.store.append({
+        runId: this.runId,
+        expectedVersion: this.committed.version,
+        events,
+        run: toRunRow(this.playbook.model, this.snapshot),
+        changed: toRunChanges(model, events),
+        approvals,
+        ...(starts ? { playbook: { sourceHash, name: model.definition.name, source } } : {}),
+        ...(this.lease === undefined ? {} : { lease: { token: this.lease.token } }),
+      });
+    } finally {
+      this.committing = false;
+    }
     for (const event of stored) this.mirror?.send(event as never);
     this.pending = [];
     this.committed = { version: this.snapshot.context.version, value: this.snapshot.value };
+    noticeAppend(this.runId, this);
     this.options.onEvents?.(stored);
   }
 
   /**
+   * Commits; a transient store error (a lock held by another connection) is
+   * retried with growing pauses while the session's lease has time left
+   * (SPEC §4: a node's result is not lost to a transient error). Without a
+   * lease (a human's decision), a few times.
+   */
+  private async commitDurably(): Promise<void> {
+    for (let pause = 100, tries = 1; ; pause = Math.min(pause * 2, 2000), tries += 1) {
+      try {
+        await this.commit();
+        return;
+      } catch (error) {
+        if (!isTransient(error)) throw error;
+        const room = this.lease === undefined ? (tries < 4 ? Infinity : 0) : Date.parse(this.lease.expiresAt) - this.clock.now().getTime() - pause;
+        if (room <= 0 || this.halt !== undefined) throw error;
+        await sleep(this.clock, pause);
+        if (this.halt !== undefined) throw this.halt;
+      }
+    }
+  }
+
+  /**
    * Commits; when another writer appended first (a human deciding a gate in
-   * another branch, say), re-reads the log, keeps the results of this
-   * session's attempts that the machine still accepts, and lets the loop
+   * another branch, a cancellation), re-reads the log, keeps the results of
+   * this session's attempts that the machine still accepts, and lets the loop
    * decide again. A resume claim is never re-applied: it lost.
    */
   private async commitOrRebase(): Promise<boolean> {
     try {
-      await this.commit();
+      await this.commitDurably();
       return true;
     } catch (error) {
       if (!hasCode(error, E_CONCURRENT_UPDATE) || this.pending.some((event) => event.type === 'RunResumed')) throw error;
@@ -218,6 +310,7 @@ export class RunSession {
   private async reload(): Promise<void> {
     const { machine } = this.playbook;
     this.draft = new FoldDraft();
+    this.generation += 1;
     this.snapshot = foldRun(machine, initialRunSnapshot(machine), await this.store.readRun(this.runId), { draft: this.draft });
     this.committed = { version: this.snapshot.context.version, value: this.snapshot.value };
   }
@@ -228,34 +321,131 @@ export class RunSession {
     return event.type === 'NodeFailed' && event.data.interrupted !== true;
   }
 
+  /** Someone else appended to the run: the loop folds the log again before its next decision. */
+  markStale(): void {
+    if (!this.driving) return;
+    this.stale = true;
+    this.poke();
+  }
+
+  private poke(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  /** Stops the session: every attempt is aborted (and recorded as nothing), and the loop throws `error`. */
+  private haltWith(error: CantbookError): void {
+    if (this.halt !== undefined) return;
+    this.halt = error;
+    for (const nodeId of [...this.inFlight.keys()]) this.stopAttempt(nodeId, { kind: 'halted', why: error.message });
+    this.poke();
+  }
+
   /**
-   * The loop (SPEC §4, §9): 1. fold the results that arrived, 2. let the
-   * machine's state name the next steps, 3. record every decision they call
-   * for, 4. commit before any side effect, 5. dispatch every node ready to
-   * start, 6. wait for the next result; repeat until the run finishes or
-   * nothing is left but gates waiting for a human.
+   * The loop (SPEC §4, §9, §10) under the run's lease: 1. fold the results
+   * that arrived, 2. let the machine's state name the next steps, 3. record
+   * every decision they call for (a due gate's expiry, a retry's backoff
+   * included), 4. commit before any side effect, 5. dispatch every node ready
+   * to start now, 6. wait for the next result or due time; repeat until the
+   * run finishes or nothing is left but gates waiting for a human.
    *
    * An approved gate nobody resumed is runnable work: the session resumes it
    * (its `RunResumed` is committed alone, so of two resumers exactly one wins).
    * Never leaves the run `running` after an internal error: in-flight attempts
    * are aborted and awaited, then RunFailed (internal_error) is recorded when
-   * the store still accepts writes.
+   * the store still accepts writes. A host shutdown, a lost lease and a
+   * transient store error record nothing: the run stays recoverable.
+   *
+   * Takes the run's lease first unless the session was given one (a worker's
+   * claim); E_RUN_ACTIVE while another driver holds a live one.
    */
   async drive(): Promise<PlaybookResult> {
+    const outcome = await this.driveFor(false);
+    if (outcome.kind !== 'result') throw new TypeError('an inline driver never hands a run back');
+    return outcome.result;
+  }
+
+  /** As drive, for a worker: a run whose next step waits longer than a second is handed back (its lease released; its due time wakes a worker). */
+  driveForWorker(): Promise<DriveOutcome> {
+    return this.driveFor(true);
+  }
+
+  private async driveFor(handBack: boolean): Promise<DriveOutcome> {
     const runId = this.runId;
-    drivenHere.set(runId, (drivenHere.get(runId) ?? 0) + 1);
+    const signal = this.options.signal;
+    const onAbort = (): void => this.haltWith(new CantbookError(E_RUN_INTERRUPTED, `the driver of run '${runId}' was asked to stop; the run is left for a worker or \`cantbook recover\``, { runId }));
+    this.driving = true;
+    const sessions = liveSessions.get(runId) ?? new Set<RunSession>();
+    sessions.add(this);
+    liveSessions.set(runId, sessions);
     try {
-      return await this.loop();
+      if (this.lease === undefined) await this.takeLease();
+      if (signal?.aborted) onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.renewLater();
+      return await this.loop(handBack);
     } catch (error) {
-      await this.settleAll('the run stopped on an error');
-      if (hasCode(error, E_CONCURRENT_UPDATE) || hasCode(error, E_PLAYBOOK_RESUME_BLOCKED)) throw error;
+      await this.settleAll({ kind: 'halted', why: 'the run stopped on an error' });
+      if (isStop(error)) throw error;
       await this.failInternally(error);
       throw error;
     } finally {
-      const sessions = (drivenHere.get(runId) ?? 1) - 1;
-      if (sessions === 0) drivenHere.delete(runId);
-      else drivenHere.set(runId, sessions);
+      this.driving = false;
+      signal?.removeEventListener('abort', onAbort);
+      this.cancelRenewal?.();
+      sessions.delete(this);
+      if (sessions.size === 0) liveSessions.delete(runId);
+      await this.releaseLease();
       this.mirror?.stop();
+    }
+  }
+
+  /** Leases the run for this session; E_RUN_ACTIVE while someone else holds a live lease. */
+  private async takeLease(): Promise<void> {
+    const owner = this.options.workerId ?? `${thisProcess.host}:${thisProcess.pid}`;
+    const lease = await this.store.acquireLease({ runId: this.runId, owner, now: this.now(), ttlMs: this.leaseMs });
+    if (lease === null) throw await runActive(this.store, this.runId);
+    this.lease = lease;
+  }
+
+  private async releaseLease(): Promise<void> {
+    const lease = this.lease;
+    this.lease = undefined;
+    if (lease === undefined || hasCode(this.halt, E_LEASE_LOST)) return;
+    try {
+      await this.store.releaseLease(lease);
+    } catch {
+      // It expires on its own.
+    }
+  }
+
+  /**
+   * Renews the lease every third of its length. The renewal also says whether
+   * someone else appended (a cancellation from another process): then the
+   * loop re-reads the log. A lease that cannot be renewed any more (taken
+   * over, or expired while the store was unreachable) halts the session.
+   */
+  private renewLater(): void {
+    const every = Math.max(1, Math.floor(this.leaseMs / 3));
+    this.cancelRenewal = this.clock.setTimer(() => void this.renew().finally(() => {
+      if (this.driving && this.halt === undefined) this.renewLater();
+    }), every);
+  }
+
+  private async renew(): Promise<void> {
+    const lease = this.lease;
+    if (lease === undefined || !this.driving) return;
+    try {
+      const renewed = await this.store.renewLease(lease, { now: this.now(), ttlMs: this.leaseMs });
+      if (this.lease === lease) this.lease = renewed.lease;
+      if (renewed.version !== this.committed.version && !this.committing) this.markStale();
+    } catch (error) {
+      if (hasCode(error, E_LEASE_LOST)) this.haltWith(error as CantbookError);
+      else if (this.clock.now().getTime() >= Date.parse(lease.expiresAt)) {
+        this.haltWith(new CantbookError(E_LEASE_LOST, `the lease of run '${this.runId}' expired while it could not be renewed (${messageOf(error)}); the run is left to whoever takes it next`, { runId: this.runId }, { cause: error }));
+      }
+      // Otherwise a transient failure: the next renewal tries again.
     }
   }
 
@@ -271,38 +461,68 @@ export class RunSession {
       if (step === undefined) break;
       await this.decide(step);
     }
-    await this.commit();
+    await this.commitDurably();
   }
 
-  private async loop(): Promise<PlaybookResult> {
+  private async loop(handBack: boolean): Promise<DriveOutcome> {
     for (;;) {
+      if (this.halt !== undefined) {
+        await this.settleAll({ kind: 'halted', why: this.halt.message });
+        throw this.halt;
+      }
+      if (this.stale && this.pending.length === 0) {
+        this.stale = false;
+        await this.reload();
+      }
       // 1. Results that arrived become events (each in the state the machine is in now).
       for (const { attempt, outcome } of this.arrived.splice(0)) this.recordResult(attempt, outcome);
       // 2-3. Decisions, one at a time: each changes what the machine allows next.
+      const now = this.clock.now().getTime();
       const steps = nextSteps(this.playbook.model, this.snapshot);
-      const decision = steps.find((step) => isDecision(step, this.inFlight) || (step.kind === 'start' && this.playbook.model.nodes.get(step.nodeId)?.type === 'parallel'));
+      const decision = steps.find((step) => isDecision(step, this.inFlight, now) || (step.kind === 'start' && this.playbook.model.nodes.get(step.nodeId)?.type === 'parallel'));
       if (decision) {
         await this.decide(decision);
         continue;
       }
       // 4-5. Every dispatch the machine allows now: durable first, then sent.
-      const starts = steps.filter((step): step is Extract<NextStep, { kind: 'start' }> => step.kind === 'start');
-      for (const step of starts) this.record({ type: 'NodeStarted', data: { nodeId: step.nodeId, attempt: step.attempt, owner: thisProcess } });
+      const starts = steps.filter((step): step is Extract<NextStep, { kind: 'start' }> => step.kind === 'start' && !isLater(step.notBefore, now));
+      const owner: RunOwner = this.options.workerId === undefined ? thisProcess : { ...thisProcess, worker: this.options.workerId };
+      for (const step of starts) this.record({ type: 'NodeStarted', data: { nodeId: step.nodeId, attempt: step.attempt, owner } });
       if (!(await this.commitOrRebase())) continue; // another writer moved the run: decide again on its log
       for (const step of starts) this.dispatchAttempt(step.nodeId, step.attempt);
-      for (const step of steps) if (step.kind === 'abort') this.abortAttempt(step.nodeId, 'a sibling branch failed its fail_fast group');
+      for (const step of steps) if (step.kind === 'abort') this.stopAttempt(step.nodeId, { kind: 'aborted', why: 'a sibling branch failed its fail_fast group' });
       if (steps.some((step) => step.kind === 'finished')) {
         // Ended by another writer (a cancellation) while attempts were in flight: stop them first.
-        await this.settleAll('the run ended');
+        await this.settleAll({ kind: 'halted', why: 'the run ended' });
         this.arrived.length = 0;
-        return this.finish();
+        return { kind: 'result', result: this.finish() };
       }
-      if (this.inFlight.size === 0 && starts.length === 0) return this.finish();
-      // 6. Wait for whatever finishes first; when other attempts are still out, let this turn of
-      // the event loop deliver every result that is ready, so they share one commit.
-      if (this.arrived.length === 0) await new Promise<void>((resolve) => (this.wake = resolve));
-      if (this.inFlight.size > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      // 6. What to wait for: results in flight, retries waiting for their backoff, gates that will expire.
+      const retryAt = earliest(steps.map((step) => (step.kind === 'start' ? step.notBefore : undefined)));
+      const expiryAt = earliest(steps.map((step) => (step.kind === 'paused' ? step.expiresAt : undefined)));
+      if (this.inFlight.size === 0 && starts.length === 0 && this.arrived.length === 0) {
+        // Nothing runs: done, or waiting for humans (their gates expire without us), or for a backoff.
+        if (retryAt === undefined) return { kind: 'result', result: this.finish() };
+        if (handBack && retryAt - now > HAND_BACK_MS) return { kind: 'waiting', dueAt: new Date(retryAt).toISOString() };
+      }
+      // Still driving: wake for the next retry, and for a gate's expiry, which the machine decides then.
+      const wakeAt = retryAt === undefined ? expiryAt : expiryAt === undefined ? retryAt : Math.min(retryAt, expiryAt);
+      await this.waitForNews(wakeAt === undefined ? undefined : wakeAt - now);
     }
+  }
+
+  /**
+   * Step 6: waits for a result, a due time (`inMs`), another writer's append or
+   * a halt. When other attempts are still out, lets this turn of the event loop
+   * deliver every result that is ready, so they share one commit.
+   */
+  private async waitForNews(inMs: number | undefined): Promise<void> {
+    if (this.arrived.length === 0 && !this.stale && this.halt === undefined) {
+      const cancel = inMs === undefined ? undefined : this.clock.setTimer(() => this.poke(), Math.max(0, inMs));
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      cancel?.();
+    }
+    if (this.inFlight.size > 0) await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
   /** Records the one event a decision step calls for (and commits a resume claim at once). */
@@ -311,11 +531,21 @@ export class RunSession {
       case 'start': // a group: entering it dispatches nothing
         this.record({ type: 'NodeStarted', data: { nodeId: step.nodeId, attempt: step.attempt } });
         return;
-      case 'in_flight': // started by a process that is gone (recovery): record the interruption
+      case 'in_flight': // started by a driver whose lease is gone (recovery): record the interruption
         this.record({ type: 'NodeFailed', data: { nodeId: step.nodeId, attempt: step.attempt, error: 'the process running this node stopped before it finished', interrupted: true } });
         return;
       case 'abort': // in flight in a process that is gone, inside a failing fail_fast group
         this.record({ type: 'NodeFailed', data: { nodeId: step.nodeId, attempt: step.attempt, error: 'aborted: a sibling branch failed its fail_fast group', aborted: true, interrupted: true } });
+        return;
+      case 'schedule_retry': {
+        // The due time is the event's own time plus the backoff: the machine checks exactly that.
+        const at = this.clock.now();
+        const dueAt = new Date(at.getTime() + step.delayMs).toISOString();
+        this.record({ type: 'NodeRetryScheduled', data: { nodeId: step.nodeId, attempt: step.attempt, dueAt } }, this.runId, at.toISOString());
+        return;
+      }
+      case 'paused': // its expiry is due (isDecision): the gate expires
+        this.record({ type: 'ApprovalExpired', data: { approvalId: step.approvalId, nodeId: step.nodeId } });
         return;
       case 'escalate':
         this.record({ type: 'NodeEscalated', data: { from: step.from, to: step.to, error: step.error } });
@@ -330,7 +560,7 @@ export class RunSession {
         this.record({ type: 'RunResumed', data: { approvalId: step.approvalId, nodeId: step.nodeId } });
         try {
           // Claim the resume before anything runs: of two resumers, exactly one gets past here.
-          await this.commit();
+          await this.commitDurably();
         } catch (error) {
           if (hasCode(error, E_CONCURRENT_UPDATE)) {
             throw new CantbookError(E_PLAYBOOK_RESUME_BLOCKED, `gate '${step.approvalId}' of run '${this.runId}' was resumed by another process`, { runId: this.runId, approvalId: step.approvalId }, { cause: error });
@@ -351,27 +581,34 @@ export class RunSession {
       case 'complete':
         this.record({ type: 'RunCompleted', data: {} });
         return;
-      case 'fail':
+      case 'fail': {
+        const gate = step.approvalId === undefined ? {} : { approvalId: step.approvalId };
         if (step.branch) {
           const cause = step.cause as Exclude<typeof step.cause, 'internal_error' | 'cancelled'>;
-          this.record({ type: 'BranchFailed', data: { ...step.branch, nodeId: step.nodeId, cause, error: step.error } });
+          this.record({ type: 'BranchFailed', data: { ...step.branch, nodeId: step.nodeId, cause, error: step.error, ...gate } });
         } else {
-          this.record({ type: 'RunFailed', data: { nodeId: step.nodeId, cause: step.cause, error: step.error } });
+          this.record({ type: 'RunFailed', data: { nodeId: step.nodeId, cause: step.cause, error: step.error, ...gate } });
         }
         return;
+      }
       default:
         throw new TypeError(`step '${step.kind}' is not a decision`);
     }
   }
 
   private recordResult(attempt: Attempt, outcome: Outcome): void {
-    const { nodeId, attempt: n } = attempt;
-    if (attempt.abortedBecause !== undefined) {
-      this.record({ type: 'NodeFailed', data: { nodeId, attempt: n, error: `aborted: ${attempt.abortedBecause}`, aborted: true } });
-    } else if (outcome.status === 'success') {
-      this.record({ type: 'NodeSucceeded', data: { nodeId, attempt: n, output: outcome.output } });
-    } else {
-      this.record({ type: 'NodeFailed', data: { nodeId, attempt: n, error: outcome.error } });
+    const { nodeId, attempt: n, stop } = attempt;
+    if (stop?.kind === 'halted') return; // the driver stopped: the attempt is recovered later, never recorded falsely
+    let data: Extract<NewRunEvent, { type: 'NodeFailed' }>['data'] | undefined;
+    if (stop?.kind === 'aborted') data = { nodeId, attempt: n, error: `aborted: ${stop.why}`, aborted: true };
+    else if (stop?.kind === 'timed_out') data = { nodeId, attempt: n, error: stop.why, timedOut: true };
+    else if (outcome.status === 'failure') data = { nodeId, attempt: n, error: outcome.error, ...(outcome.retryable === false ? { retryable: false } : {}) };
+    try {
+      if (data !== undefined) this.record({ type: 'NodeFailed', data });
+      else if (outcome.status === 'success') this.record({ type: 'NodeSucceeded', data: { nodeId, attempt: n, output: outcome.output } });
+    } catch (refused) {
+      // After a re-read of the log, another writer may have ended the attempt (a forced recovery) or the run (a cancellation).
+      if (!(refused instanceof FoldError) || attempt.generation === this.generation) throw refused;
     }
   }
 
@@ -398,16 +635,20 @@ export class RunSession {
   /** Step 5: hands one node to its dispatcher or runner; the outcome arrives later. */
   private dispatchAttempt(nodeId: string, attempt: number): void {
     const node = this.playbook.model.nodes.get(nodeId) as PlaybookNode;
-    const entry: Attempt = { nodeId, attempt, controller: new AbortController() };
+    const entry: Attempt = { nodeId, attempt, controller: new AbortController(), generation: this.generation };
     this.inFlight.set(nodeId, entry);
     const arrive = (outcome: Outcome): void => {
       entry.context?.seal();
+      entry.cancelTimeout?.();
       this.inFlight.delete(nodeId);
       this.arrived.push({ attempt: entry, outcome });
-      const wake = this.wake;
-      this.wake = undefined;
-      wake?.();
+      this.poke();
     };
+    const timeoutMs = attemptTimeoutMs(node);
+    if (timeoutMs !== null) {
+      const what = node.type === 'deterministic' ? `command '${node.command}'` : `node '${nodeId}'`;
+      entry.cancelTimeout = this.clock.setTimer(() => this.stopAttempt(nodeId, { kind: 'timed_out', why: `${what} timed out after ${describeMs(timeoutMs)}` }), timeoutMs);
+    }
     let pending: Promise<NodeOutcome> | NodeOutcome;
     try {
       pending = this.dispatch(node, entry);
@@ -421,16 +662,17 @@ export class RunSession {
     );
   }
 
-  private abortAttempt(nodeId: string, why: string): void {
+  /** Gives an attempt up: its signal aborts (its processes are killed); the first reason stands. */
+  private stopAttempt(nodeId: string, stop: AttemptStop): void {
     const entry = this.inFlight.get(nodeId);
-    if (!entry || entry.abortedBecause !== undefined) return;
-    entry.abortedBecause = why;
-    entry.controller.abort(new Error(`cantbook gave up on ${nodeId} attempt ${entry.attempt}: ${why}`));
+    if (!entry || entry.stop !== undefined) return;
+    entry.stop = stop;
+    entry.controller.abort(new Error(`cantbook gave up on ${nodeId} attempt ${entry.attempt}: ${stop.why}`));
   }
 
   /** Aborts every attempt still in flight and waits until each dispatch has settled. */
-  private async settleAll(why: string): Promise<void> {
-    for (const nodeId of [...this.inFlight.keys()]) this.abortAttempt(nodeId, why);
+  private async settleAll(stop: AttemptStop): Promise<void> {
+    for (const nodeId of [...this.inFlight.keys()]) this.stopAttempt(nodeId, stop);
     while (this.inFlight.size > 0) await new Promise<void>((resolve) => (this.wake = resolve));
   }
 
@@ -478,7 +720,7 @@ export class RunSession {
   /**
    * Records an internal error as RunFailed on top of the last committed state
    * (decisions not yet committed are dropped). If the store refuses this too,
-   * the run stays as committed and `recoverRun` can finish it later.
+   * the run stays as committed and recovery can finish it later.
    */
   private async failInternally(error: unknown): Promise<void> {
     const uncommitted = this.pending.length > 0;
@@ -494,7 +736,7 @@ export class RunSession {
         type: 'RunFailed',
         data: { ...(nodeId === undefined ? {} : { nodeId }), cause: 'internal_error', error: clipError(`internal error: ${messageOf(error)}`) },
       });
-      await this.commit();
+      await this.commitDurably();
     } catch {
       this.pending = []; // the run stays as committed; recovery finishes it
     }
@@ -504,6 +746,55 @@ export class RunSession {
   private finish(): PlaybookResult {
     return resultOf(this.playbook, this.snapshot, this.tokens);
   }
+}
+
+/** The lease length of the options: a positive integer of milliseconds. */
+function leaseMsOf(leaseMs: number | undefined): number {
+  const ms = leaseMs ?? DEFAULT_LEASE_MS;
+  if (!Number.isInteger(ms) || ms < 3) throw new TypeError(`leaseMs must be an integer of at least 3 milliseconds, got ${String(leaseMs)}`);
+  return ms;
+}
+
+/** E_RUN_ACTIVE naming who holds the run's lease and until when. */
+export async function runActive(store: EventStore, runId: string): Promise<CantbookError> {
+  const lease = await store.getLease(runId);
+  const who = lease === null ? 'another driver' : `'${lease.owner}'`;
+  const until = lease === null ? '' : ` (its lease runs until ${lease.expiresAt} unless renewed)`;
+  return new CantbookError(
+    E_RUN_ACTIVE,
+    `run '${runId}' is being driven by ${who}${until}; it is taken over only once that lease expires, or by forcing the takeover`,
+    { runId, owner: lease?.owner ?? null, expiresAt: lease?.expiresAt ?? null },
+  );
+}
+
+/** Errors that stop a driver without recording anything: the run stays as committed, recoverable. */
+function isStop(error: unknown): boolean {
+  const stops = [E_CONCURRENT_UPDATE, E_PLAYBOOK_RESUME_BLOCKED, E_LEASE_LOST, E_RUN_INTERRUPTED, E_RUN_ACTIVE] as const;
+  return stops.some((code) => hasCode(error, code)) || isTransient(error);
+}
+
+/** A store error that may pass if the same call is made again (a lock held by another connection). */
+export function isTransient(error: unknown): boolean {
+  return hasCode(error, E_STORE_UNAVAILABLE) && (error as CantbookError).details?.transient === true;
+}
+
+function isLater(at: string | undefined, now: number): boolean {
+  return at !== undefined && Date.parse(at) > now;
+}
+
+/** The earliest of some ISO times, in epoch ms; undefined when there is none. */
+function earliest(times: readonly (string | undefined)[]): number | undefined {
+  let min: number | undefined;
+  for (const at of times) {
+    if (at === undefined) continue;
+    const ms = Date.parse(at);
+    if (min === undefined || ms < min) min = ms;
+  }
+  return min;
+}
+
+function describeMs(ms: number): string {
+  return ms >= 1000 && ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
 /**
@@ -556,10 +847,14 @@ function isQuietDecision(step: NextStep): boolean {
   return ['escalate', 'cancel_gate', 'join', 'fail_group', 'stop_group', 'complete', 'fail'].includes(step.kind);
 }
 
-/** Decisions are recorded before any dispatch; a `start` of a group is one (it dispatches nothing). */
-function isDecision(step: NextStep, inFlight: ReadonlyMap<string, Attempt>): boolean {
+/**
+ * Decisions are recorded before any dispatch; a `start` of a group is one (it
+ * dispatches nothing), and so is a gate whose expiry is due at `now`.
+ */
+function isDecision(step: NextStep, inFlight: ReadonlyMap<string, Attempt>, now: number): boolean {
   switch (step.kind) {
     case 'paused':
+      return step.expiresAt !== undefined && Date.parse(step.expiresAt) <= now;
     case 'finished':
     case 'not_started':
       return false;
@@ -624,7 +919,10 @@ function outcomeOf(nodeId: string, outcome: NodeOutcome): Outcome {
       return { status: 'failure', error: `node '${nodeId}' returned output that is not JSON: ${messageOf(error)}` };
     }
   }
-  if (outcome?.status === 'failure') return { status: 'failure', error: clipError(outcome.error ?? `node '${nodeId}' failed`) };
+  if (outcome?.status === 'failure') {
+    const error = clipError(outcome.error ?? `node '${nodeId}' failed`);
+    return outcome.retryable === false ? { status: 'failure', error, retryable: false } : { status: 'failure', error };
+  }
   return { status: 'failure', error: `node '${nodeId}': the dispatcher returned ${JSON.stringify(outcome) ?? 'nothing'} instead of {status: 'success' | 'failure'}` };
 }
 

@@ -36,6 +36,43 @@ export interface AppendRequest {
    * of an event.
    */
   playbook?: { sourceHash: string; name: string; source: string };
+  /**
+   * The writer's lease on the run (SPEC §11). A driver's appends carry it: the
+   * store checks in the same transaction as the expected version that `token`
+   * is still the run's current fencing token, else throws `E_LEASE_LOST` and
+   * writes nothing. Absent for decisions made from outside the driver (a
+   * human's approval or rejection, a cancellation): the expected version
+   * alone orders those against the driver.
+   */
+  lease?: { token: number };
+}
+
+/** Who may drive a run until when (SPEC §11). `token` is the fencing token: it only grows. */
+export interface Lease {
+  runId: string;
+  owner: string;
+  token: number;
+  /** ISO-8601; the lease is live while this is later than the clock. Empty once released. */
+  expiresAt: string;
+}
+
+export interface AcquireLeaseRequest {
+  runId: string;
+  /** Who drives (a worker id, or a one-off driver's id): information for operators. */
+  owner: string;
+  /** The caller's clock, ISO-8601 (injected in tests). */
+  now: string;
+  ttlMs: number;
+  /** Take the run even from a live lease (recoverRun's `force`): the old holder's next append fails E_LEASE_LOST. */
+  force?: boolean;
+}
+
+export interface ClaimRunsRequest {
+  owner: string;
+  now: string;
+  ttlMs: number;
+  /** At most this many runs. */
+  limit: number;
 }
 
 export interface ListRunsFilter {
@@ -84,5 +121,34 @@ export interface EventStore {
    * `E_CONCURRENT_UPDATE` (an append raced the rebuild).
    */
   replaceProjections(runId: string, run: RunRow | null, approvals: readonly ApprovalRow[]): Promise<void>;
+  /**
+   * A new lease of the run for `owner` (token = the previous token + 1, or 1),
+   * or null when someone holds a live one (expiresAt > now) and `force` is not
+   * set. The run need not have events yet (a driver leases a run before its
+   * `RunStarted`).
+   */
+  acquireLease(request: AcquireLeaseRequest): Promise<Lease | null>;
+  /**
+   * Extends a lease to now + ttlMs while its token is still current, and
+   * reports the run's stream version (so a driver sees that someone, e.g. a
+   * cancellation, appended). Throws E_LEASE_LOST once the token is not current.
+   */
+  renewLease(lease: Lease, request: { now: string; ttlMs: number }): Promise<{ lease: Lease; version: number }>;
+  /** Ends a lease at once (nothing happens if it is no longer current); its token is never reused. */
+  releaseLease(lease: Lease): Promise<void>;
+  /** The run's lease row (live or not), or null when it never had one. */
+  getLease(runId: string): Promise<Lease | null>;
+  /**
+   * The claim protocol (SPEC §11): atomically leases up to `limit` runnable runs
+   * for `owner`: runs whose `wakeAt` is at or before `now` and that nobody holds
+   * a live lease on, earliest due first. Two claimers never get the same run.
+   */
+  claimRuns(request: ClaimRunsRequest): Promise<Lease[]>;
+  /**
+   * The earliest time at which some run becomes runnable (its wakeAt, or the
+   * expiry of the live lease that holds it), or null when none will: how long
+   * an idle worker may sleep.
+   */
+  nextWakeAt(now: string): Promise<string | null>;
   close(): Promise<void>;
 }

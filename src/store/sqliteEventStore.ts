@@ -3,13 +3,14 @@ import Database from 'better-sqlite3';
 import {
   CantbookError,
   E_CONCURRENT_UPDATE,
+  E_LEASE_LOST,
   E_LOG_CORRUPT,
   E_STORE_UNAVAILABLE,
 } from '../errors.js';
 import { chainEvents, GENESIS_HASH } from '../events/hashChain.js';
 import type { NewRunEvent, RunEvent } from '../events/types.js';
 import type { ApprovalRow, ApprovalStatus, RunChanges, RunRow, RunStatus } from '../projections/types.js';
-import type { AppendRequest, EventStore, ListApprovalsFilter, ListRunsFilter } from './eventStore.js';
+import type { AcquireLeaseRequest, AppendRequest, ClaimRunsRequest, EventStore, Lease, ListApprovalsFilter, ListRunsFilter } from './eventStore.js';
 
 /** An append waiting for its commit, and what became of it. */
 interface PendingAppend {
@@ -22,7 +23,7 @@ interface PendingAppend {
 }
 
 /** The schema version this code writes and reads. Bumped by every schema migration. */
-export const SQLITE_SCHEMA_VERSION = 3;
+export const SQLITE_SCHEMA_VERSION = 4;
 
 /** Options of {@link openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -69,6 +70,23 @@ CREATE TABLE IF NOT EXISTS run_attempts (
 ) STRICT;
 `;
 
+/**
+ * Who drives each run (SPEC §11): operational state beside the projections,
+ * not history. `token` is the fencing token: it grows by one with every new
+ * lease of the run and is never reused (a released lease keeps its row, with
+ * an empty expiry). An append that carries a token checks it against this row
+ * in its own transaction.
+ */
+const LEASES_SQL = `
+CREATE TABLE IF NOT EXISTS leases (
+  run_id     TEXT    PRIMARY KEY,
+  owner      TEXT    NOT NULL,
+  token      INTEGER NOT NULL CHECK (token >= 1),
+  expires_at TEXT    NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS runs_by_wake ON runs (wake_at) WHERE wake_at IS NOT NULL;
+`;
+
 const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
@@ -107,7 +125,8 @@ CREATE TABLE IF NOT EXISTS runs (
   completed_at     TEXT,
   version          INTEGER NOT NULL,
   epic_id          TEXT,
-  session_id       TEXT
+  session_id       TEXT,
+  wake_at          TEXT
 ) STRICT;
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
 
@@ -129,11 +148,11 @@ CREATE TABLE IF NOT EXISTS approvals (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS approvals_by_status ON approvals (status);
 CREATE INDEX IF NOT EXISTS approvals_by_run ON approvals (run_id);
-`;
+${LEASES_SQL}`;
 
 const RUN_COLUMNS =
   'run_id, playbook_name, playbook_hash, status, current_node, error_context, ' +
-  'started_at, updated_at, completed_at, version, epic_id, session_id, error, active_nodes';
+  'started_at, updated_at, completed_at, version, epic_id, session_id, error, active_nodes, wake_at';
 const APPROVAL_COLUMNS =
   'approval_id, run_id, node_id, status, prompt, token_hash, context_digest, expires_at, requested_at, ' +
   'decided_at, approver, reason, resumed';
@@ -141,11 +160,13 @@ const EVENT_COLUMNS = 'global_seq, run_id, seq, type, data, at, hash';
 
 type SqlValue = string | number | null;
 /** A runs row as SQLite returns it in raw mode, columns in RUN_COLUMNS order. */
-type RunTuple = [string, string, string, string, string | null, string | null, string, string, string | null, number, string | null, string | null, string | null, string];
+type RunTuple = [string, string, string, string, string | null, string | null, string, string, string | null, number, string | null, string | null, string | null, string, string | null];
 /** A run_bindings or run_attempts row in raw mode: run id, key, value. */
 type KeyTuple<V> = [string, string, V];
 /** An approvals row in raw mode, columns in APPROVAL_COLUMNS order. */
 type ApprovalTuple = [string, string, string, string, string, string, string, string | null, string, string | null, string | null, string | null, number];
+/** A leases row in raw mode: run id, owner, token, expires_at. */
+type LeaseTuple = [string, string, number, string];
 /** An events row in raw mode, columns in EVENT_COLUMNS order. */
 type EventTuple = [number, string, number, string, string, string, string];
 
@@ -313,6 +334,23 @@ const MIGRATIONS: Record<number, (db: Database.Database) => void> = {
     }
     db.exec('ALTER TABLE runs DROP COLUMN bindings; ALTER TABLE runs DROP COLUMN iteration_counts;');
   },
+  /**
+   * v3 -> v4 (leases and durable timers): runs get `wake_at` (RunRow.wakeAt),
+   * and the `leases` table appears, empty: whoever ran these runs before is
+   * gone, so every run is free to claim. A v3 file had no backoff, so a run not
+   * ended wakes at its start when it has something to do (running), at its
+   * earliest gate expiry when it waits for a human (paused), else never: what
+   * `wakeAtOf` computes from the fold of the same log.
+   */
+  3: (db) => {
+    db.exec(`
+      ALTER TABLE runs ADD COLUMN wake_at TEXT;
+      UPDATE runs SET wake_at = started_at WHERE status = 'running';
+      UPDATE runs SET wake_at = (SELECT MIN(a.expires_at) FROM approvals a WHERE a.run_id = runs.run_id AND a.status = 'pending')
+        WHERE status = 'paused';
+      ${LEASES_SQL}
+    `);
+  },
 };
 
 /** A v2 JSON column that must hold an object; anything else is a corrupt file. */
@@ -411,6 +449,14 @@ class SqliteEventStore implements EventStore {
   private readonly upsertRun: Database.Statement<SqlValue[]>;
   private readonly upsertApproval: Database.Statement<SqlValue[]>;
   private readonly updateRunStatus: Database.Statement<[string, string, string]>;
+  private readonly updateRunWake: Database.Statement<[string | null, string, string | null]>;
+  private readonly selectLease: Database.Statement<[string], LeaseTuple>;
+  private readonly takeLease: Database.Statement<[string, string, string], number>;
+  private readonly extendLease: Database.Statement<[string, string, number]>;
+  private readonly dropLease: Database.Statement<[string, number]>;
+  private readonly selectRunnable: Database.Statement<[string, string, number], string>;
+  private readonly selectNextWake: Database.Statement<[string], string | null>;
+  private readonly leaseTx: <T>(write: () => T) => T;
   private readonly upsertBinding: Database.Statement<[string, string, string]>;
   private readonly deleteBinding: Database.Statement<[string, string]>;
   private readonly deleteBindingsOfRun: Database.Statement<[string]>;
@@ -468,7 +514,7 @@ class SqliteEventStore implements EventStore {
     this.insertEvent = db.prepare('INSERT INTO events (run_id, seq, type, data, at, hash) VALUES (?, ?, ?, ?, ?, ?)');
     this.insertPlaybook = db.prepare('INSERT OR IGNORE INTO playbooks (source_hash, name, source, first_seen_at) VALUES (?, ?, ?, ?)');
     this.upsertRun = db.prepare<SqlValue[]>(
-      `INSERT INTO runs (${RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO runs (${RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (run_id) DO UPDATE SET
          playbook_name = excluded.playbook_name, playbook_hash = excluded.playbook_hash,
          current_node = excluded.current_node, error_context = excluded.error_context, started_at = excluded.started_at, updated_at = excluded.updated_at,
@@ -486,6 +532,26 @@ class SqliteEventStore implements EventStore {
     // Status is set apart, and only when it changes: setting an indexed column, even
     // to the same value, rewrites the runs_by_status index page on every append.
     this.updateRunStatus = db.prepare('UPDATE runs SET status = ? WHERE run_id = ? AND status <> ?');
+    this.updateRunWake = db.prepare('UPDATE runs SET wake_at = ? WHERE run_id = ? AND wake_at IS NOT ?');
+    this.selectLease = db.prepare<[string], LeaseTuple>('SELECT run_id, owner, token, expires_at FROM leases WHERE run_id = ?').raw();
+    this.takeLease = db.prepare<[string, string, string], number>(
+      `INSERT INTO leases (run_id, owner, token, expires_at) VALUES (?, ?, 1, ?)
+       ON CONFLICT (run_id) DO UPDATE SET owner = excluded.owner, token = leases.token + 1, expires_at = excluded.expires_at
+       RETURNING token`,
+    ).pluck();
+    this.extendLease = db.prepare<[string, string, number]>('UPDATE leases SET expires_at = ? WHERE run_id = ? AND token = ?');
+    this.dropLease = db.prepare<[string, number]>("UPDATE leases SET expires_at = '' WHERE run_id = ? AND token = ?");
+    // Runnable: due, and nobody holds a live lease. The partial index on wake_at orders the scan.
+    this.selectRunnable = db.prepare<[string, string, number], string>(
+      `SELECT r.run_id FROM runs r LEFT JOIN leases l ON l.run_id = r.run_id
+       WHERE r.wake_at IS NOT NULL AND r.wake_at <= ? AND (l.run_id IS NULL OR l.expires_at <= ?)
+       ORDER BY r.wake_at, r.run_id LIMIT ?`,
+    ).pluck();
+    // The next time something becomes runnable: a due time, or the expiry of the lease that holds a due run.
+    this.selectNextWake = db.prepare<[string], string | null>(
+      `SELECT MIN(CASE WHEN l.expires_at > r.wake_at AND l.expires_at > ? THEN l.expires_at ELSE r.wake_at END)
+       FROM runs r LEFT JOIN leases l ON l.run_id = r.run_id WHERE r.wake_at IS NOT NULL`,
+    ).pluck();
     this.deleteRun = db.prepare('DELETE FROM runs WHERE run_id = ?');
     // A key rewritten with the value it already has is not written again (no page touched).
     this.upsertBinding = db.prepare(
@@ -555,6 +621,8 @@ class SqliteEventStore implements EventStore {
       this.writeProjections(runId, run, approvals),
     );
     this.replaceTx = (runId, run, approvals) => replaceTx.immediate(runId, run, approvals);
+    const leaseTx = db.transaction((write: () => unknown) => write());
+    this.leaseTx = <T>(write: () => T): T => leaseTx.immediate(write) as T;
     const readTx = db.transaction((read: () => unknown) => read());
     this.readTx = <T>(read: () => T): T => readTx.deferred(read) as T;
   }
@@ -741,6 +809,68 @@ class SqliteEventStore implements EventStore {
     }
   }
 
+  async acquireLease(request: AcquireLeaseRequest): Promise<Lease | null> {
+    this.assertOpen('acquireLease');
+    const { runId, owner, now, ttlMs } = leaseRequest(request);
+    return this.leaseWrite(`take the lease of run '${runId}'`, () => {
+      const current = this.selectLease.get(runId);
+      if (current !== undefined && current[3] > now && request.force !== true) return null;
+      return this.grant(runId, owner, now, ttlMs);
+    });
+  }
+
+  async renewLease(lease: Lease, request: { now: string; ttlMs: number }): Promise<{ lease: Lease; version: number }> {
+    this.assertOpen('renewLease');
+    const { now, ttlMs } = leaseRequest({ runId: lease.runId, owner: lease.owner, ...request });
+    return this.leaseWrite(`renew the lease of run '${lease.runId}'`, () => {
+      const expiresAt = addMs(now, ttlMs);
+      const changed = this.extendLease.run(expiresAt, lease.runId, lease.token).changes;
+      if (changed === 0) throw leaseLost(lease.runId, lease.token, this.selectLease.get(lease.runId)?.[2]);
+      return { lease: { ...lease, expiresAt }, version: this.streamVersion.get(lease.runId) ?? 0 };
+    });
+  }
+
+  async releaseLease(lease: Lease): Promise<void> {
+    this.assertOpen('releaseLease');
+    this.leaseWrite(`release the lease of run '${lease.runId}'`, () => this.dropLease.run(lease.runId, lease.token));
+  }
+
+  async getLease(runId: string): Promise<Lease | null> {
+    this.assertOpen('getLease');
+    const row = this.guard('read a lease', () => this.selectLease.get(runId));
+    return row === undefined ? null : toLease(row);
+  }
+
+  async claimRuns(request: ClaimRunsRequest): Promise<Lease[]> {
+    this.assertOpen('claimRuns');
+    const { owner, now, ttlMs } = leaseRequest({ runId: '', ...request });
+    if (!Number.isInteger(request.limit) || request.limit < 0) throw new TypeError(`claimRuns: limit must be a non-negative integer, got ${String(request.limit)}`);
+    if (request.limit === 0) return [];
+    // One write transaction: two workers claiming at once serialise here, and each run goes to one of them.
+    return this.leaseWrite('claim runnable runs', () => this.selectRunnable.all(now, now, request.limit).map((runId) => this.grant(runId, owner, now, ttlMs)));
+  }
+
+  async nextWakeAt(now: string): Promise<string | null> {
+    this.assertOpen('nextWakeAt');
+    return this.guard('read the next due time', () => this.selectNextWake.get(now) ?? null);
+  }
+
+  /** A new lease of the run for `owner`: the fencing token moves on by one. Inside a write transaction. */
+  private grant(runId: string, owner: string, now: string, ttlMs: number): Lease {
+    const expiresAt = addMs(now, ttlMs);
+    const token = this.takeLease.get(runId, owner, expiresAt) as number;
+    return { runId, owner, token, expiresAt };
+  }
+
+  private leaseWrite<T>(action: string, write: () => T): T {
+    try {
+      return this.leaseTx(write);
+    } catch (error) {
+      if (error instanceof CantbookError || sqliteCodeOf(error) === undefined) throw error;
+      throw this.operationError(error, action);
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     // Appends already accepted are committed, not dropped.
@@ -753,6 +883,10 @@ class SqliteEventStore implements EventStore {
   /** The body of the append transaction; runs under BEGIN IMMEDIATE. */
   private writeAppend(request: AppendRequest, knownHead: string | undefined): RunEvent[] {
     const { runId, expectedVersion, events } = request;
+    if (request.lease !== undefined) {
+      const current = this.selectLease.get(runId);
+      if (current === undefined || current[2] !== request.lease.token) throw leaseLost(runId, request.lease.token, current?.[2]);
+    }
     let prevHash = knownHead;
     if (prevHash === undefined) {
       const head = this.lastEvent.get(runId);
@@ -806,6 +940,7 @@ class SqliteEventStore implements EventStore {
   private writeRun(run: RunRow): void {
     this.upsertRun.run(...runParams(run));
     this.updateRunStatus.run(run.status, run.runId, run.status);
+    this.updateRunWake.run(run.wakeAt, run.runId, run.wakeAt);
   }
 
   /** Writes the keys an append changed, with their values in `run`; a key `run` no longer has is removed. */
@@ -883,10 +1018,11 @@ class SqliteEventStore implements EventStore {
       return new CantbookError(E_LOG_CORRUPT, `cannot ${action}: the store at '${this.path}' is corrupt (${reason})`, details, { cause: error });
     }
     if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+      // Transient: the same call may succeed once the other connection lets go (SPEC §4).
       return new CantbookError(
         E_STORE_UNAVAILABLE,
         `cannot ${action}: the store at '${this.path}' stayed locked by another connection for more than ${this.busyTimeoutMs} ms`,
-        details,
+        { ...details, transient: true },
         { cause: error },
       );
     }
@@ -910,7 +1046,7 @@ class SqliteEventStore implements EventStore {
   /** A runs row and its keys (in the order the run first wrote them) as a RunRow. */
   private toRun(row: RunTuple, bindingRows: readonly KeyTuple<string>[] = [], attemptRows: readonly KeyTuple<number>[] = []): RunRow {
     const [runId, playbookName, playbookHash, status, currentNode, errorContext,
-      startedAt, updatedAt, completedAt, version, epicId, sessionId, error, activeNodes] = row;
+      startedAt, updatedAt, completedAt, version, epicId, sessionId, error, activeNodes, wakeAt] = row;
     const where = `the runs row of '${runId}'`;
     // fromEntries, not assignment: a key named __proto__ must stay an own key, as JSON.parse made it.
     const bindings = Object.fromEntries(bindingRows.map(([, key, value]) => [key, this.parseJson(value, `binding '${key}' of run '${runId}'`)]));
@@ -932,6 +1068,7 @@ class SqliteEventStore implements EventStore {
       version,
       epicId,
       sessionId,
+      wakeAt,
     };
   }
 
@@ -967,6 +1104,28 @@ function validateAppend(request: AppendRequest): void {
   }
 }
 
+function leaseLost(runId: string, token: number, current: number | undefined): CantbookError {
+  const now = current === undefined ? 'the run has no lease' : `the run's lease is now token ${current}`;
+  return new CantbookError(E_LEASE_LOST, `run '${runId}': the lease with token ${token} was lost (${now}); another driver took the run over`, { runId, token, currentToken: current ?? null });
+}
+
+function toLease(row: LeaseTuple): Lease {
+  const [runId, owner, token, expiresAt] = row;
+  return { runId, owner, token, expiresAt };
+}
+
+/** Checks the common arguments of the lease calls; throws TypeError on a programmer error. */
+function leaseRequest(request: { runId: string; owner: string; now: string; ttlMs: number }): { runId: string; owner: string; now: string; ttlMs: number } {
+  if (typeof request.owner !== 'string' || request.owner === '') throw new TypeError('lease: owner must be a non-empty string');
+  if (!Number.isInteger(request.ttlMs) || request.ttlMs <= 0) throw new TypeError(`lease: ttlMs must be a positive integer, got ${String(request.ttlMs)}`);
+  if (Number.isNaN(Date.parse(request.now))) throw new TypeError(`lease: now must be an ISO-8601 time, got ${String(request.now)}`);
+  return { ...request, now: new Date(request.now).toISOString() };
+}
+
+function addMs(iso: string, ms: number): string {
+  return new Date(Date.parse(iso) + ms).toISOString();
+}
+
 function concurrentUpdate(runId: string, expectedVersion: number, actualVersion: number | undefined, cause?: unknown): CantbookError {
   const found = actualVersion === undefined ? 'has moved on' : `is at version ${actualVersion}`;
   return new CantbookError(
@@ -997,6 +1156,7 @@ function runParams(run: RunRow): SqlValue[] {
     run.sessionId ?? null,
     run.error == null ? null : JSON.stringify(run.error),
     JSON.stringify(run.activeNodes),
+    run.wakeAt ?? null,
   ];
 }
 

@@ -3,7 +3,7 @@
  * store implementation runs: `describeEventStoreContract('sqlite file', open)`.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { E_CONCURRENT_UPDATE, hasCode } from '../../src/errors.js';
+import { E_CONCURRENT_UPDATE, E_LEASE_LOST, hasCode } from '../../src/errors.js';
 import { GENESIS_HASH, hashEvent, verifyChain } from '../../src/events/hashChain.js';
 import type { RunEvent } from '../../src/events/types.js';
 import type { ApprovalRow, RunRow } from '../../src/projections/types.js';
@@ -490,6 +490,73 @@ export function describeEventStoreContract(name: string, open: () => Promise<Con
         const error = await rejectionOf(store.replaceProjections('run-a', a, []));
         expect(hasCode(error, E_CONCURRENT_UPDATE)).toBe(true);
         expect(await store.getRun('run-a')).toEqual(current);
+      });
+    });
+
+    describe('leases and claims (SPEC §11)', () => {
+      const t0 = '2025-06-01T12:00:00.000Z';
+      const at = (ms: number) => new Date(Date.parse(t0) + ms).toISOString();
+
+      it('grants one live lease per run; fencing tokens only grow, also across release and expiry', async () => {
+        const first = await store.acquireLease({ runId: 'run-a', owner: 'w1', now: t0, ttlMs: 1000 });
+        expect(first).toEqual({ runId: 'run-a', owner: 'w1', token: 1, expiresAt: at(1000) });
+        expect(await store.acquireLease({ runId: 'run-a', owner: 'w2', now: at(999), ttlMs: 1000 })).toBeNull();
+        const second = await store.acquireLease({ runId: 'run-a', owner: 'w2', now: at(1000), ttlMs: 1000 });
+        expect(second?.token).toBe(2);
+        await store.releaseLease(second as NonNullable<typeof second>);
+        const third = await store.acquireLease({ runId: 'run-a', owner: 'w3', now: at(1001), ttlMs: 1000 });
+        expect(third?.token).toBe(3);
+        const forced = await store.acquireLease({ runId: 'run-a', owner: 'w4', now: at(1002), ttlMs: 1000, force: true });
+        expect(forced?.token).toBe(4);
+        expect(await store.getLease('run-a')).toEqual(forced);
+        expect(await store.getLease('run-b')).toBeNull();
+      });
+
+      it('refuses an append carrying a token that is no longer current (E_LEASE_LOST), writing nothing', async () => {
+        const lease = await store.acquireLease({ runId: 'run-a', owner: 'w1', now: t0, ttlMs: 1000 });
+        const run = await commit(store, { ...startRun('run-a'), lease: { token: lease?.token as number } });
+        const before = await snapshotRun(store, 'run-a');
+        const taken = await store.acquireLease({ runId: 'run-a', owner: 'w2', now: at(2000), ttlMs: 1000 });
+        const error = await rejectionOf(store.append({ ...retryNode(run, 'late'), lease: { token: lease?.token as number } }));
+        expect(hasCode(error, E_LEASE_LOST)).toBe(true);
+        expect(await snapshotRun(store, 'run-a')).toEqual(before);
+        // The new holder appends; a decision from outside (no lease) is ordered by the version alone.
+        const next = await commit(store, { ...retryNode(run, 'flaky'), lease: { token: taken?.token as number } });
+        await commit(store, succeedNode(next, { ok: true }, null));
+      });
+
+      it('renews only a current lease and reports the stream version', async () => {
+        const lease = await store.acquireLease({ runId: 'run-a', owner: 'w1', now: t0, ttlMs: 1000 });
+        await commit(store, startRun('run-a'));
+        const renewed = await store.renewLease(lease as NonNullable<typeof lease>, { now: at(500), ttlMs: 1000 });
+        expect(renewed).toEqual({ lease: { ...lease, expiresAt: at(1500) }, version: 2 });
+        await store.acquireLease({ runId: 'run-a', owner: 'w2', now: at(1600), ttlMs: 1000 });
+        expect(hasCode(await rejectionOf(store.renewLease(renewed.lease, { now: at(1700), ttlMs: 1000 })), E_LEASE_LOST)).toBe(true);
+      });
+
+      it('claims due runs without a live lease, earliest first, each run by one claimer', async () => {
+        await commit(store, { ...startRun('run-1', { at: at(0) }) });
+        await commit(store, { ...startRun('run-2', { at: at(10) }) });
+        const later = startRun('run-3', { at: at(20) });
+        await commit(store, { ...later, run: { ...later.run, wakeAt: at(60_000) } });
+        const paused = startRun('run-4', { at: at(30) });
+        await commit(store, { ...paused, run: { ...paused.run, wakeAt: null } });
+        const held = await store.acquireLease({ runId: 'run-2', owner: 'driver', now: at(100), ttlMs: 5000 });
+
+        const [a, b] = await Promise.all([
+          store.claimRuns({ owner: 'w1', now: at(200), ttlMs: 1000, limit: 1 }),
+          store.claimRuns({ owner: 'w2', now: at(200), ttlMs: 1000, limit: 10 }),
+        ]);
+        const claimed = [...a, ...b].map((lease) => lease.runId).sort();
+        expect(claimed).toEqual(['run-1']); // run-2 is held, run-3 not due, run-4 never wakes
+        expect(await store.claimRuns({ owner: 'w3', now: at(200), ttlMs: 1000, limit: 10 })).toEqual([]);
+        // The next wake: run-1's claim or run-2's lease expires first, then run-3 is due.
+        expect(await store.nextWakeAt(at(200))).toBe(at(1200));
+        const expired = await store.claimRuns({ owner: 'w3', now: at(5100), ttlMs: 1000, limit: 10 });
+        expect(expired.map((lease) => lease.runId).sort()).toEqual(['run-1', 'run-2']);
+        expect(expired.find((lease) => lease.runId === 'run-2')?.token).toBe((held?.token as number) + 1);
+        // Once due, run-3 comes too; runs whose leases lapsed are claimable again, earliest wake first.
+        expect((await store.claimRuns({ owner: 'w4', now: at(60_000), ttlMs: 1000, limit: 10 })).map((l) => l.runId)).toEqual(['run-1', 'run-2', 'run-3']);
       });
     });
 

@@ -53,9 +53,9 @@ describe('export', () => {
     expect(Object.keys(nodes)).toEqual(['version_bump', 'changelog', 'approval', 'publish']);
     // Only ends that can happen: a node that retries in place has no `escalating`, one with a successor no `done`,
     // one without guarded edges no `no_branch`/`ambiguous_branch`; the last node ends the run (`done`).
-    expect(Object.keys(nodes.version_bump?.states ?? {})).toEqual(['ready', 'running', 'exhausted']);
-    expect(Object.keys(nodes.approval?.states ?? {})).toEqual(['ready', 'paused', 'approved', 'rejected']);
-    expect(Object.keys(nodes.publish?.states ?? {})).toEqual(['ready', 'running', 'done', 'exhausted']);
+    expect(Object.keys(nodes.version_bump?.states ?? {})).toEqual(['ready', 'running', 'exhausted', 'unretryable']);
+    expect(Object.keys(nodes.approval?.states ?? {})).toEqual(['ready', 'paused', 'approved', 'rejected', 'expired']);
+    expect(Object.keys(nodes.publish?.states ?? {})).toEqual(['ready', 'running', 'done', 'exhausted', 'unretryable']);
     // xstate resolved every state: the machine knows each leaf by id.
     expect(machine.getStateNodeById(`${machine.id}.active.approval.paused`).key).toBe('paused');
     expect(initialTransition(machine)[0].value).toBe('idle');
@@ -94,7 +94,7 @@ describe('export', () => {
     const running = group?.states?.running;
     expect(running?.type).toBe('parallel');
     expect(Object.keys(running?.states ?? {})).toEqual(['security', 'perf', 'docs']);
-    expect(Object.keys(running?.states?.security?.states ?? {})).toEqual(['nodes', 'succeeded', 'failed', 'stopped']);
+    expect(Object.keys(running?.states?.security?.states ?? {})).toEqual(['entering', 'nodes', 'succeeded', 'failed', 'stopped']);
     expect(Object.keys(running?.states?.security?.states?.nodes?.states ?? {})).toEqual(['scan', 'sec_gate']);
     // xstate itself resolved the config: the group's running state node is parallel, the gate deep inside a branch is known by id.
     expect(machine.getStateNodeById(`${machine.id}.active.reviews.running`).type).toBe('parallel');

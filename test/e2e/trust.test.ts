@@ -91,7 +91,9 @@ describe('an agent cannot approve its own gate (SPEC §5.2)', () => {
     // The agent really went everywhere the audit went: the database file and its driver's environment.
     expect(found.databases.map((entry) => entry.path)).toContain(join(dir, db));
     expect(found.databases[0]?.dump.tables).toEqual(expect.arrayContaining(['events', 'approvals']));
-    const driver = found.ancestors[0];
+    // The agent's parent is its supervisor (src/adapters/supervisor.ts), which runs with an empty environment; the driver is above it.
+    expect(found.ancestors[0]?.environ).toEqual({});
+    const driver = found.ancestors.find((ancestor) => ancestor.cmdline.includes(cliPath));
     expect(driver?.cmdline).toEqual(expect.arrayContaining([cliPath, 'run']));
     if (leftoverKey) {
       expect(driver?.environ.CANTBOOK_SECRET).toBe(env.CANTBOOK_SECRET);

@@ -7,6 +7,7 @@ import { activeNodes, createPlaybookModel, DEFAULT_MAX_ITERATIONS, runStatusOf }
 import type { ActiveNode, PlaybookDefinition, PlaybookModel, PlaybookNode, RunEvent, RunSnapshot } from '../../index.js';
 import { edgeCondition, failurePathsOf } from '../exportFormats.js';
 import { oneLine } from '../output.js';
+import { failureFlags } from '../queryCommands.js';
 
 /** The id of the drawn final state `completed` (not an identifier, so it never clashes with a node id). */
 export const COMPLETED_NODE = '@completed';
@@ -196,7 +197,7 @@ export function summarize(event: RunEvent): string {
       return `${event.data.nodeId} succeeded${keys.length === 0 ? '' : `: ${oneLine(keys.join(', '), 80)}`}`;
     }
     case 'NodeFailed':
-      return `${event.data.nodeId} failed${event.data.interrupted ? ' (interrupted)' : ''}${event.data.aborted ? ' (aborted)' : ''}: ${oneLine(event.data.error, 120)}`;
+      return `${event.data.nodeId} failed${failureFlags(event.data)}: ${oneLine(event.data.error, 120)}`;
     case 'NodeEscalated':
       return `${event.data.from} escalated to ${event.data.to}`;
     case 'RunPaused':
@@ -217,6 +218,12 @@ export function summarize(event: RunEvent): string {
       return `run failed (${event.data.cause})${event.data.nodeId === undefined ? '' : ` at ${event.data.nodeId}`}: ${oneLine(event.data.error, 120)}`;
     case 'RunCancelled':
       return `run cancelled: ${oneLine(event.data.reason, 120)}`;
+    case 'NodeRetryScheduled':
+      return `${event.data.nodeId} retries at ${event.data.dueAt} (backoff)`;
+    case 'ApprovalExpired':
+      return `gate '${event.data.nodeId}' expired`;
+    case 'RunRetried':
+      return `run retried from '${event.data.fromNode}'${event.data.by === undefined ? '' : ` by ${event.data.by}`}`;
   }
 }
 

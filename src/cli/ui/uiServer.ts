@@ -169,7 +169,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   }
 
   async function runsPage() {
-    const [runs, approvals] = await Promise.all([listRuns(options.store), getPendingApprovals(options.store)]);
+    const [runs, approvals] = await Promise.all([listRuns(options.store), getPendingApprovals(options.store, clock)]);
     return { label: options.label ?? '', runs: [...runs].reverse(), approvals };
   }
 

@@ -37,10 +37,11 @@ edges:
   const states = statesOf(source);
 
   it('gives each node only the ends its edges make possible', () => {
-    expect(substates(states.a)).toEqual(['exhausted', 'ready', 'running']); // one plain edge: straight on
+    expect(substates(states.a)).toEqual(['exhausted', 'ready', 'running', 'unretryable']); // one plain edge: straight on
+    // b escalates: a failure that says "do not retry" still escalates, so b has no unretryable end.
     expect(substates(states.b)).toEqual(['ambiguous_branch', 'escalating', 'exhausted', 'no_branch', 'ready', 'routing', 'running']);
-    expect(substates(states.c)).toEqual(['exhausted', 'ready', 'routing', 'running']); // a default edge: never no_branch
-    expect(substates(states.e)).toEqual(['done', 'exhausted', 'ready', 'running']);
+    expect(substates(states.c)).toEqual(['exhausted', 'ready', 'routing', 'running', 'unretryable']); // a default edge: never no_branch
+    expect(substates(states.e)).toEqual(['done', 'exhausted', 'ready', 'running', 'unretryable']);
   });
 
   it('never retries a node with inject_into in place, nor escalates one without', () => {
@@ -70,7 +71,8 @@ nodes:
 `).g;
     expect(group?.states?.running?.type).toBe('parallel');
     expect(Object.keys(group?.states?.running?.states ?? {})).toEqual(['A', 'B']);
-    expect(substates(group?.states?.running?.states?.A)).toEqual(['failed', 'nodes', 'stopped', 'succeeded']);
+    // `entering` is transient: a redrive's kept branch goes straight to succeeded, any other to its nodes.
+    expect(substates(group?.states?.running?.states?.A)).toEqual(['entering', 'failed', 'nodes', 'stopped', 'succeeded']);
     // A branch's last node ends its region, not the run.
     expect(JSON.stringify(group?.states?.running?.states?.A)).not.toContain('RunCompleted');
   });

@@ -32,7 +32,7 @@ async function pause(clock = manualClock()) {
 
 describe('approval gates', () => {
   it('pause: RunPaused with a rendered prompt and a token; nothing after the gate runs', async () => {
-    const { result, dispatcher, token } = await pause();
+    const { result, dispatcher, token, clock } = await pause();
     expect(result.terminalStatus).toBe('pending_approval');
     expect(token).toMatch(/^cbk1\.[0-9a-f-]+\.[A-Za-z0-9_-]{43}$/);
     expect(dispatcher.calls.map((c) => c.nodeId)).toEqual(['version_bump', 'changelog']);
@@ -43,7 +43,7 @@ describe('approval gates', () => {
     const everything = JSON.stringify(await readRunEvents(store, result.runId)) + JSON.stringify(await store.listApprovals());
     expect(everything).not.toContain(token);
     expect(everything).not.toContain(SECRET);
-    expect(await getPendingApprovals(store)).toEqual([
+    expect(await getPendingApprovals(store, { now: clock.now })).toEqual([
       { approvalId: result.approvalId, runId: result.runId, nodeId: 'approval', prompt: 'Publish 2.0.0 to latest (12 lines)?', requestedAt: '2026-01-01T00:00:00.000Z', expiresAt: '2026-01-01T02:00:00.000Z' },
     ]);
     expect((await getRun(store, result.runId))?.status).toBe('paused');
@@ -120,7 +120,7 @@ describe('approval gates', () => {
     await expect(approveGate({ store, token: unknown, approver: 'a', ...opts })).rejects.toMatchObject({ code: 'E_APPROVAL_NOT_FOUND' });
     await expect(resumePlaybook({ store, approvalToken: flipped, dispatcher: scriptedDispatcher(), ...opts })).rejects.toMatchObject({ code: 'E_APPROVAL_TOKEN_INVALID' });
     // None of that changed the gate.
-    expect((await getPendingApprovals(store))).toHaveLength(1);
+    expect((await getPendingApprovals(store, opts))).toHaveLength(1);
   });
 
   it('an expired gate is refused, and the expiry is recorded durably (cause approval_expired)', async () => {

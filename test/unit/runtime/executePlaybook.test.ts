@@ -118,7 +118,7 @@ describe('executePlaybook: linear runs', () => {
   it('commits once per step: a result shares its transaction with the next NodeStarted', async () => {
     let appends = 0;
     const counting: EventStore = { ...store, append: (request) => { appends += 1; return store.append(request); } } as EventStore;
-    for (const method of ['readRun', 'getRun', 'listRuns', 'getApproval', 'listApprovals', 'getPlaybookSource', 'listRunIds', 'readAll', 'replaceProjections', 'close'] as const) {
+    for (const method of ['readRun', 'getRun', 'listRuns', 'getApproval', 'listApprovals', 'getPlaybookSource', 'listRunIds', 'readAll', 'replaceProjections', 'close', 'acquireLease', 'renewLease', 'releaseLease', 'getLease', 'claimRuns', 'nextWakeAt'] as const) {
       (counting as unknown as Record<string, unknown>)[method] = (store[method] as (...args: unknown[]) => unknown).bind(store);
     }
     await executePlaybook({ store: counting, ...linear, initialContext: { epicId: 'E1' }, dispatcher: scriptedDispatcher() });

@@ -9,6 +9,7 @@ import { executePlaybook } from '../../../src/runtime/executePlaybook.js';
 import { approveGate } from '../../../src/runtime/gates.js';
 import { readRunEvents, verifyRun } from '../../../src/runtime/queries.js';
 import { recoverRun } from '../../../src/runtime/recoverRun.js';
+import { DEFAULT_LEASE_MS } from '../../../src/runtime/runSession.js';
 import type { EventStore } from '../../../src/store/eventStore.js';
 import { openSqliteStore } from '../../../src/store/sqliteEventStore.js';
 import { playbookFrom, scriptedDispatcher, SECRET, tempStore } from '../../helpers/runtimeHarness.js';
@@ -31,6 +32,9 @@ async function waitFor(file: string, child: ChildProcess): Promise<void> {
   if (!existsSync(file)) throw new Error(`timed out waiting for ${file}`);
 }
 
+/** A clock past any lease a driver killed just now still holds: what a worker sees once it expired. */
+const afterLease = () => new Date(Date.now() + DEFAULT_LEASE_MS + 1000);
+
 describe('multi-process runtime', () => {
   it('a run whose process is SIGKILLed mid-node is finished by recoverRun in another process', async () => {
     const source = `version: "1.0"\nname: crash\nnodes:\n  - { id: a, type: agentic, skill: s }\n  - { id: b, type: agentic, skill: s, depends: [a] }\n  - { id: c, type: agentic, skill: s, depends: [b] }\n`;
@@ -44,9 +48,10 @@ describe('multi-process runtime', () => {
     const [liveRunId] = await store.listRunIds();
     const started = (await readRunEvents(store, liveRunId as string)).at(-1);
     expect(started?.data).toMatchObject({ nodeId: 'b', attempt: 1, owner: { host: hostname(), pid: proc.pid } });
+    // Its lease is live: recovery leaves the run alone.
     await expect(recoverRun({ store, runId: liveRunId as string, dispatcher: scriptedDispatcher() })).rejects.toMatchObject({
       code: 'E_RUN_ACTIVE',
-      details: { nodeId: 'b', attempt: 1, owner: { pid: proc.pid } },
+      details: { runId: liveRunId, owner: `${hostname()}:${proc.pid}` },
     });
     expect((await readRunEvents(store, liveRunId as string)).at(-1)?.seq).toBe(started?.seq);
 
@@ -60,8 +65,10 @@ describe('multi-process runtime', () => {
     expect(before.map((e) => e.type).slice(-2)).toEqual(['NodeSucceeded', 'NodeStarted']);
     expect((await store.getRun(runId as string))?.status).toBe('running');
 
+    // The dead driver's lease is still live for up to DEFAULT_LEASE_MS: recovery refuses until then, and takes over after.
+    await expect(recoverRun({ store, runId: runId as string, dispatcher: scriptedDispatcher() })).rejects.toMatchObject({ code: 'E_RUN_ACTIVE' });
     const dispatcher = scriptedDispatcher();
-    const result = await recoverRun({ store, runId: runId as string, dispatcher });
+    const result = await recoverRun({ store, runId: runId as string, dispatcher, now: afterLease });
     expect(result.terminalStatus).toBe('completed');
     expect(dispatcher.calls.map((c) => `${c.nodeId}#${c.iteration}`)).toEqual(['b#2', 'c#1']);
     const events = await readRunEvents(store, runId as string);
@@ -92,7 +99,7 @@ describe('multi-process runtime', () => {
     const [runId] = await store.listRunIds();
     expect((await store.getRun(runId as string))?.activeNodes.filter((node) => node.phase === 'running').map((node) => node.nodeId)).toEqual(['group', 'p1', 'p2', 'p3']);
     const dispatcher = scriptedDispatcher();
-    const result = await recoverRun({ store, runId: runId as string, dispatcher });
+    const result = await recoverRun({ store, runId: runId as string, dispatcher, now: afterLease });
     expect(result.terminalStatus).toBe('completed');
     const events = await readRunEvents(store, runId as string);
     const interrupted = events.filter((e) => e.type === 'NodeFailed' && e.data.interrupted === true).map((e) => e.type === 'NodeFailed' && e.data.nodeId);

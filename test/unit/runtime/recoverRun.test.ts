@@ -1,8 +1,9 @@
 /**
- * recoverRun takes over only runs whose process is gone (SPEC §4 "Crash
- * safety"): a node in flight in a live session of this process, or started by
- * a live pid on this host, is refused with E_RUN_ACTIVE unless forced. The
- * cross-process case (a live child, then SIGKILL) is in multiProcess.test.ts.
+ * recoverRun takes over only runs whose driver is gone (SPEC §4 "Crash
+ * safety", §11): a run whose lease is live (a session of this process, or of
+ * any other) is refused with E_RUN_ACTIVE unless forced; whatever pid a
+ * NodeStarted records is information only. The cross-process case (a live
+ * child, then SIGKILL) is in multiProcess.test.ts.
  */
 import { hostname } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -68,7 +69,7 @@ describe('recoverRun', () => {
     const before = await readRunEvents(store, 'r-live');
     await expect(recoverRun({ store, runId: 'r-live', dispatcher: scriptedDispatcher() })).rejects.toMatchObject({
       code: 'E_RUN_ACTIVE',
-      details: { runId: 'r-live', nodeId: 'a', attempt: 1, owner: { pid: process.pid } },
+      details: { runId: 'r-live', owner: `${hostname()}:${process.pid}` },
     });
     expect(await readRunEvents(store, 'r-live')).toEqual(before);
     held.release({ status: 'success', output: { a: 'live' } });
