@@ -1,0 +1,72 @@
+/**
+ * A clock whose time moves only when the test says so, with timers that fire
+ * when it moves past them (SPEC §10: tests never sleep to see a timer fire).
+ * Pass it as `clock` to any runtime call or worker.
+ */
+import type { Clock } from '../../src/runtime/clock.js';
+
+interface Timer {
+  at: number;
+  order: number;
+  callback: () => void;
+  cancelled: boolean;
+}
+
+export interface TestClock extends Clock {
+  /** Moves time forward by `ms`, firing every timer that falls due, in due order, letting the runtime react after each. */
+  advance(ms: number): Promise<void>;
+  /** Lets promises, I/O callbacks and immediates run, without moving time. */
+  settle(): Promise<void>;
+  /** Timers set and not yet fired or cancelled. */
+  readonly pending: number;
+}
+
+/** Turns of the event loop `settle` gives the runtime: every store call resolves within one (SQLite answers synchronously). */
+const SETTLE_TURNS = 25;
+
+export function testClock(start = '2026-01-01T00:00:00.000Z'): TestClock {
+  let t = Date.parse(start);
+  let order = 0;
+  let timers: Timer[] = [];
+  const settle = async (): Promise<void> => {
+    for (let i = 0; i < SETTLE_TURNS; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+  };
+  return {
+    now: () => new Date(t),
+    setTimer(callback, ms) {
+      const timer: Timer = { at: t + Math.max(0, ms), order: order++, callback, cancelled: false };
+      timers.push(timer);
+      return () => {
+        timer.cancelled = true;
+      };
+    },
+    async advance(ms) {
+      const target = t + ms;
+      await settle();
+      for (;;) {
+        timers = timers.filter((timer) => !timer.cancelled);
+        const due = timers.filter((timer) => timer.at <= target).sort((a, b) => a.at - b.at || a.order - b.order)[0];
+        if (due === undefined) break;
+        t = Math.max(t, due.at);
+        due.cancelled = true;
+        due.callback();
+        await settle();
+      }
+      t = target;
+      await settle();
+    },
+    settle,
+    get pending() {
+      return timers.filter((timer) => !timer.cancelled).length;
+    },
+  };
+}
+
+/** Waits (turning the event loop, never sleeping on the wall clock) until `check` holds; fails after `turns`. */
+export async function until(check: () => boolean | Promise<boolean>, what: string, turns = 2000): Promise<void> {
+  for (let i = 0; i < turns; i++) {
+    if (await check()) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
