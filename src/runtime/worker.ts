@@ -129,21 +129,31 @@ export function createWorker(options: WorkerOptions): Worker {
     return leases.length;
   }
 
-  /** Until the next due time the store knows of, or pollMs, or a drive ending; at once when stopped. */
+  /**
+   * Sleeps until there may be work: with a free slot, until the store's next
+   * due time or pollMs, whichever is sooner; with every slot busy, until a
+   * drive ends or pollMs (due runs it has no room for are not its concern
+   * then). At once when stopped. Never a busy loop.
+   */
   async function idle(): Promise<void> {
     const now = clock.now().getTime();
-    let next: string | null = null;
-    try {
-      next = await store.nextWakeAt(new Date(now).toISOString());
-    } catch (error) {
-      if (!isTransient(error)) options.onError?.(error, '');
+    let due = pollMs;
+    if (active.size < concurrency) {
+      try {
+        const next = await store.nextWakeAt(new Date(now).toISOString());
+        if (next !== null) due = Math.max(1, Math.min(pollMs, Date.parse(next) - now));
+      } catch (error) {
+        if (!isTransient(error)) options.onError?.(error, '');
+      }
     }
-    const due = next === null ? pollMs : Math.max(1, Math.min(pollMs, Date.parse(next) - now));
+    // The sleep ends early on a poke or a stop; either way its timer is cleared.
+    if (stopping?.signal.aborted === true) return;
+    const woken = new AbortController();
+    poke = () => woken.abort();
     const stop = stopping?.signal;
-    await new Promise<void>((resolve) => {
-      poke = resolve;
-      void sleep(clock, due, stop).then(resolve);
-    });
+    stop?.addEventListener('abort', poke, { once: true });
+    await sleep(clock, due, woken.signal);
+    if (stop !== undefined) stop.removeEventListener('abort', poke);
     poke = undefined;
   }
 

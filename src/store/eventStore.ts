@@ -145,9 +145,11 @@ export interface EventStore {
    */
   claimRuns(request: ClaimRunsRequest): Promise<Lease[]>;
   /**
-   * The earliest time at which some run becomes runnable (its wakeAt, or the
-   * expiry of the live lease that holds it), or null when none will: how long
-   * an idle worker may sleep.
+   * The earliest time after `now` at which a run may become runnable: the next
+   * `wakeAt` in the future, or the next expiry of a live lease (a driver that
+   * died); null when there is neither. How long an idle worker may sleep. It
+   * is an early bound: a worker that wakes then may find nothing (the lease
+   * was renewed), never a late one. Costs the same whatever the backlog.
    */
   nextWakeAt(now: string): Promise<string | null>;
   close(): Promise<void>;

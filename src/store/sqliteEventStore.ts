@@ -84,6 +84,7 @@ CREATE TABLE IF NOT EXISTS leases (
   token      INTEGER NOT NULL CHECK (token >= 1),
   expires_at TEXT    NOT NULL
 ) STRICT;
+CREATE INDEX IF NOT EXISTS leases_by_expiry ON leases (expires_at);
 CREATE INDEX IF NOT EXISTS runs_by_wake ON runs (wake_at) WHERE wake_at IS NOT NULL;
 `;
 
@@ -455,7 +456,7 @@ class SqliteEventStore implements EventStore {
   private readonly extendLease: Database.Statement<[string, string, number]>;
   private readonly dropLease: Database.Statement<[string, number]>;
   private readonly selectRunnable: Database.Statement<[string, string, number], string>;
-  private readonly selectNextWake: Database.Statement<[string], string | null>;
+  private readonly selectNextWake: Database.Statement<[string, string], string | null>;
   private readonly leaseTx: <T>(write: () => T) => T;
   private readonly upsertBinding: Database.Statement<[string, string, string]>;
   private readonly deleteBinding: Database.Statement<[string, string]>;
@@ -547,10 +548,11 @@ class SqliteEventStore implements EventStore {
        WHERE r.wake_at IS NOT NULL AND r.wake_at <= ? AND (l.run_id IS NULL OR l.expires_at <= ?)
        ORDER BY r.wake_at, r.run_id LIMIT ?`,
     ).pluck();
-    // The next time something becomes runnable: a due time, or the expiry of the lease that holds a due run.
-    this.selectNextWake = db.prepare<[string], string | null>(
-      `SELECT MIN(CASE WHEN l.expires_at > r.wake_at AND l.expires_at > ? THEN l.expires_at ELSE r.wake_at END)
-       FROM runs r LEFT JOIN leases l ON l.run_id = r.run_id WHERE r.wake_at IS NOT NULL`,
+    // The next time something may become runnable: the next due time, or the next expiry of a live lease.
+    // Two index seeks (runs_by_wake, leases_by_expiry), whatever the backlog.
+    this.selectNextWake = db.prepare<[string, string], string | null>(
+      `SELECT MIN(t) FROM (SELECT MIN(wake_at) AS t FROM runs WHERE wake_at > ?
+                           UNION ALL SELECT MIN(expires_at) FROM leases WHERE expires_at > ?)`,
     ).pluck();
     this.deleteRun = db.prepare('DELETE FROM runs WHERE run_id = ?');
     // A key rewritten with the value it already has is not written again (no page touched).
@@ -852,7 +854,7 @@ class SqliteEventStore implements EventStore {
 
   async nextWakeAt(now: string): Promise<string | null> {
     this.assertOpen('nextWakeAt');
-    return this.guard('read the next due time', () => this.selectNextWake.get(now) ?? null);
+    return this.guard('read the next due time', () => this.selectNextWake.get(now, now) ?? null);
   }
 
   /** A new lease of the run for `owner`: the fencing token moves on by one. Inside a write transaction. */

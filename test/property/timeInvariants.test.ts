@@ -38,7 +38,7 @@ const scenarioArbitrary = fc.record({
   outcomes: fc.array(fc.constantFrom<Outcome>('ok', 'ok', 'fail', 'fail', 'final', 'hang'), { maxLength: 30 }),
 });
 
-type Scenario = fc.infer<typeof scenarioArbitrary>;
+type Scenario = typeof scenarioArbitrary extends fc.Arbitrary<infer T> ? T : never;
 
 function sourceOf(scenario: Scenario): string {
   const nodes = scenario.nodes.map((node, i) => ({
