@@ -6,7 +6,7 @@
  */
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { CantbookError, createDispatcherFromSpec, createSubprocessRunner, openSqliteStore } from '../index.js';
+import { CantbookError, createDispatcherFromSpec, createSubprocessRunner, DEFAULT_LEASE_MS, exitCodes, openSqliteStore } from '../index.js';
 import type { AgentDispatcher, DeterministicRunner, EventStore, PlaybookDefinition } from '../index.js';
 import { CliError, messageOf } from './cliErrors.js';
 import { CONFIG_EXIT_CODE, CONFIG_FILE_NAME, readConfigFile } from './configFile.js';
@@ -73,7 +73,19 @@ export interface CliContext {
   dispatcher(agentFlag: string | undefined, playbook: PlaybookDefinition | null): AgentDispatcher;
   /** The subprocess runner for deterministic nodes. */
   runner(): DeterministicRunner;
+  /**
+   * The lease length for commands that drive runs (SPEC §11): `CANTBOOK_LEASE_MS`
+   * when set, else undefined (the library's default, 30 s). Read on first use,
+   * so only a driving command refuses a bad value (E_USAGE naming the variable).
+   */
+  leaseMs(): number | undefined;
 }
+
+/** The environment variable that sets the lease length of every driving command. */
+export const LEASE_MS_VARIABLE = 'CANTBOOK_LEASE_MS';
+/** The shortest lease the library accepts (it renews every third of it). */
+const MIN_LEASE_MS = 3;
+const USAGE_EXIT_CODE = exitCodes.E_USAGE;
 
 /**
  * Builds the context for one invocation.
@@ -174,7 +186,22 @@ export function createCliContext(environment: CliEnvironment, globals: GlobalOpt
     runner() {
       return createSubprocessRunner();
     },
+    leaseMs: () => parseLeaseMs(env[LEASE_MS_VARIABLE]),
   };
+}
+
+/**
+ * `CANTBOOK_LEASE_MS` as a number of milliseconds (undefined when unset or
+ * empty). Throws E_USAGE naming the variable for anything but a whole number
+ * of at least 3. Pure.
+ */
+export function parseLeaseMs(text: string | undefined): number | undefined {
+  if (text === undefined || text.trim() === '') return undefined;
+  const ms = Number(text.trim());
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(ms) || ms < MIN_LEASE_MS) {
+    throw new CliError('E_USAGE', USAGE_EXIT_CODE, `${LEASE_MS_VARIABLE} must be a whole number of milliseconds (at least ${MIN_LEASE_MS}), got '${text}'`, `unset it for the default lease (${DEFAULT_LEASE_MS} ms), or set it like ${LEASE_MS_VARIABLE}=5000`);
+  }
+  return ms;
 }
 
 /** Stands in when no agent is configured and the playbook has no agentic node: never called. */

@@ -2,16 +2,16 @@
  * Commands for approval gates: `approve`, `reject`, `approvals`.
  */
 import type { Command } from 'commander';
-import { approveGate, getPendingApprovals, MAX_APPROVER_LENGTH, MAX_REASON_LENGTH, rejectGate, resumePlaybook } from '../index.js';
-import type { ApprovalRow } from '../index.js';
+import { approveGate, E_PLAYBOOK_RESUME_BLOCKED, E_RUN_INTERRUPTED, getPendingApprovals, hasCode, MAX_APPROVER_LENGTH, MAX_REASON_LENGTH, rejectGate, resumePlaybook } from '../index.js';
+import type { ApprovalRow, EventStore, PlaybookResult } from '../index.js';
 import type { CliContext } from './cliContext.js';
 import { describeError, withHint } from './cliErrors.js';
 import type { BindAction } from './commandKit.js';
 import { bounded, withExamples } from './commandKit.js';
 import { formatTable } from './output.js';
 import { playbookOfRun } from './playbookFile.js';
-import { withProgress } from './progress.js';
 import { printResult, withAnchor } from './runResult.js';
+import { withDriver } from './shutdown.js';
 
 /**
  * Registers `approve`, `reject` and `approvals`. `approve` exits like `run`
@@ -31,22 +31,29 @@ export function registerGateCommands(program: Command, bind: BindAction): void {
     bind(async (ctx, cmd) => {
       const token = cmd.processedArgs[0] as string;
       const opts = cmd.opts<{ by: string; reason?: string; agent?: string }>();
-      return withProgress(ctx.out, async (progress) => {
-        const result = await ctx.withStore(async (store) => {
-          // 1. Record the decision. The token, the gate's state and its expiry are checked here, before anything
-          //    about agents, so an unknown, forged or already-decided token is reported as such.
-          const decision = await approveGate({ store, token, approver: opts.by, ...(opts.reason === undefined ? {} : { reason: opts.reason }) });
-          ctx.out.line(`✓ approved '${decision.nodeId}' of run ${decision.runId} as ${opts.by.trim()}`);
-          // 2. Resume. Only now are nodes dispatched, so only now must an agent be configured; without one the
-          //    approval stands and `resume` continues the run (RunResumed is not written before the agent resolves).
-          try {
-            const dispatcher = ctx.dispatcher(opts.agent, await playbookOfRun(store, decision.runId));
-            return await withAnchor(store, await resumePlaybook({ store, approvalToken: token, dispatcher, deterministicRunner: ctx.runner(), onEvents: progress.onEvents }));
-          } catch (error) {
-            throw withHint(error, afterApproval(ctx, decision.runId, error));
+      return withDriver(ctx, opts.agent, async (store, host) => {
+        // 1. Record the decision. The token, the gate's state and its expiry are checked here, before anything
+        //    about agents, so an unknown, forged or already-decided token is reported as such.
+        const decision = await approveGate({ store, token, approver: opts.by, ...(opts.reason === undefined ? {} : { reason: opts.reason }) });
+        ctx.out.line(`✓ approved '${decision.nodeId}' of run ${decision.runId} as ${opts.by.trim()}`);
+        // 2. Resume. Only now are nodes dispatched, so only now must an agent be configured; without one the
+        //    approval stands and `resume` continues the run (RunResumed is not written before the agent resolves).
+        let result: PlaybookResult;
+        try {
+          const dispatcher = ctx.dispatcher(opts.agent, await playbookOfRun(store, decision.runId));
+          result = await resumePlaybook({ store, approvalToken: token, dispatcher, deterministicRunner: ctx.runner(), ...host });
+        } catch (error) {
+          if (isDrivenElsewhere(error)) {
+            // Another driver (a worker, a run still going in another branch) holds the run: it resumes the gate itself.
+            const owner = await drivenBy(store, decision.runId, error);
+            ctx.out.data({ runId: decision.runId, approvalId: decision.approvalId, nodeId: decision.nodeId, status: 'approved', drivenBy: owner });
+            ctx.out.line(`▶ run ${decision.runId} is being driven by ${owner === null ? 'another driver' : `'${owner}'`}; that driver resumes the gate`);
+            return 0;
           }
-        });
-        return printResult(ctx.out, result, ctx.command);
+          if (hasCode(error, E_RUN_INTERRUPTED)) throw error;
+          throw withHint(error, afterApproval(ctx, decision.runId, error));
+        }
+        return printResult(ctx.out, await withAnchor(store, result), ctx.command);
       });
     }),
   );
@@ -127,4 +134,20 @@ function afterApproval(ctx: CliContext, runId: string, error: unknown): string {
   if (code === 'E_PLAYBOOK_RESUME_BLOCKED') return `the approval is recorded; see the run with: ${ctx.command('show', runId)}`;
   const agent = code === 'E_ADAPTER_INVALID' ? ' --agent <spec>' : '';
   return `the approval is recorded; continue the run with: ${ctx.command('resume', runId)}${agent}`;
+}
+
+/** The resume after a decision was refused because another driver holds the run's lease (it resumes the gate). */
+function isDrivenElsewhere(error: unknown): boolean {
+  return hasCode(error, E_PLAYBOOK_RESUME_BLOCKED) && (error as { details?: { reason?: unknown } }).details?.reason === 'driven';
+}
+
+/** Who drives the run: the refusal's cause names the lease's owner; else the store's lease. */
+async function drivenBy(store: EventStore, runId: string, error: unknown): Promise<string | null> {
+  const owner = (error as { cause?: { details?: { owner?: unknown } } }).cause?.details?.owner;
+  if (typeof owner === 'string') return owner;
+  try {
+    return (await store.getLease(runId))?.owner ?? null;
+  } catch {
+    return null;
+  }
 }

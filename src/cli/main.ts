@@ -18,12 +18,15 @@ function crash(error: unknown): void {
 
 process.on('uncaughtException', crash);
 process.on('unhandledRejection', crash);
-process.on('SIGINT', () => {
-  // A command that listens for SIGINT itself (the viewer) shuts down on its own terms.
-  if (process.listenerCount('SIGINT') > 1) return;
-  process.stderr.write('\ninterrupted: a run that was executing stays "running"; finish it later with: cantbook recover\n');
-  process.exit(130);
-});
+// Commands that drive runs (src/cli/shutdown.ts) and the viewer listen for SIGINT and SIGTERM themselves and
+// stop on their own terms: a driver first stops its node's processes and records nothing false. Any other
+// command holds nothing that needs stopping and exits at once, with the shell's code for the signal.
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  process.on(signal, () => {
+    if (process.listenerCount(signal) > 1) return;
+    process.exit(code);
+  });
+}
 
 const exitCode = await runCli(process.argv.slice(2), { cwd: process.cwd(), env: process.env, stdout: process.stdout, stderr: process.stderr });
 // Let buffered output reach a pipe before exiting; exit explicitly so a lingering handle cannot keep the process alive.

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { createCliContext } from './cliContext.js';
+import { registerControlCommands } from './controlCommands.js';
 import type { CliEnvironment, GlobalOptions } from './cliContext.js';
 import { reportError, usageError } from './cliErrors.js';
 import type { BindAction } from './commandKit.js';
@@ -18,6 +19,7 @@ import { registerRunCommands } from './runCommands.js';
 import { registerUi } from './uiCommand.js';
 import { registerValidate } from './validateCommand.js';
 import { registerVerify } from './verifyCommand.js';
+import { registerWorker } from './workerCommand.js';
 
 /** Commander's ways of saying "help or version was printed": not failures. */
 const INFORMATIONAL = new Set(['commander.helpDisplayed', 'commander.version']);
@@ -55,6 +57,7 @@ export function createProgram(bind: BindAction, environment: Pick<CliEnvironment
       '',
       'Agents: --agent <spec> or {"agent": "exec:node starter/demo-agent.mjs"} in ./cantbook.config.json.',
       'Approval tokens are random, single-gate credentials printed once; only their SHA-256 is stored (docs/security.md).',
+      'A driver holds its run\'s lease (CANTBOOK_LEASE_MS, default 30000); Ctrl-C stops its node first, then exits 130.',
       'Exit codes and a full session: docs/cli.md.',
       '',
     ].join('\n'),
@@ -62,6 +65,8 @@ export function createProgram(bind: BindAction, environment: Pick<CliEnvironment
   registerValidate(program, bind);
   registerRunCommands(program, bind);
   registerGateCommands(program, bind);
+  registerControlCommands(program, bind);
+  registerWorker(program, bind);
   registerQueryCommands(program, bind);
   registerVerify(program, bind);
   registerExport(program, bind);

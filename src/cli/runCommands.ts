@@ -1,23 +1,27 @@
 /**
- * Commands that drive runs: `run`, `resume`, `recover`.
+ * Commands that drive runs: `run`, `resume`, `recover`. Each holds the run's
+ * lease while it drives (length from CANTBOOK_LEASE_MS) and stops cleanly on
+ * SIGINT/SIGTERM (src/cli/shutdown.ts).
  */
 import type { Command } from 'commander';
-import { CantbookError, E_INPUT_MISSING, E_RUN_ACTIVE, executePlaybook, hasCode, listRuns, recoverRun, resumeRun, sweepExpiredApprovals } from '../index.js';
+import { CantbookError, E_INPUT_MISSING, E_RUN_ACTIVE, E_RUN_INTERRUPTED, executePlaybook, hasCode, listRuns, recoverRun, resumeRun, sweepExpiredApprovals } from '../index.js';
 import type { AgentDispatcher, PlaybookDefinition, PlaybookResult, RunContext } from '../index.js';
 import type { CliContext } from './cliContext.js';
 import { describeError, runNotFound } from './cliErrors.js';
 import type { BindAction } from './commandKit.js';
 import { collect, withExamples } from './commandKit.js';
 import { playbookOfRun, readInputs, readPlaybookFile } from './playbookFile.js';
-import { withProgress } from './progress.js';
 import { printResult, withAnchor } from './runResult.js';
+import { withDriver } from './shutdown.js';
 
-const AGENT_HELP = 'agent dispatcher: exec:<command> | module:<path> | http:<url> (default: "agent" in cantbook.config.json)';
+/** The --agent option's help, shared by every command that dispatches. */
+export const AGENT_HELP = 'agent dispatcher: exec:<command> | module:<path> | http:<url> (default: "agent" in cantbook.config.json)';
 
 /**
  * Registers `run`, `resume` and `recover`. `run` and `resume` exit 0 when the
  * run completed or paused at a gate, 1 when it failed, 2 when a node exceeded
- * its iteration cap.
+ * its iteration cap; every driving command exits 130 (SIGINT) or 143
+ * (SIGTERM) when stopped by a signal, the run left recoverable.
  */
 export function registerRunCommands(program: Command, bind: BindAction): void {
   const run = program
@@ -43,22 +47,20 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
       // The command line is checked before the environment: a missing input is reported even when no agent is set.
       requireInputs(playbook.definition, initialContext);
       const dispatcher = ctx.dispatcher(opts.agent, playbook.definition);
-      return withProgress(ctx.out, async (progress) => {
-        const result = await ctx.withStore(async (store) =>
-          withAnchor(store, await executePlaybook({
-            store,
-            playbook: playbook.definition,
-            source: playbook.source,
-            playbookHash: playbook.sourceHash,
-            initialContext,
-            dispatcher,
-            deterministicRunner: ctx.runner(),
-            onEvents: progress.onEvents,
-            ...(opts.epic === undefined ? {} : { epicId: opts.epic }),
-            ...(opts.session === undefined ? {} : { sessionId: opts.session }),
-          })),
-        );
-        return printResult(ctx.out, result, ctx.command);
+      return withDriver(ctx, opts.agent, async (store, host) => {
+        const result = await executePlaybook({
+          store,
+          playbook: playbook.definition,
+          source: playbook.source,
+          playbookHash: playbook.sourceHash,
+          initialContext,
+          dispatcher,
+          deterministicRunner: ctx.runner(),
+          ...host,
+          ...(opts.epic === undefined ? {} : { epicId: opts.epic }),
+          ...(opts.session === undefined ? {} : { sessionId: opts.session }),
+        });
+        return printResult(ctx.out, await withAnchor(store, result), ctx.command);
       });
     }),
   );
@@ -73,73 +75,75 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
     bind(async (ctx, cmd) => {
       const runId = cmd.processedArgs[0] as string;
       const opts = cmd.opts<{ agent?: string }>();
-      return withProgress(ctx.out, async (progress) => {
-        const result = await ctx.withStore(async (store) => {
-          if ((await store.getRun(runId)) === null) throw runNotFound(runId);
-          const definition = await playbookOfRun(store, runId);
-          // A run that cannot resume (gate pending, rejected or already resumed) is refused by resumeRun before it
-          // dispatches anything, so the agent is resolved up front only when the gate is approved and not yet resumed.
-          const gate = (await store.listApprovals({ runId })).at(-1);
-          const resumable = gate?.status === 'approved' && !gate.resumed;
-          const dispatcher = resumable ? ctx.dispatcher(opts.agent, definition) : resolvedOnUse(() => ctx.dispatcher(opts.agent, definition));
-          return withAnchor(store, await resumeRun({ store, runId, dispatcher, deterministicRunner: ctx.runner(), onEvents: progress.onEvents }));
-        });
-        return printResult(ctx.out, result, ctx.command);
+      return withDriver(ctx, opts.agent, async (store, host) => {
+        if ((await store.getRun(runId)) === null) throw runNotFound(runId);
+        const definition = await playbookOfRun(store, runId);
+        // A run that cannot resume (gate pending, rejected or already resumed) is refused by resumeRun before it
+        // dispatches anything, so the agent is resolved up front only when the gate is approved and not yet resumed.
+        const gate = (await store.listApprovals({ runId })).at(-1);
+        const resumable = gate?.status === 'approved' && !gate.resumed;
+        const dispatcher = resumable ? ctx.dispatcher(opts.agent, definition) : resolvedOnUse(() => ctx.dispatcher(opts.agent, definition));
+        const result = await resumeRun({ store, runId, dispatcher, deterministicRunner: ctx.runner(), ...host });
+        return printResult(ctx.out, await withAnchor(store, result), ctx.command);
       });
     }),
   );
 
   const recover = program
     .command('recover')
-    .description('expire overdue approval gates, then finish every run left "running" by a process that died')
+    .description('expire overdue approval gates, then finish every run left "running" whose driver is gone (its lease expired)')
     .option('--agent <spec>', AGENT_HELP)
-    .option('--force', 'also take over runs whose node a live process on this host is still executing')
+    .option('--force', 'also take over runs whose lease is still live (their driver stops at its next renewal or write)')
     .addHelpText(
       'after',
-      '\nA run whose node was started by a process that is still alive on this host is skipped\n' +
-        '(E_RUN_ACTIVE), so recover is safe to run while other cantbook processes work. A process on\n' +
-        'another host cannot be checked: its runs are taken over, and a node taken over is dispatched\n' +
-        'again (delivery is at-least-once; agents get runId:nodeId:attempt as an idempotency key).\n',
+      '\nWho drives a run is decided by its lease, not by process ids: every driver (run, resume,\n' +
+        'retry, approve, a worker) holds the run\'s lease and renews it while it works. A run whose\n' +
+        'lease is live is skipped (E_RUN_ACTIVE, naming the owner and the expiry), so recover is safe to\n' +
+        'run from cron on any host while other cantbook processes work. A run whose driver died\n' +
+        '(kill -9, a lost machine) is recovered once its lease expired (CANTBOOK_LEASE_MS, default\n' +
+        '30000); --force takes a live run over at once. The attempt that was in flight is recorded as\n' +
+        'interrupted and dispatched again (delivery is at-least-once; agents get runId:nodeId:attempt\n' +
+        'as an idempotency key). A running `cantbook worker` does all of this on its own.\n',
     );
-  withExamples(recover, ['cantbook recover', 'cantbook recover --db /var/lib/cantbook/cantbook.db --json']);
+  withExamples(recover, ['cantbook recover', 'cantbook recover --db /var/lib/cantbook/cantbook.db --json', 'cantbook recover --force --agent "exec:node my-agent.mjs"']);
   recover.action(
     bind(async (ctx, cmd) => {
       const opts = cmd.opts<{ agent?: string; force?: boolean }>();
-      return withProgress(ctx.out, (progress) =>
-        ctx.withStore(async (store) => {
-          const expired = await sweepExpiredApprovals({ store });
-          for (const approvalId of expired) ctx.out.line(`⌛ approval ${approvalId} expired; its run failed (approval_expired)`);
-          const outcomes: (PlaybookResult | { runId: string; error: { code: string; message: string } } | { runId: string; skipped: { code: string; message: string } })[] = [];
-          let exitCode = 0;
-          const running = await listRuns(store, { status: 'running' });
-          if (running.length === 0) ctx.out.line('no interrupted runs');
-          for (const row of running) {
-            ctx.out.line(`↻ recovering run ${row.runId} · playbook ${row.playbookName}`);
-            try {
-              const definition = await playbookOfRun(store, row.runId);
-              const result = await withAnchor(store, await recoverRun({ store, runId: row.runId, ...hostOptions(ctx, opts.agent, definition), onEvents: progress.onEvents, force: opts.force === true }));
-              progress.stop();
-              outcomes.push(result);
-              // In JSON mode the results go out once, together, below: stdout holds one document.
-              if (!ctx.out.json) printResult(ctx.out, result, ctx.command);
-            } catch (error) {
-              progress.stop();
-              const reported = describeError(error);
-              if (hasCode(error, E_RUN_ACTIVE)) {
-                // Not a failure: the run is alive and well in another process.
-                outcomes.push({ runId: row.runId, skipped: { code: reported.code, message: reported.message } });
-                ctx.out.line(`↷ skipped run ${row.runId}: ${reported.message}`);
-                continue;
-              }
-              if (exitCode === 0) exitCode = reported.exitCode;
-              outcomes.push({ runId: row.runId, error: { code: reported.code, message: reported.message } });
-              ctx.out.note(`error[${reported.code}]: run ${row.runId}: ${reported.message}`);
+      return withDriver(ctx, opts.agent, async (store, host, progress) => {
+        const expired = await sweepExpiredApprovals({ store });
+        for (const approvalId of expired) ctx.out.line(`⌛ approval ${approvalId} expired; its run failed (approval_expired)`);
+        const outcomes: (PlaybookResult | { runId: string; error: { code: string; message: string } } | { runId: string; skipped: { code: string; message: string } })[] = [];
+        let exitCode = 0;
+        const running = await listRuns(store, { status: 'running' });
+        if (running.length === 0) ctx.out.line('no interrupted runs');
+        for (const row of running) {
+          ctx.out.line(`↻ recovering run ${row.runId} · playbook ${row.playbookName}`);
+          try {
+            const definition = await playbookOfRun(store, row.runId);
+            const result = await withAnchor(store, await recoverRun({ store, runId: row.runId, ...hostOptions(ctx, opts.agent, definition), ...host, force: opts.force === true }));
+            progress.stop();
+            outcomes.push(result);
+            // In JSON mode the results go out once, together, below: stdout holds one document.
+            if (!ctx.out.json) printResult(ctx.out, result, ctx.command);
+          } catch (error) {
+            progress.stop();
+            // A signal stops the whole command (withDriver reports it): the other runs are left for later.
+            if (host.signal.aborted && hasCode(error, E_RUN_INTERRUPTED)) throw error;
+            const reported = describeError(error);
+            if (hasCode(error, E_RUN_ACTIVE)) {
+              // Not a failure: the run is alive and well in another process.
+              outcomes.push({ runId: row.runId, skipped: { code: reported.code, message: reported.message } });
+              ctx.out.line(`↷ skipped run ${row.runId}: ${reported.message}`);
+              continue;
             }
+            if (exitCode === 0) exitCode = reported.exitCode;
+            outcomes.push({ runId: row.runId, error: { code: reported.code, message: reported.message } });
+            ctx.out.note(`error[${reported.code}]: run ${row.runId}: ${reported.message}`);
           }
-          ctx.out.data({ expired, runs: outcomes });
-          return exitCode;
-        }),
-      );
+        }
+        ctx.out.data({ expired, runs: outcomes });
+        return exitCode;
+      });
     }),
   );
 }
@@ -161,7 +165,7 @@ function requireInputs(definition: PlaybookDefinition, context: RunContext): voi
 }
 
 /** A dispatcher resolved on its first dispatch (for a resume that is expected to be refused before any). */
-function resolvedOnUse(resolve: () => AgentDispatcher): AgentDispatcher {
+export function resolvedOnUse(resolve: () => AgentDispatcher): AgentDispatcher {
   let dispatcher: AgentDispatcher | undefined;
   return {
     dispatch(request) {

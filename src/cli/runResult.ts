@@ -2,7 +2,7 @@
  * How `run`, `approve`, `reject`, `resume` and `recover` present a run's
  * result (SPEC §6) and which exit code it maps to.
  */
-import { formatAnchor, getRunHead } from '../index.js';
+import { formatAnchor, getRunHead, isRedrivable } from '../index.js';
 import type { EventStore, PlaybookResult, TerminalStatus } from '../index.js';
 import { oneLine, shellQuote } from './output.js';
 import type { Output } from './output.js';
@@ -99,6 +99,7 @@ export function printResult(out: Output, result: AnchoredResult, command: Comman
       const verb = result.terminalStatus === 'exceeded_iteration_cap' ? 'exceeded its iteration cap' : result.terminalStatus;
       out.line(`✗ run ${id} ${verb}${where}${error ? ` (${error.cause}): ${oneLine(error.message, 400)}` : ''}`);
       out.line(`  details: ${command('show', id)}`);
+      if (result.terminalStatus !== 'cancelled' && isRedrivable(result.error)) out.line(`  retry:   ${command('retry', id)}`);
       break;
     }
   }
@@ -106,3 +107,4 @@ export function printResult(out: Output, result: AnchoredResult, command: Comman
   if (result.anchor !== undefined) out.line(`  anchor:  ${result.anchor}`);
   return exitCodeOf(result.terminalStatus);
 }
+

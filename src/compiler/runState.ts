@@ -497,7 +497,15 @@ export function contextKeysWritten(model: PlaybookModel, event: NewRunEvent): re
  */
 export function redriveNodeOf(model: PlaybookModel, state: RunState): string | undefined {
   const error = state.error;
-  if (error === null || error.nodeId === undefined || error.cause === 'approval_rejected' || error.cause === 'cancelled') return undefined;
-  if (!model.nodes.has(error.nodeId)) return undefined;
+  if (!isRedrivable(error) || error.nodeId === undefined || !model.nodes.has(error.nodeId)) return undefined;
   return enclosingGroups(model, error.nodeId)[0] ?? error.nodeId;
+}
+
+/**
+ * The redrive rule on a run's error alone (what a result or a runs row has):
+ * it failed at a node, and neither a human's rejection nor a cancellation
+ * ended it. Pure.
+ */
+export function isRedrivable(error: RunError | null | undefined): error is RunError {
+  return error != null && error.nodeId !== undefined && error.cause !== 'approval_rejected' && error.cause !== 'cancelled';
 }

@@ -1,14 +1,15 @@
 /**
  * A CLI process killed mid-node, and `cantbook recover` finishing its run from
- * the SQLite file alone (and leaving it alone while that process lived): the interrupted attempt is recorded, the node is
- * dispatched again (at-least-once), and the run goes on to its gate.
+ * the SQLite file alone (and leaving it alone while that process's lease was
+ * live): the agent dies with the CLI, the interrupted attempt is recorded, the
+ * node is dispatched again (at-least-once), and the run goes on to its gate.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../unit/adapters/helpers.js';
-import { cleanEnv, cliPath, createCliSession, demoAgent, repoRoot } from '../helpers/cliSession.js';
+import { cleanEnv, cliPath, createCliSession, demoAgent, repoRoot, waitFor } from '../helpers/cliSession.js';
 import type { CliSession } from '../helpers/cliSession.js';
 
 interface Event {
@@ -68,11 +69,12 @@ describe('recover', () => {
     expect(result).toMatchObject({ code: 0, stdout: 'no interrupted runs\n', stderr: '' });
   });
 
-  it('finishes a run whose process was killed mid-node: NodeFailed{interrupted}, a second attempt, then the gate', async () => {
+  it('finishes a run whose process was killed mid-node: the agent dies with it; once the lease expired, NodeFailed{interrupted}, a second attempt, then the gate', async () => {
     const release = join(repoRoot, 'starter', 'release.cantbook');
+    // A short lease (renewed every third of it), so the killed CLI's lease expires within a second.
     const child = spawn(process.execPath, [cliPath, 'run', release, '--input', 'targetVersion=6.0.0', '--agent', `exec:${process.execPath} stuck-agent.mjs`], {
       cwd: cli.dir,
-      env: cleanEnv(),
+      env: cleanEnv({ CANTBOOK_LEASE_MS: '1000' }),
       stdio: 'ignore',
     });
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
@@ -80,16 +82,23 @@ describe('recover', () => {
     const agentPid = Number(readFileSync(cli.path('stuck.pid'), 'utf8'));
     leftovers.push(agentPid);
 
-    // While the CLI that runs it is alive, recover skips the run (exit 0) and writes nothing.
+    // While the CLI that runs it holds its lease, recover skips the run (exit 0), names the owner, and writes nothing.
     const [live] = await cli.json<{ runId: string }[]>(['runs', '--status', 'running']);
     const skipped = await cli.run(['recover', '--agent', demoAgent, '--json']);
     expect(skipped.code).toBe(0);
-    expect(JSON.parse(skipped.stdout)).toMatchObject({ expired: [], runs: [{ runId: live?.runId, skipped: { code: 'E_RUN_ACTIVE' } }] });
+    expect(JSON.parse(skipped.stdout)).toMatchObject({
+      expired: [],
+      runs: [{ runId: live?.runId, skipped: { code: 'E_RUN_ACTIVE', message: expect.stringContaining(`:${child.pid}'`) as unknown } }],
+    });
     expect((await cli.json<Event[]>(['log', live?.runId ?? ''])).at(-1)).toMatchObject({ type: 'NodeStarted', data: { nodeId: 'changelog', attempt: 1 } });
 
     child.kill('SIGKILL');
+    const killedAt = Date.now();
     expect(await exited).toBe('SIGKILL');
-    process.kill(agentPid, 'SIGKILL'); // the killed CLI could not stop its agent
+    // The agent's supervisor kills it when its driver dies, however it dies.
+    expect(await waitFor('the agent to die with the CLI', () => !isAlive(agentPid), 1000)).toBeLessThanOrEqual(1000);
+    // Nobody renews the lease any more: it expires at most 1000 ms after the last renewal, which came before the kill.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, killedAt + 1100 - Date.now())));
 
     const running = await cli.json<{ runId: string; currentNode: string }[]>(['runs', '--status', 'running']);
     expect(running).toHaveLength(1);
@@ -112,6 +121,5 @@ describe('recover', () => {
       ['RunPaused', 'approval', null, null],
     ]);
     expect(await cli.json<{ ok: boolean }>(['verify', runId])).toMatchObject({ ok: true });
-    expect(isAlive(agentPid)).toBe(false);
   });
 });

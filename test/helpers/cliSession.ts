@@ -5,7 +5,8 @@
  * paths behave as they do for a user. Every output is kept, so a test can check
  * that no secret ever reached one.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -43,6 +44,8 @@ export interface CliSession {
   path(...parts: string[]): string;
   /** Runs `cantbook <args>`. Never rejects for a non-zero exit. */
   run(args: readonly string[], options?: CallOptions): Promise<CliResult>;
+  /** Starts `cantbook <args>` in the background (a long-running run, worker, ...); see {@link CliChild}. */
+  start(args: readonly string[], options?: CallOptions): CliChild;
   /** Runs `cantbook <args> --json`, expects `code` (default 0) and an empty stderr, and parses stdout. */
   json<T>(args: readonly string[], options?: CallOptions & { code?: number }): Promise<T>;
   /** Every stdout and stderr this session has seen, for secret checks. */
@@ -77,6 +80,84 @@ export function runProcess(command: string, args: readonly string[], options: { 
   });
 }
 
+/** A CLI process running in the background. */
+export interface CliChild {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** What it printed so far. */
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Resolves when it exited: its exit code, or the signal that killed it. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+  /** Sends `signal` to this process only (not to its children). */
+  kill(signal: NodeJS.Signals): void;
+  /** Resolves once stdout contains `text` (or matches it); rejects when the process exits first. */
+  printed(text: string | RegExp): Promise<void>;
+}
+
+/** Starts the CLI in the background; the session records its output when it exits. */
+function startCli(args: readonly string[], options: { cwd: string; env: NodeJS.ProcessEnv }, transcript: string[]): CliChild {
+  const child = spawn(process.execPath, [cliPath, ...args], { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const waiting = new Set<() => void>();
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8');
+    for (const check of waiting) check();
+  });
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolvePromise) =>
+    child.once('close', (code, signal) => {
+      transcript.push(stdout, stderr);
+      for (const check of waiting) check();
+      resolvePromise({ code, signal, stdout, stderr });
+    }),
+  );
+  return {
+    child,
+    pid: child.pid as number,
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return stderr;
+    },
+    exited,
+    kill(signal) {
+      child.kill(signal);
+    },
+    printed(text) {
+      return new Promise((resolvePromise, reject) => {
+        const check = (): void => {
+          if (typeof text === 'string' ? stdout.includes(text) : text.test(stdout)) {
+            waiting.delete(check);
+            resolvePromise();
+          } else if (child.exitCode !== null || child.signalCode !== null) {
+            waiting.delete(check);
+            reject(new Error(`cantbook ${args.join(' ')} exited (${child.exitCode ?? child.signalCode}) before it printed ${String(text)}:\n${stdout}${stderr}`));
+          }
+        };
+        waiting.add(check);
+        check();
+      });
+    },
+  };
+}
+
+/**
+ * Polls `check` every 20 ms until it holds, for at most `timeoutMs`; rejects
+ * naming `what` when it never does. For conditions another process brings
+ * about (a file written, a process gone), where there is nothing to await.
+ */
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    if (await check()) return Date.now() - started;
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolvePromise) => setTimeout(resolvePromise, 20));
+  }
+}
+
 /** Creates a session in a fresh temporary directory. */
 export function createCliSession(prefix = 'cantbook-e2e-'): CliSession {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
@@ -90,6 +171,7 @@ export function createCliSession(prefix = 'cantbook-e2e-'): CliSession {
     dir,
     path: (...parts) => join(dir, ...parts),
     run,
+    start: (args, options = {}) => startCli(args, { cwd: resolve(dir, options.cwd ?? '.'), env: cleanEnv(options.env) }, transcript),
     async json<T>(args: readonly string[], options: CallOptions & { code?: number } = {}): Promise<T> {
       const result = await run([...args, '--json'], options);
       expect({ code: result.code, stderr: result.stderr }, `cantbook ${args.join(' ')} --json\n${result.stdout}`).toEqual({ code: options.code ?? 0, stderr: '' });

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { runCli } from '../../../src/cli/runCli.js';
 
 /** The commands of issue 4; `inspect` and `ui` are documented with the viewer (docs/visualize.md). */
-const COMMANDS = ['validate', 'run', 'approve', 'reject', 'resume', 'runs', 'approvals', 'show', 'log', 'verify', 'recover', 'export'];
+const COMMANDS = ['validate', 'run', 'approve', 'reject', 'resume', 'runs', 'approvals', 'show', 'log', 'verify', 'recover', 'export', 'cancel', 'retry', 'worker'];
 
 async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
