@@ -25,6 +25,7 @@ const sections = [
   { id: 'growth', file: 'growth.mjs', title: '4. Growth with the number of steps' },
   { id: 'concurrency', file: 'concurrency.mjs', title: '5. Concurrency' },
   { id: 'parallel', file: 'parallel.mjs', title: '6. Parallel groups' },
+  { id: 'workers', file: 'workers.mjs', title: '7. Workers' },
 ];
 
 const args = parseArgs();
@@ -190,7 +191,18 @@ function targetRows(r) {
   if (!failed(q)) {
     rows.push({ target: `a group of ${q.branches} branches <= ${q.target.ratioAtMost}x one branch's time (issue 9)`, measured: `${num(q.ratio, 2)}x (${num(q.group.medianMs, 1)} vs ${num(q.branch.medianMs, 1)} ms; serialised would be ${num(q.serialisedMs)} ms)`, met: q.target.met });
   } else rows.push({ target: 'a group of 8 branches <= 1.5x one branch (issue 9)', measured: q?.error ?? 'not run', met: null });
+  rows.push(...workerTargetRows(r.workers));
   return rows;
+}
+
+/** The workers section's one requirement, "it must not busy-poll": idle, and with every slot busy. */
+function workerTargetRows(w) {
+  if (failed(w)) return [{ target: 'a waiting worker does not busy-poll', measured: w?.error ?? 'not run', met: null }];
+  const looks = (q) => `${num(q.cpuPercentOfCore, 2)} % of a core, ${num(q.calls.nextWakeAt?.calls ?? 0)} sleeps between looks for work in ${num(q.windowMs / 1000, 1)} s`;
+  return [
+    { target: `an idle worker (empty store) does not busy-poll: at most one look for work per pollMs (${num(w.pollMs)} ms), < ${w.target.idle.cpuPercentAtMost} % of a core`, measured: looks(w.idle), met: w.target.idle.met },
+    { target: `a worker with all ${w.perWorker} slots busy and runs waiting does not busy-poll either (same bounds)`, measured: looks(w.saturated), met: w.target.saturated.met },
+  ];
 }
 
 /** Earlier targets and side figures, kept as information: no verdict counts them. */
@@ -273,6 +285,20 @@ function printTable(meta, r, rows) {
     ]));
     out.push('');
   }
+  if (!failed(r.workers)) {
+    const w = r.workers;
+    out.push(table(['7. workers', 'in flight', 'runs/s', 'inline runs/s', 'ratio', 'write tx ms/run', 'longest tx ms'], [
+      ...w.rows.flatMap((x) => [
+        [`${x.processes} process${x.processes > 1 ? 'es' : ''} x ${w.perWorker}`, x.inFlight, num(x.workers.runsPerSec, 1), num(x.inline.runsPerSec, 1), num(x.ratio, 2), `${num(x.workers.writeTx.msPerRun, 2)} (inline ${num(x.inline.writeTx.msPerRun, 2)})`, num(x.workers.writeTx.maxMs, 1)],
+        ...(x.ownFiles === undefined ? [] : [[`  control: a file each`, x.inFlight, num(x.ownFiles.runsPerSec, 1), '', num(x.ownFiles.ratio, 2), num(x.ownFiles.writeTx.msPerRun, 2), num(x.ownFiles.writeTx.maxMs, 1)]]),
+      ]),
+      ['sequential executePlaybook', 1, '', num(w.sequential.runsPerSec, 1), '', '', ''],
+      ['idle worker', '', `${num(w.idle.cpuPercentOfCore, 2)} % of a core`, `${num(w.idle.calls.nextWakeAt?.calls ?? 0)} sleeps in ${num(w.idle.windowMs / 1000, 1)} s`, '', '', ''],
+      ['saturated worker', w.perWorker, `${num(w.saturated.cpuPercentOfCore, 2)} % of a core`, `${num(w.saturated.calls.nextWakeAt?.calls ?? 0)} sleeps in ${num(w.saturated.windowMs / 1000, 1)} s`, '', '', ''],
+    ]));
+    out.push(`scaling: 2 vs 1 process ${num(w.scaling['2vs1'], 2)}, 4 vs 1 ${num(w.scaling['4vs1'], 2)}`);
+    out.push('');
+  }
   out.push(table(['target', 'measured', 'verdict'], rows.map((t) => [t.target, t.measured, t.met === true ? 'met' : t.met === false ? 'NOT met' : 'not measured'])));
   for (const [id, res] of Object.entries(r)) if (res.error) out.push(`\n${id}: ${res.error}`);
   process.stdout.write(`${out.join('\n')}\n`);
@@ -330,6 +356,7 @@ function documentOf(meta, r, rows) {
   d.push(...growthSection(r.growth));
   d.push(...concurrencySection(r.concurrency, meta.loadAverage.after[0], m.cores));
   d.push(...parallelSection(r.parallel));
+  d.push(...workersSection(r.workers, meta.loadAverage.after[0], m.cores));
   d.push('## How to reproduce');
   d.push('');
   d.push('```sh');
@@ -591,6 +618,63 @@ function concurrencySection(c, loadAfter, cores) {
     verdict += ` The process used ${num(c.runtime.cpuMs)} ms of CPU in ${num(c.runtime.ms)} ms of wall time (${num(busy * 100)} %)${busy >= 0.8 ? ': the runtime is CPU-bound, so what bounds its steps/s is its own CPU work per step on one Node thread (section 1 splits that work), not the 5 ms waits or SQLite, whose share of the same rows is the raw time' : `, so for part of the wall time it was not running: it waited for its 5 ms timers or, with a load average of ${num(loadAfter, 2)} on ${cores} cores, for a core`}.`;
   }
   d.push(verdict);
+  d.push('');
+  return d;
+}
+
+function workersSection(w, loadAfter, cores) {
+  const d = ['## 7. Workers'];
+  if (failed(w)) return [...d, ...notMeasured(w)];
+  const one = w.rows.find((x) => x.processes === 1);
+  const most = w.rows.at(-1);
+  d.push('');
+  d.push(`Runs of a ${w.nodes}-node linear playbook whose dispatcher awaits ${w.dispatchMs} ms per node. **Workers:** the runs are recorded with \`startRun\` on a fresh file (not timed: ${num(one.workers.startRunPerSec)} runs/s), then ${w.rows.map((x) => x.processes).join(', ')} worker processes each run \`createWorker({concurrency: ${w.perWorker}})\` with \`start()\` on that one file, so each process adds ${w.perWorker} runs in flight; timed from telling the processes to go until they have reported the end of every run. ` +
+    `**Baseline (inline):** one process running \`executePlaybook\` with the same number of runs in flight (that many lanes, each running one run after another) on a fresh file. A sample is ${num(w.runsPerSlot)} runs per run in flight (${w.rows.map((x) => num(x.runs)).join(', ')} runs). ` +
+    `All processes are long-lived children of the bench, started once and warmed up before any timing (start-up is not in the figures: ${num(w.startup.aloneMs)} ms from spawn until one process has loaded the library alone, ${num(w.startup.togetherMs)} ms when all five start at once on ${cores} cores). ` +
+    `${w.rounds} rounds; baseline and subject run back to back, which goes first alternating; medians, the ratio is of the medians. Every sample is checked: every run completed and each was claimed exactly once. Events stored per run: ${num(one.workers.eventsPerRun)} through workers, ${num(one.inline.eventsPerRun)} inline.`);
+  d.push('');
+  const configRow = (label, x, side, ratio, perRound) => [label, num(x.inFlight), side === x.workers ? `**${num(side.runsPerSec, 1)}**` : num(side.runsPerSec, 1), side === x.workers ? num(x.inline.runsPerSec, 1) : '', side === x.workers ? `**${num(ratio, 2)}**` : num(ratio, 2), perRound,
+    side.claimedPerProcess.at(-1).map((v) => num(v)).join(' / '), `${num(side.cpuMsPerRun, 2)} / ${num(x.inline.cpuMsPerRun, 2)}`, `${num(side.commitsPerRun, 2)} / ${num(x.inline.commitsPerRun, 2)}`,
+    `${num(side.writeTx.msPerRun, 2)} / ${num(x.inline.writeTx.msPerRun, 2)}`, `${num(side.writeTx.maxMs, 1)} ms`];
+  d.push(mdTable(['worker processes × concurrency', 'runs in flight', 'workers runs/s', 'inline runs/s', 'workers / inline', 'per round', 'runs claimed per process', 'CPU ms/run (workers / inline)', 'commits/run (workers / inline)', 'ms/run in write transactions (workers / inline)', 'longest write transaction'],
+    w.rows.flatMap((x) => [
+      configRow(`${x.processes} × ${w.perWorker}`, x, x.workers, x.ratio, x.roundRatios.map((v) => num(v, 2)).join(', ')),
+      ...(x.ownFiles === undefined ? [] : [configRow(`${x.processes} × ${w.perWorker}, each on a file of its own (control)`, x, x.ownFiles, x.ownFiles.ratio, '')]),
+    ])));
+  d.push('');
+  const scale = w.rows.filter((x) => x.processes > 1).map((x) => `${x.processes} vs 1 process **${num(w.scaling[`${x.processes}vs1`], 2)}** (inline, ${num(x.inFlight)} vs ${num(one.inFlight)} in flight: ${num(w.inlineScaling[`${x.inFlight}vs${one.inFlight}`], 2)})`).join(', ');
+  d.push(`No target was set for throughput; measured: workers / inline with the same runs in flight ${w.rows.map((x) => `${num(x.ratio, 2)} (${x.processes} process${x.processes > 1 ? 'es' : ''})`).join(', ')}; scaling ${scale}. ` +
+    `Were a run only its ${num(w.bounds.waitPerRunMs)} ms of waiting, ${w.rows.map((x) => num(x.inFlight)).join(', ')} runs in flight would give at most ${w.rows.map((x) => num(w.bounds.runsPerSecAtMost[x.inFlight])).join(', ')} runs/s. ` +
+    `A sequential \`executePlaybook\` loop (one run after another) does ${num(w.sequential.runsPerSec, 1)} runs/s, ${num(w.sequential.msPerRun, 1)} ms per run.`);
+  d.push('');
+  {
+    const perProcessTx = (most.workers.writeTx.msPerRun * most.runs) / most.processes;
+    const cpuCores = (most.workers.cpuMsPerRun * most.workers.runsPerSec) / 1000;
+    const own = most.ownFiles;
+    const polls = most.workers.storeCallsPerRun.nextWakeAt;
+    let text = `With ${most.processes} processes on one file (${num(most.ratio, 2)} of inline), each run spent ${num(most.workers.writeTx.msPerRun, 2)} ms inside SQLite write transactions (inline: ${num(most.inline.writeTx.msPerRun, 2)} ms), about ${num((perProcessTx / most.workers.ms) * 100)} % of each process's wall time, the longest ${num(most.workers.writeTx.maxMs, 1)} ms. ` +
+      'That time includes waiting for the file\'s write lock while another process holds it, which better-sqlite3 does synchronously (SQLite\'s busy handler sleeps and retries): while a process waits, its event loop, and every run it drives, stands still. ';
+    if (own !== undefined) {
+      text += `The control, the same ${most.processes} processes each draining its share from a file of its own (no lock shared), did ${num(own.runsPerSec, 1)} runs/s (${num(own.ratio, 2)} of inline) with ${num(own.writeTx.msPerRun, 2)} ms per run in write transactions` +
+        (own.ratio - most.ratio >= 0.05 ? `: sharing one file, and with it one write lock, is what the workers pay the difference for (${num(own.ratio, 2)} against ${num(most.ratio, 2)}). ` : `: at this rate, sharing the write lock costs little throughput (${num(own.ratio, 2)} against ${num(most.ratio, 2)}). `);
+    }
+    text += `Each process commits only its own appends, so fewer share a commit (${num(most.workers.commitsPerRun, 2)} commits per run against ${num(most.inline.commitsPerRun, 2)} inline), and the worker processes used ${num(most.workers.cpuMsPerRun, 2)} ms of CPU per run against ${num(most.inline.cpuMsPerRun, 2)}` +
+      (polls === undefined ? '' : ` (their looks for work while full, below, took ${num(polls.calls, 1)} \`nextWakeAt\` queries and ${num(polls.ms, 2)} ms per run)`) +
+      `, keeping ${num(cpuCores, 2)} of the machine's ${cores} cores busy at that rate (load average ${num(loadAfter, 2)} after the bench). `;
+    const claims = most.workers.claimedPerProcess.flat();
+    const fair = most.runs / most.processes;
+    text += Math.min(...claims) >= 0.75 * fair
+      ? `No process was starved of claims: over all rounds each claimed between ${num(Math.min(...claims))} and ${num(Math.max(...claims))} of the ${num(most.runs)} runs (a fair share is ${num(fair)}).`
+      : `Claims were uneven: over all rounds a process claimed as few as ${num(Math.min(...claims))} and as many as ${num(Math.max(...claims))} of the ${num(most.runs)} runs (a fair share is ${num(fair)}).`;
+    d.push(text);
+    d.push('');
+  }
+  const i = w.idle;
+  const s = w.saturated;
+  d.push(`**Waiting.** One warm worker process (default \`pollMs\` ${num(w.pollMs)} ms) on an empty file for ${num(i.windowMs / 1000, 1)} s used ${num(i.cpuMs, 1)} ms of CPU, **${num(i.cpuPercentOfCore, 3)} % of one core**${i.procCpuMs === null ? '' : ` (/proc: ${num(i.procCpuMs)} ms, in 10 ms ticks)`}, and looked for work ${num(i.calls.claimRuns?.calls ?? 0)} times (one \`claimRuns\` and one \`nextWakeAt\` per look): ${yes(w.target.idle.met)}, it does not busy-poll. ` +
+    `The same process on a file of ${num(s.backlog)} runnable runs, its ${w.perWorker} slots held by dispatches that outlast the ${num(s.windowMs / 1000, 1)} s window, used **${num(s.cpuPercentOfCore, 2)} % of one core** and slept ${num(s.calls.nextWakeAt?.calls ?? 0)} times between looks (every ${num(s.msPerLook, 2)} ms; each \`nextWakeAt\` ${num(s.nextWakeAtMsPerCall, 3)} ms): ${yes(w.target.saturated.met)}` +
+    (w.target.saturated.met ? '.' : ': a full worker with runs waiting asks the store for the next due time, gets a waiting run\'s due time, which has passed, and sleeps a millisecond before asking again, with a query whose cost grows with the number of runs waiting. ' +
+      `The same happens in the throughput samples above whenever a process is full and runs wait: there the workers called \`nextWakeAt\` ${w.rows.map((x) => num(x.workers.storeCallsPerRun.nextWakeAt?.calls, 1)).join(', ')} times per run (${w.rows.map((x) => `${x.processes} process${x.processes > 1 ? 'es' : ''}`).join(', ')}).`));
   d.push('');
   return d;
 }
