@@ -24,7 +24,9 @@ export const machine = createMachine({
     "approvals": {},
     "retryDue": {},
     "succeededBranches": {},
+    "succeededNodes": {},
     "keptBranches": {},
+    "keptNodes": {},
     "startedAt": "",
     "updatedAt": "",
     "completedAt": null,
@@ -238,7 +240,18 @@ export const machine = createMachine({
                                   },
                                   "actions": "apply"
                                 }
-                              }
+                              },
+                              "always": [
+                                {
+                                  "target": "#review.active.reviews.running.security.nodes.sec_gate",
+                                  "guard": {
+                                    "type": "keepsNode",
+                                    "params": {
+                                      "node": "scan"
+                                    }
+                                  }
+                                }
+                              ]
                             },
                             "running": {
                               "on": {
@@ -341,7 +354,18 @@ export const machine = createMachine({
                                   },
                                   "actions": "apply"
                                 }
-                              }
+                              },
+                              "always": [
+                                {
+                                  "target": "#review.active.reviews.running.security.succeeded",
+                                  "guard": {
+                                    "type": "keepsNode",
+                                    "params": {
+                                      "node": "sec_gate"
+                                    }
+                                  }
+                                }
+                              ]
                             },
                             "paused": {
                               "on": {
@@ -489,7 +513,18 @@ export const machine = createMachine({
                                   },
                                   "actions": "apply"
                                 }
-                              }
+                              },
+                              "always": [
+                                {
+                                  "target": "#review.active.reviews.running.perf.succeeded",
+                                  "guard": {
+                                    "type": "keepsNode",
+                                    "params": {
+                                      "node": "bench"
+                                    }
+                                  }
+                                }
+                              ]
                             },
                             "running": {
                               "on": {
@@ -628,7 +663,18 @@ export const machine = createMachine({
                                   },
                                   "actions": "apply"
                                 }
-                              }
+                              },
+                              "always": [
+                                {
+                                  "target": "#review.active.reviews.running.docs.succeeded",
+                                  "guard": {
+                                    "type": "keepsNode",
+                                    "params": {
+                                      "node": "docs_review"
+                                    }
+                                  }
+                                }
+                              ]
                             },
                             "running": {
                               "on": {

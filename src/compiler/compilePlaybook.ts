@@ -163,6 +163,8 @@ class MachineCompiler {
     const done = this.successTargets(node, scope);
     const states: Record<string, StateJson> = {};
     const after: Transition = done.routing === undefined ? done.direct : { target: 'routing', actions: 'apply' };
+    // Inside a branch, a node a redrive keeps goes straight on when entered, the way its success went (transient; no event).
+    const kept: Transition[] | undefined = scope.region === null ? undefined : [{ target: after.target, guard: { type: 'keepsNode', params: p } }];
     if (done.routing !== undefined) states.routing = { always: done.routing };
     for (const phase of done.phases) states[phase] = this.endState(node, phase, scope);
 
@@ -181,7 +183,7 @@ class MachineCompiler {
       return {
         ...base,
         states: {
-          ready: { on: { RunPaused: { target: 'paused', guard: this.startGuard(node), actions: 'apply' } } },
+          ready: { on: { RunPaused: { target: 'paused', guard: this.startGuard(node), actions: 'apply' } }, ...(kept === undefined ? {} : { always: kept }) },
           paused,
           approved: { on: { RunResumed: { ...after, guard: { type: 'isResumable', params: p } } } },
           rejected: { on: this.ending(node, 'approval_rejected', scope) },
@@ -201,7 +203,7 @@ class MachineCompiler {
     if (failure.some((t) => t.target === 'backoff')) {
       states.backoff = { on: { NodeRetryScheduled: { target: 'ready', guard: { type: 'schedulesRetry', params: p }, actions: 'apply' } } };
     }
-    const ready: StateJson = { on: { NodeStarted: { target: 'running', guard: this.startGuard(node), actions: 'apply' } } };
+    const ready: StateJson = { on: { NodeStarted: { target: 'running', guard: this.startGuard(node), actions: 'apply' } }, ...(kept === undefined ? {} : { always: kept }) };
 
     if (node.type === 'parallel') {
       const joins = this.groupGuard(node, 'joins', (snapshot, args) => this.joins(node, snapshot, args));
@@ -488,6 +490,7 @@ function contextGuards(model: PlaybookModel) {
     },
     retriesFrom: ({ context, event }: GuardArgs, { node }: NodeParams) => event.type === 'RunRetried' && event.data.fromNode === node && redriveNodeOf(model, context) === node,
     keepsBranch: ({ context }: GuardArgs, { branch }: { branch: string }) => context.keptBranches[branch] === true,
+    keepsNode: ({ context }: GuardArgs, { node }: NodeParams) => context.keptNodes[node] === true,
     isOpenGate: ({ context, event }: GuardArgs, { node }: NodeParams) => {
       if (!belongs(context, event, node) || (event.type !== 'ApprovalGranted' && event.type !== 'ApprovalRejected')) return false;
       const gate = context.approvals[event.data.approvalId];

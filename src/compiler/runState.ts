@@ -70,8 +70,12 @@ export interface RunState {
   retryDue: Record<string, string>;
   /** Branches of a running or failed group that ended `succeeded` in its current round (what a redrive keeps). */
   succeededBranches: Record<string, true>;
+  /** Nodes inside branches that succeeded (a gate: was resumed) in their group's current round (what a redrive keeps). */
+  succeededNodes: Record<string, true>;
   /** Branches a redrive keeps: entering their group again, they are `succeeded` at once. */
   keptBranches: Record<string, true>;
+  /** Nodes a redrive keeps: entered again, they go straight on to their successors, as after their success. */
+  keptNodes: Record<string, true>;
   startedAt: string;
   updatedAt: string;
   completedAt: string | null;
@@ -100,7 +104,9 @@ export function emptyRunState(): RunState {
     approvals: {},
     retryDue: {},
     succeededBranches: {},
+    succeededNodes: {},
     keptBranches: {},
+    keptNodes: {},
     startedAt: '',
     updatedAt: '',
     completedAt: null,
@@ -224,18 +230,23 @@ function writeContext(model: PlaybookModel, next: RunState, nodeId: string, patc
 
 /**
  * A group (re)starts: its branches begin from their entries with no outputs
- * and fresh caps, except the branches a redrive keeps (their outputs stay).
+ * and fresh caps, except what a redrive keeps: a kept branch, or a branch
+ * with kept nodes, keeps its outputs (everything in them came from the
+ * successes the redrive keeps).
  */
 function resetGroup(model: PlaybookModel, next: RunState, groupId: string, draft: FoldDraft | undefined): void {
-  const kept = (id: string) => next.keptBranches[model.branchChain.get(id)?.find((branchId) => next.keptBranches[branchId]) ?? ''] === true;
-  const inner = (model.descendants.get(groupId) ?? []).filter((id) => !kept(id));
+  const inner = model.descendants.get(groupId) ?? [];
   const capCounts = edit(draft, next.capCounts);
   const escalations = edit(draft, next.escalations);
   const retryDue = edit(draft, next.retryDue);
+  const succeededNodes = edit(draft, next.succeededNodes);
+  const keptNodeIds = Object.keys(next.keptNodes);
+  const preserved = (branchId: string) => next.keptBranches[branchId] === true || keptNodeIds.some((id) => (model.branchChain.get(id) ?? []).includes(branchId));
   for (const id of inner) {
     delete capCounts[id];
     delete escalations[id];
     delete retryDue[id];
+    if (!(model.branchChain.get(id) ?? []).some(preserved)) delete succeededNodes[id];
   }
   const branchOutputs = edit(draft, next.branchOutputs);
   const succeeded = edit(draft, next.succeededBranches);
@@ -243,39 +254,60 @@ function resetGroup(model: PlaybookModel, next: RunState, groupId: string, draft
     const node = model.nodes.get(id);
     if (node?.type !== 'parallel') continue;
     for (const branch of node.branches) {
-      if (next.keptBranches[branch.id]) continue;
+      if (preserved(branch.id)) continue;
       delete branchOutputs[branch.id];
       delete succeeded[branch.id];
     }
   }
-  Object.assign(next, { capCounts, escalations, branchOutputs, retryDue, succeededBranches: succeeded });
+  Object.assign(next, { capCounts, escalations, branchOutputs, retryDue, succeededBranches: succeeded, succeededNodes });
 }
 
-/** A group ended (joined or failed): a redrive's kept branches are plain history again. */
+/** A group ended (joined or failed): what a redrive kept inside it is plain history again. */
 function settleGroup(model: PlaybookModel, next: RunState, groupId: string, draft: FoldDraft | undefined): void {
   const group = model.nodes.get(groupId);
-  if (group?.type !== 'parallel' || !group.branches.some((branch) => next.keptBranches[branch.id])) return;
-  const keptBranches = edit(draft, next.keptBranches);
-  for (const branch of group.branches) delete keptBranches[branch.id];
-  next.keptBranches = keptBranches;
+  if (group?.type !== 'parallel') return;
+  const inner = model.descendants.get(groupId) ?? [];
+  if (group.branches.some((branch) => next.keptBranches[branch.id])) {
+    const keptBranches = edit(draft, next.keptBranches);
+    for (const id of [groupId, ...inner]) {
+      const node = model.nodes.get(id);
+      if (node?.type === 'parallel') for (const branch of node.branches) delete keptBranches[branch.id];
+    }
+    next.keptBranches = keptBranches;
+  }
+  if (inner.some((id) => next.keptNodes[id])) {
+    const keptNodes = edit(draft, next.keptNodes);
+    for (const id of inner) delete keptNodes[id];
+    next.keptNodes = keptNodes;
+  }
 }
 
 /**
  * A redrive (RunRetried): the node the run failed at, and everything inside
- * it, gets fresh caps; a group keeps the branches that had succeeded.
+ * it, gets fresh caps; inside a group, every branch and every node that had
+ * succeeded is kept (entered again, it goes straight on as it did).
  */
 function redrive(model: PlaybookModel, next: RunState, fromNode: string, draft: FoldDraft | undefined): void {
-  const ids = [fromNode, ...(model.descendants.get(fromNode) ?? [])];
+  const inner = model.descendants.get(fromNode) ?? [];
   const capCounts = edit(draft, next.capCounts);
   const escalations = edit(draft, next.escalations);
-  for (const id of ids) {
+  for (const id of [fromNode, ...inner]) {
     delete capCounts[id];
     delete escalations[id];
   }
-  const node = model.nodes.get(fromNode);
   const keptBranches = edit(draft, next.keptBranches);
-  if (node?.type === 'parallel') for (const branch of node.branches) if (next.succeededBranches[branch.id]) keptBranches[branch.id] = true;
-  Object.assign(next, { capCounts, escalations, keptBranches, retryDue: draft?.adopt({}) ?? {}, error: null, completedAt: null });
+  const keptNodes = edit(draft, next.keptNodes);
+  for (const id of [fromNode, ...inner]) {
+    const node = model.nodes.get(id);
+    if (id !== fromNode && next.succeededNodes[id]) keptNodes[id] = true;
+    if (node?.type === 'parallel') for (const branch of node.branches) if (next.succeededBranches[branch.id]) keptBranches[branch.id] = true;
+  }
+  Object.assign(next, { capCounts, escalations, keptBranches, keptNodes, retryDue: draft?.adopt({}) ?? {}, error: null, completedAt: null });
+}
+
+/** A node inside a branch succeeded (or, a gate, was resumed): a redrive of its group keeps it. */
+function noteSuccess(model: PlaybookModel, next: RunState, nodeId: string, draft: FoldDraft | undefined): void {
+  if ((model.branchChain.get(nodeId) ?? []).length > 0 && !next.succeededNodes[nodeId]) next.succeededNodes = put(draft, next.succeededNodes, nodeId, true);
 }
 
 /**
@@ -317,6 +349,7 @@ export function evolve(model: PlaybookModel, state: RunState, event: RunEvent, d
       // A node with no edge out ends its branch: the branch succeeded (what a redrive keeps).
       const branchId = model.branchChain.get(nodeId)?.at(-1);
       if (branchId !== undefined && (model.edges.get(nodeId) ?? []).length === 0) next.succeededBranches = put(draft, next.succeededBranches, branchId, true);
+      noteSuccess(model, next, nodeId, draft);
       settleGroup(model, next, nodeId, draft);
       break;
     }
@@ -334,6 +367,8 @@ export function evolve(model: PlaybookModel, state: RunState, event: RunEvent, d
       next.escalations = bump(draft, next.escalations, from);
       next.capCounts = put(draft, next.capCounts, to, 0);
       if (Object.hasOwn(next.retryDue, to)) next.retryDue = remove(draft, next.retryDue, to);
+      // Handed control again, a node the redrive kept runs again.
+      if (Object.hasOwn(next.keptNodes, to)) next.keptNodes = remove(draft, next.keptNodes, to);
       break;
     }
     case 'NodeRetryScheduled':
@@ -383,6 +418,7 @@ export function evolve(model: PlaybookModel, state: RunState, event: RunEvent, d
       break;
     case 'RunResumed':
       next.approvals = updateGate(draft, next.approvals, event.data.approvalId, { resumed: true });
+      noteSuccess(model, next, event.data.nodeId, draft);
       break;
     case 'BranchFailed': {
       const d = event.data;

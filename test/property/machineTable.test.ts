@@ -27,7 +27,7 @@ import type { PlaybookMachine } from '../../src/compiler/compilePlaybook.js';
 import { FoldError, foldRun, foldRunWithXstate, initialRunSnapshot, initialRunSnapshotWithXstate } from '../../src/compiler/foldRun.js';
 import type { RunSnapshot } from '../../src/compiler/foldRun.js';
 import { createMachineFold } from '../../src/compiler/machineTable.js';
-import { FoldDraft } from '../../src/compiler/runState.js';
+import { FoldDraft, redriveNodeOf } from '../../src/compiler/runState.js';
 import { nextSteps } from '../../src/compiler/nextStep.js';
 import type { NextStep } from '../../src/compiler/nextStep.js';
 import { createPlaybookModel } from '../../src/compiler/playbookModel.js';
@@ -56,7 +56,7 @@ const choicesArbitrary = fc.array(fc.tuple(fc.nat(), fc.nat(), fc.nat()), { minL
 
 type Link = 'depends' | 'guarded' | 'guarded_default' | 'fork';
 type Step =
-  | { kind: 'work'; cap: number; inject: boolean; link: Link }
+  | { kind: 'work'; cap: number; inject: boolean; backoff: boolean; link: Link }
   | { kind: 'gate'; link: Link }
   | { kind: 'group'; cap: number; failure: 'fail_fast' | 'wait_all'; maxConcurrency: number | null; branches: Step[][]; link: Link };
 
@@ -64,7 +64,7 @@ const linkArbitrary = fc.constantFrom<Link>('depends', 'depends', 'guarded', 'gu
 const stepArbitrary: fc.Arbitrary<Step> = fc.letrec<{ step: Step; chain: Step[] }>((tie) => ({
   step: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
-    { weight: 5, arbitrary: fc.record({ kind: fc.constant('work' as const), cap: fc.integer({ min: 0, max: 3 }), inject: fc.boolean(), link: linkArbitrary }) },
+    { weight: 5, arbitrary: fc.record({ kind: fc.constant('work' as const), cap: fc.integer({ min: 0, max: 3 }), inject: fc.boolean(), backoff: fc.boolean(), link: linkArbitrary }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('gate' as const), link: linkArbitrary }) },
     {
       weight: 2,
@@ -112,7 +112,8 @@ function parallelPlaybookOf(chain: Step[]): string {
         out.push({ ...base, type: 'approval', prompt: `gate ${id}?`, timeout: '1h' });
       } else if (step.kind === 'work') {
         const inject = step.inject ? (out.find((node) => node.type === 'agentic')?.id as string | undefined) : undefined;
-        out.push({ ...base, type: 'agentic', skill: 's', on_failure: { max_iterations: step.cap, ...(inject === undefined ? {} : { inject_into: inject }) } });
+        const backoff = step.backoff && inject === undefined ? { backoff: { initial: '10s', factor: 3, max: '20s' } } : {};
+        out.push({ ...base, type: 'agentic', skill: 's', on_failure: { max_iterations: step.cap, ...(inject === undefined ? {} : { inject_into: inject }), ...backoff } });
       } else {
         out.push({
           ...base,
@@ -155,8 +156,15 @@ function validEvents(model: PlaybookModel, s: RunSnapshot, twist: number): RunEv
         out.push(eventOf(s, 'RunStarted', { playbookName: model.definition.name, sourceHash: 'h', source: '', context: pickOf(outputs, twist), maxIterationsDefault: 1 + (twist % 3) }));
         break;
       case 'start':
-        out.push(eventOf(s, 'NodeStarted', { nodeId: step.nodeId, attempt: step.attempt }));
+        // After a backoff: at its due time (accepted), and at the event's default time (refused while that is earlier).
+        out.push(eventOf(s, 'NodeStarted', { nodeId: step.nodeId, attempt: step.attempt }, twist % 2 === 0 ? step.notBefore : undefined));
         break;
+      case 'schedule_retry': {
+        const at = new Date(T0 + (s.context.version + 1) * 1000);
+        const dueAt = new Date(at.getTime() + step.delayMs + (twist % 4 === 0 ? 1 : 0)).toISOString();
+        out.push(eventOf(s, 'NodeRetryScheduled', { nodeId: step.nodeId, attempt: step.attempt, dueAt }, at.toISOString()));
+        break;
+      }
       case 'pause':
         out.push(eventOf(s, 'RunPaused', { approvalId: `g${s.context.version}`, nodeId: step.nodeId, prompt: 'p', tokenHash: 't', contextDigest: 'd', ...(twist % 3 === 0 ? {} : { expiresAt: EXPIRES_AT }) }));
         break;
@@ -164,7 +172,7 @@ function validEvents(model: PlaybookModel, s: RunSnapshot, twist: number): RunEv
         // Success twice as likely as failure, so runs get somewhere.
         out.push(eventOf(s, 'NodeSucceeded', { nodeId: step.nodeId, attempt: step.attempt, output: pickOf(outputs, twist) }));
         out.push(eventOf(s, 'NodeSucceeded', { nodeId: step.nodeId, attempt: step.attempt, output: pickOf(outputs, twist >> 3) }));
-        out.push(eventOf(s, 'NodeFailed', { nodeId: step.nodeId, attempt: step.attempt, error: `failed ${step.nodeId}` }));
+        out.push(eventOf(s, 'NodeFailed', { nodeId: step.nodeId, attempt: step.attempt, error: `failed ${step.nodeId}`, ...(twist % 3 === 0 ? { retryable: false } : twist % 3 === 1 ? { timedOut: true } : {}) }));
         break;
       case 'abort':
       case 'stop_group':
@@ -177,6 +185,8 @@ function validEvents(model: PlaybookModel, s: RunSnapshot, twist: number): RunEv
         const decision = { approvalId: step.approvalId, nodeId: step.nodeId, approver: 'p', reason: 'r' };
         out.push(eventOf(s, 'ApprovalGranted', decision), eventOf(s, 'ApprovalRejected', decision));
         out.push(...expiries(model, s, step.nodeId, step.approvalId, twist));
+        const at = new Date(T0 + 3_600_000 + ((twist % 3) - 1) * 1000).toISOString();
+        out.push(eventOf(s, 'ApprovalExpired', { approvalId: step.approvalId, nodeId: step.nodeId }, at));
         break;
       }
       case 'resume':
@@ -197,8 +207,13 @@ function validEvents(model: PlaybookModel, s: RunSnapshot, twist: number): RunEv
       case 'fail':
         out.push(failEvent(s, step.nodeId, step.cause, step.error, step.branch));
         break;
-      case 'finished':
+      case 'finished': {
+        // A failed run can be redriven from the node it failed at (and from no other).
+        const from = redriveNodeOf(model, s.context);
+        const ids = [...model.nodes.keys()];
+        if (from !== undefined) out.push(eventOf(s, 'RunRetried', { fromNode: twist % 5 === 0 ? pickOf(ids, twist) : from, by: 'p' }));
         break;
+      }
     }
   }
   return out;
@@ -308,6 +323,9 @@ function expectSame(table: RunSnapshot | undefined, reference: RunSnapshot | und
   if (!isDeepStrictEqual(table.context, reference.context)) expect(table.context, label()).toEqual(reference.context);
 }
 
+/** Every event type some driven run had accepted: the properties below check that the new kinds were reached. */
+const acceptedTypes = new Set<RunEventType>();
+
 /** Drives both folds with the same events; returns how many events each accepted, refused. */
 function drive(model: PlaybookModel, choices: readonly Choice[]): { accepted: number; refused: number } {
   const machine = compileModel(model);
@@ -339,6 +357,7 @@ function drive(model: PlaybookModel, choices: readonly Choice[]): { accepted: nu
       continue;
     }
     accepted += 1;
+    acceptedTypes.add(event.type);
     table = nextTable;
     reference = nextReference;
     drafted = nextDrafted;
@@ -377,6 +396,8 @@ describe('the transition table fold equals machine.transition after every event'
       { seed: seed + 1, numRuns },
     );
     console.info(`parallel: ${accepted} accepted, ${refused} refused`);
+    // Time and redrive were driven through both folds, not only generated.
+    for (const type of ['NodeRetryScheduled', 'ApprovalExpired', 'RunRetried'] as const) expect(acceptedTypes.has(type), type).toBe(true);
     expect(accepted).toBeGreaterThan(numRuns * 5);
     expect(refused).toBeGreaterThan(numRuns);
   }, 60_000);

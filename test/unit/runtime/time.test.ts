@@ -290,7 +290,7 @@ nodes:
     await expect(retryRun({ store, runId: failed.runId, dispatcher })).rejects.toMatchObject({ code: 'E_RUN_NOT_RETRYABLE' });
   });
 
-  it('a failed group runs again only the branches that did not succeed', async () => {
+  it('a failed group runs again only what did not succeed: kept branches end at once, a failed branch goes on from its failed node', async () => {
     const group = playbookFrom(`
 version: "1.0"
 name: grouped
@@ -301,16 +301,54 @@ nodes:
     on_failure: { max_iterations: 1 }
     branches:
       - { id: A, nodes: [{ id: x, type: agentic, skill: s }] }
-      - { id: B, nodes: [{ id: y, type: agentic, skill: s, on_failure: { max_iterations: 1 } }] }
+      - id: B
+        nodes:
+          - { id: y1, type: agentic, skill: s }
+          - { id: y2, type: agentic, skill: s, depends: [y1], on_failure: { max_iterations: 1 } }
   - { id: after, type: agentic, skill: s, depends: [g] }
 `);
-    const failed = await executePlaybook({ store, ...group, dispatcher: scriptedDispatcher({ x: [success({ x: 'kept' })], y: [failure()] }) });
+    const failed = await executePlaybook({ store, ...group, dispatcher: scriptedDispatcher({ x: [success({ x: 'kept' })], y1: [success({ y1: 'kept' })], y2: [failure()] }) });
     expect(failed.terminalStatus).toBe('exceeded_iteration_cap');
-    const dispatcher = scriptedDispatcher({ y: [success({ y: 'now' })] });
+    const dispatcher = scriptedDispatcher({ y2: [success({ y2: 'now' })] });
     const result = await retryRun({ store, runId: failed.runId, dispatcher });
     expect(result.terminalStatus).toBe('completed');
-    expect(dispatcher.calls.map((call) => call.nodeId)).toEqual(['y', 'after']);
-    expect(result.finalContext).toMatchObject({ x: 'kept', y: 'now', after: 'done' });
+    expect(dispatcher.calls.map((call) => call.nodeId)).toEqual(['y2', 'after']);
+    // y2 saw y1's kept output, and the join has every branch's.
+    expect(dispatcher.calls[0]?.context).toMatchObject({ y1: 'kept' });
+    expect(result.finalContext).toMatchObject({ x: 'kept', y1: 'kept', y2: 'now', after: 'done' });
+    expect((await verifyRun(store, failed.runId)).ok).toBe(true);
+  });
+
+  it('inside nested groups too: only the failed leaf runs again', async () => {
+    const nested = playbookFrom(`
+version: "1.0"
+name: nested
+nodes:
+  - id: outer
+    type: parallel
+    failure: wait_all
+    on_failure: { max_iterations: 1 }
+    branches:
+      - { id: A, nodes: [{ id: a, type: agentic, skill: s }] }
+      - id: B
+        nodes:
+          - { id: b1, type: agentic, skill: s }
+          - id: inner
+            type: parallel
+            depends: [b1]
+            failure: wait_all
+            on_failure: { max_iterations: 1 }
+            branches:
+              - { id: C, nodes: [{ id: c, type: agentic, skill: s }] }
+              - { id: D, nodes: [{ id: d, type: agentic, skill: s, on_failure: { max_iterations: 1 } }] }
+`);
+    const failed = await executePlaybook({ store, ...nested, dispatcher: scriptedDispatcher({ d: [failure()] }) });
+    expect(failed.terminalStatus).toBe('exceeded_iteration_cap');
+    const dispatcher = scriptedDispatcher();
+    const result = await retryRun({ store, runId: failed.runId, dispatcher });
+    expect(result.terminalStatus).toBe('completed');
+    expect(dispatcher.calls.map((call) => call.nodeId)).toEqual(['d']);
+    expect(result.finalContext).toMatchObject({ a: 'done', b1: 'done', c: 'done', d: 'done' });
     expect((await verifyRun(store, failed.runId)).ok).toBe(true);
   });
 
