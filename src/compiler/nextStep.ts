@@ -199,15 +199,16 @@ export type RunStatus = 'running' | 'paused' | 'completed' | 'failed' | 'cancell
 /**
  * The run's status, read from the machine state (SPEC §9): a final state names
  * it; otherwise the run is `paused` when nothing is running or ready to run and
- * at least one gate waits for a human, else `running`. Pure.
+ * at least one gate waits for a human, else `running`. `known`: the state's
+ * `nextSteps`, when the caller has them. Pure.
  */
-export function runStatusOf(model: PlaybookModel, snapshot: StepSnapshot): RunStatus {
+export function runStatusOf(model: PlaybookModel, snapshot: StepSnapshot, known?: readonly NextStep[]): RunStatus {
   const { value } = snapshot;
   if (value === 'completed') return 'completed';
   if (value === 'cancelled') return 'cancelled';
   if (value === 'failed' || value === 'exceeded_iteration_cap') return 'failed';
   if (value === 'idle') return 'running';
-  const steps = nextSteps(model, snapshot);
+  const steps = known ?? nextSteps(model, snapshot);
   const waiting = steps.some((step) => step.kind === 'paused');
   const working = steps.some((step) => step.kind !== 'paused');
   return waiting && !working ? 'paused' : 'running';

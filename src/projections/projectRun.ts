@@ -1,5 +1,5 @@
 import { nextSteps, runStatusOf } from '../compiler/nextStep.js';
-import type { StepSnapshot } from '../compiler/nextStep.js';
+import type { NextStep, StepSnapshot } from '../compiler/nextStep.js';
 import type { PlaybookModel } from '../compiler/playbookModel.js';
 import { contextKeysWritten } from '../compiler/runState.js';
 import { activeNodes } from '../compiler/stateValue.js';
@@ -14,7 +14,9 @@ export function toRunRow(model: PlaybookModel, snapshot: StepSnapshot): RunRow {
   const state = snapshot.context;
   const ended = typeof snapshot.value === 'string';
   const active = ended ? [] : activeNodes(model, snapshot.value);
-  const status = runStatusOf(model, snapshot);
+  // One reading of the machine state serves the status and the wake time.
+  const steps = ended || snapshot.value === 'idle' ? undefined : nextSteps(model, snapshot);
+  const status = runStatusOf(model, snapshot, steps);
   const currentNode = status === 'completed' ? null : (state.error?.nodeId ?? active.find((node) => model.nodes.get(node.nodeId)?.type !== 'parallel')?.nodeId ?? active[0]?.nodeId ?? null);
   return {
     runId: state.runId,
@@ -33,24 +35,24 @@ export function toRunRow(model: PlaybookModel, snapshot: StepSnapshot): RunRow {
     version: state.version,
     epicId: state.epicId,
     sessionId: state.sessionId,
-    wakeAt: ended ? null : wakeAtOf(model, snapshot),
+    wakeAt: steps === undefined ? null : wakeAtOf(snapshot, steps),
   };
 }
 
 /**
- * When a run that has not ended next needs a driver (RunRow.wakeAt): the run's
- * start when some step can be taken now (a constant, so the indexed column is
- * not rewritten on every step), else the earliest due time among the retries
- * waiting for their backoff and the gates that will expire, else null. Pure.
+ * When a run that has not ended next needs a driver (RunRow.wakeAt), from the
+ * steps its machine state names: the run's start when some step can be taken
+ * now (a constant, so the indexed column is not rewritten on every step), else
+ * the earliest due time among the retries waiting for their backoff and the
+ * gates that will expire, else null. Pure.
  */
-export function wakeAtOf(model: PlaybookModel, snapshot: StepSnapshot): string | null {
-  if (snapshot.value === 'idle') return null;
+export function wakeAtOf(snapshot: StepSnapshot, steps: readonly NextStep[]): string | null {
   const now = snapshot.context.startedAt;
   let due: string | null = null;
   const wait = (at: string) => {
     if (due === null || Date.parse(at) < Date.parse(due)) due = at;
   };
-  for (const step of nextSteps(model, snapshot)) {
+  for (const step of steps) {
     switch (step.kind) {
       case 'finished':
       case 'not_started':

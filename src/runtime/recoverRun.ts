@@ -3,7 +3,7 @@ import type { EventStore } from '../store/eventStore.js';
 import { clockOf } from './clock.js';
 import { loadRun } from './loadRun.js';
 import type { LoadedRun } from './loadRun.js';
-import { DEFAULT_LEASE_MS, RunSession, resultOf, runActive, thisProcess } from './runSession.js';
+import { leaseRun, RunSession, resultOf } from './runSession.js';
 import type { HostOptions, PlaybookResult } from './runSession.js';
 
 export interface RecoverRunOptions extends HostOptions {
@@ -42,9 +42,7 @@ export async function recoverRun(options: RecoverRunOptions): Promise<PlaybookRe
   const before = await loadRun(store, runId);
   if (!needsDriver(before, clock.now().getTime())) return resultOf(before.playbook, before.snapshot);
   // 2. The lease: only once the previous driver's has expired (or by force).
-  const owner = options.workerId ?? `${thisProcess.host}:${thisProcess.pid}`;
-  const lease = await store.acquireLease({ runId, owner, now: clock.now().toISOString(), ttlMs: options.leaseMs ?? DEFAULT_LEASE_MS, ...(options.force === true ? { force: true } : {}) });
-  if (lease === null) throw await runActive(store, runId);
+  const lease = await leaseRun(store, runId, options, options.force === true);
   // 3. Read again under the lease (the old driver may have written meanwhile), and continue like any session.
   let run: LoadedRun;
   try {

@@ -5,11 +5,10 @@
 import { redriveNodeOf } from '../compiler/runState.js';
 import { CantbookError, E_CONCURRENT_UPDATE, E_RUN_FINISHED, E_RUN_NOT_RETRYABLE, E_USAGE, hasCode } from '../errors.js';
 import type { EventStore } from '../store/eventStore.js';
-import { clockOf } from './clock.js';
 import type { Clock } from './clock.js';
 import { MAX_APPROVER_LENGTH, MAX_REASON_LENGTH } from './gates.js';
 import { loadRun } from './loadRun.js';
-import { DEFAULT_LEASE_MS, RunSession, resultOf, runActive, thisProcess } from './runSession.js';
+import { leaseRun, RunSession, resultOf } from './runSession.js';
 import type { HostOptions, PlaybookResult } from './runSession.js';
 
 export interface CancelRunOptions {
@@ -87,10 +86,7 @@ export async function retryRun(options: RetryRunOptions): Promise<PlaybookResult
   const by = options.by === undefined ? undefined : boundedText(options.by, MAX_APPROVER_LENGTH, 'the name of who retries');
   const reason = options.reason === undefined ? undefined : boundedText(options.reason, MAX_REASON_LENGTH, 'the reason');
   await loadRun(store, runId); // E_RUN_NOT_FOUND before any lease
-  const clock = clockOf(options);
-  const owner = options.workerId ?? `${thisProcess.host}:${thisProcess.pid}`;
-  const lease = await store.acquireLease({ runId, owner, now: clock.now().toISOString(), ttlMs: options.leaseMs ?? DEFAULT_LEASE_MS });
-  if (lease === null) throw await runActive(store, runId);
+  const lease = await leaseRun(store, runId, options);
   let session: RunSession;
   try {
     // Under the lease nobody else drives the run: what we read now is what we redrive.

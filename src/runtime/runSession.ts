@@ -228,9 +228,21 @@ export class RunSession {
     this.pending.push(stored);
   }
 
-  /** Makes the decided events durable, with their projections, in one transaction (with the lease's token when driving). */
+  /**
+   * Makes the decided events durable, with their projections, in one
+   * transaction, carrying the lease's token when driving. The commit after
+   * which the drive ends (the run ended, or only gates wait) releases the
+   * lease in the same transaction; should the session have to write again,
+   * it leases the run again first.
+   */
   async commit(): Promise<void> {
     if (this.pending.length === 0) return;
+    // A new run takes its first lease in its first append; a drive that released its lease takes it again.
+    const creating = this.driving && this.lease === undefined && this.startsRun();
+    if (creating) this.lease = { runId: this.runId, owner: this.owner(), token: 1, expiresAt: this.expiry() };
+    else if (this.driving && this.lease === undefined) await this.takeLease();
+    const lease = this.lease;
+    const release = lease !== undefined && this.driving && this.endsDrive();
     const approvals = toChangedApprovalRows(this.snapshot, this.pending);
     const events = this.pending.map(({ type, data, at }) => ({ type, data, at }) as NewRunEvent);
     const starts = events.some((event) => event.type === 'RunStarted');
@@ -246,11 +258,15 @@ export class RunSession {
         changed: toRunChanges(model, events),
         approvals,
         ...(starts ? { playbook: { sourceHash, name: model.definition.name, source } } : {}),
-        ...(this.lease === undefined ? {} : { lease: { token: this.lease.token } }),
+        ...(lease === undefined ? {} : { lease: { token: lease.token, ...(release ? { release } : {}), ...(creating ? { create: { owner: lease.owner, expiresAt: lease.expiresAt } } : {}) } }),
       });
+    } catch (error) {
+      if (creating) this.lease = undefined;
+      throw error;
     } finally {
       this.committing = false;
     }
+    if (release) this.lease = undefined;
     for (const event of stored) this.mirror?.send(event as never);
     this.pending = [];
     this.committed = { version: this.snapshot.context.version, value: this.snapshot.value };
@@ -321,6 +337,28 @@ export class RunSession {
     return event.type === 'NodeFailed' && event.data.interrupted !== true;
   }
 
+  /** Whether the events to commit start the run (its RunStarted, nothing in the store yet). */
+  private startsRun(): boolean {
+    return this.committed.version === 0 && this.pending[0]?.type === 'RunStarted';
+  }
+
+  private owner(): string {
+    return ownerOf(this.options);
+  }
+
+  private expiry(): string {
+    return new Date(this.clock.now().getTime() + this.leaseMs).toISOString();
+  }
+
+  /** Whether the drive ends with the events decided now: the run ended, or nothing is left but gates waiting for a human. */
+  private endsDrive(): boolean {
+    if (typeof this.snapshot.value === 'string') return true;
+    if (this.inFlight.size > 0 || this.arrived.length > 0) return false;
+    // A batch that starts a node (the common step) goes on: no need to read the machine state.
+    for (let i = this.pending.length - 1; i >= 0; i--) if (this.pending[i]?.type === 'NodeStarted') return false;
+    return runStatusOf(this.playbook.model, this.snapshot) === 'paused';
+  }
+
   /** Someone else appended to the run: the loop folds the log again before its next decision. */
   markStale(): void {
     if (!this.driving) return;
@@ -380,7 +418,8 @@ export class RunSession {
     sessions.add(this);
     liveSessions.set(runId, sessions);
     try {
-      if (this.lease === undefined) await this.takeLease();
+      // A run not started yet is leased by its first append (commit); any other before anything else.
+      if (this.lease === undefined && !this.startsRun()) await this.takeLease();
       if (signal?.aborted) onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
       this.renewLater();
@@ -403,10 +442,7 @@ export class RunSession {
 
   /** Leases the run for this session; E_RUN_ACTIVE while someone else holds a live lease. */
   private async takeLease(): Promise<void> {
-    const owner = this.options.workerId ?? `${thisProcess.host}:${thisProcess.pid}`;
-    const lease = await this.store.acquireLease({ runId: this.runId, owner, now: this.now(), ttlMs: this.leaseMs });
-    if (lease === null) throw await runActive(this.store, this.runId);
-    this.lease = lease;
+    this.lease = await leaseRun(this.store, this.runId, this.options);
   }
 
   private async releaseLease(): Promise<void> {
@@ -753,6 +789,24 @@ function leaseMsOf(leaseMs: number | undefined): number {
   const ms = leaseMs ?? DEFAULT_LEASE_MS;
   if (!Number.isInteger(ms) || ms < 3) throw new TypeError(`leaseMs must be an integer of at least 3 milliseconds, got ${String(leaseMs)}`);
   return ms;
+}
+
+/**
+ * Leases `runId` for a driver with these options (its `workerId`, clock and
+ * `leaseMs`). Throws E_RUN_ACTIVE while someone else holds a live lease,
+ * unless `force` (recoverRun's takeover).
+ */
+export async function leaseRun(store: EventStore, runId: string, options: HostOptions, force = false): Promise<Lease> {
+  const owner = ownerOf(options);
+  const now = clockOf(options).now().toISOString();
+  const lease = await store.acquireLease({ runId, owner, now, ttlMs: leaseMsOf(options.leaseMs), ...(force ? { force: true } : {}) });
+  if (lease === null) throw await runActive(store, runId);
+  return lease;
+}
+
+/** Who drives, as a lease records it: the host's worker id, else `<host>:<pid>`. */
+function ownerOf(options: HostOptions): string {
+  return options.workerId ?? `${thisProcess.host}:${thisProcess.pid}`;
 }
 
 /** E_RUN_ACTIVE naming who holds the run's lease and until when. */

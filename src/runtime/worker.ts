@@ -149,12 +149,13 @@ export function createWorker(options: WorkerOptions): Worker {
     // The sleep ends early on a poke or a stop; either way its timer is cleared.
     if (stopping?.signal.aborted === true) return;
     const woken = new AbortController();
-    poke = () => woken.abort();
+    const wakeUp = (): void => woken.abort();
+    poke = wakeUp;
     const stop = stopping?.signal;
-    stop?.addEventListener('abort', poke, { once: true });
+    stop?.addEventListener('abort', wakeUp, { once: true });
     await sleep(clock, due, woken.signal);
-    if (stop !== undefined) stop.removeEventListener('abort', poke);
-    poke = undefined;
+    stop?.removeEventListener('abort', wakeUp);
+    if (poke === wakeUp) poke = undefined;
   }
 
   async function loop(): Promise<void> {

@@ -42,9 +42,14 @@ export interface AppendRequest {
    * is still the run's current fencing token, else throws `E_LEASE_LOST` and
    * writes nothing. Absent for decisions made from outside the driver (a
    * human's approval or rejection, a cancellation): the expected version
-   * alone orders those against the driver.
+   * alone orders those against the driver. `release`: the driver's last
+   * append (the run paused or ended) also releases the lease, in the same
+   * transaction (as `releaseLease` does). `create`: a new run's first append
+   * (expectedVersion 0) takes the run's first lease (token 1) in the same
+   * transaction, so starting a run costs no extra write; refused with
+   * `E_RUN_ACTIVE` when the run id already has a lease.
    */
-  lease?: { token: number };
+  lease?: { token: number; release?: boolean; create?: { owner: string; expiresAt: string } };
 }
 
 /** Who may drive a run until when (SPEC §11). `token` is the fencing token: it only grows. */

@@ -5,6 +5,7 @@ import {
   E_CONCURRENT_UPDATE,
   E_LEASE_LOST,
   E_LOG_CORRUPT,
+  E_RUN_ACTIVE,
   E_STORE_UNAVAILABLE,
 } from '../errors.js';
 import { chainEvents, GENESIS_HASH } from '../events/hashChain.js';
@@ -446,13 +447,15 @@ class SqliteEventStore implements EventStore {
   private readonly lastEvent: Database.Statement<[string], [number, string]>;
   private readonly streamVersion: Database.Statement<[string], number>;
   private readonly insertEvent: Database.Statement<[string, number, string, string, string, string]>;
+  private readonly insertEventFenced: Database.Statement<[string, number, string, string, string, string, string, number]>;
   private readonly insertPlaybook: Database.Statement<[string, string, string, string]>;
   private readonly upsertRun: Database.Statement<SqlValue[]>;
   private readonly upsertApproval: Database.Statement<SqlValue[]>;
-  private readonly updateRunStatus: Database.Statement<[string, string, string]>;
-  private readonly updateRunWake: Database.Statement<[string | null, string, string | null]>;
+  private readonly updateRunIndexed: Database.Statement<[string, string | null, string, string, string | null]>;
   private readonly selectLease: Database.Statement<[string], LeaseTuple>;
   private readonly takeLease: Database.Statement<[string, string, string], number>;
+  private readonly selectLeaseToken: Database.Statement<[string], number>;
+  private readonly createLease: Database.Statement<[string, string, string]>;
   private readonly extendLease: Database.Statement<[string, string, number]>;
   private readonly dropLease: Database.Statement<[string, number]>;
   private readonly selectRunnable: Database.Statement<[string, string, number], string>;
@@ -513,6 +516,9 @@ class SqliteEventStore implements EventStore {
     this.lastEvent = db.prepare<[string], [number, string]>('SELECT seq, hash FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1').raw();
     this.streamVersion = db.prepare<[string], number>('SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?').pluck();
     this.insertEvent = db.prepare('INSERT INTO events (run_id, seq, type, data, at, hash) VALUES (?, ?, ?, ?, ?, ?)');
+    this.insertEventFenced = db.prepare(
+      'INSERT INTO events (run_id, seq, type, data, at, hash) SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM leases WHERE run_id = ? AND token = ?)',
+    );
     this.insertPlaybook = db.prepare('INSERT OR IGNORE INTO playbooks (source_hash, name, source, first_seen_at) VALUES (?, ?, ?, ?)');
     this.upsertRun = db.prepare<SqlValue[]>(
       `INSERT INTO runs (${RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -530,16 +536,17 @@ class SqliteEventStore implements EventStore {
          requested_at = excluded.requested_at, decided_at = excluded.decided_at, approver = excluded.approver,
          reason = excluded.reason, resumed = excluded.resumed`,
     );
-    // Status is set apart, and only when it changes: setting an indexed column, even
-    // to the same value, rewrites the runs_by_status index page on every append.
-    this.updateRunStatus = db.prepare('UPDATE runs SET status = ? WHERE run_id = ? AND status <> ?');
-    this.updateRunWake = db.prepare('UPDATE runs SET wake_at = ? WHERE run_id = ? AND wake_at IS NOT ?');
+    // Status and wake time are set apart, and only when one changes: setting an indexed column,
+    // even to the same value, rewrites its index page on every append.
+    this.updateRunIndexed = db.prepare('UPDATE runs SET status = ?, wake_at = ? WHERE run_id = ? AND (status <> ? OR wake_at IS NOT ?)');
     this.selectLease = db.prepare<[string], LeaseTuple>('SELECT run_id, owner, token, expires_at FROM leases WHERE run_id = ?').raw();
     this.takeLease = db.prepare<[string, string, string], number>(
       `INSERT INTO leases (run_id, owner, token, expires_at) VALUES (?, ?, 1, ?)
        ON CONFLICT (run_id) DO UPDATE SET owner = excluded.owner, token = leases.token + 1, expires_at = excluded.expires_at
        RETURNING token`,
     ).pluck();
+    this.selectLeaseToken = db.prepare<[string], number>('SELECT token FROM leases WHERE run_id = ?').pluck();
+    this.createLease = db.prepare<[string, string, string]>('INSERT INTO leases (run_id, owner, token, expires_at) VALUES (?, ?, 1, ?) ON CONFLICT (run_id) DO NOTHING');
     this.extendLease = db.prepare<[string, string, number]>('UPDATE leases SET expires_at = ? WHERE run_id = ? AND token = ?');
     this.dropLease = db.prepare<[string, number]>("UPDATE leases SET expires_at = '' WHERE run_id = ? AND token = ?");
     // Runnable: due, and nobody holds a live lease. The partial index on wake_at orders the scan.
@@ -885,10 +892,15 @@ class SqliteEventStore implements EventStore {
   /** The body of the append transaction; runs under BEGIN IMMEDIATE. */
   private writeAppend(request: AppendRequest, knownHead: string | undefined): RunEvent[] {
     const { runId, expectedVersion, events } = request;
-    if (request.lease !== undefined) {
-      const current = this.selectLease.get(runId);
-      if (current === undefined || current[2] !== request.lease.token) throw leaseLost(runId, request.lease.token, current?.[2]);
+    const lease = request.lease;
+    if (lease?.create !== undefined) {
+      if (expectedVersion !== 0 || lease.token !== 1) throw new TypeError(`append: run '${runId}': only a new run's first append creates its lease, with token 1`);
+      if (this.createLease.run(runId, lease.create.owner, lease.create.expiresAt).changes === 0) {
+        throw new CantbookError(E_RUN_ACTIVE, `run '${runId}' already has a lease: a run id can be started once`, { runId });
+      }
     }
+    // A driver's append is fenced by its first insert, which happens only while the lease's token is current.
+    const fenced = lease !== undefined && lease.create === undefined ? lease.token : undefined;
     let prevHash = knownHead;
     if (prevHash === undefined) {
       const head = this.lastEvent.get(runId);
@@ -900,9 +912,14 @@ class SqliteEventStore implements EventStore {
     const chained = chainEvents(prevHash, runId, expectedVersion, events);
     events.forEach((event, index) => {
       const { seq, hash } = chained[index] as { seq: number; hash: string };
-      const info = this.insertEvent.run(runId, seq, event.type, JSON.stringify(event.data), event.at, hash);
+      const data = JSON.stringify(event.data);
+      const info = index === 0 && fenced !== undefined
+        ? this.insertEventFenced.run(runId, seq, event.type, data, event.at, hash, runId, fenced)
+        : this.insertEvent.run(runId, seq, event.type, data, event.at, hash);
+      if (info.changes === 0) throw leaseLost(runId, fenced as number, this.selectLeaseToken.get(runId));
       stored.push(storedEvent(event, runId, seq, Number(info.lastInsertRowid), hash));
     });
+    if (lease?.release === true) this.dropLease.run(runId, lease.token);
     if (request.playbook !== undefined) {
       const { sourceHash, name, source } = request.playbook;
       this.insertPlaybook.run(sourceHash, name, source, events[0]?.at ?? '');
@@ -941,8 +958,7 @@ class SqliteEventStore implements EventStore {
   /** Upserts a runs row (two statements; see updateRunStatus). */
   private writeRun(run: RunRow): void {
     this.upsertRun.run(...runParams(run));
-    this.updateRunStatus.run(run.status, run.runId, run.status);
-    this.updateRunWake.run(run.wakeAt, run.runId, run.wakeAt);
+    this.updateRunIndexed.run(run.status, run.wakeAt, run.runId, run.status, run.wakeAt);
   }
 
   /** Writes the keys an append changed, with their values in `run`; a key `run` no longer has is removed. */

@@ -3,7 +3,7 @@
  * store implementation runs: `describeEventStoreContract('sqlite file', open)`.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { E_CONCURRENT_UPDATE, E_LEASE_LOST, hasCode } from '../../src/errors.js';
+import { E_CONCURRENT_UPDATE, E_LEASE_LOST, E_RUN_ACTIVE, hasCode } from '../../src/errors.js';
 import { GENESIS_HASH, hashEvent, verifyChain } from '../../src/events/hashChain.js';
 import type { RunEvent } from '../../src/events/types.js';
 import type { ApprovalRow, RunRow } from '../../src/projections/types.js';
@@ -523,6 +523,21 @@ export function describeEventStoreContract(name: string, open: () => Promise<Con
         // The new holder appends; a decision from outside (no lease) is ordered by the version alone.
         const next = await commit(store, { ...retryNode(run, 'flaky'), lease: { token: taken?.token as number } });
         await commit(store, succeedNode(next, { ok: true }, null));
+      });
+
+      it('a new run takes its first lease in its first append, and a last append can release it, each in the same transaction', async () => {
+        const first = startRun('run-a');
+        const run = await commit(store, { ...first, lease: { token: 1, create: { owner: 'w1', expiresAt: at(1000) } } });
+        expect(await store.getLease('run-a')).toEqual({ runId: 'run-a', owner: 'w1', token: 1, expiresAt: at(1000) });
+        // A run id that has a lease cannot be started again, and nothing of that attempt is written.
+        await store.acquireLease({ runId: 'run-b', owner: 'w9', now: t0, ttlMs: 1000 });
+        const again = await rejectionOf(store.append({ ...startRun('run-b'), lease: { token: 1, create: { owner: 'w1', expiresAt: at(1000) } } }));
+        expect(hasCode(again, E_RUN_ACTIVE)).toBe(true);
+        expect(await store.readRun('run-b')).toEqual([]);
+        // The driver's last append releases: the next driver gets the run at once, with the next token.
+        await commit(store, { ...retryNode(run, 'done for now'), lease: { token: 1, release: true } });
+        expect((await store.getLease('run-a'))?.expiresAt).toBe('');
+        expect((await store.acquireLease({ runId: 'run-a', owner: 'w2', now: at(1), ttlMs: 1000 }))?.token).toBe(2);
       });
 
       it('renews only a current lease and reports the stream version', async () => {
