@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../unit/adapters/helpers.js';
 import { createCliSession, demoAgent, expectCodedError, expectJsonError, repoRoot, waitFor } from '../helpers/cliSession.js';
 import type { CliSession } from '../helpers/cliSession.js';
+import { killAll } from './fixtures/sleeperLog.js';
 
 interface Result {
   runId: string;
@@ -53,13 +54,7 @@ beforeAll(() => {
   writeFileSync(cli.path('quick.cantbook'), JSON.stringify({ version: '1.0', name: 'quick', nodes: [{ id: 'only', type: 'deterministic', command: node, args: ['-e', '0'] }] }));
 });
 afterAll(() => {
-  for (const pid of leftovers) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
+  killAll(leftovers);
   cli.remove();
 });
 

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../unit/adapters/helpers.js';
 import { cleanEnv, cliPath, createCliSession, demoAgent, repoRoot, waitFor } from '../helpers/cliSession.js';
 import type { CliSession } from '../helpers/cliSession.js';
+import { killAll } from './fixtures/sleeperLog.js';
 
 interface Event {
   seq: number;
@@ -41,13 +42,7 @@ beforeAll(() => {
   );
 });
 afterAll(() => {
-  for (const pid of leftovers) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  killAll(leftovers);
   cli.remove();
 });
 

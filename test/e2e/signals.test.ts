@@ -10,24 +10,18 @@
  * In every case the command's own log (each attempt appends `start` and, if it
  * lives to, `end`) shows at most one live attempt at any moment.
  */
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../unit/adapters/helpers.js';
 import { createCliSession, waitFor } from '../helpers/cliSession.js';
 import type { CliSession } from '../helpers/cliSession.js';
+import { killAll, sleeperAttempts } from './fixtures/sleeperLog.js';
+import type { SleeperAttempt } from './fixtures/sleeperLog.js';
 
 interface Event {
   type: string;
   data: { nodeId?: string; attempt?: number; interrupted?: boolean };
-}
-
-/** One run of sleeper.mjs as its log tells it. */
-interface Attempt {
-  pid: number;
-  grandchild: number;
-  start: number;
-  end?: number;
 }
 
 const SLEEP_MS = 1500;
@@ -42,13 +36,7 @@ beforeAll(() => {
   copyFileSync(join(import.meta.dirname, 'fixtures', 'sleeper.mjs'), cli.path('sleeper.mjs'));
 });
 afterAll(() => {
-  for (const pid of leftovers) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone, as it should be
-    }
-  }
+  killAll(leftovers);
   cli.remove();
 });
 
@@ -62,16 +50,8 @@ function napPlaybook(name: string, log: string): string {
   return file;
 }
 
-/** The attempts in a sleeper log, in the order they started. */
-function attemptsIn(log: string): Attempt[] {
-  const attempts = new Map<number, Attempt>();
-  if (!existsSync(cli.path(log))) return [];
-  for (const line of readFileSync(cli.path(log), 'utf8').split('\n')) {
-    const [kind, pid, at, grandchild] = line.split(' ');
-    if (kind === 'start') attempts.set(Number(pid), { pid: Number(pid), start: Number(at), grandchild: Number(grandchild) });
-    if (kind === 'end') (attempts.get(Number(pid)) as Attempt).end = Number(at);
-  }
-  return [...attempts.values()].sort((a, b) => a.start - b.start);
+function attemptsIn(log: string): SleeperAttempt[] {
+  return sleeperAttempts(cli.path(log));
 }
 
 /** Starts `cantbook run` and resolves once its node's command has logged its start. */
@@ -81,11 +61,11 @@ async function startNapping(name: string, extra: string[] = []) {
   await waitFor(`the first attempt of ${name} to start`, () => attemptsIn(log).length === 1 || run.child.exitCode !== null);
   const [first] = attemptsIn(log);
   expect(first, run.stdout + run.stderr).toBeDefined();
-  leftovers.push((first as Attempt).pid, (first as Attempt).grandchild);
-  return { run, log, first: first as Attempt };
+  leftovers.push((first as SleeperAttempt).pid, (first as SleeperAttempt).grandchild);
+  return { run, log, first: first as SleeperAttempt };
 }
 
-function processesOf(attempt: Attempt): number[] {
+function processesOf(attempt: SleeperAttempt): number[] {
   return [attempt.pid, attempt.grandchild].filter(isAlive);
 }
 
@@ -104,7 +84,7 @@ async function eventsOf(extra: string[] = []): Promise<{ runId: string; events: 
 function expectOneLiveAttemptAtATime(log: string, firstGoneBy: number): void {
   const attempts = attemptsIn(log);
   expect(attempts).toHaveLength(2);
-  const [killed, second] = attempts as [Attempt, Attempt];
+  const [killed, second] = attempts as [SleeperAttempt, SleeperAttempt];
   expect(killed.end).toBeUndefined();
   expect(second.end).toEqual(expect.any(Number));
   expect(second.start).toBeGreaterThanOrEqual(firstGoneBy);

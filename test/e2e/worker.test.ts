@@ -7,12 +7,14 @@
  * work over at once); bad options are usage errors.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../unit/adapters/helpers.js';
 import { cleanEnv, cliPath, createCliSession, demoAgent, expectCodedError, repoRoot, runProcess, waitFor } from '../helpers/cliSession.js';
 import type { CliChild, CliSession } from '../helpers/cliSession.js';
+import { killAll, sleeperAttempts } from './fixtures/sleeperLog.js';
+import type { SleeperAttempt } from './fixtures/sleeperLog.js';
 
 /** util-linux `script`, which gives the worker a pseudo-terminal (as in progress.test.ts). */
 const hasScript = ((): boolean => {
@@ -27,13 +29,6 @@ interface Event {
   type: string;
   data: { nodeId?: string; attempt?: number; interrupted?: boolean };
 }
-interface Attempt {
-  pid: number;
-  grandchild: number;
-  start: number;
-  end?: number;
-}
-
 const library = join(repoRoot, 'dist', 'index.js');
 let cli: CliSession;
 const leftovers: number[] = [];
@@ -55,13 +50,7 @@ beforeAll(() => {
 afterAll(async () => {
   for (const worker of workers) if (worker.child.exitCode === null && worker.child.signalCode === null) worker.kill('SIGKILL');
   await Promise.all(workers.map((worker) => worker.exited));
-  for (const pid of leftovers) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
+  killAll(leftovers);
   cli.remove();
 });
 
@@ -72,19 +61,12 @@ async function startRuns(db: string, playbook: string, count: number): Promise<s
   return JSON.parse(result.stdout) as string[];
 }
 
-function attemptsIn(log: string): Attempt[] {
-  const attempts = new Map<number, Attempt>();
-  if (!existsSync(cli.path(log))) return [];
-  for (const line of readFileSync(cli.path(log), 'utf8').split('\n')) {
-    const [kind, pid, at, grandchild] = line.split(' ');
-    if (kind === 'start') attempts.set(Number(pid), { pid: Number(pid), start: Number(at), grandchild: Number(grandchild) });
-    if (kind === 'end') (attempts.get(Number(pid)) as Attempt).end = Number(at);
-  }
-  return [...attempts.values()];
+function attemptsIn(log: string): SleeperAttempt[] {
+  return sleeperAttempts(cli.path(log));
 }
 
 /** The most attempts alive at one moment, from their [start, end] intervals (a killed attempt's end is `killedAt`). */
-function mostAtOnce(attempts: readonly Attempt[], killedAt: number): number {
+function mostAtOnce(attempts: readonly SleeperAttempt[], killedAt: number): number {
   const edges = attempts.flatMap((attempt) => [[attempt.start, 1] as const, [attempt.end ?? killedAt, -1] as const]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   let live = 0;
   let most = 0;
@@ -152,7 +134,7 @@ describe('cantbook worker', () => {
     // The default lease (30 s): only a released lease lets the second worker in within the test's time.
     const a = startWorker(db, ['--concurrency', '1', '--grace-ms', '200']);
     await waitFor('the first attempt to start', () => attemptsIn('handover.log').length === 1 || a.child.exitCode !== null);
-    const [inFlight] = attemptsIn('handover.log') as [Attempt];
+    const [inFlight] = attemptsIn('handover.log') as [SleeperAttempt];
     leftovers.push(inFlight.pid, inFlight.grandchild);
     // The run the worker claimed is the one whose attempt started.
     const logs = await Promise.all([first, second].map(async (runId) => ({ runId, events: await cli.json<Event[]>(['--db', db, 'log', runId ?? '']) })));
