@@ -13,7 +13,11 @@ import { busyLeaves, groupRegions, isGroupSettled, stoppedByFailFast } from './s
 /** The XState machine of a playbook: context is the run fold, events are run events. */
 export type PlaybookMachine = AnyStateMachine;
 
-/** The final states of every compiled machine; a run ends in exactly one. */
+/**
+ * The end states of every compiled machine; a run ends in exactly one. `completed`
+ * and `cancelled` are final; `failed` and `exceeded_iteration_cap` accept only
+ * `RunRetried` (a redrive, SPEC §10).
+ */
 export const finalStates = ['completed', 'failed', 'exceeded_iteration_cap', 'cancelled'] as const;
 export type FinalState = (typeof finalStates)[number];
 
@@ -63,8 +67,9 @@ type StateGuard = ((args: GuardArgs) => boolean) & { check: (snapshot: { value: 
  *
  * One compound state per node under `active`; a parallel group's `running` is
  * an XState parallel state with one region per branch, each region holding its
- * branch's node states and the ends `succeeded`, `failed`, `stopped`. Final
- * states `completed`, `failed`, `exceeded_iteration_cap`, `cancelled`. Every
+ * branch's node states and the ends `succeeded`, `failed`, `stopped`. End
+ * states `completed`, `failed`, `exceeded_iteration_cap`, `cancelled` (the two
+ * failed ones accept only a redrive, `RunRetried`). Every
  * decision is a guarded transition: retry, escalation, branch choice, join,
  * fail-fast, each failure cause from the state that names it. Guards and the
  * single action (`apply`, which is `evolve`) are referenced by name, so

@@ -534,7 +534,7 @@ export class RunSession {
         return { kind: 'result', result: this.finish() };
       }
       // 6. What to wait for: results in flight, retries waiting for their backoff, gates that will expire.
-      const retryAt = earliest(steps.map((step) => (step.kind === 'start' ? step.notBefore : undefined)));
+      const retryAt = earliest(steps.map((step) => (step.kind === 'start' && isLater(step.notBefore, now) ? step.notBefore : undefined)));
       const expiryAt = earliest(steps.map((step) => (step.kind === 'paused' ? step.expiresAt : undefined)));
       if (this.inFlight.size === 0 && starts.length === 0 && this.arrived.length === 0) {
         // Nothing runs: done, or waiting for humans (their gates expire without us), or for a backoff.
