@@ -15,14 +15,24 @@ import { openSqliteStore } from '../../../src/store/sqliteEventStore.js';
 import { playbookFrom, scriptedDispatcher, SECRET, tempStore } from '../../helpers/runtimeHarness.js';
 
 const child = join(import.meta.dirname, 'fixtures', 'runtimeChild.ts');
-const spawnChild = (args: string[]): ChildProcess => fork(child, args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+/** Children a test started: killed after it, so a failed assertion never leaves one running. */
+const started = new Set<ChildProcess>();
+const spawnChild = (args: string[]): ChildProcess => {
+  const proc = fork(child, args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  started.add(proc);
+  return proc;
+};
 
 let dir: string;
 let path: string;
 let cleanup: () => Promise<void>;
 let store: EventStore;
 beforeEach(() => ({ store, dir, path, cleanup } = tempStore()));
-afterEach(() => cleanup());
+afterEach(async () => {
+  for (const proc of started) if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  started.clear();
+  await cleanup();
+});
 
 async function waitFor(file: string, child: ChildProcess): Promise<void> {
   for (let i = 0; i < 600 && !existsSync(file); i++) {
