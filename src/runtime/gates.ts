@@ -133,15 +133,17 @@ async function decide(options: GateDecisionOptions, decision: 'approved' | 'reje
 function decisionText(options: GateDecisionOptions): { approver: string; reason: string } {
   const approver = typeof options.approver === 'string' ? options.approver.trim() : '';
   if (approver === '') throw new CantbookError(E_USAGE, 'an approval decision needs an approver name');
-  if (approver.length > MAX_APPROVER_LENGTH) {
-    throw new CantbookError(E_USAGE, `the approver name is ${approver.length} characters long; at most ${MAX_APPROVER_LENGTH} are allowed`, { length: approver.length, max: MAX_APPROVER_LENGTH });
-  }
-  const reason = options.reason ?? '';
-  if (typeof reason !== 'string') throw new CantbookError(E_USAGE, 'the reason of a decision must be text');
-  if (reason.length > MAX_REASON_LENGTH) {
-    throw new CantbookError(E_USAGE, `the reason is ${reason.length} characters long; at most ${MAX_REASON_LENGTH} are allowed`, { length: reason.length, max: MAX_REASON_LENGTH });
-  }
-  return { approver, reason };
+  return { approver: boundedText(approver, MAX_APPROVER_LENGTH, 'the approver name'), reason: boundedText(options.reason ?? '', MAX_REASON_LENGTH, 'the reason') };
+}
+
+/**
+ * Text a decision records (who, why): E_USAGE when it is not a string or is
+ * longer than `max` characters (SPEC §5.3); `what` names it in the message.
+ */
+export function boundedText(text: unknown, max: number, what: string): string {
+  if (typeof text !== 'string') throw new CantbookError(E_USAGE, `${what} must be text`);
+  if (text.length > max) throw new CantbookError(E_USAGE, `${what} is ${text.length} characters long; at most ${max} are allowed`, { length: text.length, max });
+  return text;
 }
 
 /** The refusal for a gate that is no longer pending. */

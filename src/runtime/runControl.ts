@@ -6,7 +6,7 @@ import { redriveNodeOf } from '../compiler/runState.js';
 import { CantbookError, E_CONCURRENT_UPDATE, E_RUN_FINISHED, E_RUN_NOT_RETRYABLE, E_USAGE, hasCode } from '../errors.js';
 import type { EventStore } from '../store/eventStore.js';
 import type { Clock } from './clock.js';
-import { MAX_APPROVER_LENGTH, MAX_REASON_LENGTH } from './gates.js';
+import { boundedText, MAX_APPROVER_LENGTH, MAX_REASON_LENGTH } from './gates.js';
 import { loadRun } from './loadRun.js';
 import { leaseRun, RunSession, resultOf } from './runSession.js';
 import type { HostOptions, PlaybookResult } from './runSession.js';
@@ -114,12 +114,6 @@ function cancelText(options: CancelRunOptions): { reason: string; by: string | u
     reason: boundedText(reason, MAX_REASON_LENGTH, 'the reason'),
     by: options.by === undefined ? undefined : boundedText(options.by, MAX_APPROVER_LENGTH, 'the name of who cancels'),
   };
-}
-
-function boundedText(text: unknown, max: number, what: string): string {
-  if (typeof text !== 'string') throw new CantbookError(E_USAGE, `${what} must be text`);
-  if (text.length > max) throw new CantbookError(E_USAGE, `${what} is ${text.length} characters long; at most ${max} are allowed`, { length: text.length, max });
-  return text;
 }
 
 function clockOptions(options: { now?: () => Date; clock?: Clock }): { now?: () => Date; clock?: Clock } {
