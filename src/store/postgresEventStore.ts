@@ -1,0 +1,1016 @@
+import pg from 'pg';
+import type { Pool, PoolClient, PoolConfig } from 'pg';
+import {
+  CantbookError,
+  E_CONCURRENT_UPDATE,
+  E_LEASE_LOST,
+  E_LOG_CORRUPT,
+  E_RUN_ACTIVE,
+  E_STORE_UNAVAILABLE,
+} from '../errors.js';
+import { chainEvents, GENESIS_HASH } from '../events/hashChain.js';
+import type { NewRunEvent, RunEvent } from '../events/types.js';
+import type { ApprovalRow, ApprovalStatus, RunChanges, RunRow, RunStatus } from '../projections/types.js';
+import type { AcquireLeaseRequest, AppendRequest, ClaimRunsRequest, EventStore, Lease, ListApprovalsFilter, ListRunsFilter } from './eventStore.js';
+
+/**
+ * The schema version this code writes and reads (in `cantbook_meta`). The
+ * PostgreSQL schema has its own numbering: it starts at 1 with everything the
+ * SQLite schema 4 has (per-key projections, leases, wake times).
+ */
+export const POSTGRES_SCHEMA_VERSION = 1;
+
+/** Options of {@link openPostgresStore}. */
+export interface PostgresStoreOptions {
+  /**
+   * The PostgreSQL schema (namespace) that holds cantbook's tables; created
+   * on open when missing. Default: none, i.e. the connection's `search_path`
+   * (normally `public`). Letters, digits and `_` only.
+   */
+  schema?: string;
+  /** Size of the pool the store creates from a connection string (default 10). Ignored with `{ pool }`. */
+  maxConnections?: number;
+}
+
+/** What {@link openPostgresStore} connects to: a connection string, or a pool the caller owns. */
+export type PostgresStoreTarget = string | { pool: Pool };
+
+/**
+ * Every table's DDL. Text, not jsonb, for JSON: the store hands back exactly
+ * the text it was given (jsonb would reorder keys, and the key order of a
+ * context is part of the fold). Ids and ISO-8601 times are `COLLATE "C"`:
+ * byte order, as in SQLite, so that time comparisons and `ORDER BY run_id`
+ * do not depend on the database's locale.
+ *
+ * `events_head` is the one-row position counter: an append takes its global
+ * positions from it in the append's transaction, so positions are handed out
+ * in commit order (docs/adr/0008-postgres-readall-order.md). `run_bindings`
+ * and `run_attempts` keep one row per key; `ord` (an identity) keeps the
+ * order in which the run first wrote each key, which an upsert keeps.
+ */
+function schemaSql(q: string): string {
+  return `
+CREATE TABLE ${q}cantbook_meta (
+  key   text PRIMARY KEY,
+  value text NOT NULL
+);
+CREATE TABLE ${q}events_head (
+  id         smallint PRIMARY KEY CHECK (id = 1),
+  global_seq bigint   NOT NULL
+);
+INSERT INTO ${q}events_head (id, global_seq) VALUES (1, 0);
+CREATE TABLE ${q}events (
+  global_seq bigint  PRIMARY KEY,
+  run_id     text    COLLATE "C" NOT NULL,
+  seq        integer NOT NULL CHECK (seq >= 1),
+  type       text    NOT NULL,
+  data       text    NOT NULL,
+  at         text    NOT NULL,
+  hash       text    NOT NULL,
+  CONSTRAINT events_run_seq UNIQUE (run_id, seq)
+);
+CREATE TABLE ${q}playbooks (
+  source_hash   text PRIMARY KEY,
+  name          text NOT NULL,
+  source        text NOT NULL,
+  first_seen_at text NOT NULL
+);
+CREATE TABLE ${q}runs (
+  run_id        text    COLLATE "C" PRIMARY KEY,
+  playbook_name text    NOT NULL,
+  playbook_hash text    NOT NULL,
+  status        text    NOT NULL,
+  current_node  text,
+  error_context text,
+  error         text,
+  active_nodes  text    NOT NULL DEFAULT '[]',
+  started_at    text    COLLATE "C" NOT NULL,
+  updated_at    text    NOT NULL,
+  completed_at  text,
+  version       integer NOT NULL,
+  epic_id       text,
+  session_id    text,
+  wake_at       text    COLLATE "C"
+);
+CREATE INDEX runs_by_status ON ${q}runs (status);
+CREATE INDEX runs_by_wake ON ${q}runs (wake_at) WHERE wake_at IS NOT NULL;
+CREATE TABLE ${q}run_bindings (
+  ord    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  run_id text   COLLATE "C" NOT NULL REFERENCES ${q}runs (run_id) ON DELETE CASCADE,
+  key    text   NOT NULL,
+  value  text   NOT NULL,
+  UNIQUE (run_id, key)
+);
+CREATE TABLE ${q}run_attempts (
+  ord      bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  run_id   text    COLLATE "C" NOT NULL REFERENCES ${q}runs (run_id) ON DELETE CASCADE,
+  node_id  text    NOT NULL,
+  attempts integer NOT NULL,
+  UNIQUE (run_id, node_id)
+);
+CREATE TABLE ${q}approvals (
+  approval_id    text    COLLATE "C" PRIMARY KEY,
+  run_id         text    COLLATE "C" NOT NULL REFERENCES ${q}runs (run_id) ON DELETE CASCADE,
+  node_id        text    NOT NULL,
+  status         text    NOT NULL,
+  prompt         text    NOT NULL,
+  token_hash     text    NOT NULL,
+  context_digest text    NOT NULL,
+  expires_at     text,
+  requested_at   text    COLLATE "C" NOT NULL,
+  decided_at     text,
+  approver       text,
+  reason         text,
+  resumed        boolean NOT NULL
+);
+CREATE INDEX approvals_by_status ON ${q}approvals (status);
+CREATE INDEX approvals_by_run ON ${q}approvals (run_id);
+CREATE TABLE ${q}leases (
+  run_id     text    COLLATE "C" PRIMARY KEY,
+  owner      text    NOT NULL,
+  token      integer NOT NULL CHECK (token >= 1),
+  expires_at text    COLLATE "C" NOT NULL
+);
+CREATE INDEX leases_by_expiry ON ${q}leases (expires_at);
+`;
+}
+
+/**
+ * Migrations by the version they start from; each runs inside the opening
+ * transaction (under the advisory lock), so a schema is migrated whole or not
+ * at all. None yet: version 1 is the first PostgreSQL schema.
+ */
+const MIGRATIONS: Record<number, (client: PoolClient, q: string) => Promise<void>> = {};
+
+const RUN_COLUMNS =
+  'run_id, playbook_name, playbook_hash, status, current_node, error_context, ' +
+  'started_at, updated_at, completed_at, version, epic_id, session_id, error, active_nodes, wake_at';
+const APPROVAL_COLUMNS =
+  'approval_id, run_id, node_id, status, prompt, token_hash, context_digest, expires_at, requested_at, ' +
+  'decided_at, approver, reason, resumed';
+const EVENT_COLUMNS = 'global_seq, run_id, seq, type, data, at, hash';
+
+type SqlValue = string | number | boolean | null;
+interface RunDbRow {
+  run_id: string; playbook_name: string; playbook_hash: string; status: string; current_node: string | null;
+  error_context: string | null; started_at: string; updated_at: string; completed_at: string | null; version: number;
+  epic_id: string | null; session_id: string | null; error: string | null; active_nodes: string; wake_at: string | null;
+}
+interface ApprovalDbRow {
+  approval_id: string; run_id: string; node_id: string; status: string; prompt: string; token_hash: string;
+  context_digest: string; expires_at: string | null; requested_at: string; decided_at: string | null;
+  approver: string | null; reason: string | null; resumed: boolean;
+}
+/** bigint columns arrive as strings from node-postgres. */
+interface EventDbRow { global_seq: string; run_id: string; seq: number; type: string; data: string; at: string; hash: string }
+interface LeaseDbRow { run_id: string; owner: string; token: number; expires_at: string }
+interface KeyDbRow<V> { run_id: string; key: string; value: V }
+
+/** Where the store connects, for messages: never the password. */
+interface TargetInfo { host: string; port: number | string; database: string; user: string; password?: string }
+
+/**
+ * Opens (and on first use initialises) a cantbook store in a PostgreSQL database.
+ *
+ * On open, in one transaction guarded by an advisory lock (so that several
+ * processes opening the same empty database at once create it once), the
+ * schema's tables are created, or migrated from an older version, and
+ * `cantbook_meta` records the schema version. A schema written by a newer
+ * cantbook, or one holding another application's `events` table, is refused.
+ *
+ * The same {@link EventStore} contract as the SQLite store (the one contract
+ * suite runs against both). Differences that callers may see: appends commit
+ * one transaction each (no group commit yet), and every append takes the
+ * global position counter, so appends to different runs serialise from their
+ * last write to their commit (this is what keeps `readAll` from skipping an
+ * event; docs/adr/0008-postgres-readall-order.md).
+ *
+ * `close()` ends the pool the store created from a connection string; a pool
+ * passed in as `{ pool }` belongs to the caller and stays open.
+ *
+ * Throws (the Promise rejects with) `CantbookError`:
+ * - `E_STORE_UNAVAILABLE` when the server cannot be reached or refuses the
+ *   login (the message names host, port, database and user, never the
+ *   password), the schema is foreign or newer; `details.transient` is true for
+ *   failures a retry may cure (connection refused or lost, deadlock,
+ *   serialization failure).
+ *
+ * @example
+ * const store = await openPostgresStore('postgres://cantbook@db.internal/cantbook');
+ * const events = await store.readRun(runId);
+ * await store.close();
+ */
+export async function openPostgresStore(target: PostgresStoreTarget, options: PostgresStoreOptions = {}): Promise<EventStore> {
+  const { schema } = options;
+  if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
+    throw new TypeError(`openPostgresStore: schema must be letters, digits and '_' (at most 63, not starting with a digit), got '${String(schema)}'`);
+  }
+  const maxConnections = options.maxConnections ?? 10;
+  if (!Number.isInteger(maxConnections) || maxConnections < 1) {
+    throw new TypeError(`openPostgresStore: maxConnections must be a positive integer, got ${String(maxConnections)}`);
+  }
+  let pool: Pool;
+  let owned: boolean;
+  let info: TargetInfo;
+  if (typeof target === 'string') {
+    const config: PoolConfig = { connectionString: target, max: maxConnections };
+    info = describeTarget(config);
+    try {
+      pool = new pg.Pool(config);
+    } catch (error) {
+      throw new CantbookError(E_STORE_UNAVAILABLE, `cannot open the PostgreSQL store: the connection string is not valid (${redact(messageOf(error), info)})`, {});
+    }
+    // An idle client that loses its connection emits 'error' on the pool; without a listener that is an uncaught exception.
+    pool.on('error', () => undefined);
+    owned = true;
+  } else if (typeof target === 'object' && target !== null && target.pool instanceof pg.Pool) {
+    pool = target.pool;
+    info = describeTarget(target.pool.options);
+    owned = false;
+  } else {
+    throw new TypeError('openPostgresStore: expected a connection string or { pool } (a pg.Pool)');
+  }
+  const q = schema === undefined ? '' : `"${schema}".`;
+  const store = new PostgresEventStore(pool, owned, info, q);
+  try {
+    await ensureSchema(pool, info, q, schema);
+  } catch (error) {
+    if (owned) await pool.end().catch(() => undefined);
+    if (error instanceof CantbookError) throw error;
+    throw storeError(error, info, 'open the store');
+  }
+  return store;
+}
+
+/** Creates or migrates the schema under a transaction-scoped advisory lock; refuses foreign or newer schemas. */
+async function ensureSchema(pool: Pool, info: TargetInfo, q: string, schema: string | undefined): Promise<void> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    // Two processes opening an empty database at once: the second waits here, then finds the schema made.
+    await client.query("SELECT pg_advisory_xact_lock(hashtext('cantbook schema ' || $1))", [schema ?? '']);
+    if (schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    const where = schema === undefined ? 'current schema' : `schema '${schema}'`;
+    const found = await client.query<{ meta: string | null; events: string | null }>(
+      'SELECT to_regclass($1)::text AS meta, to_regclass($2)::text AS events',
+      [`${q}cantbook_meta`, `${q}events`],
+    );
+    const row = found.rows[0];
+    if (row?.meta == null) {
+      if (row?.events != null) {
+        throw new CantbookError(
+          E_STORE_UNAVAILABLE,
+          `database '${info.database}' on ${hostText(info)} is not a cantbook store: the ${where} has an 'events' table but no 'cantbook_meta' table`,
+          { host: info.host, database: info.database },
+        );
+      }
+      await client.query(schemaSql(q));
+      await client.query(`INSERT INTO ${q}cantbook_meta (key, value) VALUES ('schema_version', $1)`, [String(POSTGRES_SCHEMA_VERSION)]);
+    } else {
+      const meta = await client.query<{ value: string }>(`SELECT value FROM ${q}cantbook_meta WHERE key = 'schema_version'`);
+      const raw = meta.rows[0]?.value;
+      const version = raw === undefined ? Number.NaN : Number(raw);
+      if (!Number.isInteger(version) || version < 1) {
+        throw new CantbookError(
+          E_STORE_UNAVAILABLE,
+          `database '${info.database}' on ${hostText(info)} is not a cantbook store: cantbook_meta has no valid schema_version (found ${raw === undefined ? 'none' : `'${raw}'`})`,
+          { host: info.host, database: info.database },
+        );
+      }
+      if (version > POSTGRES_SCHEMA_VERSION) {
+        throw new CantbookError(
+          E_STORE_UNAVAILABLE,
+          `database '${info.database}' on ${hostText(info)} was written by a newer cantbook (schema version ${version}; this version reads up to ${POSTGRES_SCHEMA_VERSION}): upgrade cantbook`,
+          { host: info.host, database: info.database, schemaVersion: version, supportedVersion: POSTGRES_SCHEMA_VERSION },
+        );
+      }
+      for (let from = version; from < POSTGRES_SCHEMA_VERSION; from += 1) await MIGRATIONS[from]?.(client, q);
+      if (version < POSTGRES_SCHEMA_VERSION) {
+        await client.query(`UPDATE ${q}cantbook_meta SET value = $1 WHERE key = 'schema_version'`, [String(POSTGRES_SCHEMA_VERSION)]);
+      }
+    }
+    await client.query('COMMIT');
+  } catch (error) {
+    broken = isConnectionError(error);
+    if (!broken) await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/** Host, port, database and user of a pool config, read the way node-postgres reads them (never connects). */
+function describeTarget(config: PoolConfig): TargetInfo {
+  try {
+    const client = new pg.Client(config) as pg.Client & { password?: unknown };
+    const info: TargetInfo = { host: client.host, port: client.port, database: client.database ?? '', user: client.user ?? '' };
+    if (typeof client.password === 'string' && client.password !== '') info.password = client.password;
+    return info;
+  } catch {
+    return { host: '(unknown)', port: '', database: '(unknown)', user: '' };
+  }
+}
+
+function hostText(info: TargetInfo): string {
+  return `PostgreSQL host '${info.host}' port ${String(info.port)}`;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** A message with the password (should a driver ever quote it) blanked out. */
+function redact(text: string, info: TargetInfo): string {
+  return info.password === undefined ? text : text.split(info.password).join('***');
+}
+
+/** SQLSTATE classes and codes a retry may cure. */
+const TRANSIENT_STATES = new Set(['40001', '40P01', '55P03', '57P01', '57P02', '57P03', '53300', '53400']);
+const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENOENT']);
+
+function codeOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** The connection itself is gone (or never came): the client must not go back to the pool. */
+function isConnectionError(error: unknown): boolean {
+  const code = codeOf(error);
+  if (code !== undefined && (code.startsWith('08') || CONNECTION_ERRNOS.has(code))) return true;
+  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(messageOf(error));
+}
+
+function isTransient(error: unknown): boolean {
+  const code = codeOf(error);
+  return isConnectionError(error) || (code !== undefined && TRANSIENT_STATES.has(code));
+}
+
+/** Maps a driver error to E_STORE_UNAVAILABLE naming where (never the password); transient when a retry may cure it. */
+function storeError(error: unknown, info: TargetInfo, action: string): CantbookError {
+  const code = codeOf(error);
+  const reason = redact(messageOf(error), info);
+  const details: Record<string, unknown> = { host: info.host, port: info.port, database: info.database };
+  if (code !== undefined) details['pgCode'] = code;
+  if (isTransient(error)) details['transient'] = true;
+  const where = `database '${info.database}' on ${hostText(info)} as user '${info.user}'`;
+  const message = isConnectionError(error)
+    ? `cannot ${action}: cannot reach ${where}: ${reason}`
+    : `cannot ${action} in ${where}: ${reason}`;
+  return new CantbookError(E_STORE_UNAVAILABLE, message, details, { cause: error });
+}
+
+/** The PostgreSQL EventStore. Built only by {@link openPostgresStore}. */
+class PostgresEventStore implements EventStore {
+  private readonly pool: Pool;
+  private readonly owned: boolean;
+  private readonly info: TargetInfo;
+  /** The schema prefix of every table name: '' or '"name".'. */
+  private readonly q: string;
+  private closed = false;
+
+  constructor(pool: Pool, owned: boolean, info: TargetInfo, q: string) {
+    this.pool = pool;
+    this.owned = owned;
+    this.info = info;
+    this.q = q;
+  }
+
+  async append(request: AppendRequest): Promise<RunEvent[]> {
+    this.assertOpen('append');
+    validateAppend(request);
+    const { runId, expectedVersion } = request;
+    try {
+      return await this.transaction((client) => this.writeAppend(client, request));
+    } catch (error) {
+      if (error instanceof CantbookError || error instanceof TypeError) throw error;
+      if (codeOf(error) === '23505' && (error as { constraint?: unknown }).constraint === 'events_run_seq') {
+        let actualVersion: number | undefined;
+        try {
+          actualVersion = await this.streamVersion(this.pool, runId);
+        } catch {
+          actualVersion = undefined;
+        }
+        throw concurrentUpdate(runId, expectedVersion, actualVersion, error);
+      }
+      throw storeError(error, this.info, `append to run '${runId}'`);
+    }
+  }
+
+  /**
+   * The append transaction, in lock order: the lease row (fencing), the run's
+   * projection rows, and last the position counter, held from there to the
+   * commit. Racing appends to one run serialise on the runs row; the loser's
+   * event insert then violates UNIQUE (run_id, seq).
+   */
+  private async writeAppend(client: PoolClient, request: AppendRequest): Promise<RunEvent[]> {
+    const { runId, expectedVersion, events } = request;
+    const q = this.q;
+    const lease = request.lease;
+    // 1. Lease: take a new run's first lease, or check (and lock until commit) the driver's token.
+    if (lease?.create !== undefined) {
+      if (expectedVersion !== 0 || lease.token !== 1) throw new TypeError(`append: run '${runId}': only a new run's first append creates its lease, with token 1`);
+      const created = await client.query(
+        `INSERT INTO ${q}leases (run_id, owner, token, expires_at) VALUES ($1, $2, 1, $3) ON CONFLICT (run_id) DO NOTHING`,
+        [runId, lease.create.owner, lease.create.expiresAt],
+      );
+      if (created.rowCount === 0) throw new CantbookError(E_RUN_ACTIVE, `run '${runId}' already has a lease: a run id can be started once`, { runId });
+    } else if (lease !== undefined) {
+      const current = await client.query<{ token: number }>(`SELECT token FROM ${q}leases WHERE run_id = $1 FOR UPDATE`, [runId]);
+      const token = current.rows[0]?.token;
+      if (token !== lease.token) throw leaseLost(runId, lease.token, token);
+    }
+    // 2. Expected version and the chain's previous hash.
+    const head = await client.query<{ seq: number; hash: string }>(`SELECT seq, hash FROM ${q}events WHERE run_id = $1 ORDER BY seq DESC LIMIT 1`, [runId]);
+    const last = head.rows[0];
+    const actualVersion = last === undefined ? 0 : last.seq;
+    if (actualVersion !== expectedVersion) throw concurrentUpdate(runId, expectedVersion, actualVersion);
+    const chained = chainEvents(last === undefined ? GENESIS_HASH : last.hash, runId, expectedVersion, events);
+    // 3. Projections.
+    if (request.playbook !== undefined) {
+      const { sourceHash, name, source } = request.playbook;
+      await client.query(
+        `INSERT INTO ${q}playbooks (source_hash, name, source, first_seen_at) VALUES ($1, $2, $3, $4) ON CONFLICT (source_hash) DO NOTHING`,
+        [sourceHash, name, source, events[0]?.at ?? ''],
+      );
+    }
+    await this.writeRun(client, request.run);
+    if (request.changed === undefined) await this.replaceRunKeys(client, request.run);
+    else await this.writeRunKeys(client, request.run, request.changed);
+    for (const approval of request.approvals) await this.upsertApproval(client, approval);
+    if (lease?.release === true) {
+      await client.query(`UPDATE ${q}leases SET expires_at = '' WHERE run_id = $1 AND token = $2`, [runId, lease.token]);
+    }
+    // 4. Positions, last: from here to the commit no other append can take any (ADR 0008).
+    const counter = await client.query<{ global_seq: string }>(
+      `UPDATE ${q}events_head SET global_seq = global_seq + $1 WHERE id = 1 RETURNING global_seq`,
+      [events.length],
+    );
+    const lastGlobal = Number(counter.rows[0]?.global_seq);
+    const firstGlobal = lastGlobal - events.length + 1;
+    const stored = events.map((event, index) => {
+      const { seq, hash } = chained[index] as { seq: number; hash: string };
+      return storedEvent(event, runId, seq, firstGlobal + index, hash);
+    });
+    await client.query(
+      `INSERT INTO ${q}events (global_seq, run_id, seq, type, data, at, hash)
+       SELECT g, $1, s, t, d, a, h FROM unnest($2::bigint[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u (g, s, t, d, a, h)`,
+      [
+        runId,
+        stored.map((e) => e.globalSeq),
+        stored.map((e) => e.seq),
+        stored.map((e) => e.type),
+        events.map((e) => JSON.stringify(e.data)),
+        stored.map((e) => e.at),
+        stored.map((e) => e.hash),
+      ],
+    );
+    return stored;
+  }
+
+  private async writeRun(client: PoolClient, run: RunRow): Promise<void> {
+    await client.query(
+      `INSERT INTO ${this.q}runs (${RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+       ON CONFLICT (run_id) DO UPDATE SET
+         playbook_name = excluded.playbook_name, playbook_hash = excluded.playbook_hash, status = excluded.status,
+         current_node = excluded.current_node, error_context = excluded.error_context, started_at = excluded.started_at,
+         updated_at = excluded.updated_at, completed_at = excluded.completed_at, version = excluded.version,
+         epic_id = excluded.epic_id, session_id = excluded.session_id, error = excluded.error,
+         active_nodes = excluded.active_nodes, wake_at = excluded.wake_at`,
+      runParams(run),
+    );
+  }
+
+  private async upsertApproval(client: PoolClient, approval: ApprovalRow): Promise<void> {
+    await client.query(
+      `INSERT INTO ${this.q}approvals (${APPROVAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+       ON CONFLICT (approval_id) DO UPDATE SET
+         run_id = excluded.run_id, node_id = excluded.node_id, status = excluded.status, prompt = excluded.prompt,
+         token_hash = excluded.token_hash, context_digest = excluded.context_digest, expires_at = excluded.expires_at,
+         requested_at = excluded.requested_at, decided_at = excluded.decided_at, approver = excluded.approver,
+         reason = excluded.reason, resumed = excluded.resumed`,
+      approvalParams(approval),
+    );
+  }
+
+  /** Writes the keys an append changed, with their values in `run`; a key `run` no longer has is removed. */
+  private async writeRunKeys(client: PoolClient, run: RunRow, changed: RunChanges): Promise<void> {
+    const upsertKeys: string[] = [];
+    const upsertValues: string[] = [];
+    const removed: string[] = [];
+    for (const key of changed.bindings) {
+      const value = bindingValue(run.bindings, key);
+      if (value === undefined) removed.push(key);
+      else {
+        upsertKeys.push(key);
+        upsertValues.push(value);
+      }
+    }
+    const attemptNodes: string[] = [];
+    const attemptCounts: number[] = [];
+    const removedNodes: string[] = [];
+    for (const nodeId of changed.iterationCounts) {
+      const attempts = Object.hasOwn(run.iterationCounts, nodeId) ? run.iterationCounts[nodeId] : undefined;
+      if (attempts === undefined) removedNodes.push(nodeId);
+      else {
+        attemptNodes.push(nodeId);
+        attemptCounts.push(attempts);
+      }
+    }
+    await this.deleteKeys(client, run.runId, removed, removedNodes);
+    await this.upsertKeys(client, run.runId, upsertKeys, upsertValues, attemptNodes, attemptCounts);
+  }
+
+  /** An append that does not say what changed (or a rebuild): all of the run's keys become `run`'s. */
+  private async replaceRunKeys(client: PoolClient, run: RunRow): Promise<void> {
+    await client.query(`DELETE FROM ${this.q}run_bindings WHERE run_id = $1`, [run.runId]);
+    await client.query(`DELETE FROM ${this.q}run_attempts WHERE run_id = $1`, [run.runId]);
+    const keys: string[] = [];
+    const values: string[] = [];
+    for (const key of Object.keys(run.bindings)) {
+      const value = bindingValue(run.bindings, key);
+      if (value === undefined) continue;
+      keys.push(key);
+      values.push(value);
+    }
+    const nodes = Object.keys(run.iterationCounts);
+    await this.upsertKeys(client, run.runId, keys, values, nodes, nodes.map((n) => run.iterationCounts[n] as number));
+  }
+
+  private async deleteKeys(client: PoolClient, runId: string, keys: readonly string[], nodes: readonly string[]): Promise<void> {
+    if (keys.length > 0) await client.query(`DELETE FROM ${this.q}run_bindings WHERE run_id = $1 AND key = ANY ($2::text[])`, [runId, keys]);
+    if (nodes.length > 0) await client.query(`DELETE FROM ${this.q}run_attempts WHERE run_id = $1 AND node_id = ANY ($2::text[])`, [runId, nodes]);
+  }
+
+  /**
+   * Upserts keys in the given order (a new key's identity follows it, which is
+   * the fold's key order). A key rewritten with the value it has is not written.
+   */
+  private async upsertKeys(client: PoolClient, runId: string, keys: readonly string[], values: readonly string[], nodes: readonly string[], counts: readonly number[]): Promise<void> {
+    if (keys.length > 0) {
+      await client.query(
+        `INSERT INTO ${this.q}run_bindings (run_id, key, value)
+         SELECT $1, k, v FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u (k, v, o) ORDER BY o
+         ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value WHERE run_bindings.value <> excluded.value`,
+        [runId, keys, values],
+      );
+    }
+    if (nodes.length > 0) {
+      await client.query(
+        `INSERT INTO ${this.q}run_attempts (run_id, node_id, attempts)
+         SELECT $1, n, c FROM unnest($2::text[], $3::integer[]) WITH ORDINALITY AS u (n, c, o) ORDER BY o
+         ON CONFLICT (run_id, node_id) DO UPDATE SET attempts = excluded.attempts WHERE run_attempts.attempts <> excluded.attempts`,
+        [runId, nodes, counts],
+      );
+    }
+  }
+
+  async readRun(runId: string, afterSeq = 0): Promise<RunEvent[]> {
+    this.assertOpen('readRun');
+    const rows = await this.read('read run events', (c) =>
+      c.query<EventDbRow>(`SELECT ${EVENT_COLUMNS} FROM ${this.q}events WHERE run_id = $1 AND seq > $2 ORDER BY seq`, [runId, afterSeq]));
+    return rows.rows.map((row) => this.toEvent(row));
+  }
+
+  async readAll(afterGlobalSeq: number, limit: number): Promise<RunEvent[]> {
+    this.assertOpen('readAll');
+    if (!Number.isInteger(limit) || limit < 0) throw new TypeError(`readAll: limit must be a non-negative integer, got ${String(limit)}`);
+    if (limit === 0) return [];
+    // Positions are handed out in commit order (ADR 0008): everything below the highest one visible is visible too.
+    const rows = await this.read('read events', (c) =>
+      c.query<EventDbRow>(`SELECT ${EVENT_COLUMNS} FROM ${this.q}events WHERE global_seq > $1 ORDER BY global_seq LIMIT $2`, [afterGlobalSeq, limit]));
+    return rows.rows.map((row) => this.toEvent(row));
+  }
+
+  async getRun(runId: string): Promise<RunRow | null> {
+    this.assertOpen('getRun');
+    // One snapshot, so that the row and its keys are from the same commit.
+    const read = await this.snapshot('read a run', async (c) => {
+      const row = (await c.query<RunDbRow>(`SELECT ${RUN_COLUMNS} FROM ${this.q}runs WHERE run_id = $1`, [runId])).rows[0];
+      if (row === undefined) return undefined;
+      const bindings = await c.query<KeyDbRow<string>>(`SELECT run_id, key, value FROM ${this.q}run_bindings WHERE run_id = $1 ORDER BY ord`, [runId]);
+      const attempts = await c.query<KeyDbRow<number>>(`SELECT run_id, node_id AS key, attempts AS value FROM ${this.q}run_attempts WHERE run_id = $1 ORDER BY ord`, [runId]);
+      return { row, bindings: bindings.rows, attempts: attempts.rows };
+    });
+    return read === undefined ? null : this.toRun(read.row, read.bindings, read.attempts);
+  }
+
+  async listRuns(filter: ListRunsFilter = {}): Promise<RunRow[]> {
+    this.assertOpen('listRuns');
+    const { status } = filter;
+    const where = status === undefined ? '' : 'WHERE r.status = $1';
+    const params = status === undefined ? [] : [status];
+    // Three queries whatever the number of runs, in one snapshot.
+    const read = await this.snapshot('list runs', async (c) => ({
+      rows: (await c.query<RunDbRow>(`SELECT ${RUN_COLUMNS} FROM ${this.q}runs r ${where} ORDER BY started_at, run_id`, params)).rows,
+      bindings: (await c.query<KeyDbRow<string>>(
+        `SELECT b.run_id, b.key, b.value FROM ${this.q}run_bindings b JOIN ${this.q}runs r ON r.run_id = b.run_id ${where} ORDER BY b.ord`, params)).rows,
+      attempts: (await c.query<KeyDbRow<number>>(
+        `SELECT a.run_id, a.node_id AS key, a.attempts AS value FROM ${this.q}run_attempts a JOIN ${this.q}runs r ON r.run_id = a.run_id ${where} ORDER BY a.ord`, params)).rows,
+    }));
+    const bindings = groupByRun(read.bindings);
+    const attempts = groupByRun(read.attempts);
+    return read.rows.map((row) => this.toRun(row, bindings.get(row.run_id), attempts.get(row.run_id)));
+  }
+
+  async getApproval(approvalId: string): Promise<ApprovalRow | null> {
+    this.assertOpen('getApproval');
+    const rows = await this.read('read an approval', (c) =>
+      c.query<ApprovalDbRow>(`SELECT ${APPROVAL_COLUMNS} FROM ${this.q}approvals WHERE approval_id = $1`, [approvalId]));
+    const row = rows.rows[0];
+    return row === undefined ? null : toApproval(row);
+  }
+
+  async listApprovals(filter: ListApprovalsFilter = {}): Promise<ApprovalRow[]> {
+    this.assertOpen('listApprovals');
+    const conditions: string[] = [];
+    const params: string[] = [];
+    if (filter.runId !== undefined) {
+      params.push(filter.runId);
+      conditions.push(`run_id = $${params.length}`);
+    }
+    if (filter.status !== undefined) {
+      params.push(filter.status);
+      conditions.push(`status = $${params.length}`);
+    }
+    const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
+    const rows = await this.read('list approvals', (c) =>
+      c.query<ApprovalDbRow>(`SELECT ${APPROVAL_COLUMNS} FROM ${this.q}approvals ${where} ORDER BY requested_at, approval_id`, params));
+    return rows.rows.map(toApproval);
+  }
+
+  async getPlaybookSource(sourceHash: string): Promise<string | null> {
+    this.assertOpen('getPlaybookSource');
+    const rows = await this.read('read a playbook source', (c) =>
+      c.query<{ source: string }>(`SELECT source FROM ${this.q}playbooks WHERE source_hash = $1`, [sourceHash]));
+    return rows.rows[0]?.source ?? null;
+  }
+
+  async listRunIds(): Promise<string[]> {
+    this.assertOpen('listRunIds');
+    // Order of first appearance, so `verify` reports runs chronologically.
+    const rows = await this.read('list run ids', (c) =>
+      c.query<{ run_id: string }>(`SELECT run_id FROM ${this.q}events GROUP BY run_id ORDER BY MIN(global_seq)`));
+    return rows.rows.map((row) => row.run_id);
+  }
+
+  async replaceProjections(runId: string, run: RunRow | null, approvals: readonly ApprovalRow[]): Promise<void> {
+    this.assertOpen('replaceProjections');
+    if (run !== null && run.runId !== runId) throw new TypeError(`replaceProjections: run row is for run '${run.runId}', not '${runId}'`);
+    if (run === null && approvals.length > 0) throw new TypeError(`replaceProjections: approvals for run '${runId}' need a run row (got null)`);
+    for (const approval of approvals) {
+      if (approval.runId !== runId) {
+        throw new TypeError(`replaceProjections: approval '${approval.approvalId}' belongs to run '${approval.runId}', not '${runId}'`);
+      }
+    }
+    try {
+      await this.transaction(async (client) => {
+        const q = this.q;
+        await client.query(`DELETE FROM ${q}approvals WHERE run_id = $1`, [runId]);
+        await client.query(`DELETE FROM ${q}runs WHERE run_id = $1`, [runId]);
+        if (run === null) return;
+        await this.writeRun(client, run);
+        await this.replaceRunKeys(client, run);
+        for (const approval of approvals) await this.upsertApproval(client, approval);
+        // Checked after the writes: this transaction now holds the runs row, and every append
+        // writes that row before its events, so an append not visible here commits after us.
+        const actualVersion = await this.streamVersion(client, runId);
+        if (actualVersion !== run.version) {
+          throw new CantbookError(
+            E_CONCURRENT_UPDATE,
+            `cannot replace the projections of run '${runId}': the rows are at version ${run.version} but the log is at version ${actualVersion}`,
+            { runId, expectedVersion: run.version, actualVersion },
+          );
+        }
+      });
+    } catch (error) {
+      if (error instanceof CantbookError || error instanceof TypeError) throw error;
+      throw storeError(error, this.info, `replace the projections of run '${runId}'`);
+    }
+  }
+
+  async acquireLease(request: AcquireLeaseRequest): Promise<Lease | null> {
+    this.assertOpen('acquireLease');
+    const { runId, owner, now, ttlMs } = leaseRequest(request);
+    const expiresAt = addMs(now, ttlMs);
+    // One statement: the upsert's condition is evaluated on the latest row version, so two
+    // acquirers racing for a run (with or without a row yet) cannot both win.
+    const rows = await this.read(`take the lease of run '${runId}'`, (c) =>
+      c.query<{ token: number }>(
+        `INSERT INTO ${this.q}leases (run_id, owner, token, expires_at) VALUES ($1, $2, 1, $3)
+         ON CONFLICT (run_id) DO UPDATE SET owner = excluded.owner, token = leases.token + 1, expires_at = excluded.expires_at
+           WHERE leases.expires_at <= $4 OR $5
+         RETURNING token`,
+        [runId, owner, expiresAt, now, request.force === true],
+      ));
+    const token = rows.rows[0]?.token;
+    return token === undefined ? null : { runId, owner, token, expiresAt };
+  }
+
+  async renewLease(lease: Lease, request: { now: string; ttlMs: number }): Promise<{ lease: Lease; version: number }> {
+    this.assertOpen('renewLease');
+    const { now, ttlMs } = leaseRequest({ runId: lease.runId, owner: lease.owner, ...request });
+    const expiresAt = addMs(now, ttlMs);
+    const action = `renew the lease of run '${lease.runId}'`;
+    const rows = await this.read(action, (c) =>
+      c.query<{ version: number }>(
+        `UPDATE ${this.q}leases SET expires_at = $1 WHERE run_id = $2 AND token = $3
+         RETURNING (SELECT COALESCE(MAX(seq), 0) FROM ${this.q}events WHERE run_id = $2) AS version`,
+        [expiresAt, lease.runId, lease.token],
+      ));
+    const row = rows.rows[0];
+    if (row === undefined) {
+      const current = await this.read(action, (c) => c.query<{ token: number }>(`SELECT token FROM ${this.q}leases WHERE run_id = $1`, [lease.runId]));
+      throw leaseLost(lease.runId, lease.token, current.rows[0]?.token);
+    }
+    return { lease: { ...lease, expiresAt }, version: row.version };
+  }
+
+  async releaseLease(lease: Lease): Promise<void> {
+    this.assertOpen('releaseLease');
+    await this.read(`release the lease of run '${lease.runId}'`, (c) =>
+      c.query(`UPDATE ${this.q}leases SET expires_at = '' WHERE run_id = $1 AND token = $2`, [lease.runId, lease.token]));
+  }
+
+  async getLease(runId: string): Promise<Lease | null> {
+    this.assertOpen('getLease');
+    const rows = await this.read('read a lease', (c) =>
+      c.query<LeaseDbRow>(`SELECT run_id, owner, token, expires_at FROM ${this.q}leases WHERE run_id = $1`, [runId]));
+    const row = rows.rows[0];
+    return row === undefined ? null : toLease(row);
+  }
+
+  async claimRuns(request: ClaimRunsRequest): Promise<Lease[]> {
+    this.assertOpen('claimRuns');
+    const { owner, now, ttlMs } = leaseRequest({ runId: '', ...request });
+    if (!Number.isInteger(request.limit) || request.limit < 0) throw new TypeError(`claimRuns: limit must be a non-negative integer, got ${String(request.limit)}`);
+    if (request.limit === 0) return [];
+    const expiresAt = addMs(now, ttlMs);
+    // SKIP LOCKED lets claimers pass each other's candidates by. It alone does not stop a
+    // claimer whose snapshot predates another's committed claim from picking the same run
+    // (the runs row was only locked, not changed): the upsert's condition, evaluated on the
+    // latest lease row, does. A run lost that way is simply not returned.
+    const rows = await this.read('claim runnable runs', (c) =>
+      c.query<{ run_id: string; token: number; wake_at: string }>(
+        `WITH due AS (
+           SELECT r.run_id, r.wake_at FROM ${this.q}runs r LEFT JOIN ${this.q}leases l ON l.run_id = r.run_id
+           WHERE r.wake_at IS NOT NULL AND r.wake_at <= $1 AND (l.run_id IS NULL OR l.expires_at <= $1)
+           ORDER BY r.wake_at, r.run_id LIMIT $2
+           FOR UPDATE OF r SKIP LOCKED
+         ), granted AS (
+           INSERT INTO ${this.q}leases (run_id, owner, token, expires_at)
+           SELECT run_id, $3, 1, $4 FROM due
+           ON CONFLICT (run_id) DO UPDATE SET owner = excluded.owner, token = leases.token + 1, expires_at = excluded.expires_at
+             WHERE leases.expires_at <= $1
+           RETURNING run_id, token
+         )
+         SELECT g.run_id, g.token, d.wake_at FROM granted g JOIN due d ON d.run_id = g.run_id ORDER BY d.wake_at, g.run_id`,
+        [now, request.limit, owner, expiresAt],
+      ));
+    return rows.rows.map((row) => ({ runId: row.run_id, owner, token: row.token, expiresAt }));
+  }
+
+  async nextWakeAt(now: string): Promise<string | null> {
+    this.assertOpen('nextWakeAt');
+    const rows = await this.read('read the next due time', (c) =>
+      c.query<{ t: string | null }>(
+        `SELECT LEAST((SELECT MIN(wake_at) FROM ${this.q}runs WHERE wake_at > $1),
+                      (SELECT MIN(expires_at) FROM ${this.q}leases WHERE expires_at > $1)) AS t`,
+        [now],
+      ));
+    return rows.rows[0]?.t ?? null;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.owned) await this.pool.end();
+  }
+
+  private async streamVersion(db: Pool | PoolClient, runId: string): Promise<number> {
+    const rows = await db.query<{ version: number }>(`SELECT COALESCE(MAX(seq), 0) AS version FROM ${this.q}events WHERE run_id = $1`, [runId]);
+    return rows.rows[0]?.version ?? 0;
+  }
+
+  /** One statement on the pool (autocommit); driver errors become E_STORE_UNAVAILABLE. */
+  private async read<T>(action: string, run: (db: Pool) => Promise<T>): Promise<T> {
+    try {
+      return await run(this.pool);
+    } catch (error) {
+      if (error instanceof CantbookError || error instanceof TypeError) throw error;
+      throw storeError(error, this.info, action);
+    }
+  }
+
+  /** Several reads in one REPEATABLE READ snapshot. */
+  private async snapshot<T>(action: string, run: (client: PoolClient) => Promise<T>): Promise<T> {
+    try {
+      return await this.transaction(run, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    } catch (error) {
+      if (error instanceof CantbookError || error instanceof TypeError) throw error;
+      throw storeError(error, this.info, action);
+    }
+  }
+
+  /** Runs `work` in a transaction on one pooled connection; rolls back on any throw. Errors pass through unmapped. */
+  private async transaction<T>(work: (client: PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+    const client = await this.pool.connect();
+    let broken = false;
+    try {
+      await client.query(begin);
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      broken = isConnectionError(error);
+      if (!broken) {
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          broken = true;
+        }
+      }
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  private assertOpen(method: string): void {
+    if (this.closed) {
+      throw new CantbookError(E_STORE_UNAVAILABLE, `${method}: the store on database '${this.info.database}' (${hostText(this.info)}) is closed`, { host: this.info.host, database: this.info.database });
+    }
+  }
+
+  private toEvent(row: EventDbRow): RunEvent {
+    return {
+      runId: row.run_id,
+      seq: row.seq,
+      globalSeq: Number(row.global_seq),
+      type: row.type,
+      data: this.parseJson(row.data, `event ${row.seq} of run '${row.run_id}'`),
+      at: row.at,
+      hash: row.hash,
+    } as RunEvent;
+  }
+
+  /** A runs row and its keys (in the order the run first wrote them) as a RunRow. */
+  private toRun(row: RunDbRow, bindingRows: readonly KeyDbRow<string>[] = [], attemptRows: readonly KeyDbRow<number>[] = []): RunRow {
+    const runId = row.run_id;
+    const where = `the runs row of '${runId}'`;
+    // fromEntries, not assignment: a key named __proto__ must stay an own key, as JSON.parse made it.
+    const bindings = Object.fromEntries(bindingRows.map((b) => [b.key, this.parseJson(b.value, `binding '${b.key}' of run '${runId}'`)]));
+    const iterationCounts = Object.fromEntries(attemptRows.map((a) => [a.key, a.value]));
+    return {
+      runId,
+      playbookName: row.playbook_name,
+      playbookHash: row.playbook_hash,
+      status: row.status as RunStatus,
+      currentNode: row.current_node,
+      activeNodes: this.parseJson(row.active_nodes, where) as RunRow['activeNodes'],
+      bindings,
+      iterationCounts,
+      errorContext: row.error_context === null ? null : (this.parseJson(row.error_context, where) as RunRow['errorContext']),
+      error: row.error === null ? null : (this.parseJson(row.error, where) as RunRow['error']),
+      startedAt: row.started_at,
+      updatedAt: row.updated_at,
+      completedAt: row.completed_at,
+      version: row.version,
+      epicId: row.epic_id,
+      sessionId: row.session_id,
+      wakeAt: row.wake_at,
+    };
+  }
+
+  private parseJson(text: string, where: string): unknown {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (error) {
+      throw new CantbookError(E_LOG_CORRUPT, `database '${this.info.database}' on ${hostText(this.info)} holds invalid JSON in ${where}`, { host: this.info.host, database: this.info.database }, { cause: error });
+    }
+  }
+}
+
+function validateAppend(request: AppendRequest): void {
+  const { runId, expectedVersion, events, run, approvals } = request;
+  if (!Number.isInteger(expectedVersion) || expectedVersion < 0) {
+    throw new TypeError(`append: expectedVersion must be a non-negative integer, got ${String(expectedVersion)}`);
+  }
+  if (events.length === 0) throw new TypeError(`append: no events for run '${runId}' (an append writes at least one event)`);
+  if (run.runId !== runId) throw new TypeError(`append: the run row is for run '${run.runId}', not '${runId}'`);
+  if (run.version !== expectedVersion + events.length) {
+    throw new TypeError(
+      `append: the run row of '${runId}' has version ${run.version}, expected ${expectedVersion + events.length} (expectedVersion ${expectedVersion} + ${events.length} events)`,
+    );
+  }
+  for (const approval of approvals) {
+    if (approval.runId !== runId) throw new TypeError(`append: approval '${approval.approvalId}' belongs to run '${approval.runId}', not '${runId}'`);
+  }
+}
+
+function leaseLost(runId: string, token: number, current: number | undefined): CantbookError {
+  const now = current === undefined ? 'the run has no lease' : `the run's lease is now token ${current}`;
+  return new CantbookError(E_LEASE_LOST, `run '${runId}': the lease with token ${token} was lost (${now}); another driver took the run over`, { runId, token, currentToken: current ?? null });
+}
+
+function toLease(row: LeaseDbRow): Lease {
+  return { runId: row.run_id, owner: row.owner, token: row.token, expiresAt: row.expires_at };
+}
+
+/** Checks the common arguments of the lease calls; throws TypeError on a programmer error. */
+function leaseRequest(request: { runId: string; owner: string; now: string; ttlMs: number }): { runId: string; owner: string; now: string; ttlMs: number } {
+  if (typeof request.owner !== 'string' || request.owner === '') throw new TypeError('lease: owner must be a non-empty string');
+  if (!Number.isInteger(request.ttlMs) || request.ttlMs <= 0) throw new TypeError(`lease: ttlMs must be a positive integer, got ${String(request.ttlMs)}`);
+  if (Number.isNaN(Date.parse(request.now))) throw new TypeError(`lease: now must be an ISO-8601 time, got ${String(request.now)}`);
+  return { ...request, now: new Date(request.now).toISOString() };
+}
+
+function addMs(iso: string, ms: number): string {
+  return new Date(Date.parse(iso) + ms).toISOString();
+}
+
+function concurrentUpdate(runId: string, expectedVersion: number, actualVersion: number | undefined, cause?: unknown): CantbookError {
+  const found = actualVersion === undefined ? 'has moved on' : `is at version ${actualVersion}`;
+  return new CantbookError(
+    E_CONCURRENT_UPDATE,
+    `run '${runId}' was changed concurrently: expected version ${expectedVersion}, but the stream ${found}`,
+    { runId, expectedVersion, actualVersion },
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+function storedEvent(event: NewRunEvent, runId: string, seq: number, globalSeq: number, hash: string): RunEvent {
+  return { runId, seq, globalSeq, type: event.type, data: event.data, at: event.at, hash } as RunEvent;
+}
+
+function runParams(run: RunRow): SqlValue[] {
+  return [
+    run.runId,
+    run.playbookName,
+    run.playbookHash,
+    run.status,
+    run.currentNode ?? null,
+    run.errorContext == null ? null : JSON.stringify(run.errorContext),
+    run.startedAt,
+    run.updatedAt,
+    run.completedAt ?? null,
+    run.version,
+    run.epicId ?? null,
+    run.sessionId ?? null,
+    run.error == null ? null : JSON.stringify(run.error),
+    JSON.stringify(run.activeNodes),
+    run.wakeAt ?? null,
+  ];
+}
+
+/** A binding's value as its row stores it (JSON), or undefined when the context has no such own key or JSON cannot hold it. */
+function bindingValue(bindings: RunRow['bindings'], key: string): string | undefined {
+  return Object.hasOwn(bindings, key) ? (JSON.stringify(bindings[key]) as string | undefined) : undefined;
+}
+
+/** Key rows of several runs, by run, each run's rows in the order read. */
+function groupByRun<V>(rows: readonly KeyDbRow<V>[]): Map<string, KeyDbRow<V>[]> {
+  const byRun = new Map<string, KeyDbRow<V>[]>();
+  for (const row of rows) {
+    const list = byRun.get(row.run_id);
+    if (list === undefined) byRun.set(row.run_id, [row]);
+    else list.push(row);
+  }
+  return byRun;
+}
+
+function approvalParams(approval: ApprovalRow): SqlValue[] {
+  return [
+    approval.approvalId,
+    approval.runId,
+    approval.nodeId,
+    approval.status,
+    approval.prompt,
+    approval.tokenHash,
+    approval.contextDigest,
+    approval.expiresAt ?? null,
+    approval.requestedAt,
+    approval.decidedAt ?? null,
+    approval.approver ?? null,
+    approval.reason ?? null,
+    approval.resumed,
+  ];
+}
+
+function toApproval(row: ApprovalDbRow): ApprovalRow {
+  return {
+    approvalId: row.approval_id,
+    runId: row.run_id,
+    nodeId: row.node_id,
+    status: row.status as ApprovalStatus,
+    prompt: row.prompt,
+    tokenHash: row.token_hash,
+    contextDigest: row.context_digest,
+    expiresAt: row.expires_at,
+    requestedAt: row.requested_at,
+    decidedAt: row.decided_at,
+    approver: row.approver,
+    reason: row.reason,
+    resumed: row.resumed,
+  };
+}

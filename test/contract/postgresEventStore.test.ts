@@ -1,0 +1,164 @@
+/**
+ * The EventStore contract against PostgreSQL, plus what only PostgreSQL has.
+ * Skipped unless CANTBOOK_TEST_POSTGRES_URL names a database this test may
+ * create schemas in (scripts/pgTestCluster.sh start prints one). Every test
+ * gets a fresh schema, dropped afterwards.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { E_STORE_UNAVAILABLE, hasCode } from '../../src/errors.js';
+import type { EventStore } from '../../src/store/eventStore.js';
+import { POSTGRES_SCHEMA_VERSION, openPostgresStore } from '../../src/store/postgresEventStore.js';
+import { describeEventStoreContract } from './eventStore.contract.js';
+import { startRun } from './fixtures/runRequests.js';
+
+const url = process.env['CANTBOOK_TEST_POSTGRES_URL'];
+
+function freshSchema(): string {
+  return `cantbook_t_${randomBytes(6).toString('hex')}`;
+}
+
+async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the promise to reject, but it resolved');
+}
+
+describe.skipIf(url === undefined || url === '')('PostgreSQL (CANTBOOK_TEST_POSTGRES_URL)', () => {
+  describeEventStoreContract('postgres (schema per test)', async () => {
+    const schema = freshSchema();
+    let current: EventStore = await openPostgresStore(url as string, { schema });
+    return {
+      store: current,
+      reopen: async () => {
+        await current.close();
+        current = await openPostgresStore(url as string, { schema });
+        return current;
+      },
+      cleanup: async () => {
+        await current.close();
+        await dropSchema(schema);
+      },
+    };
+  });
+
+  describeEventStoreContract('postgres (caller\'s pool)', async () => {
+    const schema = freshSchema();
+    const pool = new pg.Pool({ connectionString: url, max: 4 });
+    const store = await openPostgresStore({ pool }, { schema });
+    return {
+      store,
+      cleanup: async () => {
+        await store.close();
+        await pool.end();
+        await dropSchema(schema);
+      },
+    };
+  });
+});
+
+describe.skipIf(url === undefined || url === '')('openPostgresStore (PostgreSQL specifics)', () => {
+  const schemas: string[] = [];
+  const schema = (): string => {
+    const name = freshSchema();
+    schemas.push(name);
+    return name;
+  };
+  let admin: pg.Client;
+
+  beforeAll(async () => {
+    admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+  });
+
+  afterAll(async () => {
+    for (const name of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`);
+    await admin.end();
+  });
+
+  it('creates the schema once when many processes open an empty database at once, and records its version', async () => {
+    const name = schema();
+    const stores = await Promise.all(Array.from({ length: 4 }, () => openPostgresStore(url as string, { schema: name, maxConnections: 2 })));
+    const version = await admin.query(`SELECT value FROM "${name}".cantbook_meta WHERE key = 'schema_version'`);
+    expect(version.rows).toEqual([{ value: String(POSTGRES_SCHEMA_VERSION) }]);
+    await Promise.all(stores.map((s) => s.close()));
+  });
+
+  it('refuses a schema written by a newer cantbook with E_STORE_UNAVAILABLE', async () => {
+    const name = schema();
+    await (await openPostgresStore(url as string, { schema: name })).close();
+    await admin.query(`UPDATE "${name}".cantbook_meta SET value = $1 WHERE key = 'schema_version'`, [String(POSTGRES_SCHEMA_VERSION + 1)]);
+    const error = await rejectionOf(openPostgresStore(url as string, { schema: name }));
+    expect(hasCode(error, E_STORE_UNAVAILABLE)).toBe(true);
+    expect((error as Error).message).toMatch(/newer cantbook/);
+  });
+
+  it('refuses a schema with another application\'s events table', async () => {
+    const name = schema();
+    await admin.query(`CREATE SCHEMA "${name}"; CREATE TABLE "${name}".events (id int)`);
+    const error = await rejectionOf(openPostgresStore(url as string, { schema: name }));
+    expect(hasCode(error, E_STORE_UNAVAILABLE)).toBe(true);
+    expect((error as Error).message).toMatch(/not a cantbook store/);
+  });
+
+  it('names host and database of a server it cannot reach, never the password, and marks it transient', async () => {
+    const error = await rejectionOf(openPostgresStore('postgresql://alice:s3cr3t-pw@127.0.0.1:1/nowhere_db?connect_timeout=2'));
+    expect(hasCode(error, E_STORE_UNAVAILABLE)).toBe(true);
+    const text = `${(error as Error).message} ${JSON.stringify((error as { details?: unknown }).details)}`;
+    expect(text).toContain('127.0.0.1');
+    expect(text).toContain('nowhere_db');
+    expect(text).not.toContain('s3cr3t-pw');
+    expect((error as { details?: { transient?: boolean } }).details?.transient).toBe(true);
+  });
+
+  it('leaves a pool passed in open on close', async () => {
+    const pool = new pg.Pool({ connectionString: url, max: 2 });
+    try {
+      const store = await openPostgresStore({ pool }, { schema: schema() });
+      await store.append(startRun('run-a'));
+      await store.close();
+      expect((await pool.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+      expect(hasCode(await rejectionOf(store.readRun('run-a')), E_STORE_UNAVAILABLE)).toBe(true);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('never lets a reader skip an event that commits later with a lower position', async () => {
+    // Many runs appending at once while a reader tails readAll: every event the reader passes
+    // must already be there, so the tail ends equal to a full read.
+    const store = await openPostgresStore(url as string, { schema: schema(), maxConnections: 12 });
+    try {
+      const writers = Array.from({ length: 10 }, (_, i) => store.append(startRun(`run-${i}`)));
+      const seen: number[] = [];
+      let after = 0;
+      let done = false;
+      const all = Promise.all(writers).finally(() => (done = true));
+      while (!done) {
+        const page = await store.readAll(after, 100);
+        for (const event of page) seen.push(event.globalSeq);
+        after = page.at(-1)?.globalSeq ?? after;
+      }
+      await all;
+      for (const event of await store.readAll(after, 1000)) seen.push(event.globalSeq);
+      expect(seen).toEqual((await store.readAll(0, 1000)).map((e) => e.globalSeq));
+      expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    } finally {
+      await store.close();
+    }
+  });
+});
