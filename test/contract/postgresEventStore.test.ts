@@ -11,7 +11,7 @@ import { E_STORE_UNAVAILABLE, hasCode } from '../../src/errors.js';
 import type { EventStore } from '../../src/store/eventStore.js';
 import { POSTGRES_SCHEMA_VERSION, openPostgresStore } from '../../src/store/postgresEventStore.js';
 import { describeEventStoreContract } from './eventStore.contract.js';
-import { startRun } from './fixtures/runRequests.js';
+import { retryNode, startRun } from './fixtures/runRequests.js';
 
 const url = process.env['CANTBOOK_TEST_POSTGRES_URL'];
 
@@ -161,4 +161,47 @@ describe.skipIf(url === undefined || url === '')('openPostgresStore (PostgreSQL 
       await store.close();
     }
   });
+  it('never lets a reader pass an append that took a lower position and commits later', async () => {
+    // Deterministic: the admin connection holds an uncommitted event at (run-slow, seq 3), so the
+    // store's append of run-slow's seq 3 waits on that key *after* it took its global position.
+    // Appends of other runs meanwhile must not become visible above it, or a reader tailing
+    // readAll would move past the slow one's position before it commits.
+    const name = schema();
+    const store = await openPostgresStore(url as string, { schema: name, maxConnections: 12 });
+    const blocker = new pg.Client({ connectionString: url });
+    await blocker.connect();
+    try {
+      const slowStart = startRun('run-slow');
+      await store.append(slowStart);
+      await blocker.query('BEGIN');
+      await blocker.query(`INSERT INTO "${name}".events (global_seq, run_id, seq, type, data, at, hash) VALUES (1000000, 'run-slow', 3, 'X', '{}', '', '')`);
+      const slow = store.append(retryNode(slowStart.run, 'slow'));
+      const lockWaiters = async (): Promise<number> => (await admin.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+      )).rows[0]?.n ?? 0;
+      await waitUntil(async () => (await lockWaiters()) === 1);
+      let settled = 0;
+      const others = Array.from({ length: 5 }, (_, i) => store.append(startRun(`run-${i}`)).finally(() => (settled += 1)));
+      // Either the others queue behind the slow append (right) or they commit ahead of it (wrong).
+      await waitUntil(async () => settled === others.length || (await lockWaiters()) === 1 + others.length);
+      const early = await store.readAll(0, 1000);
+      const after = early.at(-1)?.globalSeq ?? 0;
+      await blocker.query('ROLLBACK');
+      await Promise.all([slow, ...others]);
+      const seen = [...early, ...(await store.readAll(after, 1000))].map((e) => `${e.runId}:${e.seq}`);
+      expect(seen).toEqual((await store.readAll(0, 1000)).map((e) => `${e.runId}:${e.seq}`));
+      expect(seen).toContain('run-slow:3');
+    } finally {
+      await blocker.end();
+      await store.close();
+    }
+  });
 });
+
+async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
