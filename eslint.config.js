@@ -1,5 +1,6 @@
 // Lint enforces the three rings of docs/architecture.md: pure code never reaches
-// for I/O, the clock or the database; only the SQLite adapter imports better-sqlite3;
+// for I/O, the clock or the database; only the SQLite adapter imports better-sqlite3 and only the
+// PostgreSQL adapter imports pg;
 // the CLI talks to the library through its public entry point only.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -30,13 +31,17 @@ export default tseslint.config(
   },
   {
     files: ['src/**/*.ts'],
-    rules: restrict([{ name: 'better-sqlite3', message: 'Only src/store/sqliteEventStore.ts imports better-sqlite3.' }], []),
+    ignores: ['src/store/postgresEventStore.ts'],
+    rules: restrict([
+      { name: 'better-sqlite3', message: 'Only src/store/sqliteEventStore.ts imports better-sqlite3.' },
+      { name: 'pg', message: 'Only src/store/postgresEventStore.ts imports pg.' },
+    ], []),
   },
   {
     files: pureFolders.map((f) => `src/${f}/**/*.ts`),
     rules: {
       ...restrict(
-        [...nodeIo, 'better-sqlite3'].map((name) => ({ name, message: 'The pure ring does no I/O.' })),
+        [...nodeIo, 'better-sqlite3', 'pg'].map((name) => ({ name, message: 'The pure ring does no I/O.' })),
         [{ group: ['**/store/**', '**/adapters/**', '**/runtime/**', '**/cli/**'], message: 'Pure code must not depend on outer rings.' }],
       ),
       'no-restricted-globals': ['error',
@@ -53,7 +58,7 @@ export default tseslint.config(
     // The fold is the compiler's: projections read it, never the other way round (no import cycle).
     files: ['src/compiler/**/*.ts', 'src/events/**/*.ts', 'src/playbook/**/*.ts'],
     rules: restrict(
-      [...nodeIo, 'better-sqlite3'].map((name) => ({ name, message: 'The pure ring does no I/O.' })),
+      [...nodeIo, 'better-sqlite3', 'pg'].map((name) => ({ name, message: 'The pure ring does no I/O.' })),
       [
         { group: ['**/store/**', '**/adapters/**', '**/runtime/**', '**/cli/**'], message: 'Pure code must not depend on outer rings.' },
         { group: ['**/projections/**'], message: 'Projections derive from the compiler\'s fold; the compiler never imports them.' },
@@ -62,27 +67,37 @@ export default tseslint.config(
   },
   {
     files: ['src/store/**/*.ts'],
-    ignores: ['src/store/sqliteEventStore.ts'],
+    ignores: ['src/store/sqliteEventStore.ts', 'src/store/postgresEventStore.ts'],
     rules: restrict(
-      [{ name: 'better-sqlite3', message: 'Only src/store/sqliteEventStore.ts imports better-sqlite3.' }],
+      [
+        { name: 'better-sqlite3', message: 'Only src/store/sqliteEventStore.ts imports better-sqlite3.' },
+        { name: 'pg', message: 'Only src/store/postgresEventStore.ts imports pg.' },
+      ],
       [{ group: ['**/runtime/**', '**/cli/**'], message: 'Adapters must not depend on the host ring.' }],
     ),
   },
   {
     files: ['src/store/sqliteEventStore.ts'],
-    rules: restrict([], [{ group: ['**/runtime/**', '**/cli/**'], message: 'Adapters must not depend on the host ring.' }]),
+    rules: restrict([{ name: 'pg', message: 'Only src/store/postgresEventStore.ts imports pg.' }], [{ group: ['**/runtime/**', '**/cli/**'], message: 'Adapters must not depend on the host ring.' }]),
+  },
+  {
+    files: ['src/store/postgresEventStore.ts'],
+    rules: restrict([{ name: 'better-sqlite3', message: 'Only src/store/sqliteEventStore.ts imports better-sqlite3.' }], [{ group: ['**/runtime/**', '**/cli/**'], message: 'Adapters must not depend on the host ring.' }]),
   },
   {
     files: ['src/adapters/**/*.ts'],
     rules: restrict(
-      [{ name: 'better-sqlite3', message: 'Only src/store/sqliteEventStore.ts imports better-sqlite3.' }],
+      [
+        { name: 'better-sqlite3', message: 'Only src/store/sqliteEventStore.ts imports better-sqlite3.' },
+        { name: 'pg', message: 'Only src/store/postgresEventStore.ts imports pg.' },
+      ],
       [{ group: ['**/runtime/**', '**/cli/**', '**/store/**'], message: 'Adapters must not depend on the host ring.' }],
     ),
   },
   {
     files: ['src/cli/*.ts'],
     rules: restrict(
-      [{ name: 'better-sqlite3', message: 'The CLI uses the public API.' }],
+      [{ name: 'better-sqlite3', message: 'The CLI uses the public API.' }, { name: 'pg', message: 'The CLI uses the public API.' }],
       [{ group: ['../**', '!../index.js'], message: 'The CLI imports only the public API (src/index.ts).' }],
     ),
   },
@@ -90,7 +105,7 @@ export default tseslint.config(
     // The web viewer's server sits one folder deeper: the public API and its CLI siblings only.
     files: ['src/cli/ui/*.ts'],
     rules: restrict(
-      [{ name: 'better-sqlite3', message: 'The CLI uses the public API.' }],
+      [{ name: 'better-sqlite3', message: 'The CLI uses the public API.' }, { name: 'pg', message: 'The CLI uses the public API.' }],
       [{ group: ['../../**', '!../../index.js'], message: 'The CLI imports only the public API (src/index.ts).' }],
     ),
   },

@@ -82,6 +82,8 @@ export type {
 // Store
 export { openSqliteStore } from './store/sqliteEventStore.js';
 export type { SqliteStoreOptions } from './store/sqliteEventStore.js';
+export { openPostgresStore } from './store/postgresEventStore.js';
+export type { PostgresStoreOptions, PostgresStoreTarget } from './store/postgresEventStore.js';
 export type { EventStore, AppendRequest, ListRunsFilter, ListApprovalsFilter, Lease, AcquireLeaseRequest, ClaimRunsRequest } from './store/eventStore.js';
 
 // Adapters (ports)
