@@ -246,6 +246,10 @@ export async function openPostgresStore(target: PostgresStoreTarget, options: Po
 async function ensureSchema(pool: Pool, info: TargetInfo, q: string, schema: string | undefined): Promise<void> {
   const client = await pool.connect();
   let broken = false;
+  const onError = (): void => {
+    broken = true;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     // Two processes opening an empty database at once: the second waits here, then finds the schema made.
@@ -292,10 +296,11 @@ async function ensureSchema(pool: Pool, info: TargetInfo, q: string, schema: str
     }
     await client.query('COMMIT');
   } catch (error) {
-    broken = isConnectionError(error);
+    broken = broken || isConnectionError(error);
     if (!broken) await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   } finally {
+    client.off('error', onError);
     client.release(broken);
   }
 }
@@ -816,13 +821,19 @@ class PostgresEventStore implements EventStore {
   private async transaction<T>(work: (client: PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
     const client = await this.pool.connect();
     let broken = false;
+    // A checked-out client whose connection dies emits 'error' (the pool listens only while it is
+    // idle); without a listener that is an uncaught exception. The query in flight rejects as well.
+    const onError = (): void => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       await client.query(begin);
       const result = await work(client);
       await client.query('COMMIT');
       return result;
     } catch (error) {
-      broken = isConnectionError(error);
+      broken = broken || isConnectionError(error);
       if (!broken) {
         try {
           await client.query('ROLLBACK');
@@ -832,6 +843,7 @@ class PostgresEventStore implements EventStore {
       }
       throw error;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }

@@ -196,6 +196,37 @@ describe.skipIf(url === undefined || url === '')('openPostgresStore (PostgreSQL 
       await store.close();
     }
   });
+  it('reports a connection lost mid-append as transient E_STORE_UNAVAILABLE, and writes nothing', async () => {
+    const name = schema();
+    const store = await openPostgresStore(url as string, { schema: name });
+    const blocker = new pg.Client({ connectionString: url });
+    await blocker.connect();
+    try {
+      const start = startRun('run-a');
+      await store.append(start);
+      await blocker.query('BEGIN');
+      await blocker.query(`INSERT INTO "${name}".events (global_seq, run_id, seq, type, data, at, hash) VALUES (1000000, 'run-a', 3, 'X', '{}', '', '')`);
+      const pending = rejectionOf(store.append(retryNode(start.run, 'cut off')));
+      let pid: number | undefined;
+      await waitUntil(async () => {
+        pid = (await admin.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )).rows[0]?.pid;
+        return pid !== undefined;
+      });
+      await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+      const error = await pending;
+      await blocker.query('ROLLBACK');
+      expect(hasCode(error, E_STORE_UNAVAILABLE)).toBe(true);
+      expect((error as { details?: { transient?: boolean } }).details?.transient).toBe(true);
+      expect((error as Error).message).toContain('run-a');
+      // The store carries on with a new connection; the cut-off append left nothing behind.
+      expect((await store.readRun('run-a')).map((e) => e.seq)).toEqual([1, 2]);
+    } finally {
+      await blocker.end();
+      await store.close();
+    }
+  });
 });
 
 async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
