@@ -30,6 +30,11 @@ export interface PostgresStoreOptions {
   schema?: string;
   /** Size of the pool the store creates from a connection string (default 10). Ignored with `{ pool }`. */
   maxConnections?: number;
+  /**
+   * How long opening a connection may take before the call fails with a transient
+   * `E_STORE_UNAVAILABLE` (default 10000 ms; 0 waits as long as the OS does). Ignored with `{ pool }`.
+   */
+  connectTimeoutMs?: number;
 }
 
 /** What {@link openPostgresStore} connects to: a connection string, or a pool the caller owns. */
@@ -209,11 +214,15 @@ export async function openPostgresStore(target: PostgresStoreTarget, options: Po
   if (!Number.isInteger(maxConnections) || maxConnections < 1) {
     throw new TypeError(`openPostgresStore: maxConnections must be a positive integer, got ${String(maxConnections)}`);
   }
+  const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+  if (!Number.isInteger(connectTimeoutMs) || connectTimeoutMs < 0) {
+    throw new TypeError(`openPostgresStore: connectTimeoutMs must be a non-negative integer, got ${String(connectTimeoutMs)}`);
+  }
   let pool: Pool;
   let owned: boolean;
   let info: TargetInfo;
   if (typeof target === 'string') {
-    const config: PoolConfig = { connectionString: target, max: maxConnections };
+    const config: PoolConfig = { connectionString: target, max: maxConnections, connectionTimeoutMillis: connectTimeoutMs };
     info = describeTarget(config);
     try {
       pool = new pg.Pool(config);
@@ -332,7 +341,7 @@ function redact(text: string, info: TargetInfo): string {
 
 /** SQLSTATE classes and codes a retry may cure. */
 const TRANSIENT_STATES = new Set(['40001', '40P01', '55P03', '57P01', '57P02', '57P03', '53300', '53400']);
-const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENOENT']);
+const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOENT']);
 
 function codeOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
@@ -343,7 +352,7 @@ function codeOf(error: unknown): string | undefined {
 function isConnectionError(error: unknown): boolean {
   const code = codeOf(error);
   if (code !== undefined && (code.startsWith('08') || CONNECTION_ERRNOS.has(code))) return true;
-  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(messageOf(error));
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(messageOf(error));
 }
 
 function isTransient(error: unknown): boolean {
@@ -403,9 +412,9 @@ class PostgresEventStore implements EventStore {
   }
 
   /**
-   * The append transaction, in lock order: the lease row (fencing), the run's
-   * projection rows, and last the position counter, held from there to the
-   * commit. Racing appends to one run serialise on the runs row; the loser's
+   * The append transaction, in lock order: the runs row and the lease row
+   * (fencing), the run's other projection rows, and last the position counter,
+   * held from there to the commit. Racing appends to one run serialise on the runs row; the loser's
    * event insert then violates UNIQUE (run_id, seq).
    */
   private async writeAppend(client: PoolClient, request: AppendRequest): Promise<RunEvent[]> {
@@ -421,6 +430,10 @@ class PostgresEventStore implements EventStore {
       );
       if (created.rowCount === 0) throw new CantbookError(E_RUN_ACTIVE, `run '${runId}' already has a lease: a run id can be started once`, { runId });
     } else if (lease !== undefined) {
+      // The runs row first, then the lease row: the order claimRuns locks them in (it locks the
+      // run it picks, then upserts its lease). The other order could deadlock a driver whose lease
+      // just expired with the worker claiming its run.
+      await client.query(`SELECT 1 FROM ${q}runs WHERE run_id = $1 FOR UPDATE`, [runId]);
       const current = await client.query<{ token: number }>(`SELECT token FROM ${q}leases WHERE run_id = $1 FOR UPDATE`, [runId]);
       const token = current.rows[0]?.token;
       if (token !== lease.token) throw leaseLost(runId, lease.token, token);
