@@ -227,6 +227,29 @@ describe.skipIf(url === undefined || url === '')('openPostgresStore (PostgreSQL 
       await store.close();
     }
   });
+  it('never gives one run to two claimers on separate connections', async () => {
+    // Probabilistic: the race it guards (a claimer whose snapshot predates another's committed
+    // claim) needs an unlucky interleaving. Without the claim upsert's `WHERE leases.expires_at <= now`
+    // it failed 1 run in 5; a deterministic version would pause one claimer between its pick and its upsert.
+    const name = schema();
+    const stores = await Promise.all(Array.from({ length: 4 }, () => openPostgresStore(url as string, { schema: name, maxConnections: 3 })));
+    try {
+      const t0 = '2025-06-01T12:00:00.000Z';
+      const first = stores[0] as EventStore;
+      for (let i = 0; i < 30; i += 1) await first.append(startRun(`run-${String(i).padStart(2, '0')}`, { at: t0 }));
+      const now = '2025-06-01T12:01:00.000Z';
+      const claims = await Promise.all(stores.flatMap((store, w) =>
+        [0, 1].map((k) => store.claimRuns({ owner: `w${w}-${k}`, now, ttlMs: 60_000, limit: 5 }))));
+      const leases = claims.flat();
+      const ids = leases.map((lease) => lease.runId);
+      expect(new Set(ids).size).toBe(ids.length);
+      expect(ids.length).toBeGreaterThan(0);
+      // Every lease handed out is the run's current one: nobody was given a run and then overtaken.
+      for (const lease of leases) expect(await first.getLease(lease.runId)).toEqual(lease);
+    } finally {
+      await Promise.all(stores.map((store) => store.close()));
+    }
+  });
 });
 
 async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
