@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster for the PostgreSQL store's tests (not for data you keep).
 #
-#   scripts/pgTestCluster.sh start [DIR]   initialise DIR (default: a new temp dir), start the
+#   scripts/pgTestCluster.sh start [DIR] [--durable]
+#                                          initialise DIR (default: a new temp dir), start the
 #                                          server on a free port over a Unix socket only, create
 #                                          database `cantbook_test`, and print its URL on stdout
 #                                          (use it as CANTBOOK_TEST_POSTGRES_URL)
+#   scripts/pgTestCluster.sh restart DIR   stop that cluster (fast shutdown: sessions are cut)
+#                                          and start it again on the same port and socket
 #   scripts/pgTestCluster.sh stop DIR      stop that cluster and remove DIR
 #
-# fsync is off and authentication is `trust`: fast and disposable, never for production.
+# By default fsync and synchronous_commit are off (fast and disposable, for tests); `--durable`
+# keeps PostgreSQL's defaults (fsync, synchronous commit), as benchmarks comparing durable
+# engines need. Authentication is `trust`: never for data you keep.
 # initdb refuses to run as root, so when run as root the server runs as the `postgres` user.
 set -euo pipefail
 
@@ -33,16 +38,29 @@ cmd=${1:-}
 case "$cmd" in
   start)
     bin=$(bindir)
-    dir=${2:-$(mktemp -d /tmp/cantbook-pg-XXXXXX)}
+    dir=""
+    durable=0
+    for arg in "${@:2}"; do
+      if [[ "$arg" == "--durable" ]]; then durable=1; else dir=$arg; fi
+    done
+    dir=${dir:-$(mktemp -d /tmp/cantbook-pg-XXXXXX)}
     mkdir -p "$dir/data" "$dir/socket"
     if [[ $(id -u) -eq 0 ]]; then chown -R postgres:postgres "$dir"; fi
     port=$(free_port)
     as_owner "$bin/initdb" -D "$dir/data" -A trust -U postgres >"$dir/initdb.log" 2>&1
-    as_owner "$bin/pg_ctl" -D "$dir/data" -w -l "$dir/server.log" \
-      -o "-p $port -k $dir/socket -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c listen_addresses=''" start >/dev/null
+    options="-p $port -k $dir/socket -c listen_addresses='' -c max_connections=200"
+    if [[ $durable -eq 0 ]]; then options="$options -c fsync=off -c synchronous_commit=off -c full_page_writes=off"; fi
+    echo "$options" >"$dir/options"
+    as_owner "$bin/pg_ctl" -D "$dir/data" -w -l "$dir/server.log" -o "$options" start >/dev/null
     echo "$port" >"$dir/port"
     as_owner "$bin/createdb" -h "$dir/socket" -p "$port" -U postgres cantbook_test
     echo "postgresql://postgres@/cantbook_test?host=$dir/socket&port=$port"
+    ;;
+  restart)
+    dir=${2:?usage: pgTestCluster.sh restart DIR}
+    bin=$(bindir)
+    as_owner "$bin/pg_ctl" -D "$dir/data" -w -m fast stop >/dev/null
+    as_owner "$bin/pg_ctl" -D "$dir/data" -w -l "$dir/server.log" -o "$(cat "$dir/options")" start >/dev/null
     ;;
   stop)
     dir=${2:?usage: pgTestCluster.sh stop DIR}
@@ -51,7 +69,7 @@ case "$cmd" in
     rm -rf "$dir"
     ;;
   *)
-    echo "usage: pgTestCluster.sh start [DIR] | stop DIR" >&2
+    echo "usage: pgTestCluster.sh start [DIR] [--durable] | restart DIR | stop DIR" >&2
     exit 2
     ;;
 esac
