@@ -412,8 +412,8 @@ class PostgresEventStore implements EventStore {
   }
 
   /**
-   * The append transaction, in lock order: the runs row and the lease row
-   * (fencing), the run's other projection rows, and last the position counter,
+   * The append transaction, in lock order: the runs row, then (after the
+   * expected-version check) the lease row (fencing), the run's other projection rows, and last the position counter,
    * held from there to the commit. Racing appends to one run serialise on the runs row; the loser's
    * event insert then violates UNIQUE (run_id, seq).
    */
@@ -434,15 +434,18 @@ class PostgresEventStore implements EventStore {
       // run it picks, then upserts its lease). The other order could deadlock a driver whose lease
       // just expired with the worker claiming its run.
       await client.query(`SELECT 1 FROM ${q}runs WHERE run_id = $1 FOR UPDATE`, [runId]);
-      const current = await client.query<{ token: number }>(`SELECT token FROM ${q}leases WHERE run_id = $1 FOR UPDATE`, [runId]);
-      const token = current.rows[0]?.token;
-      if (token !== lease.token) throw leaseLost(runId, lease.token, token);
     }
-    // 2. Expected version and the chain's previous hash.
+    // 2. Expected version and the chain's previous hash. A stale version is reported before a
+    // lost lease, as the SQLite store does: the driver then reloads and may find its run ended.
     const head = await client.query<{ seq: number; hash: string }>(`SELECT seq, hash FROM ${q}events WHERE run_id = $1 ORDER BY seq DESC LIMIT 1`, [runId]);
     const last = head.rows[0];
     const actualVersion = last === undefined ? 0 : last.seq;
     if (actualVersion !== expectedVersion) throw concurrentUpdate(runId, expectedVersion, actualVersion);
+    if (lease !== undefined && lease.create === undefined) {
+      const current = await client.query<{ token: number }>(`SELECT token FROM ${q}leases WHERE run_id = $1 FOR UPDATE`, [runId]);
+      const token = current.rows[0]?.token;
+      if (token !== lease.token) throw leaseLost(runId, lease.token, token);
+    }
     const chained = chainEvents(last === undefined ? GENESIS_HASH : last.hash, runId, expectedVersion, events);
     // 3. Projections.
     if (request.playbook !== undefined) {

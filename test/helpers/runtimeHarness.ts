@@ -1,28 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { AgentDispatcher, DispatchRequest, NodeOutcome } from '../../src/adapters/types.js';
 import { parsePlaybook } from '../../src/playbook/parsePlaybook.js';
-import type { EventStore } from '../../src/store/eventStore.js';
-import { openSqliteStore } from '../../src/store/sqliteEventStore.js';
 
 export const SECRET = 'test-secret-0123456789abcdef';
 
-/** A real SQLite file in a fresh temp dir; `cleanup` closes it and removes the dir. */
-export function tempStore(): { store: EventStore; path: string; dir: string; cleanup: () => Promise<void> } {
-  const dir = mkdtempSync(join(tmpdir(), 'cantbook-test-'));
-  const path = join(dir, 'cantbook.db');
-  const store = openSqliteStore(path);
-  return {
-    store,
-    path,
-    dir,
-    cleanup: async () => {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+export { tempSqliteStore, tempStore } from './testStores.js';
 
 /** Outcome script per node: consumed in order; when exhausted the last entry repeats. */
 export type Script = Record<string, (NodeOutcome | 'throw')[]>;

@@ -4,6 +4,7 @@
  * Pass it as `clock` to any runtime call or worker.
  */
 import type { Clock } from '../../src/runtime/clock.js';
+import { storeActivity } from './testStores.js';
 
 interface Timer {
   at: number;
@@ -21,15 +22,35 @@ export interface TestClock extends Clock {
   readonly pending: number;
 }
 
-/** Turns of the event loop `settle` gives the runtime: every store call resolves within one (SQLite answers synchronously). */
+/** Turns of the event loop `settle` gives the runtime after its store calls have drained. */
 const SETTLE_TURNS = 25;
+
+/**
+ * Until no store call is in flight: a SQLite store answers within a turn, a
+ * PostgreSQL one over a socket, so this waits on the wall clock for I/O (never
+ * for a timer: timers fire only when the test clock moves).
+ */
+async function drainStore(): Promise<void> {
+  while (storeActivity.inFlight > 0) await new Promise<void>((resolve) => setTimeout(resolve, 1));
+}
+
+/** One turn of the event loop, after any store call in flight has answered. */
+async function turn(): Promise<void> {
+  await drainStore();
+  await new Promise<void>((resolve) => setImmediate(resolve));
+}
 
 export function testClock(start = '2026-01-01T00:00:00.000Z'): TestClock {
   let t = Date.parse(start);
   let order = 0;
   let timers: Timer[] = [];
+  // Settled: a whole round of turns in which the runtime made no store call.
   const settle = async (): Promise<void> => {
-    for (let i = 0; i < SETTLE_TURNS; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+    for (;;) {
+      const calls = storeActivity.calls;
+      for (let i = 0; i < SETTLE_TURNS; i++) await turn();
+      if (storeActivity.calls === calls && storeActivity.inFlight === 0) return;
+    }
   };
   return {
     now: () => new Date(t),
@@ -66,7 +87,7 @@ export function testClock(start = '2026-01-01T00:00:00.000Z'): TestClock {
 export async function until(check: () => boolean | Promise<boolean>, what: string, turns = 2000): Promise<void> {
   for (let i = 0; i < turns; i++) {
     if (await check()) return;
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await turn();
   }
   throw new Error(`timed out waiting until ${what}`);
 }

@@ -148,7 +148,7 @@ describe('model-based: review.cantbook (parallel group)', () => {
   const paths = modelPaths(starter, 'shortest', bounds);
   let store: EventStore;
   let cleanup: () => Promise<void>;
-  beforeAll(() => ({ store, cleanup } = tempStore()));
+  beforeAll(async () => ({ store, cleanup } = await tempStore()));
   afterAll(() => cleanup());
 
   it('the traversal reaches every kind of ending, fail-fast aborts and cancelled gates included', () => {

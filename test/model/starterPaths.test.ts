@@ -129,7 +129,7 @@ describe.each(cases)('model-based: $file', ({ file, context, simpleBounds }) => 
   const simple = modelPaths(starter, 'simple', simpleBounds ?? {});
   let store: EventStore;
   let cleanup: () => Promise<void>;
-  beforeAll(() => ({ store, cleanup } = tempStore()));
+  beforeAll(async () => ({ store, cleanup } = await tempStore()));
   afterAll(() => cleanup());
 
   it('the traversal reaches every kind of ending the starter can have', () => {

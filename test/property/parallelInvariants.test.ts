@@ -64,7 +64,7 @@ type Scenario = typeof scenarioArbitrary extends fc.Arbitrary<infer T> ? T : nev
 
 let store: EventStore;
 let cleanup: () => Promise<void>;
-beforeAll(() => ({ store, cleanup } = tempStore()));
+beforeAll(async () => ({ store, cleanup } = await tempStore()));
 afterAll(() => cleanup());
 
 /** Runs a scenario under a scheduler that picks which pending dispatch settles next; decides gates from the script. */

@@ -24,7 +24,7 @@ import { rebuildProjections, verifyRun } from '../../src/runtime/queries.js';
 import { recoverRun } from '../../src/runtime/recoverRun.js';
 import type { PlaybookResult } from '../../src/runtime/runSession.js';
 import type { AppendRequest, EventStore } from '../../src/store/eventStore.js';
-import { manualClock, tempStore } from '../helpers/runtimeHarness.js';
+import { manualClock, tempSqliteStore, tempStore } from '../helpers/runtimeHarness.js';
 import { chainArbitrary, playbookOf } from './arbitraries/parallelChain.js';
 import { playbookDefinitionArbitrary } from './arbitraries/playbookArbitrary.js';
 
@@ -129,11 +129,11 @@ function tamper(path: string, runId: string, moves: readonly string[]): void {
   }
 }
 
-describe('projections equal the fold (fast-check, real SQLite files)', () => {
+describe('projections equal the fold (fast-check, real stores; tampering raw rows on SQLite files)', () => {
   it('after every append, on random playbooks (gates, escalations, parallel groups) and outcomes', async () => {
     await fc.assert(
       fc.asyncProperty(scenarioArbitrary, async (scenario) => {
-        const { store: inner, cleanup } = tempStore();
+        const { store: inner, cleanup } = await tempStore();
         try {
           const appends = { count: 0 };
           await play(checkedStore(inner, appends), scenario);
@@ -149,7 +149,7 @@ describe('projections equal the fold (fast-check, real SQLite files)', () => {
   it('after rebuildProjections of rows that were tampered with or deleted', async () => {
     await fc.assert(
       fc.asyncProperty(scenarioArbitrary, tamperArbitrary, async (scenario, moves) => {
-        const { store, path, cleanup } = tempStore();
+        const { store, path, cleanup } = tempSqliteStore();
         try {
           const { runId } = await play(store, scenario);
           const before = await store.getRun(runId);

@@ -76,7 +76,7 @@ function inputsFor(definition: PlaybookDefinition): Record<string, unknown> {
 
 let store: EventStore;
 let cleanup: () => Promise<void>;
-beforeAll(() => ({ store, cleanup } = tempStore()));
+beforeAll(async () => ({ store, cleanup } = await tempStore()));
 afterAll(() => cleanup());
 
 /** Runs a scenario to its end, deciding gates from the script (approve when it runs out). */

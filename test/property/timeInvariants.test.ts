@@ -77,7 +77,7 @@ function scripted(scenario: Scenario): AgentDispatcher {
 describe('time properties (SPEC §10)', () => {
   let store: EventStore;
   let cleanup: () => Promise<void>;
-  beforeAll(() => ({ store, cleanup } = tempStore()));
+  beforeAll(async () => ({ store, cleanup } = await tempStore()));
   afterAll(() => cleanup());
 
   it('backoff waits are exact and honoured, non-retryable failures end the node, hung attempts time out, every run ends', async () => {

@@ -17,7 +17,7 @@ let server: UiServer;
 let dispatcher: Awaited<ReturnType<typeof startViewer>>['dispatcher'];
 
 beforeEach(async () => {
-  ({ store, cleanup } = tempStore());
+  ({ store, cleanup } = await tempStore());
   ({ server, dispatcher } = await startViewer(store));
 });
 afterEach(async () => {

@@ -6,7 +6,7 @@ import { failure, playbookFrom, scriptedDispatcher, success, tempStore } from '.
 
 let store: EventStore;
 let cleanup: () => Promise<void>;
-beforeEach(() => ({ store, cleanup } = tempStore()));
+beforeEach(async () => ({ store, cleanup } = await tempStore()));
 afterEach(() => cleanup());
 
 const linear = playbookFrom(`

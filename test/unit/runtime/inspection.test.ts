@@ -25,7 +25,7 @@ import { manualClock, playbookFrom, scriptedDispatcher, SECRET, success, tempSto
 
 let store: EventStore;
 let cleanup: () => Promise<void>;
-beforeEach(() => ({ store, cleanup } = tempStore()));
+beforeEach(async () => ({ store, cleanup } = await tempStore()));
 afterEach(() => cleanup());
 
 const retrying = playbookFrom(`

@@ -11,7 +11,6 @@ import { readRunEvents, verifyRun } from '../../../src/runtime/queries.js';
 import { recoverRun } from '../../../src/runtime/recoverRun.js';
 import { DEFAULT_LEASE_MS } from '../../../src/runtime/runSession.js';
 import type { EventStore } from '../../../src/store/eventStore.js';
-import { openSqliteStore } from '../../../src/store/sqliteEventStore.js';
 import { playbookFrom, scriptedDispatcher, SECRET, tempStore } from '../../helpers/runtimeHarness.js';
 
 const child = join(import.meta.dirname, 'fixtures', 'runtimeChild.ts');
@@ -24,10 +23,11 @@ const spawnChild = (args: string[]): ChildProcess => {
 };
 
 let dir: string;
-let path: string;
+let spec: string;
+let open: () => Promise<EventStore>;
 let cleanup: () => Promise<void>;
 let store: EventStore;
-beforeEach(() => ({ store, dir, path, cleanup } = tempStore()));
+beforeEach(async () => ({ store, dir, spec, open, cleanup } = await tempStore()));
 afterEach(async () => {
   for (const proc of started) if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
   started.clear();
@@ -51,7 +51,7 @@ describe('multi-process runtime', () => {
     const file = join(dir, 'crash.cantbook');
     const marker = join(dir, 'b-started');
     writeFileSync(file, source);
-    const proc = spawnChild(['hang', path, file, marker]);
+    const proc = spawnChild(['hang', spec, file, marker]);
     await waitFor(marker, proc);
 
     // While the child lives, recovery leaves its run alone and writes nothing.
@@ -100,7 +100,7 @@ describe('multi-process runtime', () => {
     ].join('\n');
     const file = join(dir, 'fan.cantbook');
     writeFileSync(file, source);
-    const proc = spawnChild(['hang-branches', path, file, dir]);
+    const proc = spawnChild(['hang-branches', spec, file, dir]);
     for (const node of ['p1', 'p2', 'p3']) await waitFor(join(dir, node), proc);
     const exited = once(proc, 'exit');
     proc.kill('SIGKILL');
@@ -127,7 +127,7 @@ describe('multi-process runtime', () => {
 
     const log = join(dir, 'dispatches.log');
     writeFileSync(log, '');
-    const children = [spawnChild(['resume', path, token, log]), spawnChild(['resume', path, token, log])];
+    const children = [spawnChild(['resume', spec, token, log]), spawnChild(['resume', spec, token, log])];
     const messages = children.map((c) => {
       const all: { kind: string; ok?: boolean; code?: string; status?: string }[] = [];
       c.on('message', (m) => all.push(m as never));
@@ -146,10 +146,9 @@ describe('multi-process runtime', () => {
     expect(results.find((r) => !r?.ok)?.code).toBe('E_PLAYBOOK_RESUME_BLOCKED');
     expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(['publish', 'announce']);
 
-    const check = openSqliteStore(path, { readonly: true });
+    const check = await open();
     const events = await readRunEvents(check, paused.runId);
     expect(events.filter((e) => e.type === 'RunResumed')).toHaveLength(1);
     expect((await verifyRun(check, paused.runId)).ok).toBe(true);
-    await check.close();
   });
 });

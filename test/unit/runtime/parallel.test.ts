@@ -19,7 +19,7 @@ import { playbookFrom, scriptedDispatcher, SECRET, tempStore } from '../../helpe
 
 let store: EventStore;
 let cleanup: () => Promise<void>;
-beforeEach(() => ({ store, cleanup } = tempStore()));
+beforeEach(async () => ({ store, cleanup } = await tempStore()));
 afterEach(() => cleanup());
 
 const host = { approvalSecret: SECRET };

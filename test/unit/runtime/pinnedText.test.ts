@@ -28,7 +28,7 @@ nodes:
 
 let store: EventStore;
 let cleanup: () => Promise<void>;
-beforeEach(() => ({ store, cleanup } = tempStore()));
+beforeEach(async () => ({ store, cleanup } = await tempStore()));
 afterEach(() => cleanup());
 
 describe('a run pinned to a text the format now refuses', () => {

@@ -17,7 +17,7 @@ import { playbookFrom, scriptedDispatcher, SECRET, tempStore } from '../../helpe
 
 let store: EventStore;
 let cleanup: () => Promise<void>;
-beforeEach(() => ({ store, cleanup } = tempStore()));
+beforeEach(async () => ({ store, cleanup } = await tempStore()));
 afterEach(() => cleanup());
 
 const twoNodes = playbookFrom(`
@@ -92,13 +92,16 @@ nodes:
       resumePlaybook({ store, approvalToken: token, dispatcher: held.dispatcher, approvalSecret: SECRET }),
       resumePlaybook({ store, approvalToken: token, dispatcher: held.dispatcher, approvalSecret: SECRET }),
     ];
+    // Handlers attached at once: the loser may settle while this test still waits for the winner's node.
+    const outcomes = Promise.allSettled([first, second]);
+    const codes = [first, second].map((resume) => resume.then(() => 'fulfilled', (error: { code?: string }) => error.code));
     await held.started;
     // The first to settle is the loser (its session has ended); the winner is held mid-node.
-    const loser = await Promise.race([first, second].map((resume) => resume.then(() => 'fulfilled', (error: { code?: string }) => error.code)));
+    const loser = await Promise.race(codes);
     expect(loser).toBe('E_PLAYBOOK_RESUME_BLOCKED');
     await expect(recoverRun({ store, runId: paused.runId, dispatcher: scriptedDispatcher() })).rejects.toMatchObject({ code: 'E_RUN_ACTIVE' });
     held.release({ status: 'success', output: {} });
-    const settled = await Promise.allSettled([first, second]);
+    const settled = await outcomes;
     expect(settled.filter((outcome) => outcome.status === 'fulfilled').map((outcome) => (outcome as PromiseFulfilledResult<{ terminalStatus: string }>).value.terminalStatus)).toEqual(['completed']);
   });
 

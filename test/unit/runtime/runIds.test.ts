@@ -15,7 +15,7 @@ describe('run ids', () => {
   });
 
   it('of runs started later sort later', async () => {
-    const { store, cleanup } = tempStore();
+    const { store, cleanup } = await tempStore();
     const clock = manualClock();
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {

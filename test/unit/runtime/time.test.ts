@@ -17,14 +17,13 @@ import { recoverRun } from '../../../src/runtime/recoverRun.js';
 import { cancelRun, retryRun } from '../../../src/runtime/runControl.js';
 import { createWorker } from '../../../src/runtime/worker.js';
 import type { EventStore } from '../../../src/store/eventStore.js';
-import { openSqliteStore } from '../../../src/store/sqliteEventStore.js';
 import { failure, playbookFrom, scriptedDispatcher, success, tempStore } from '../../helpers/runtimeHarness.js';
 import { testClock, until } from '../../helpers/testClock.js';
 
 let store: EventStore;
-let path: string;
+let reopen: () => Promise<EventStore>;
 let cleanup: () => Promise<void>;
-beforeEach(() => ({ store, path, cleanup } = tempStore()));
+beforeEach(async () => ({ store, reopen, cleanup } = await tempStore()));
 afterEach(() => cleanup());
 
 const types = async (runId: string) => (await readRunEvents(store, runId)).map((event) => event.type);
@@ -77,8 +76,7 @@ nodes:
     expect(first.calls.map((call) => call.iteration)).toEqual([1]);
 
     // A restart: another store connection and another worker. It waits only for the remaining second.
-    await store.close();
-    store = openSqliteStore(path);
+    store = await reopen();
     const second = scriptedDispatcher({ fetch: script.fetch.slice(1) });
     await clock.advance(1_000);
     await createWorker({ store, dispatcher: second, clock }).runUntilIdle();

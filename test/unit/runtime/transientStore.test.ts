@@ -15,7 +15,7 @@ import { executePlaybook } from '../../../src/runtime/executePlaybook.js';
 import { readRunEvents, verifyRun } from '../../../src/runtime/queries.js';
 import { recoverRun } from '../../../src/runtime/recoverRun.js';
 import type { EventStore } from '../../../src/store/eventStore.js';
-import { playbookFrom, scriptedDispatcher, tempStore } from '../../helpers/runtimeHarness.js';
+import { playbookFrom, scriptedDispatcher, tempSqliteStore } from '../../helpers/runtimeHarness.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const LOCK_MS = 8000;
@@ -24,7 +24,7 @@ let store: EventStore;
 let path: string;
 let cleanup: () => Promise<void>;
 let holder: ChildProcess | undefined;
-beforeEach(() => ({ store, path, cleanup } = tempStore()));
+beforeEach(() => ({ store, path, cleanup } = tempSqliteStore()));
 afterEach(async () => {
   holder?.kill('SIGKILL');
   await cleanup();

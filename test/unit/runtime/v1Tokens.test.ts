@@ -19,7 +19,7 @@ import { scriptedDispatcher, SECRET, tempStore } from '../../helpers/runtimeHarn
 
 let store: EventStore;
 let cleanup: () => Promise<void>;
-beforeEach(() => ({ store, cleanup } = tempStore()));
+beforeEach(async () => ({ store, cleanup } = await tempStore()));
 afterEach(() => cleanup());
 
 const golden = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'fixtures', 'logs', 'release-approved-completed.json'), 'utf8')) as { events: RunEvent[] };

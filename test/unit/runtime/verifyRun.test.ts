@@ -1,4 +1,3 @@
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { executePlaybook } from '../../../src/runtime/executePlaybook.js';
 import { formatAnchor } from '../../../src/events/anchor.js';
@@ -7,14 +6,13 @@ import type { RunEvent } from '../../../src/events/types.js';
 import { getRunHead, rebuildProjections, verifyRun, verifyStore } from '../../../src/runtime/queries.js';
 import { recoverRun } from '../../../src/runtime/recoverRun.js';
 import type { EventStore } from '../../../src/store/eventStore.js';
-import { openSqliteStore } from '../../../src/store/sqliteEventStore.js';
 import { playbookFrom, scriptedDispatcher, tempStore } from '../../helpers/runtimeHarness.js';
+import type { TestStore } from '../../helpers/testStores.js';
 
 let store: EventStore;
-let path: string;
-let cleanup: () => Promise<void>;
-beforeEach(() => ({ store, path, cleanup } = tempStore()));
-afterEach(() => cleanup());
+let testStore: TestStore;
+beforeEach(async () => ({ store } = testStore = await tempStore()));
+afterEach(() => testStore.cleanup());
 
 const pb = playbookFrom(`version: "1.0"\nname: v\nnodes:\n  - { id: a, type: agentic, skill: s }\n  - { id: b, type: agentic, skill: s, depends: [a] }\n`);
 
@@ -23,11 +21,9 @@ async function completedRun(): Promise<string> {
   return result.runId;
 }
 
-/** Edits the file behind the store's back, as an attacker or a bad tool would. */
-function tamper(sql: string, ...params: unknown[]): void {
-  const db = new Database(path);
-  db.prepare(sql).run(...params);
-  db.close();
+/** Edits the database behind the store's back, as an attacker or a bad tool would. */
+function tamper(sql: string, ...params: unknown[]): Promise<void> {
+  return testStore.rawSql(sql, ...params);
 }
 
 describe('verifyRun', () => {
@@ -39,7 +35,7 @@ describe('verifyRun', () => {
 
   it('detects an edited event', async () => {
     const runId = await completedRun();
-    tamper(`UPDATE events SET data = replace(data, '"amount":10', '"amount":1000') WHERE run_id = ? AND seq = 3`, runId);
+    await tamper(`UPDATE events SET data = replace(data, '"amount":10', '"amount":1000') WHERE run_id = ? AND seq = 3`, runId);
     const result = await verifyRun(store, runId);
     expect(result.ok).toBe(false);
     expect(result.problems).toContainEqual(expect.objectContaining({ kind: 'hash_mismatch', seq: 3 }));
@@ -47,11 +43,11 @@ describe('verifyRun', () => {
 
   it('detects a deleted event in the middle and at the end', async () => {
     const runId = await completedRun();
-    tamper('DELETE FROM events WHERE run_id = ? AND seq = 4', runId);
+    await tamper('DELETE FROM events WHERE run_id = ? AND seq = 4', runId);
     expect((await verifyRun(store, runId)).problems).toContainEqual(expect.objectContaining({ kind: 'seq_gap' }));
 
     const other = await completedRun();
-    tamper('DELETE FROM events WHERE run_id = ? AND seq = (SELECT max(seq) FROM events WHERE run_id = ?)', other, other);
+    await tamper('DELETE FROM events WHERE run_id = ? AND seq = (SELECT max(seq) FROM events WHERE run_id = ?)', other, other);
     const result = await verifyRun(store, other);
     expect(result.ok).toBe(false);
     expect(result.problems).toContainEqual(expect.objectContaining({ kind: 'projection_mismatch' }));
@@ -59,18 +55,17 @@ describe('verifyRun', () => {
 
   it('detects a projection edited away from the fold, and rebuildProjections repairs it', async () => {
     const runId = await completedRun();
-    tamper(`UPDATE runs SET status = 'running' WHERE run_id = ?`, runId);
-    const reopened = openSqliteStore(path);
+    await tamper(`UPDATE runs SET status = 'running' WHERE run_id = ?`, runId);
+    const reopened = await testStore.open();
     expect((await verifyRun(reopened, runId)).problems).toEqual([expect.objectContaining({ kind: 'projection_mismatch', message: expect.stringContaining('status') })]);
     await rebuildProjections(reopened, runId);
     expect((await verifyRun(reopened, runId)).ok).toBe(true);
-    await reopened.close();
   });
 
   it('verifyStore checks every run; a corrupt log is reported, not thrown, and recoverRun refuses it with E_LOG_CORRUPT', async () => {
     const good = await completedRun();
     const bad = await completedRun();
-    tamper(`UPDATE events SET type = 'RunCompleted', data = '{}' WHERE run_id = ? AND seq = 2`, bad);
+    await tamper(`UPDATE events SET type = 'RunCompleted', data = '{}' WHERE run_id = ? AND seq = 2`, bad);
     const results = await verifyStore(store);
     expect(results.find((r) => r.runId === good)?.ok).toBe(true);
     expect(results.find((r) => r.runId === bad)?.problems.map((p) => p.kind)).toEqual(expect.arrayContaining(['hash_mismatch', 'unreplayable']));
@@ -86,17 +81,12 @@ describe('verifyRun', () => {
 /** Rewrites one event's data and recomputes the chain from there to the end, then rebuilds the projections: a careful forger. */
 async function rewriteHistory(runId: string, seq: number, edit: (data: Record<string, unknown>) => Record<string, unknown>): Promise<void> {
   const events = await store.readRun(runId);
-  const db = new Database(path);
-  try {
-    let prev = GENESIS_HASH;
-    for (const event of events) {
-      const data = event.seq === seq ? edit(event.data as Record<string, unknown>) : event.data;
-      const hash = hashEvent(prev, runId, event.seq, { ...event, data } as RunEvent);
-      db.prepare('UPDATE events SET data = ?, hash = ? WHERE run_id = ? AND seq = ?').run(JSON.stringify(data), hash, runId, event.seq);
-      prev = hash;
-    }
-  } finally {
-    db.close();
+  let prev = GENESIS_HASH;
+  for (const event of events) {
+    const data = event.seq === seq ? edit(event.data as Record<string, unknown>) : event.data;
+    const hash = hashEvent(prev, runId, event.seq, { ...event, data } as RunEvent);
+    await tamper('UPDATE events SET data = ?, hash = ? WHERE run_id = ? AND seq = ?', JSON.stringify(data), hash, runId, event.seq);
+    prev = hash;
   }
   await rebuildProjections(store, runId);
 }
@@ -129,7 +119,7 @@ describe('anchors (verifyRun with {anchor})', () => {
     await approveGate({ store, token: result.approvalToken!, approver: 'alice' });
     await resumePlaybook({ store, approvalToken: result.approvalToken!, dispatcher: scriptedDispatcher() });
     expect(await verifyRun(store, result.runId, { anchor: head })).toMatchObject({ ok: true, problems: [] });
-    tamper('DELETE FROM events WHERE run_id = ? AND seq >= ?', result.runId, head.seq);
+    await tamper('DELETE FROM events WHERE run_id = ? AND seq >= ?', result.runId, head.seq);
     const cut = await verifyRun(store, result.runId, { anchor: head });
     expect(cut.problems.map((p) => p.kind)).toContain('anchor_mismatch');
   });
