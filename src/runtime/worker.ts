@@ -66,7 +66,9 @@ export interface Worker {
  * each under its lease until the run pauses, ends, or waits more than a second
  * for a due time (then it hands the run back: the due time wakes a worker).
  * Idle, it sleeps until the store's next due time or `pollMs`, whichever is
- * sooner: it never busy-polls.
+ * sooner, or until the store hints that a run may be claimable
+ * (`EventStore.onRunnable`: another process's start, approval or hand-back on
+ * PostgreSQL, this process's own on SQLite): it never busy-polls.
  *
  * @example
  * const worker = createWorker({ store, dispatcher, concurrency: 8 });
@@ -92,6 +94,13 @@ export function createWorker(options: WorkerOptions): Worker {
     poke = undefined;
     resolve?.();
   };
+  // The store's hint that a run may have become claimable (onRunnable). Kept until the next claim,
+  // so a hint that arrives while this worker is claiming is not lost.
+  let hinted = false;
+  const hint = (): void => {
+    hinted = true;
+    wake();
+  };
 
   async function drive(lease: Lease, controller: AbortController): Promise<void> {
     try {
@@ -114,6 +123,7 @@ export function createWorker(options: WorkerOptions): Worker {
   async function claim(): Promise<number> {
     const room = concurrency - active.size;
     if (room <= 0 || stopping?.signal.aborted === true) return 0;
+    hinted = false;
     const leases = await store.claimRuns({ owner: id, now: clock.now().toISOString(), ttlMs: leaseMs, limit: room });
     for (const lease of leases) {
       const controller = new AbortController();
@@ -146,8 +156,8 @@ export function createWorker(options: WorkerOptions): Worker {
         if (!isTransient(error)) options.onError?.(error, '');
       }
     }
-    // The sleep ends early on a poke or a stop; either way its timer is cleared.
-    if (stopping?.signal.aborted === true) return;
+    // The sleep ends early on a poke, a hint or a stop; either way its timer is cleared.
+    if (stopping?.signal.aborted === true || (hinted && active.size < concurrency)) return;
     const woken = new AbortController();
     const wakeUp = (): void => woken.abort();
     poke = wakeUp;
@@ -176,7 +186,8 @@ export function createWorker(options: WorkerOptions): Worker {
     start() {
       if (running !== undefined) return;
       stopping = new AbortController();
-      running = loop();
+      const unsubscribe = store.onRunnable(hint);
+      running = loop().finally(unsubscribe);
     },
     async stop(stopOptions = {}) {
       const graceMs = stopOptions.graceMs ?? 10_000;

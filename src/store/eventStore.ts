@@ -157,5 +157,33 @@ export interface EventStore {
    * was renewed), never a late one. Costs the same whatever the backlog.
    */
   nextWakeAt(now: string): Promise<string | null>;
+  /**
+   * Calls `listener` soon after a write may have made a run claimable: an
+   * append that leaves the run a wake time and no driver ({@link appendMayWakeWorkers}:
+   * a run recorded for workers, a decided gate, a driver handing its run back),
+   * or a released lease. Returns a function that stops the calls. A hint, never
+   * the truth: a worker still polls, so a missed call delays work by at most
+   * its poll interval. The SQLite store hears its own writes only (other
+   * processes are heard by polling); the PostgreSQL store hears every
+   * process's, by LISTEN/NOTIFY on a connection of its own that it re-opens
+   * when lost (and then calls the listeners once, for what it may have missed).
+   */
+  onRunnable(listener: () => void): () => void;
   close(): Promise<void>;
+}
+
+/** Whether a committed append may let a worker claim its run: it leaves a wake time, and no driver holds the run after it. */
+export function appendMayWakeWorkers(request: AppendRequest): boolean {
+  return request.run.wakeAt !== null && (request.lease === undefined || request.lease.release === true);
+}
+
+/** Calls every listener; one that throws never stops the others or the write that called them. */
+export function callListeners(listeners: ReadonlySet<() => void>): void {
+  for (const listener of [...listeners]) {
+    try {
+      listener();
+    } catch {
+      // A hint's listener failing is its own business.
+    }
+  }
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig } from 'pg';
 import {
@@ -11,6 +12,7 @@ import {
 import { chainEvents, GENESIS_HASH } from '../events/hashChain.js';
 import type { NewRunEvent, RunEvent } from '../events/types.js';
 import type { ApprovalRow, ApprovalStatus, RunChanges, RunRow, RunStatus } from '../projections/types.js';
+import { appendMayWakeWorkers, callListeners } from './eventStore.js';
 import type { AcquireLeaseRequest, AppendRequest, ClaimRunsRequest, EventStore, Lease, ListApprovalsFilter, ListRunsFilter } from './eventStore.js';
 
 /**
@@ -222,7 +224,8 @@ export async function openPostgresStore(target: PostgresStoreTarget, options: Po
   let owned: boolean;
   let info: TargetInfo;
   if (typeof target === 'string') {
-    const config: PoolConfig = { connectionString: target, max: maxConnections, connectionTimeoutMillis: connectTimeoutMs };
+    // One connection more than maxConnections: the one onRunnable listens on (held only while someone listens).
+    const config: PoolConfig = { connectionString: target, max: maxConnections + 1, connectionTimeoutMillis: connectTimeoutMs };
     info = describeTarget(config);
     try {
       pool = new pg.Pool(config);
@@ -240,7 +243,7 @@ export async function openPostgresStore(target: PostgresStoreTarget, options: Po
     throw new TypeError('openPostgresStore: expected a connection string or { pool } (a pg.Pool)');
   }
   const q = schema === undefined ? '' : `"${schema}".`;
-  const store = new PostgresEventStore(pool, owned, info, q);
+  const store = new PostgresEventStore(pool, owned, info, q, schema);
   try {
     await ensureSchema(pool, info, q, schema);
   } catch (error) {
@@ -382,12 +385,17 @@ class PostgresEventStore implements EventStore {
   /** The schema prefix of every table name: '' or '"name".'. */
   private readonly q: string;
   private closed = false;
+  /** onRunnable: the NOTIFY channel, the listeners, and the connection that LISTENs while there are any. */
+  private readonly channel: string;
+  private readonly runnableListeners = new Set<() => void>();
+  private listener: { client?: PoolClient | undefined; connecting: boolean; retryMs: number; retry?: ReturnType<typeof setTimeout> | undefined } = { connecting: false, retryMs: 0 };
 
-  constructor(pool: Pool, owned: boolean, info: TargetInfo, q: string) {
+  constructor(pool: Pool, owned: boolean, info: TargetInfo, q: string, schema: string | undefined) {
     this.pool = pool;
     this.owned = owned;
     this.info = info;
     this.q = q;
+    this.channel = wakeChannel(schema);
   }
 
   async append(request: AppendRequest): Promise<RunEvent[]> {
@@ -462,6 +470,8 @@ class PostgresEventStore implements EventStore {
     if (lease?.release === true) {
       await client.query(`UPDATE ${q}leases SET expires_at = '' WHERE run_id = $1 AND token = $2`, [runId, lease.token]);
     }
+    // Delivered to every listener at commit, and only then (a rolled-back append wakes nobody).
+    if (appendMayWakeWorkers(request)) await client.query('SELECT pg_notify($1, $2)', [this.channel, runId]);
     // 4. Positions, last: from here to the commit no other append can take any (ADR 0008).
     const counter = await client.query<{ global_seq: string }>(
       `UPDATE ${q}events_head SET global_seq = global_seq + $1 WHERE id = 1 RETURNING global_seq`,
@@ -750,7 +760,11 @@ class PostgresEventStore implements EventStore {
   async releaseLease(lease: Lease): Promise<void> {
     this.assertOpen('releaseLease');
     await this.read(`release the lease of run '${lease.runId}'`, (c) =>
-      c.query(`UPDATE ${this.q}leases SET expires_at = '' WHERE run_id = $1 AND token = $2`, [lease.runId, lease.token]));
+      c.query(
+        `WITH released AS (UPDATE ${this.q}leases SET expires_at = '' WHERE run_id = $1 AND token = $2 RETURNING run_id)
+         SELECT pg_notify($3, run_id) FROM released`,
+        [lease.runId, lease.token, this.channel],
+      ));
   }
 
   async getLease(runId: string): Promise<Lease | null> {
@@ -802,9 +816,83 @@ class PostgresEventStore implements EventStore {
     return rows.rows[0]?.t ?? null;
   }
 
+  onRunnable(listener: () => void): () => void {
+    this.assertOpen('onRunnable');
+    const own = () => listener();
+    this.runnableListeners.add(own);
+    void this.listen();
+    return () => {
+      this.runnableListeners.delete(own);
+      if (this.runnableListeners.size === 0) this.unlisten();
+    };
+  }
+
+  /** Opens the listening connection (once); when it cannot, tries again later, backing off to 5 s. */
+  private async listen(): Promise<void> {
+    const state = this.listener;
+    if (this.closed || this.runnableListeners.size === 0 || state.client !== undefined || state.connecting || state.retry !== undefined) return;
+    state.connecting = true;
+    let client: PoolClient | undefined;
+    try {
+      client = await this.pool.connect();
+      const current = client;
+      const lost = (): void => this.lostListener(current);
+      current.on('error', lost);
+      current.on('end', lost);
+      current.on('notification', () => callListeners(this.runnableListeners));
+      await current.query(`LISTEN "${this.channel}"`);
+      state.client = current;
+    } catch {
+      client?.release(true);
+      state.connecting = false;
+      this.retryListen();
+      return;
+    }
+    state.connecting = false;
+    if (this.closed || this.runnableListeners.size === 0) {
+      this.unlisten();
+      return;
+    }
+    // After a lost connection: whatever was committed while nobody listened.
+    if (state.retryMs > 0) callListeners(this.runnableListeners);
+    state.retryMs = 0;
+  }
+
+  private lostListener(client: PoolClient): void {
+    const state = this.listener;
+    if (state.client !== client) return;
+    state.client = undefined;
+    client.release(true);
+    this.retryListen();
+  }
+
+  private retryListen(): void {
+    const state = this.listener;
+    if (this.closed || this.runnableListeners.size === 0 || state.retry !== undefined) return;
+    state.retryMs = Math.min(5_000, Math.max(100, state.retryMs * 2));
+    state.retry = setTimeout(() => {
+      state.retry = undefined;
+      void this.listen();
+    }, state.retryMs);
+    state.retry.unref();
+  }
+
+  /** Stops listening: the connection is closed, not returned (it would go on hearing the channel). */
+  private unlisten(): void {
+    const state = this.listener;
+    if (state.retry !== undefined) clearTimeout(state.retry);
+    state.retry = undefined;
+    state.retryMs = 0;
+    const client = state.client;
+    state.client = undefined;
+    client?.release(true);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.runnableListeners.clear();
+    this.unlisten();
     if (this.owned) await this.pool.end();
   }
 
@@ -917,6 +1005,13 @@ class PostgresEventStore implements EventStore {
       throw new CantbookError(E_LOG_CORRUPT, `database '${this.info.database}' on ${hostText(this.info)} holds invalid JSON in ${where}`, { host: this.info.host, database: this.info.database }, { cause: error });
     }
   }
+}
+
+/** The NOTIFY channel of a schema's store (a channel name is at most 63 bytes). */
+function wakeChannel(schema: string | undefined): string {
+  if (schema === undefined) return 'cantbook_wake';
+  const name = `cantbook_wake_${schema}`;
+  return name.length <= 63 ? name : `cantbook_wake_${createHash('sha256').update(schema).digest('hex').slice(0, 40)}`;
 }
 
 function validateAppend(request: AppendRequest): void {

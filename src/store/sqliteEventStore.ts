@@ -11,6 +11,7 @@ import {
 import { chainEvents, GENESIS_HASH } from '../events/hashChain.js';
 import type { NewRunEvent, RunEvent } from '../events/types.js';
 import type { ApprovalRow, ApprovalStatus, RunChanges, RunRow, RunStatus } from '../projections/types.js';
+import { appendMayWakeWorkers, callListeners } from './eventStore.js';
 import type { AcquireLeaseRequest, AppendRequest, ClaimRunsRequest, EventStore, Lease, ListApprovalsFilter, ListRunsFilter } from './eventStore.js';
 
 /** An append waiting for its commit, and what became of it. */
@@ -492,6 +493,8 @@ class SqliteEventStore implements EventStore {
   private readonly batchTx: (items: readonly PendingAppend[]) => void;
   /** Appends waiting for the next group commit (deferred mode only). */
   private queue: PendingAppend[] = [];
+  /** onRunnable's listeners: this store object's own writes only. */
+  private readonly runnableListeners = new Set<() => void>();
   private flushScheduled = false;
   /**
    * Group commit is on once appends for two runs arrive in one turn of the event
@@ -713,13 +716,16 @@ class SqliteEventStore implements EventStore {
         item.reject(this.appendError(item.error, item.request.runId, item.request.expectedVersion));
       }
     }
+    let wakes = false;
     for (const item of items) {
       if (item.error !== undefined || item.stored === undefined) continue;
       const last = item.stored[item.stored.length - 1];
       if (last !== undefined) this.rememberHead(item.request.runId, last.seq, last.hash);
       this.stats.appends += 1;
+      wakes ||= appendMayWakeWorkers(item.request);
       item.resolve(item.stored);
     }
+    if (wakes) callListeners(this.runnableListeners);
   }
 
   async readRun(runId: string, afterSeq = 0): Promise<RunEvent[]> {
@@ -842,6 +848,15 @@ class SqliteEventStore implements EventStore {
   async releaseLease(lease: Lease): Promise<void> {
     this.assertOpen('releaseLease');
     this.leaseWrite(`release the lease of run '${lease.runId}'`, () => this.dropLease.run(lease.runId, lease.token));
+    callListeners(this.runnableListeners);
+  }
+
+  onRunnable(listener: () => void): () => void {
+    const own = () => listener();
+    this.runnableListeners.add(own);
+    return () => {
+      this.runnableListeners.delete(own);
+    };
   }
 
   async getLease(runId: string): Promise<Lease | null> {

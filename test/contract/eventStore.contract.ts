@@ -525,6 +525,35 @@ export function describeEventStoreContract(name: string, open: () => Promise<Con
         await commit(store, succeedNode(next, { ok: true }, null));
       });
 
+      it('onRunnable hears an append that leaves a run claimable and a released lease, not a driver\'s append under its lease', async () => {
+        let heard = 0;
+        const stop = store.onRunnable(() => {
+          heard += 1;
+        });
+        const waitHeard = async (count: number): Promise<void> => {
+          // PostgreSQL delivers NOTIFY over its own connection: wait (bounded) for it.
+          for (let i = 0; i < 500 && heard < count; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+          expect(heard).toBe(count);
+        };
+        // A listener that throws never breaks a write.
+        const stopThrowing = store.onRunnable(() => {
+          throw new Error('listener failure');
+        });
+        const run = await commit(store, startRun('run-a'));
+        await waitHeard(1);
+        const lease = await store.acquireLease({ runId: 'run-a', owner: 'w1', now: t0, ttlMs: 1000 });
+        const next = await commit(store, { ...retryNode(run, 'flaky'), lease: { token: lease?.token as number } });
+        await commit(store, { ...succeedNode(next, { ok: true }, 'approval'), lease: { token: lease?.token as number, release: true } });
+        await waitHeard(2);
+        await store.releaseLease(lease as NonNullable<typeof lease>);
+        await waitHeard(3);
+        stop();
+        stopThrowing();
+        await commit(store, startRun('run-b'));
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        expect(heard).toBe(3);
+      });
+
       it('a new run takes its first lease in its first append, and a last append can release it, each in the same transaction', async () => {
         const first = startRun('run-a');
         const run = await commit(store, { ...first, lease: { token: 1, create: { owner: 'w1', expiresAt: at(1000) } } });

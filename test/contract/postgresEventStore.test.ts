@@ -250,6 +250,35 @@ describe.skipIf(url === undefined || url === '')('openPostgresStore (PostgreSQL 
       await Promise.all(stores.map((store) => store.close()));
     }
   });
+
+  it('onRunnable hears another store\'s writes (LISTEN/NOTIFY), and listens again after its connection is killed', async () => {
+    const name = schema();
+    const [listening, writing] = await Promise.all([openPostgresStore(url as string, { schema: name }), openPostgresStore(url as string, { schema: name })]);
+    try {
+      let heard = 0;
+      const stop = (listening as EventStore).onRunnable(() => {
+        heard += 1;
+      });
+      const channel = `cantbook_wake_${name}`;
+      const listenerPid = async () =>
+        (await admin.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE query = $1`, [`LISTEN "${channel}"`])).rows[0]?.pid;
+      await waitUntil(async () => (await listenerPid()) !== undefined);
+      await (writing as EventStore).append(startRun('run-a'));
+      await waitUntil(async () => heard === 1);
+      // The listening connection dies (a failover, a restart, an idle-connection killer): the store
+      // opens another, and calls its listeners once for what it may have missed meanwhile.
+      await admin.query('SELECT pg_terminate_backend($1)', [await listenerPid()]);
+      await waitUntil(async () => heard === 2);
+      await waitUntil(async () => (await listenerPid()) !== undefined);
+      await (writing as EventStore).append(startRun('run-b'));
+      await waitUntil(async () => heard === 3);
+      // With its last listener gone, it closes the connection instead of returning it to the pool.
+      stop();
+      await waitUntil(async () => (await listenerPid()) === undefined);
+    } finally {
+      await Promise.all([listening, writing].map((store) => (store as EventStore).close()));
+    }
+  });
 });
 
 async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {

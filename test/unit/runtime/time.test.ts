@@ -17,13 +17,16 @@ import { recoverRun } from '../../../src/runtime/recoverRun.js';
 import { cancelRun, retryRun } from '../../../src/runtime/runControl.js';
 import { createWorker } from '../../../src/runtime/worker.js';
 import type { EventStore } from '../../../src/store/eventStore.js';
+import type { StoreKind } from '../../helpers/testStores.js';
 import { failure, playbookFrom, scriptedDispatcher, success, tempStore } from '../../helpers/runtimeHarness.js';
 import { testClock, until } from '../../helpers/testClock.js';
 
 let store: EventStore;
 let reopen: () => Promise<EventStore>;
+let open: () => Promise<EventStore>;
+let kind: StoreKind;
 let cleanup: () => Promise<void>;
-beforeEach(async () => ({ store, reopen, cleanup } = await tempStore()));
+beforeEach(async () => ({ store, kind, open, reopen, cleanup } = await tempStore()));
 afterEach(() => cleanup());
 
 const types = async (runId: string) => (await readRunEvents(store, runId)).map((event) => event.type);
@@ -360,6 +363,26 @@ nodes:
     await approveGate({ store, token: approved.approvalToken as string, approver: 'bob' });
     for (const runId of [rejected.runId, cancelled.runId, approved.runId]) {
       await expect(retryRun({ store, runId, dispatcher: scriptedDispatcher() })).rejects.toMatchObject({ code: 'E_RUN_NOT_RETRYABLE' });
+    }
+  });
+});
+
+describe('worker wake-ups', () => {
+  it('a worker sleeping out a long poll claims a run as soon as the store hints that one is runnable (no timer fires)', async () => {
+    const clock = testClock();
+    const one = playbookFrom('version: "1.0"\nname: one\nnodes:\n  - { id: a, type: agentic, skill: s }\n');
+    const dispatcher = scriptedDispatcher();
+    const worker = createWorker({ store, dispatcher, clock, pollMs: 3_600_000 });
+    worker.start();
+    try {
+      await clock.settle();
+      // SQLite hints this store object's own writes; PostgreSQL every connection's (LISTEN/NOTIFY): another handle writes.
+      const writer = kind === 'postgres' ? await open() : store;
+      const { runId } = await startRun({ store: writer, ...one, clock });
+      await until(async () => (await store.getRun(runId))?.status === 'completed', 'the run completed without the clock moving');
+      expect(dispatcher.calls.map((call) => call.nodeId)).toEqual(['a']);
+    } finally {
+      await worker.stop();
     }
   });
 });
