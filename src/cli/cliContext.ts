@@ -1,18 +1,20 @@
 /**
  * What one CLI invocation knows about its surroundings: the global options,
- * the working directory and environment, where the database is, and the agent
- * dispatcher. Everything is resolved lazily, so a command
- * only fails on the settings it actually needs.
+ * the working directory and environment, where the database is (a SQLite file,
+ * or a PostgreSQL URL), and the agent dispatcher. Everything is resolved
+ * lazily, so a command only fails on the settings it actually needs.
  */
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { CantbookError, createDispatcherFromSpec, createSubprocessRunner, DEFAULT_LEASE_MS, exitCodes, openSqliteStore } from '../index.js';
+import { CantbookError, createDispatcherFromSpec, createSubprocessRunner, DEFAULT_LEASE_MS, exitCodes, openPostgresStore, openSqliteStore } from '../index.js';
 import type { AgentDispatcher, DeterministicRunner, EventStore, PlaybookDefinition } from '../index.js';
-import { CliError, messageOf } from './cliErrors.js';
+import { CliError, describeError, messageOf } from './cliErrors.js';
 import { CONFIG_EXIT_CODE, CONFIG_FILE_NAME, readConfigFile } from './configFile.js';
 import type { CliConfig } from './configFile.js';
 import { createOutput } from './output.js';
 import type { Output, TextSink } from './output.js';
+import { isPostgresUrl, parsePostgresUrl, scrubSecrets } from './postgresUrl.js';
+import type { PostgresUrl } from './postgresUrl.js';
 import { createCommandLine, programOf } from './runResult.js';
 import type { CommandLine } from './runResult.js';
 
@@ -33,12 +35,31 @@ export interface GlobalOptions {
   json?: boolean;
 }
 
-/** The resolved database: absolute path, and the text to pass as `--db` in printed commands (if any). */
-export interface DatabaseLocation {
-  path: string;
-  /** The path a printed command must pass as `--db`, or '' when the default applies. */
+/** Where the database setting came from (first match wins: `--db`, CANTBOOK_DB, the config file, the default). */
+export type DatabaseSource = 'flag' | 'env' | 'config' | 'default';
+
+/** The resolved database: a SQLite file or a PostgreSQL URL. */
+export type DatabaseLocation = SqliteLocation | PostgresLocation;
+
+interface LocationBase {
+  /** What to show as this database: the SQLite file's absolute path, or the PostgreSQL URL without its password. */
+  label: string;
+  /** The text a printed command must pass as `--db`, or '' when the command needs none (see docs/cli.md). */
   flag: string;
-  source: 'flag' | 'env' | 'config' | 'default';
+  source: DatabaseSource;
+}
+
+/** A SQLite file. */
+export interface SqliteLocation extends LocationBase {
+  kind: 'sqlite';
+  /** Absolute path, or ':memory:'. */
+  path: string;
+}
+
+/** A PostgreSQL database (`postgres://` or `postgresql://`; never resolved as a file path). */
+export interface PostgresLocation extends LocationBase {
+  kind: 'postgres';
+  url: PostgresUrl;
 }
 
 /** One invocation's context. Construct with {@link createCliContext}. */
@@ -52,17 +73,25 @@ export interface CliContext {
   command: CommandLine;
   /**
    * Opens the store read-write, runs `fn`, and closes the store whatever
-   * happens. On first use it creates the directory (mode 0700) and the
-   * database file (mode 0600): run data is its owner's alone.
+   * happens. SQLite: on first use it creates the directory (mode 0700) and the
+   * database file (mode 0600): run data is its owner's alone. PostgreSQL: the
+   * store creates (or migrates) its tables on open. An error never quotes the
+   * URL's password.
    */
   withStore<T>(fn: (store: EventStore) => Promise<T>): Promise<T>;
   /**
-   * As withStore, for commands that only read: the file is opened read-only
-   * (so a read-only file or directory works), and nothing is ever created: a
-   * missing database is E_STORE_UNAVAILABLE naming the path.
+   * As withStore, for commands that only read. SQLite: the file is opened
+   * read-only (so a read-only file or directory works), and nothing is ever
+   * created: a missing database is E_STORE_UNAVAILABLE naming the path.
+   * PostgreSQL: the store is opened as withStore does (openPostgresStore has no
+   * read-only mode yet, so it creates its tables in an empty database).
    */
   withReadStore<T>(fn: (store: EventStore) => Promise<T>): Promise<T>;
-  /** Opens the store read-write (creating it as withStore does); the caller closes it. */
+  /**
+   * SQLite only: opens the file read-write (creating it as withStore does); the
+   * caller closes it. (A PostgreSQL store opened by withReadStore is writable
+   * already.) Throws a TypeError for a PostgreSQL database.
+   */
   openWritableStore(): EventStore;
   /**
    * The agent dispatcher: `--agent` when given, else the config file's `agent`.
@@ -116,19 +145,23 @@ export function createCliContext(environment: CliEnvironment, globals: GlobalOpt
           : readConfig()?.db !== undefined
             ? [readConfig()?.db as string, 'config' as const, dirname(readConfig()?.path as string)]
             : [DEFAULT_DB_PATH, 'default' as const, cwd];
-    if (given.trim() === '') throw new CantbookError('E_USAGE', '--db needs a path');
+    if (given.trim() === '') throw new CantbookError('E_USAGE', '--db needs a path or a postgres:// URL');
+    if (isPostgresUrl(given)) {
+      const url = parsePostgresUrl(given);
+      location = { kind: 'postgres', url, label: url.display, source, flag: postgresFlag(url, source) };
+      return location;
+    }
     const path = given === ':memory:' ? given : resolve(base, given);
     const isDefault = path === resolve(cwd, DEFAULT_DB_PATH);
     // Printed commands repeat what the user typed; paths from the environment or config are printed absolute.
-    location = { path, source, flag: isDefault ? '' : source === 'flag' ? given : path };
+    location = { kind: 'sqlite', path, label: path, source, flag: isDefault ? '' : source === 'flag' ? given : path };
     return location;
   };
 
   // The database's directory and file are created on first write, private to this user (SPEC §7): 0700 and 0600.
   // An existing directory or file keeps the mode its owner gave it. SQLite gives its -wal and -shm files the
   // database file's mode.
-  const ensureDatabase = (): DatabaseLocation => {
-    const found = database();
+  const ensureDatabase = (found: SqliteLocation): SqliteLocation => {
     if (found.path === ':memory:' || existsSync(found.path)) return found;
     try {
       mkdirSync(dirname(found.path), { recursive: true, mode: 0o700 });
@@ -147,7 +180,9 @@ export function createCliContext(environment: CliEnvironment, globals: GlobalOpt
   };
 
   const openFor = async <T>(readonly: boolean, fn: (store: EventStore) => Promise<T>): Promise<T> => {
-    const { path } = readonly ? database() : ensureDatabase();
+    const found = database();
+    if (found.kind === 'postgres') return withPostgresStore(found.url, fn);
+    const { path } = readonly ? found : ensureDatabase(found);
     if (readonly && path !== ':memory:' && !existsSync(path)) {
       throw new CantbookError('E_STORE_UNAVAILABLE', `no database at '${path}' (a command that only reads never creates one; run a playbook first, or pass --db)`, { path });
     }
@@ -159,15 +194,30 @@ export function createCliContext(environment: CliEnvironment, globals: GlobalOpt
     }
   };
 
+  // Printed commands leave a password out of `--db`; once per invocation, say where the pasted command gets it from.
+  let passwordNoted = false;
+  const command: CommandLine = (...words) => {
+    const found = database();
+    if (found.kind === 'postgres' && found.url.hasPassword && found.flag !== '' && !passwordNoted) {
+      passwordNoted = true;
+      out.note(PASSWORD_NOTE);
+    }
+    return createCommandLine(programOf(env), found.flag)(...words);
+  };
+
   return {
     out,
     cwd,
     config: readConfig,
     database,
-    command: (...words) => createCommandLine(programOf(env), database().flag)(...words),
+    command,
     withStore: (fn) => openFor(false, fn),
     withReadStore: (fn) => openFor(true, fn),
-    openWritableStore: () => openSqliteStore(ensureDatabase().path),
+    openWritableStore: () => {
+      const found = database();
+      if (found.kind !== 'sqlite') throw new TypeError('openWritableStore: the database is PostgreSQL; the store withReadStore opened is writable');
+      return openSqliteStore(ensureDatabase(found).path);
+    },
     dispatcher(agentFlag, playbook) {
       const flag = agentFlag?.trim();
       if (flag !== undefined && flag !== '') return createDispatcherFromSpec(flag, { cwd });
@@ -188,6 +238,53 @@ export function createCliContext(environment: CliEnvironment, globals: GlobalOpt
     },
     leaseMs: () => parseLeaseMs(env[LEASE_MS_VARIABLE]),
   };
+}
+
+/** Printed (stderr, human mode) with the first command line whose `--db` URL had its password taken out. */
+export const PASSWORD_NOTE =
+  'note: printed commands leave the password out of the --db URL (a command line is visible to other users of this machine): ' +
+  'give it with PGPASSWORD or ~/.pgpass, or put the whole URL in CANTBOOK_DB';
+
+/**
+ * The `--db` a printed command repeats for a PostgreSQL URL (SPEC §7: it must
+ * work pasted in the same shell and directory, and a secret is never printed):
+ * the URL as given when it has no password; when it has one, nothing if the
+ * URL came from CANTBOOK_DB or the config file (the pasted command reads the
+ * same setting, password included), else the URL without its password (the
+ * password then comes from PGPASSWORD or ~/.pgpass, which the driver reads).
+ * Pure.
+ */
+export function postgresFlag(url: PostgresUrl, source: DatabaseSource): string {
+  if (!url.hasPassword) return url.display;
+  return source === 'env' || source === 'config' ? '' : url.display;
+}
+
+/**
+ * Opens the PostgreSQL store `url` names, runs `fn`, and closes it whatever
+ * happens. Connection failures are the store's E_STORE_UNAVAILABLE (exit 74,
+ * naming host, port, database and user); any message that would quote the
+ * URL's password has it replaced by `***`.
+ */
+async function withPostgresStore<T>(url: PostgresUrl, fn: (store: EventStore) => Promise<T>): Promise<T> {
+  try {
+    const store = await openPostgresStore(url.connectionString, url.schema === undefined ? {} : { schema: url.schema });
+    try {
+      return await fn(store);
+    } finally {
+      await store.close();
+    }
+  } catch (error) {
+    throw scrubbed(error, url.secrets);
+  }
+}
+
+/** `error`, or when its message or hint quotes a secret, the same coded failure with the secret replaced by `***`. */
+function scrubbed(error: unknown, secrets: readonly string[]): unknown {
+  if (secrets.length === 0) return error;
+  const reported = describeError(error);
+  const leaks = (text: string | undefined): boolean => text !== undefined && scrubSecrets(text, secrets) !== text;
+  if (!leaks(reported.message) && !leaks(reported.hint)) return error;
+  return new CliError(reported.code, reported.exitCode, scrubSecrets(reported.message, secrets), reported.hint === undefined ? undefined : scrubSecrets(reported.hint, secrets));
 }
 
 /**

@@ -5,8 +5,9 @@
  *     { "agent": "exec:node starter/demo-agent.mjs", "db": ".cantbook/cantbook.db" }
  *
  * `agent` is the dispatcher spec used when `--agent` is not given; `db` is the
- * database used when neither `--db` nor CANTBOOK_DB is set. Relative paths are
- * relative to the directory holding the file.
+ * database used when neither `--db` nor CANTBOOK_DB is set: a SQLite path or a
+ * `postgres://` URL. Relative paths are relative to the directory holding the
+ * file; a URL is used as it is.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -30,9 +30,9 @@ const INFORMATIONAL = new Set(['commander.helpDisplayed', 'commander.version']);
  */
 export function createProgram(bind: BindAction, environment: Pick<CliEnvironment, 'stdout' | 'stderr'>): Command {
   const program = new Command('cantbook')
-    .description('Run agent playbooks (.cantbook) as event-sourced XState machines over SQLite.')
+    .description('Run agent playbooks (.cantbook) as event-sourced XState machines over SQLite or PostgreSQL.')
     .version(packageVersion(), '-V, --version', 'print the cantbook version')
-    .option('--db <path>', 'SQLite database (env CANTBOOK_DB; default ./.cantbook/cantbook.db)')
+    .option('--db <path>', 'SQLite file or postgres:// URL (env CANTBOOK_DB; default ./.cantbook/cantbook.db)')
     .option('--json', 'machine-readable output on stdout (errors as {"error": {code, message}})')
     .showHelpAfterError(false)
     // Each command's --help also lists --db and --json, which every command takes.

@@ -41,18 +41,20 @@ export function registerUi(program: Command, bind: BindAction): void {
       const port = parsePort(opts.port);
       const host = opts.host.trim();
       const sessionKey = randomBytes(32).toString('hex');
-      // Viewing needs only a read-only connection (a read-only file works); a writable one is opened on the first decision.
+      // SQLite: viewing needs only a read-only connection (a read-only file works); a writable one is opened on the
+      // first decision. A PostgreSQL store is writable as it is.
+      const sqlite = ctx.database().kind === 'sqlite';
       return ctx.withReadStore(async (store) => {
         let decisions: EventStore | undefined;
         let server;
         try {
           server = await startUiServer({
             store,
-            writableStore: () => (decisions ??= ctx.openWritableStore()),
+            ...(sqlite ? { writableStore: () => (decisions ??= ctx.openWritableStore()) } : {}),
             host,
             port,
             sessionKey,
-            label: ctx.database().path,
+            label: ctx.database().label,
             dispatcherFor: async (runId) => ctx.dispatcher(opts.agent, await playbookOfRun(store, runId)),
             deterministicRunner: ctx.runner(),
           });
@@ -62,8 +64,8 @@ export function registerUi(program: Command, bind: BindAction): void {
         // Listen for the signals before announcing the URL: whoever reads it may stop us at once, and
         // without a listener SIGTERM's default action would kill the process instead of closing the server.
         const interrupted = untilInterrupted();
-        ctx.out.data({ url: server.url, openUrl: server.openUrl, host: server.host, port: server.port, db: ctx.database().path });
-        ctx.out.line(`cantbook viewer for ${ctx.database().path}`);
+        ctx.out.data({ url: server.url, openUrl: server.openUrl, host: server.host, port: server.port, db: ctx.database().label });
+        ctx.out.line(`cantbook viewer for ${ctx.database().label}`);
         ctx.out.line(`  open: ${server.openUrl}`);
         ctx.out.line('  The key in that link is this session\'s: anyone holding it can read these runs. Deciding a gate also needs its token.');
         if (!LOOPBACK.has(host)) ctx.out.note(`warning: listening on ${host}, not loopback: other machines can reach this viewer`, { always: true });

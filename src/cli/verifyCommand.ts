@@ -68,7 +68,7 @@ export function registerVerify(program: Command, bind: BindAction): void {
       if (verdicts.length > 0) {
         const anchored = anchors.length === 0 ? '' : ` against ${anchors.length} anchor${anchors.length === 1 ? '' : 's'}`;
         ctx.out.line(`${verdicts.length - bad.length} of ${verdicts.length} run${verdicts.length === 1 ? '' : 's'} verified${anchored}${bad.length === 0 ? '' : `; ${bad.length} with problems`}`);
-        if (!ctx.out.json) ctx.out.line('anchors of every run: cantbook verify --json (keep them where the database\'s writers cannot reach)');
+        if (!ctx.out.json) ctx.out.line(`anchors of every run: ${ctx.command('verify', '--json')} (keep them where the database's writers cannot reach)`);
       }
       return bad.length === 0 ? 0 : 1;
     }),

@@ -41,7 +41,12 @@ export function registerWorker(program: Command, bind: BindAction): void {
         'flight finish for --grace-ms, aborts the rest (nothing false is recorded), releases every lease\n' +
         'and exits 0; a second signal aborts at once. Gates a worker opens print their token (the only copy).\n',
     );
-  withExamples(command, ['cantbook worker', 'cantbook worker --concurrency 8 --agent "exec:node my-agent.mjs"', 'cantbook --db /var/lib/cantbook/cantbook.db worker --json']);
+  withExamples(command, [
+    'cantbook worker',
+    'cantbook worker --concurrency 8 --agent "exec:node my-agent.mjs"',
+    'cantbook --db /var/lib/cantbook/cantbook.db worker --json',
+    'cantbook --db postgres://cantbook@db.internal/cantbook worker --concurrency 16',
+  ]);
   command.action(
     bind(async (ctx, cmd) => {
       const opts = cmd.opts<{ concurrency: number; agent?: string; pollMs: number; graceMs: number }>();
@@ -161,8 +166,8 @@ function createReport(ctx: CliContext): Report {
   return {
     started(started, concurrency) {
       worker = started;
-      if (out.json) return record({ type: 'started', workerId: started.id, concurrency, db: ctx.database().path });
-      out.line(`worker ${started.id} · concurrency ${concurrency} · ${ctx.database().path}`);
+      if (out.json) return record({ type: 'started', workerId: started.id, concurrency, db: ctx.database().label });
+      out.line(`worker ${started.id} · concurrency ${concurrency} · ${ctx.database().label}`);
       out.line('  Ctrl-C (SIGINT) or SIGTERM stops it.');
       draw();
       if (tty) {
