@@ -16,7 +16,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative } from 'node:path';
 import { benchDir, log, machineFacts, nowMs, outDir, parseArgs, repoDir, round } from './lib/common.mjs';
-import { ensureLangGraphPeer } from './lib/peer.mjs';
+import { ensureDbosPeer, ensureLangGraphPeer } from './lib/peer.mjs';
 
 const sections = [
   { id: 'step', file: 'stepOverhead.mjs', title: '1. Step overhead vs the raw SQLite limit' },
@@ -26,6 +26,7 @@ const sections = [
   { id: 'concurrency', file: 'concurrency.mjs', title: '5. Concurrency' },
   { id: 'parallel', file: 'parallel.mjs', title: '6. Parallel groups' },
   { id: 'workers', file: 'workers.mjs', title: '7. Workers' },
+  { id: 'postgres', file: 'postgres.mjs', title: '8. PostgreSQL' },
 ];
 
 const args = parseArgs();
@@ -51,7 +52,7 @@ async function runSections() {
   const loadBefore = os.loadavg();
   mkdirSync(outDir, { recursive: true });
 
-  // The peer install (first use only) happens before any timing so it never counts.
+  // The peer installs (first use only) happen before any timing so they never count.
   let peerInstall = null;
   if (chosen.some((s) => s.id === 'langgraph')) {
     try {
@@ -59,6 +60,15 @@ async function runSections() {
     } catch (error) {
       peerInstall = { error: error.message };
       log(`langgraph: ${error.message}`);
+    }
+  }
+  let dbosInstall = null;
+  if (chosen.some((s) => s.id === 'postgres')) {
+    try {
+      dbosInstall = ensureDbosPeer();
+    } catch (error) {
+      dbosInstall = { error: error.message };
+      log(`postgres: ${error.message}`);
     }
   }
 
@@ -87,6 +97,7 @@ async function runSections() {
     commit: gitCommit(),
     machine: await machineFacts(),
     peerInstall,
+    dbosInstall,
   };
   // The raw figures of a complete run, kept for `--render` and for anyone who wants more
   // than the document shows.
@@ -120,7 +131,7 @@ function num(v, digits = 0) {
 }
 
 function yes(met) {
-  return met === true ? '**met**' : met === false ? '**not met**' : 'not measured';
+  return met === true ? '**met**' : met === false ? '**not met**' : met === 'reported' ? 'reported (no threshold)' : 'not measured';
 }
 
 function failed(result) {
@@ -192,7 +203,31 @@ function targetRows(r) {
     rows.push({ target: `a group of ${q.branches} branches <= ${q.target.ratioAtMost}x one branch's time (issue 9)`, measured: `${num(q.ratio, 2)}x (${num(q.group.medianMs, 1)} vs ${num(q.branch.medianMs, 1)} ms; serialised would be ${num(q.serialisedMs)} ms)`, met: q.target.met });
   } else rows.push({ target: 'a group of 8 branches <= 1.5x one branch (issue 9)', measured: q?.error ?? 'not run', met: null });
   rows.push(...workerTargetRows(r.workers));
+  rows.push(...postgresTargetRows(r.postgres));
   return rows;
+}
+
+/** Issue 12's two PostgreSQL rows: workers' scaling on one server (reported), and DBOS Transact's throughput. */
+function postgresTargetRows(p) {
+  if (failed(p)) {
+    return [
+      { target: 'steps/s with 1, 2, 4, 8 workers on one PostgreSQL (scaling ratio vs 1 worker)', measured: p?.error ?? 'not run', met: null },
+      { target: 'cantbook on PostgreSQL >= DBOS Transact throughput, same 10-step workflow, same server, same durability', measured: p?.error ?? 'not run', met: null },
+    ];
+  }
+  const h = p.peerRows.find((x) => x.inFlight === p.target.dbos.inFlight);
+  return [
+    {
+      target: `steps/s with ${p.rows.map((x) => x.processes).join(', ')} workers on one PostgreSQL (scaling ratio vs 1 worker)`,
+      measured: `${p.rows.map((x) => num(x.stepsPerSec)).join(' / ')} steps/s (x${p.rows.map((x) => num(x.vsOne, 2)).join(' / ')}; ${p.perWorker} runs in flight per worker)`,
+      met: 'reported',
+    },
+    {
+      target: `cantbook on PostgreSQL >= DBOS Transact throughput, same ${p.nodes}-step workflow, same server, same durability (${num(h.inFlight)} in flight)`,
+      measured: `${num(h.ratio, 2)}x (${num(h.cantbook.stepsPerSec)} vs ${num(h.dbos.stepsPerSec)} steps/s, executePlaybook vs DBOS workflows in one process; ${h.workers ? `${h.workers.processes} workers: ${num(h.workers.stepsPerSec)} steps/s, ${num(h.workers.ratio, 2)}x` : ''})`,
+      met: p.target.dbos.met,
+    },
+  ];
 }
 
 /** The workers section's one requirement, "it must not busy-poll": idle, and with every slot busy. */
@@ -299,7 +334,21 @@ function printTable(meta, r, rows) {
     out.push(`scaling: 2 vs 1 process ${num(w.scaling['2vs1'], 2)}, 4 vs 1 ${num(w.scaling['4vs1'], 2)}`);
     out.push('');
   }
-  out.push(table(['target', 'measured', 'verdict'], rows.map((t) => [t.target, t.measured, t.met === true ? 'met' : t.met === false ? 'NOT met' : 'not measured'])));
+  if (!failed(r.postgres)) {
+    const p = r.postgres;
+    const ps = (x) => `${num(x.perStep.queries, 1)} / ${num(x.perStep.writeTransactions, 2)} / ${num(x.perStep.walBytes)}`;
+    const cpu = (x) => `${num(x.perStep.clientCpuMs, 2)} / ${x.perStep.serverCpuMs === null ? 'n/a' : num(x.perStep.serverCpuMs, 2)}`;
+    out.push(table(['8. PostgreSQL', 'in flight', 'steps/s', 'ratio', 'queries / write tx / WAL B per step', 'CPU ms/step client / server'], [
+      ...p.rows.map((x) => [`${x.processes} worker process${x.processes > 1 ? 'es' : ''} x ${p.perWorker}`, x.inFlight, num(x.stepsPerSec), num(x.vsOne, 2), ps(x), cpu(x)]),
+      ...p.peerRows.flatMap((x) => [
+        ['cantbook executePlaybook', x.inFlight, num(x.cantbook.stepsPerSec), `${num(x.ratio, 2)}x DBOS`, ps(x.cantbook), cpu(x.cantbook)],
+        ['DBOS Transact workflows', x.inFlight, num(x.dbos.stepsPerSec), '', ps(x.dbos), cpu(x.dbos)],
+        [`raw durable commits, ${x.inFlight} connection${x.inFlight > 1 ? 's' : ''}`, x.inFlight, `${num(x.raw.commitsPerSec)} commits/s`, '', '', ''],
+      ]),
+    ]));
+    out.push('');
+  }
+  out.push(table(['target', 'measured', 'verdict'], rows.map((t) => [t.target, t.measured, t.met === true ? 'met' : t.met === false ? 'NOT met' : t.met === 'reported' ? 'reported' : 'not measured'])));
   for (const [id, res] of Object.entries(r)) if (res.error) out.push(`\n${id}: ${res.error}`);
   process.stdout.write(`${out.join('\n')}\n`);
 }
@@ -324,7 +373,8 @@ function documentOf(meta, r, rows) {
   d.push('');
   const missed = rows.filter((t) => t.met === false).length;
   const unmeasured = rows.filter((t) => t.met === null).length;
-  d.push(`${rows.length - missed - unmeasured} of ${rows.length} targets met${missed ? `, ${missed} not met` : ''}${unmeasured ? `, ${unmeasured} not measured` : ''}. ` +
+  const reported = rows.filter((t) => t.met === 'reported').length;
+  d.push(`${rows.length - missed - unmeasured - reported} of ${rows.length} targets met${missed ? `, ${missed} not met` : ''}${unmeasured ? `, ${unmeasured} not measured` : ''}${reported ? `, ${reported} reported without a threshold` : ''}. ` +
     'Each ratio is measured within one run of the bench, its two sides in one process, alternating, medians (each section says how). The sections below give the figures, the method, and the measured reason for each miss.');
   d.push('');
   const info = infoRows(r);
@@ -357,6 +407,7 @@ function documentOf(meta, r, rows) {
   d.push(...concurrencySection(r.concurrency, meta.loadAverage.after[0], m.cores));
   d.push(...parallelSection(r.parallel));
   d.push(...workersSection(r.workers, meta.loadAverage.after[0], m.cores));
+  d.push(...postgresSection(r.postgres, m.cores));
   d.push('## How to reproduce');
   d.push('');
   d.push('```sh');
@@ -366,7 +417,8 @@ function documentOf(meta, r, rows) {
   d.push('```');
   d.push('');
   d.push('`npm run bench` builds `dist/` and runs `bench/run.mjs`, which runs each section in its own Node process and writes the raw figures to `bench/.out/results-<mode>.json`. ' +
-    'The first run installs the LangGraph peer into `bench/peers/langgraph/node_modules` (`npm ci --prefix bench/peers/langgraph`, which compiles better-sqlite3: a minute or more, not counted as bench time). ' +
+    'The first run installs the LangGraph peer into `bench/peers/langgraph/node_modules` (`npm ci --prefix bench/peers/langgraph`, which compiles better-sqlite3: a minute or more, not counted as bench time) and the DBOS Transact peer into `bench/peers/dbos/node_modules` (`npm ci --prefix bench/peers/dbos`, pure JavaScript, seconds). ' +
+    'Section 8 needs a PostgreSQL server: with the server binaries installed (`apt-get install postgresql`) it starts a throwaway durable cluster of its own (`scripts/pgTestCluster.sh start DIR --durable`) and removes it at the end; `CANTBOOK_BENCH_POSTGRES_URL=postgres://...` points it at a server of yours instead (it works in schemas `cantbook_bench_<pid>_*` and drops them). ' +
     'The step workload is always CPU-profiled; `npm run bench -- --full --profile` also profiles the whole-file replay (it takes minutes); profiles are kept under `bench/.out/prof` and summarised here. `--only=step,replay` runs some sections without rewriting this file, `--render --write` rewrites it from the last complete full run\'s saved figures. ' +
     'A section can also run alone: `node bench/stepOverhead.mjs [--full]` prints its JSON. Quick mode uses smaller sizes (fewer runs, a 300-node largest growth run, a 2,000-event long run, 100,000 events), so its figures check that the benches work and are not the targets\' own.');
   d.push('');
@@ -676,5 +728,94 @@ function workersSection(w, loadAfter, cores) {
     (w.target.saturated.met ? '.' : ': a full worker with runs waiting asks the store for the next due time, gets a waiting run\'s due time, which has passed, and sleeps a millisecond before asking again, with a query whose cost grows with the number of runs waiting. ' +
       `The same happens in the throughput samples above whenever a process is full and runs wait: there the workers called \`nextWakeAt\` ${w.rows.map((x) => num(x.workers.storeCallsPerRun.nextWakeAt?.calls, 1)).join(', ')} times per run (${w.rows.map((x) => `${x.processes} process${x.processes > 1 ? 'es' : ''}`).join(', ')}).`));
   d.push('');
+  return d;
+}
+
+function postgresSection(p, cores) {
+  const d = ['## 8. PostgreSQL'];
+  if (failed(p)) return [...d, ...notMeasured(p)];
+  const sv = p.server;
+  const one = p.rows.find((x) => x.processes === 1);
+  const cpu = (x) => `${num(x.perStep.clientCpuMs, 2)} / ${x.perStep.serverCpuMs === null ? 'n/a' : num(x.perStep.serverCpuMs, 2)}`;
+  d.push('');
+  d.push(`${sv.external ? 'The server of `CANTBOOK_BENCH_POSTGRES_URL`' : 'A throwaway cluster the section starts for itself (`scripts/pgTestCluster.sh start DIR --durable`) and removes at the end'}: ${sv.version}, \`fsync = ${sv.fsync}\`, \`synchronous_commit = ${sv.synchronous_commit}\`, \`full_page_writes = ${sv.full_page_writes}\`, \`wal_sync_method = ${sv.wal_sync_method}\`, \`commit_delay = ${sv.commit_delay}\`, \`shared_buffers = ${sv.shared_buffers}\`${sv.fsync === 'on' && sv.synchronous_commit === 'on' ? ', so every commit returns only once its WAL is flushed to disk' : ': NOT fully durable, so these figures are not those of a durable server'}. ` +
+    `${sv.external ? `Both engines and all their processes share this machine's ${cores} cores (the server may be elsewhere; its CPU time is not measured)` : `Both engines, all processes and the server share this machine's ${cores} cores`}. The workload is a ${p.nodes}-node linear playbook whose dispatcher returns at once with a small output (\`{nK: 'done'}\`): no work and no await, so what is measured is the engine and its store per step. ` +
+    'Every process is a long-lived child of the bench (`bench/lib/postgresProcess.mjs`), started once and warmed up before any timing. Around each timed phase the bench reads the server\'s WAL position and next transaction id (write transactions, cluster-wide, while only the side measured works) and, for a cluster of its own, the CPU time of all the server\'s processes; each process counts its own CPU time and every query it sends through node-postgres (one round trip each). ' +
+    '`pg_stat_database.xact_commit` is not used: backends flush it up to 10 s late, which would misattribute a phase of a few seconds.');
+  d.push('');
+  d.push(`**Workers.** ${p.rows.map((x) => x.processes).join(', ')} worker processes, each with its own \`openPostgresStore\` (a pool of 10) on one schema and \`createWorker({concurrency: ${p.perWorker}})\`, drain runs recorded beforehand with \`startRun\` in a fresh schema (untimed, ${num(one.startRunPerSec)} runs/s); ${num(p.runsPerSlot)} runs per run in flight (${p.rows.map((x) => num(x.runs)).join(', ')} runs), ${p.rounds} rounds, the order of K reversed every other round; medians. ` +
+    `Every sample is checked: every run completed, its log holds each node started exactly once, and the processes claimed ${p.rows.map((x) => num(x.runs)).join(', ')} runs in all (each run once). Events per run: ${num(one.eventsPerRun)}.`);
+  d.push('');
+  d.push(mdTable(['worker processes × concurrency', 'runs in flight', 'steps/s', 'runs/s', 'vs 1 worker', 'per round (steps/s)', 'queries/step', 'commits/step', 'write transactions/step', 'WAL bytes/step', 'CPU ms/step (client / server)', 'runs claimed per process (last round)'],
+    p.rows.map((x) => [`${x.processes} × ${p.perWorker}`, num(x.inFlight), `**${num(x.stepsPerSec)}**`, num(x.runsPerSec, 1), `**${num(x.vsOne, 2)}**`, x.samplesStepsPerSec.map((v) => num(v)).join(', '),
+      num(x.perStep.queries, 1), num(x.perStep.commits, 2), num(x.perStep.writeTransactions, 2), num(x.perStep.walBytes), cpu(x), x.claimedPerProcess.at(-1).map((v) => num(v)).join(' / ')])));
+  d.push('');
+  const most = p.rows.at(-1);
+  const cores_ = (x) => ({ client: (x.perStep.clientCpuMs * x.stepsPerSec) / 1000, server: x.perStep.serverCpuMs === null ? null : (x.perStep.serverCpuMs * x.stepsPerSec) / 1000 });
+  const busy = cores_(most);
+  const raw16 = p.peerRows.at(-1).raw;
+  const raw1 = p.peerRows.find((x) => x.inFlight === 1)?.raw;
+  const mostCommits = most.stepsPerSec * most.perStep.writeTransactions;
+  let scaleText = `No threshold was set; measured: ${p.rows.filter((x) => x.processes > 1).map((x) => `${x.processes} vs 1 worker **${num(x.vsOne, 2)}**`).join(', ')}. ` +
+    `A worker's step costs ${num(most.perStep.writeTransactions, 2)} write transactions (its appends, ${num(most.perStep.commits, 2)} per step, and its claims) and ${num(most.perStep.queries, 1)} queries. ` +
+    `With ${most.processes} workers the worker processes kept ${num(busy.client, 2)} cores busy${busy.server === null ? '' : ` and the server ${num(busy.server, 2)}`} of the machine's ${cores}, and asked ${num(mostCommits)} commits a second of a server that commits ${num(raw16.commitsPerSec)} a second from ${num(p.peerRows.at(-1).inFlight)} connections at once${raw1 ? ` and ${num(raw1.commitsPerSec)} from one` : ''} (below).`;
+  if (most.vsOne < 1.5 && busy.server !== null && busy.client + busy.server < 0.8 * cores && mostCommits < 0.5 * raw16.commitsPerSec) {
+    scaleText += ' So neither the CPU nor the server\'s commit rate bounds them: every append takes the store\'s position counter and holds it from its last write to its commit (as `openPostgresStore` documents, so that `readAll` never skips an event), so appends to different runs, from any number of processes, commit one after another, each waiting for its own WAL flush' +
+      (raw1 && mostCommits <= 1.1 * raw1.commitsPerSec ? ` — which is why their commit rate stays at or below what one connection alone commits (${num(raw1.commitsPerSec)} a second).` : '.');
+  }
+  d.push(scaleText);
+  d.push('');
+  d.push(`**Against DBOS Transact.** The same ${p.nodes} steps as a DBOS workflow (\`@dbos-inc/dbos-sdk\` ${p.peer.dbos}, \`bench/peers/dbos/linearWorkflow.mjs\`): \`DBOS.registerWorkflow\` over ${p.nodes} \`DBOS.registerStep\` functions that each return \`{nK: 'done'}\`, the workflow returning the ${p.nodes} outputs merged, its system tables in a schema of the same database on the same server. ` +
+    'DBOS runs a workflow in the process that calls it, so its counterpart is cantbook\'s `executePlaybook` in one process, with the same number of runs in flight (lanes, each running one run or workflow after another); the workers figure at the same number in flight is given beside it. ' +
+    `Both keep one pool of 10 connections (each engine's default) open for the process's life, and both tables grow across the samples. ${p.rounds} rounds; the two alternate which goes first; medians, the ratio is of the medians. ` +
+    `Checked: every cantbook run completed with each node started once in its log; every DBOS workflow returned ${p.nodes} outputs and recorded ${p.nodes} steps, and the step functions ran exactly ${p.nodes} times per workflow. ` +
+    'Raw durable commits is the server alone: that many connections at once, each committing single-row INSERTs one after another (the rate a commit-per-step engine could reach at most).');
+  d.push('');
+  d.push(mdTable(['in flight', 'engine', 'steps/s', 'workflows/s', 'cantbook / DBOS', 'per round', 'queries/step', 'commits/step', 'write transactions/step', 'WAL bytes/step', 'CPU ms/step (client / server)', 'commits/s asked of the server'],
+    p.peerRows.flatMap((x) => [
+      [num(x.inFlight), 'cantbook `executePlaybook`', `**${num(x.cantbook.stepsPerSec)}**`, num(x.cantbook.runsPerSec, 1), `**${num(x.ratio, 2)}**`, x.roundRatios.map((v) => num(v, 2)).join(', '),
+        num(x.cantbook.perStep.queries, 1), num(x.cantbook.perStep.commits, 2), num(x.cantbook.perStep.writeTransactions, 2), num(x.cantbook.perStep.walBytes), cpu(x.cantbook), num(x.commitsPerSec.cantbook)],
+      [num(x.inFlight), 'DBOS Transact workflows', num(x.dbos.stepsPerSec), num(x.dbos.runsPerSec, 1), '', '',
+        num(x.dbos.perStep.queries, 1), num(x.dbos.perStep.commits, 2), num(x.dbos.perStep.writeTransactions, 2), num(x.dbos.perStep.walBytes), cpu(x.dbos), num(x.commitsPerSec.dbos)],
+      ...(x.workers ? [[num(x.inFlight), `cantbook, ${x.workers.processes} workers × ${p.perWorker}`, num(x.workers.stepsPerSec), '', num(x.workers.ratio, 2), '', '', '', '', '', '', '']] : []),
+      [num(x.inFlight), `raw durable commits, ${num(x.inFlight)} connection${x.inFlight > 1 ? 's' : ''}`, '', '', '', '', '', '', '', '', '', `${num(x.raw.commitsPerSec)} (${num(x.raw.msPerCommit, 2)} ms per commit on each connection)`],
+    ])));
+  d.push('');
+  const h = p.peerRows.find((x) => x.inFlight === p.target.dbos.inFlight);
+  const lone = p.peerRows.find((x) => x.inFlight === 1);
+  const c = h.cantbook.perStep;
+  const b = h.dbos.perStep;
+  let text = `Target: cantbook ≥ DBOS Transact's throughput at ${num(h.inFlight)} in flight: **${num(h.ratio, 2)}×**, ${yes(p.target.dbos.met)}` +
+    (lone && lone !== h ? ` (one in flight: ${num(lone.ratio, 2)}×)` : '') + '. ';
+  if (!p.target.dbos.met) {
+    text += `cantbook is slower: ${num(h.cantbook.stepsPerSec)} steps/s where DBOS does ${num(h.dbos.stepsPerSec)}, ${num((1 - h.ratio) * 100)} % fewer` +
+      (h.workers ? `; through ${h.workers.processes} workers, ${num(h.workers.stepsPerSec)} (${num(h.workers.ratio, 2)}×)` : '') + '. ';
+  }
+  text += 'What each commits per step: cantbook one transaction per append — a node\'s result and the next node\'s start together (`NodeSucceeded` + `NodeStarted`, so the start of every attempt is durable before it is dispatched), the run\'s projection rows and the store\'s position counter — ' +
+    `${num(c.writeTransactions * p.nodes, 1)} per run; DBOS one \`operation_outputs\` row per step, committed after the step returned, plus the workflow's status row at its start and its end, ${num(b.writeTransactions * p.nodes, 1)} per run. ` +
+    `Per step at ${num(h.inFlight)} in flight, cantbook sent ${num(c.queries, 1)} queries to DBOS's ${num(b.queries, 1)}, wrote ${num(c.walBytes)} bytes of WAL to its ${num(b.walBytes)} (${num(c.walBytes / b.walBytes, 1)}×), ` +
+    `and spent ${num(c.clientCpuMs, 2)} ms of its own CPU to DBOS's ${num(b.clientCpuMs, 2)}` + (c.serverCpuMs === null ? '' : ` and ${num(c.serverCpuMs, 2)} ms of the server's to DBOS's ${num(b.serverCpuMs, 2)}`) + '.';
+  d.push(text);
+  d.push('');
+  // Where a step's time goes when nothing overlaps (one in flight): the engine's CPU, the server's, and the WAL flush of each commit.
+  if (lone && lone.cantbook.perStep.serverCpuMs !== null) {
+    const parts = (x) => {
+      const wall = 1000 / x.stepsPerSec;
+      const flush = x.perStep.writeTransactions * lone.raw.msPerCommit;
+      return `${num(wall, 2)} ms: ${num(x.perStep.clientCpuMs, 2)} ms of its own CPU, ${num(x.perStep.serverCpuMs, 2)} ms of the server's and ${num(wall - x.perStep.clientCpuMs - x.perStep.serverCpuMs, 2)} ms waiting, of which its ${num(x.perStep.writeTransactions, 2)} commits at ${num(lone.raw.msPerCommit, 2)} ms per raw durable commit account for up to ${num(flush, 2)} ms`;
+    };
+    d.push(`**Where the time goes.** With one in flight nothing overlaps, so a step's wall time is the engine's CPU, the server's, and the waits in between, chiefly for each commit's WAL flush (a raw durable commit, above, includes a little CPU of its own). A cantbook step took ${parts(lone.cantbook)}; a DBOS step took ${parts(lone.dbos)}. ` +
+      `At ${num(h.inFlight)} in flight the server commits ${num(h.raw.commitsPerSec)} times a second from ${num(h.inFlight)} connections (${num(lone.raw.commitsPerSec)} from one: concurrent commits share a WAL flush), while cantbook asked ${num(h.commitsPerSec.cantbook)} commits a second of it and DBOS ${num(h.commitsPerSec.dbos)}; ` +
+      `the client and the server together kept ${num(((c.clientCpuMs + (c.serverCpuMs ?? 0)) * h.cantbook.stepsPerSec) / 1000, 2)} of the ${cores} cores busy for cantbook and ${num(((b.clientCpuMs + (b.serverCpuMs ?? 0)) * h.dbos.stepsPerSec) / 1000, 2)} for DBOS. ` +
+      `From one to ${num(h.inFlight)} in flight cantbook gained ${num(h.cantbook.stepsPerSec / lone.cantbook.stepsPerSec, 2)}× and DBOS ${num(h.dbos.stepsPerSec / lone.dbos.stepsPerSec, 2)}×.`);
+    d.push('');
+  }
+  const idle = h.dbos.idleQueriesPerSec;
+  if (idle !== undefined && idle > 0) {
+    const own = Math.abs(c.writeTransactions - c.commits) < 0.01;
+    d.push(`While idle (during the other side's phases) the DBOS process sent ${num(idle, 1)} queries a second (its background polling)` +
+      (own ? `; it wrote nothing meanwhile: cantbook's phases counted as many write transactions as cantbook committed (${num(c.commits, 2)} per step).` : `; cantbook's phases counted ${num(c.writeTransactions, 2)} write transactions per step for ${num(c.commits, 2)} commits of its own, the difference another process's.`));
+    d.push('');
+  }
   return d;
 }

@@ -1,15 +1,28 @@
-// The LangGraph peer lives in its own package folder (bench/peers/langgraph) so cantbook's
-// own install stays lean. Its node_modules is gitignored and installed here on first use.
+// The peers live in their own package folders (bench/peers/langgraph, bench/peers/dbos) so
+// cantbook's own install stays lean. Their node_modules are gitignored and installed here on
+// first use, from each folder's package-lock.json, before any timing.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchDir, log, nowMs, round } from './common.mjs';
 
 export const langGraphDir = join(benchDir, 'peers', 'langgraph');
+export const dbosDir = join(benchDir, 'peers', 'dbos');
 
-function installedVersion(name) {
-  const file = join(langGraphDir, 'node_modules', name, 'package.json');
+function installedVersion(name, dir = langGraphDir) {
+  const file = join(dir, 'node_modules', name, 'package.json');
   return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')).version : null;
+}
+
+/** `npm ci` into a peer's folder; returns how long it took. */
+function npmCi(dir, what) {
+  log(`${what}: installing the peer into ${dir} (npm ci, first use only) ...`);
+  const start = nowMs();
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const child = spawnSync(npm, ['ci', '--prefix', dir, '--no-audit', '--no-fund'], { stdio: ['ignore', 2, 2] });
+  const installMs = round(nowMs() - start);
+  if (child.status !== 0) throw new Error(`npm ci --prefix ${dir} failed (exit ${child.status ?? child.signal})`);
+  return installMs;
 }
 
 function isInstalled() {
@@ -30,12 +43,7 @@ function isInstalled() {
 export function ensureLangGraphPeer() {
   let installMs = null;
   if (!isInstalled()) {
-    log(`langgraph: installing the peer into ${langGraphDir} (npm ci, first use only) ...`);
-    const start = nowMs();
-    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-    const child = spawnSync(npm, ['ci', '--prefix', langGraphDir, '--no-audit', '--no-fund'], { stdio: ['ignore', 2, 2] });
-    installMs = round(nowMs() - start);
-    if (child.status !== 0) throw new Error(`npm ci --prefix ${langGraphDir} failed (exit ${child.status ?? child.signal})`);
+    installMs = npmCi(langGraphDir, 'langgraph');
     if (!isInstalled()) throw new Error(`npm ci --prefix ${langGraphDir} finished but LangGraph or better-sqlite3 is still missing`);
   }
   const sqlite = installedVersion('better-sqlite3');
@@ -43,4 +51,19 @@ export function ensureLangGraphPeer() {
     throw new Error(`the peer resolved better-sqlite3 ${sqlite}; it must be 12.x (13.x crashes on Node 20): fix bench/peers/langgraph/package-lock.json`);
   }
   return { installedNow: installMs !== null, installMs };
+}
+
+/**
+ * Installs the DBOS Transact peer (bench/peers/dbos) from its package-lock.json when it is
+ * missing (`npm ci`: pure JavaScript, no install scripts, a few seconds). Returns what it did
+ * and the version installed; throws when the install fails.
+ */
+export function ensureDbosPeer() {
+  let installMs = null;
+  const installed = () => installedVersion('@dbos-inc/dbos-sdk', dbosDir) !== null && installedVersion('pg', dbosDir) !== null;
+  if (!installed()) {
+    installMs = npmCi(dbosDir, 'postgres');
+    if (!installed()) throw new Error(`npm ci --prefix ${dbosDir} finished but @dbos-inc/dbos-sdk or pg is still missing`);
+  }
+  return { installedNow: installMs !== null, installMs, dbos: installedVersion('@dbos-inc/dbos-sdk', dbosDir) };
 }
