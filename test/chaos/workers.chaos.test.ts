@@ -1,24 +1,32 @@
 /**
- * Chaos on one SQLite file (issue 11, SPEC §11): four `cantbook worker`
- * processes drive 200 runs of a playbook with retries, backoff, a parallel
+ * Chaos on one store (issues 11 and 12, SPEC §11): four `cantbook worker`
+ * processes drive the runs of a playbook with retries, backoff, a parallel
  * group and a gate decided by a separate approver process, while the test
  * SIGKILLs a random worker every 200–800 ms and starts a new one. At the end:
  * every run ended in the state its machine says and verifies; no attempt of a
  * node overlapped another of the same node (from the agent's own log, with
  * times); no idempotency key was dispatched twice; nothing is left runnable.
  *
- * Sized by CHAOS_RUNS (default 200) and CHAOS_WORKERS (default 4).
+ * On SQLite (one file) 200 runs. On PostgreSQL (the `postgres` project) 300
+ * runs, on a throwaway cluster of this test's own (scripts/pgTestCluster.sh),
+ * which the test also restarts once mid-test (a fast shutdown: every session
+ * cut), so other test files on the shared test server are not disturbed.
+ *
+ * Sized by CHAOS_RUNS and CHAOS_WORKERS (default 4).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { listRuns, openSqliteStore, verifyRun } from '../../src/index.js';
+import { hasCode, listRuns, openPostgresStore, openSqliteStore, verifyRun } from '../../src/index.js';
+import type { EventStore } from '../../src/index.js';
+import { testStoreKind } from '../helpers/testStores.js';
 
-const RUNS = Number(process.env['CHAOS_RUNS'] ?? 200);
+const kind = testStoreKind();
+const RUNS = Number(process.env['CHAOS_RUNS'] ?? (kind === 'postgres' ? 300 : 200));
 const WORKERS = Number(process.env['CHAOS_WORKERS'] ?? 4);
 const DEADLINE_MS = 240_000;
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -26,14 +34,34 @@ const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const fixture = (name: string) => join(here, 'fixtures', name);
 
 const dir = mkdtempSync(join(tmpdir(), 'cantbook-chaos-'));
-const db = join(dir, 'chaos.db');
+const clusterScript = fileURLToPath(new URL('../../scripts/pgTestCluster.sh', import.meta.url));
+// A directory of its own: the script hands it to the server's user (the test's temp dir is private).
+const clusterDir = kind === 'postgres' ? mkdtempSync(join(tmpdir(), 'cantbook-chaos-pg-')) : '';
+/** The store as `--db` takes it: a SQLite file, or a URL on this test's own cluster. */
+const db = kind === 'sqlite' ? join(dir, 'chaos.db') : `${execFileSync('bash', [clusterScript, 'start', clusterDir], { encoding: 'utf8' }).trim()}&schema=chaos`;
 const agentLog = join(dir, 'agent.log');
 const tokensFile = join(dir, 'tokens.txt');
 const children = new Set<ChildProcess>();
 afterAll(() => {
   for (const child of children) child.kill('SIGKILL');
+  if (kind === 'postgres') execFileSync('bash', [clusterScript, 'stop', clusterDir]);
   rmSync(dir, { recursive: true, force: true });
 });
+
+async function openStore(): Promise<EventStore> {
+  if (kind === 'sqlite') return openSqliteStore(db, { readonly: true });
+  return openPostgresStore(db.replace('&schema=chaos', ''), { schema: 'chaos', maxConnections: 2 });
+}
+
+/** listRuns, or undefined while the database is restarting. */
+async function runsIfUp(store: EventStore): Promise<Awaited<ReturnType<typeof listRuns>> | undefined> {
+  try {
+    return await listRuns(store);
+  } catch (error) {
+    if (hasCode(error, 'E_STORE_UNAVAILABLE')) return undefined;
+    throw error;
+  }
+}
 
 const TOKEN = /cbk1\.[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}/g;
 
@@ -69,22 +97,31 @@ interface Attempt {
   pid: number;
 }
 
-describe('chaos: workers SIGKILLed at random on one SQLite file', () => {
+describe(`chaos: workers SIGKILLed at random on one ${kind === 'sqlite' ? 'SQLite file' : 'PostgreSQL server, restarted once mid-test'}`, () => {
   it(`${RUNS} runs by ${WORKERS} workers, one killed every 200-800 ms: every run ends as its machine says, no attempt overlaps`, async () => {
     expect(await runNode([fixture('startRuns.mjs'), db, String(RUNS)])).toBe(0);
     const approver = spawn(process.execPath, [fixture('approver.mjs'), db, tokensFile], { stdio: ['ignore', 'ignore', 'inherit'] });
     children.add(approver);
     let workers = Array.from({ length: WORKERS }, startWorker);
     const kills = new Map<number, number>(); // pid -> when it was killed
-    const store = openSqliteStore(db, { readonly: true });
+    const store = await openStore();
     const started = Date.now();
     let killed = 0;
+    let restartedAt: number | undefined;
     try {
       for (;;) {
         await sleep(200 + Math.floor(Math.random() * 600));
-        const open = (await listRuns(store)).filter((run) => run.status === 'running' || run.status === 'paused').length;
+        const seen = await runsIfUp(store);
+        expect(Date.now() - started, 'the runs did not end in time').toBeLessThan(DEADLINE_MS);
+        if (seen === undefined) continue;
+        const open = seen.filter((run) => run.status === 'running' || run.status === 'paused').length;
         if (open === 0) break;
-        expect(Date.now() - started, `${open} runs still open`).toBeLessThan(DEADLINE_MS);
+        if (kind === 'postgres' && restartedAt === undefined && open <= (RUNS * 2) / 3) {
+          // Once a third of the runs ended: every session is cut, appends in flight fail, the server comes back.
+          restartedAt = Date.now();
+          execFileSync('bash', [clusterScript, 'restart', clusterDir]);
+          console.info(`chaos: PostgreSQL restarted with ${open} runs open, down for ${Date.now() - restartedAt} ms`);
+        }
         const victim = workers[Math.floor(Math.random() * workers.length)] as ChildProcess;
         kills.set(victim.pid as number, Date.now());
         victim.kill('SIGKILL');
@@ -97,6 +134,7 @@ describe('chaos: workers SIGKILLed at random on one SQLite file', () => {
       await Promise.all([...children].map((child) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.once('exit', resolve)))));
     }
     expect(killed).toBeGreaterThanOrEqual(15);
+    if (kind === 'postgres') expect(restartedAt, 'the server was restarted mid-test').toBeDefined();
 
     // Every run ended, in the state its machine says (verify folds the log and compares), with nothing left to wake.
     const runs = await listRuns(store);
@@ -148,7 +186,7 @@ describe('chaos: workers SIGKILLed at random on one SQLite file', () => {
         expect(ended as number, `${key}: attempt ${current} started while attempt ${previous} ran`).toBeLessThanOrEqual(next.start);
       }
     }
-    console.info(`chaos: ${RUNS} runs, ${killed} workers killed, ${interrupted} attempts interrupted, ${resumed} gates resumed, endings ${JSON.stringify(Object.fromEntries(endings))}, ${Math.round((Date.now() - started) / 1000)} s`);
+    console.info(`chaos (${kind}): ${RUNS} runs, ${killed} workers killed, ${interrupted} attempts interrupted, ${resumed} gates resumed, endings ${JSON.stringify(Object.fromEntries(endings))}, ${Math.round((Date.now() - started) / 1000)} s`);
     await store.close();
   }, DEADLINE_MS + 60_000);
 });
