@@ -1,18 +1,18 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { Pool, PoolClient, PoolConfig } from 'pg';
+import type { Pool, PoolClient, PoolConfig, QueryConfig } from 'pg';
 import {
   CantbookError,
   E_CONCURRENT_UPDATE,
-  E_LEASE_LOST,
   E_LOG_CORRUPT,
   E_RUN_ACTIVE,
   E_STORE_UNAVAILABLE,
 } from '../errors.js';
 import { chainEvents, GENESIS_HASH } from '../events/hashChain.js';
-import type { NewRunEvent, RunEvent } from '../events/types.js';
+import type { RunEvent } from '../events/types.js';
 import type { ApprovalRow, ApprovalStatus, RunChanges, RunRow, RunStatus } from '../projections/types.js';
 import { appendMayWakeWorkers, callListeners } from './eventStore.js';
+import { addMs, bindingValue, concurrentUpdate, leaseLost, leaseRequest, runParams, storedEvent, validateAppend } from './storeRows.js';
 import type { AcquireLeaseRequest, AppendRequest, ClaimRunsRequest, EventStore, Lease, ListApprovalsFilter, ListRunsFilter } from './eventStore.js';
 
 /**
@@ -282,7 +282,7 @@ async function ensureSchema(pool: Pool, info: TargetInfo, q: string, schema: str
         );
       }
       await client.query(schemaSql(q));
-      await client.query(`INSERT INTO ${q}cantbook_meta (key, value) VALUES ('schema_version', $1)`, [String(POSTGRES_SCHEMA_VERSION)]);
+      await client.query(named(`INSERT INTO ${q}cantbook_meta (key, value) VALUES ('schema_version', $1)`, [String(POSTGRES_SCHEMA_VERSION)]));
     } else {
       const meta = await client.query<{ value: string }>(`SELECT value FROM ${q}cantbook_meta WHERE key = 'schema_version'`);
       const raw = meta.rows[0]?.value;
@@ -303,7 +303,7 @@ async function ensureSchema(pool: Pool, info: TargetInfo, q: string, schema: str
       }
       for (let from = version; from < POSTGRES_SCHEMA_VERSION; from += 1) await MIGRATIONS[from]?.(client, q);
       if (version < POSTGRES_SCHEMA_VERSION) {
-        await client.query(`UPDATE ${q}cantbook_meta SET value = $1 WHERE key = 'schema_version'`, [String(POSTGRES_SCHEMA_VERSION)]);
+        await client.query(named(`UPDATE ${q}cantbook_meta SET value = $1 WHERE key = 'schema_version'`, [String(POSTGRES_SCHEMA_VERSION)]));
       }
     }
     await client.query('COMMIT');
@@ -432,25 +432,25 @@ class PostgresEventStore implements EventStore {
     // 1. Lease: take a new run's first lease, or check (and lock until commit) the driver's token.
     if (lease?.create !== undefined) {
       if (expectedVersion !== 0 || lease.token !== 1) throw new TypeError(`append: run '${runId}': only a new run's first append creates its lease, with token 1`);
-      const created = await client.query(
+      const created = await client.query(named(
         `INSERT INTO ${q}leases (run_id, owner, token, expires_at) VALUES ($1, $2, 1, $3) ON CONFLICT (run_id) DO NOTHING`,
         [runId, lease.create.owner, lease.create.expiresAt],
-      );
+      ));
       if (created.rowCount === 0) throw new CantbookError(E_RUN_ACTIVE, `run '${runId}' already has a lease: a run id can be started once`, { runId });
     } else if (lease !== undefined) {
       // The runs row first, then the lease row: the order claimRuns locks them in (it locks the
       // run it picks, then upserts its lease). The other order could deadlock a driver whose lease
       // just expired with the worker claiming its run.
-      await client.query(`SELECT 1 FROM ${q}runs WHERE run_id = $1 FOR UPDATE`, [runId]);
+      await client.query(named(`SELECT 1 FROM ${q}runs WHERE run_id = $1 FOR UPDATE`, [runId]));
     }
     // 2. Expected version and the chain's previous hash. A stale version is reported before a
     // lost lease, as the SQLite store does: the driver then reloads and may find its run ended.
-    const head = await client.query<{ seq: number; hash: string }>(`SELECT seq, hash FROM ${q}events WHERE run_id = $1 ORDER BY seq DESC LIMIT 1`, [runId]);
+    const head = await client.query<{ seq: number; hash: string }>(named(`SELECT seq, hash FROM ${q}events WHERE run_id = $1 ORDER BY seq DESC LIMIT 1`, [runId]));
     const last = head.rows[0];
     const actualVersion = last === undefined ? 0 : last.seq;
     if (actualVersion !== expectedVersion) throw concurrentUpdate(runId, expectedVersion, actualVersion);
     if (lease !== undefined && lease.create === undefined) {
-      const current = await client.query<{ token: number }>(`SELECT token FROM ${q}leases WHERE run_id = $1 FOR UPDATE`, [runId]);
+      const current = await client.query<{ token: number }>(named(`SELECT token FROM ${q}leases WHERE run_id = $1 FOR UPDATE`, [runId]));
       const token = current.rows[0]?.token;
       if (token !== lease.token) throw leaseLost(runId, lease.token, token);
     }
@@ -458,32 +458,32 @@ class PostgresEventStore implements EventStore {
     // 3. Projections.
     if (request.playbook !== undefined) {
       const { sourceHash, name, source } = request.playbook;
-      await client.query(
+      await client.query(named(
         `INSERT INTO ${q}playbooks (source_hash, name, source, first_seen_at) VALUES ($1, $2, $3, $4) ON CONFLICT (source_hash) DO NOTHING`,
         [sourceHash, name, source, events[0]?.at ?? ''],
-      );
+      ));
     }
     await this.writeRun(client, request.run);
     if (request.changed === undefined) await this.replaceRunKeys(client, request.run);
     else await this.writeRunKeys(client, request.run, request.changed);
     for (const approval of request.approvals) await this.upsertApproval(client, approval);
     if (lease?.release === true) {
-      await client.query(`UPDATE ${q}leases SET expires_at = '' WHERE run_id = $1 AND token = $2`, [runId, lease.token]);
+      await client.query(named(`UPDATE ${q}leases SET expires_at = '' WHERE run_id = $1 AND token = $2`, [runId, lease.token]));
     }
     // Delivered to every listener at commit, and only then (a rolled-back append wakes nobody).
     if (appendMayWakeWorkers(request)) await client.query('SELECT pg_notify($1, $2)', [this.channel, runId]);
     // 4. Positions, last: from here to the commit no other append can take any (ADR 0008).
-    const counter = await client.query<{ global_seq: string }>(
+    const counter = await client.query<{ global_seq: string }>(named(
       `UPDATE ${q}events_head SET global_seq = global_seq + $1 WHERE id = 1 RETURNING global_seq`,
       [events.length],
-    );
+    ));
     const lastGlobal = Number(counter.rows[0]?.global_seq);
     const firstGlobal = lastGlobal - events.length + 1;
     const stored = events.map((event, index) => {
       const { seq, hash } = chained[index] as { seq: number; hash: string };
       return storedEvent(event, runId, seq, firstGlobal + index, hash);
     });
-    await client.query(
+    await client.query(named(
       `INSERT INTO ${q}events (global_seq, run_id, seq, type, data, at, hash)
        SELECT g, $1, s, t, d, a, h FROM unnest($2::bigint[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u (g, s, t, d, a, h)`,
       [
@@ -495,12 +495,12 @@ class PostgresEventStore implements EventStore {
         stored.map((e) => e.at),
         stored.map((e) => e.hash),
       ],
-    );
+    ));
     return stored;
   }
 
   private async writeRun(client: PoolClient, run: RunRow): Promise<void> {
-    await client.query(
+    await client.query(named(
       `INSERT INTO ${this.q}runs (${RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
        ON CONFLICT (run_id) DO UPDATE SET
          playbook_name = excluded.playbook_name, playbook_hash = excluded.playbook_hash, status = excluded.status,
@@ -509,11 +509,11 @@ class PostgresEventStore implements EventStore {
          epic_id = excluded.epic_id, session_id = excluded.session_id, error = excluded.error,
          active_nodes = excluded.active_nodes, wake_at = excluded.wake_at`,
       runParams(run),
-    );
+    ));
   }
 
   private async upsertApproval(client: PoolClient, approval: ApprovalRow): Promise<void> {
-    await client.query(
+    await client.query(named(
       `INSERT INTO ${this.q}approvals (${APPROVAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
        ON CONFLICT (approval_id) DO UPDATE SET
          run_id = excluded.run_id, node_id = excluded.node_id, status = excluded.status, prompt = excluded.prompt,
@@ -521,7 +521,7 @@ class PostgresEventStore implements EventStore {
          requested_at = excluded.requested_at, decided_at = excluded.decided_at, approver = excluded.approver,
          reason = excluded.reason, resumed = excluded.resumed`,
       approvalParams(approval),
-    );
+    ));
   }
 
   /** Writes the keys an append changed, with their values in `run`; a key `run` no longer has is removed. */
@@ -554,8 +554,8 @@ class PostgresEventStore implements EventStore {
 
   /** An append that does not say what changed (or a rebuild): all of the run's keys become `run`'s. */
   private async replaceRunKeys(client: PoolClient, run: RunRow): Promise<void> {
-    await client.query(`DELETE FROM ${this.q}run_bindings WHERE run_id = $1`, [run.runId]);
-    await client.query(`DELETE FROM ${this.q}run_attempts WHERE run_id = $1`, [run.runId]);
+    await client.query(named(`DELETE FROM ${this.q}run_bindings WHERE run_id = $1`, [run.runId]));
+    await client.query(named(`DELETE FROM ${this.q}run_attempts WHERE run_id = $1`, [run.runId]));
     const keys: string[] = [];
     const values: string[] = [];
     for (const key of Object.keys(run.bindings)) {
@@ -569,8 +569,8 @@ class PostgresEventStore implements EventStore {
   }
 
   private async deleteKeys(client: PoolClient, runId: string, keys: readonly string[], nodes: readonly string[]): Promise<void> {
-    if (keys.length > 0) await client.query(`DELETE FROM ${this.q}run_bindings WHERE run_id = $1 AND key = ANY ($2::text[])`, [runId, keys]);
-    if (nodes.length > 0) await client.query(`DELETE FROM ${this.q}run_attempts WHERE run_id = $1 AND node_id = ANY ($2::text[])`, [runId, nodes]);
+    if (keys.length > 0) await client.query(named(`DELETE FROM ${this.q}run_bindings WHERE run_id = $1 AND key = ANY ($2::text[])`, [runId, keys]));
+    if (nodes.length > 0) await client.query(named(`DELETE FROM ${this.q}run_attempts WHERE run_id = $1 AND node_id = ANY ($2::text[])`, [runId, nodes]));
   }
 
   /**
@@ -579,27 +579,27 @@ class PostgresEventStore implements EventStore {
    */
   private async upsertKeys(client: PoolClient, runId: string, keys: readonly string[], values: readonly string[], nodes: readonly string[], counts: readonly number[]): Promise<void> {
     if (keys.length > 0) {
-      await client.query(
+      await client.query(named(
         `INSERT INTO ${this.q}run_bindings (run_id, key, value)
          SELECT $1, k, v FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u (k, v, o) ORDER BY o
          ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value WHERE run_bindings.value <> excluded.value`,
         [runId, keys, values],
-      );
+      ));
     }
     if (nodes.length > 0) {
-      await client.query(
+      await client.query(named(
         `INSERT INTO ${this.q}run_attempts (run_id, node_id, attempts)
          SELECT $1, n, c FROM unnest($2::text[], $3::integer[]) WITH ORDINALITY AS u (n, c, o) ORDER BY o
          ON CONFLICT (run_id, node_id) DO UPDATE SET attempts = excluded.attempts WHERE run_attempts.attempts <> excluded.attempts`,
         [runId, nodes, counts],
-      );
+      ));
     }
   }
 
   async readRun(runId: string, afterSeq = 0): Promise<RunEvent[]> {
     this.assertOpen('readRun');
     const rows = await this.read('read run events', (c) =>
-      c.query<EventDbRow>(`SELECT ${EVENT_COLUMNS} FROM ${this.q}events WHERE run_id = $1 AND seq > $2 ORDER BY seq`, [runId, afterSeq]));
+      c.query<EventDbRow>(named(`SELECT ${EVENT_COLUMNS} FROM ${this.q}events WHERE run_id = $1 AND seq > $2 ORDER BY seq`, [runId, afterSeq])));
     return rows.rows.map((row) => this.toEvent(row));
   }
 
@@ -609,7 +609,7 @@ class PostgresEventStore implements EventStore {
     if (limit === 0) return [];
     // Positions are handed out in commit order (ADR 0008): everything below the highest one visible is visible too.
     const rows = await this.read('read events', (c) =>
-      c.query<EventDbRow>(`SELECT ${EVENT_COLUMNS} FROM ${this.q}events WHERE global_seq > $1 ORDER BY global_seq LIMIT $2`, [afterGlobalSeq, limit]));
+      c.query<EventDbRow>(named(`SELECT ${EVENT_COLUMNS} FROM ${this.q}events WHERE global_seq > $1 ORDER BY global_seq LIMIT $2`, [afterGlobalSeq, limit])));
     return rows.rows.map((row) => this.toEvent(row));
   }
 
@@ -617,7 +617,7 @@ class PostgresEventStore implements EventStore {
     this.assertOpen('getRun');
     // One snapshot, so that the row and its keys are from the same commit.
     const read = await this.snapshot('read a run', async (c) => {
-      const row = (await c.query<RunDbRow>(`SELECT ${RUN_COLUMNS} FROM ${this.q}runs WHERE run_id = $1`, [runId])).rows[0];
+      const row = (await c.query<RunDbRow>(named(`SELECT ${RUN_COLUMNS} FROM ${this.q}runs WHERE run_id = $1`, [runId]))).rows[0];
       if (row === undefined) return undefined;
       const bindings = await c.query<KeyDbRow<string>>(`SELECT run_id, key, value FROM ${this.q}run_bindings WHERE run_id = $1 ORDER BY ord`, [runId]);
       const attempts = await c.query<KeyDbRow<number>>(`SELECT run_id, node_id AS key, attempts AS value FROM ${this.q}run_attempts WHERE run_id = $1 ORDER BY ord`, [runId]);
@@ -633,7 +633,7 @@ class PostgresEventStore implements EventStore {
     const params = status === undefined ? [] : [status];
     // Three queries whatever the number of runs, in one snapshot.
     const read = await this.snapshot('list runs', async (c) => ({
-      rows: (await c.query<RunDbRow>(`SELECT ${RUN_COLUMNS} FROM ${this.q}runs r ${where} ORDER BY started_at, run_id`, params)).rows,
+      rows: (await c.query<RunDbRow>(named(`SELECT ${RUN_COLUMNS} FROM ${this.q}runs r ${where} ORDER BY started_at, run_id`, params))).rows,
       bindings: (await c.query<KeyDbRow<string>>(
         `SELECT b.run_id, b.key, b.value FROM ${this.q}run_bindings b JOIN ${this.q}runs r ON r.run_id = b.run_id ${where} ORDER BY b.ord`, params)).rows,
       attempts: (await c.query<KeyDbRow<number>>(
@@ -647,7 +647,7 @@ class PostgresEventStore implements EventStore {
   async getApproval(approvalId: string): Promise<ApprovalRow | null> {
     this.assertOpen('getApproval');
     const rows = await this.read('read an approval', (c) =>
-      c.query<ApprovalDbRow>(`SELECT ${APPROVAL_COLUMNS} FROM ${this.q}approvals WHERE approval_id = $1`, [approvalId]));
+      c.query<ApprovalDbRow>(named(`SELECT ${APPROVAL_COLUMNS} FROM ${this.q}approvals WHERE approval_id = $1`, [approvalId])));
     const row = rows.rows[0];
     return row === undefined ? null : toApproval(row);
   }
@@ -666,14 +666,14 @@ class PostgresEventStore implements EventStore {
     }
     const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
     const rows = await this.read('list approvals', (c) =>
-      c.query<ApprovalDbRow>(`SELECT ${APPROVAL_COLUMNS} FROM ${this.q}approvals ${where} ORDER BY requested_at, approval_id`, params));
+      c.query<ApprovalDbRow>(named(`SELECT ${APPROVAL_COLUMNS} FROM ${this.q}approvals ${where} ORDER BY requested_at, approval_id`, params)));
     return rows.rows.map(toApproval);
   }
 
   async getPlaybookSource(sourceHash: string): Promise<string | null> {
     this.assertOpen('getPlaybookSource');
     const rows = await this.read('read a playbook source', (c) =>
-      c.query<{ source: string }>(`SELECT source FROM ${this.q}playbooks WHERE source_hash = $1`, [sourceHash]));
+      c.query<{ source: string }>(named(`SELECT source FROM ${this.q}playbooks WHERE source_hash = $1`, [sourceHash])));
     return rows.rows[0]?.source ?? null;
   }
 
@@ -697,8 +697,8 @@ class PostgresEventStore implements EventStore {
     try {
       await this.transaction(async (client) => {
         const q = this.q;
-        await client.query(`DELETE FROM ${q}approvals WHERE run_id = $1`, [runId]);
-        await client.query(`DELETE FROM ${q}runs WHERE run_id = $1`, [runId]);
+        await client.query(named(`DELETE FROM ${q}approvals WHERE run_id = $1`, [runId]));
+        await client.query(named(`DELETE FROM ${q}runs WHERE run_id = $1`, [runId]));
         if (run === null) return;
         await this.writeRun(client, run);
         await this.replaceRunKeys(client, run);
@@ -727,13 +727,13 @@ class PostgresEventStore implements EventStore {
     // One statement: the upsert's condition is evaluated on the latest row version, so two
     // acquirers racing for a run (with or without a row yet) cannot both win.
     const rows = await this.read(`take the lease of run '${runId}'`, (c) =>
-      c.query<{ token: number }>(
+      c.query<{ token: number }>(named(
         `INSERT INTO ${this.q}leases (run_id, owner, token, expires_at) VALUES ($1, $2, 1, $3)
          ON CONFLICT (run_id) DO UPDATE SET owner = excluded.owner, token = leases.token + 1, expires_at = excluded.expires_at
            WHERE leases.expires_at <= $4 OR $5
          RETURNING token`,
         [runId, owner, expiresAt, now, request.force === true],
-      ));
+      )));
     const token = rows.rows[0]?.token;
     return token === undefined ? null : { runId, owner, token, expiresAt };
   }
@@ -744,14 +744,14 @@ class PostgresEventStore implements EventStore {
     const expiresAt = addMs(now, ttlMs);
     const action = `renew the lease of run '${lease.runId}'`;
     const rows = await this.read(action, (c) =>
-      c.query<{ version: number }>(
+      c.query<{ version: number }>(named(
         `UPDATE ${this.q}leases SET expires_at = $1 WHERE run_id = $2 AND token = $3
          RETURNING (SELECT COALESCE(MAX(seq), 0) FROM ${this.q}events WHERE run_id = $2) AS version`,
         [expiresAt, lease.runId, lease.token],
-      ));
+      )));
     const row = rows.rows[0];
     if (row === undefined) {
-      const current = await this.read(action, (c) => c.query<{ token: number }>(`SELECT token FROM ${this.q}leases WHERE run_id = $1`, [lease.runId]));
+      const current = await this.read(action, (c) => c.query<{ token: number }>(named(`SELECT token FROM ${this.q}leases WHERE run_id = $1`, [lease.runId])));
       throw leaseLost(lease.runId, lease.token, current.rows[0]?.token);
     }
     return { lease: { ...lease, expiresAt }, version: row.version };
@@ -760,17 +760,17 @@ class PostgresEventStore implements EventStore {
   async releaseLease(lease: Lease): Promise<void> {
     this.assertOpen('releaseLease');
     await this.read(`release the lease of run '${lease.runId}'`, (c) =>
-      c.query(
+      c.query(named(
         `WITH released AS (UPDATE ${this.q}leases SET expires_at = '' WHERE run_id = $1 AND token = $2 RETURNING run_id)
          SELECT pg_notify($3, run_id) FROM released`,
         [lease.runId, lease.token, this.channel],
-      ));
+      )));
   }
 
   async getLease(runId: string): Promise<Lease | null> {
     this.assertOpen('getLease');
     const rows = await this.read('read a lease', (c) =>
-      c.query<LeaseDbRow>(`SELECT run_id, owner, token, expires_at FROM ${this.q}leases WHERE run_id = $1`, [runId]));
+      c.query<LeaseDbRow>(named(`SELECT run_id, owner, token, expires_at FROM ${this.q}leases WHERE run_id = $1`, [runId])));
     const row = rows.rows[0];
     return row === undefined ? null : toLease(row);
   }
@@ -786,7 +786,7 @@ class PostgresEventStore implements EventStore {
     // (the runs row was only locked, not changed): the upsert's condition, evaluated on the
     // latest lease row, does. A run lost that way is simply not returned.
     const rows = await this.read('claim runnable runs', (c) =>
-      c.query<{ run_id: string; token: number; wake_at: string }>(
+      c.query<{ run_id: string; token: number; wake_at: string }>(named(
         `WITH due AS (
            SELECT r.run_id, r.wake_at FROM ${this.q}runs r LEFT JOIN ${this.q}leases l ON l.run_id = r.run_id
            WHERE r.wake_at IS NOT NULL AND r.wake_at <= $1 AND (l.run_id IS NULL OR l.expires_at <= $1)
@@ -801,18 +801,18 @@ class PostgresEventStore implements EventStore {
          )
          SELECT g.run_id, g.token, d.wake_at FROM granted g JOIN due d ON d.run_id = g.run_id ORDER BY d.wake_at, g.run_id`,
         [now, request.limit, owner, expiresAt],
-      ));
+      )));
     return rows.rows.map((row) => ({ runId: row.run_id, owner, token: row.token, expiresAt }));
   }
 
   async nextWakeAt(now: string): Promise<string | null> {
     this.assertOpen('nextWakeAt');
     const rows = await this.read('read the next due time', (c) =>
-      c.query<{ t: string | null }>(
+      c.query<{ t: string | null }>(named(
         `SELECT LEAST((SELECT MIN(wake_at) FROM ${this.q}runs WHERE wake_at > $1),
                       (SELECT MIN(expires_at) FROM ${this.q}leases WHERE expires_at > $1)) AS t`,
         [now],
-      ));
+      )));
     return rows.rows[0]?.t ?? null;
   }
 
@@ -897,7 +897,7 @@ class PostgresEventStore implements EventStore {
   }
 
   private async streamVersion(db: Pool | PoolClient, runId: string): Promise<number> {
-    const rows = await db.query<{ version: number }>(`SELECT COALESCE(MAX(seq), 0) AS version FROM ${this.q}events WHERE run_id = $1`, [runId]);
+    const rows = await db.query<{ version: number }>(named(`SELECT COALESCE(MAX(seq), 0) AS version FROM ${this.q}events WHERE run_id = $1`, [runId]));
     return rows.rows[0]?.version ?? 0;
   }
 
@@ -1007,6 +1007,23 @@ class PostgresEventStore implements EventStore {
   }
 }
 
+const statementNames = new Map<string, string>();
+
+/**
+ * A query as a named prepared statement: each connection parses and plans its
+ * text once, then only binds and runs it (the name is a digest of the text,
+ * so one name never stands for two texts). The hot path's queries are the
+ * same few texts over and over.
+ */
+function named(text: string, values: unknown[]): QueryConfig {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `cantbook_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    statementNames.set(text, name);
+  }
+  return { name, text, values };
+}
+
 /** The NOTIFY channel of a schema's store (a channel name is at most 63 bytes). */
 function wakeChannel(schema: string | undefined): string {
   if (schema === undefined) return 'cantbook_wake';
@@ -1014,82 +1031,17 @@ function wakeChannel(schema: string | undefined): string {
   return name.length <= 63 ? name : `cantbook_wake_${createHash('sha256').update(schema).digest('hex').slice(0, 40)}`;
 }
 
-function validateAppend(request: AppendRequest): void {
-  const { runId, expectedVersion, events, run, approvals } = request;
-  if (!Number.isInteger(expectedVersion) || expectedVersion < 0) {
-    throw new TypeError(`append: expectedVersion must be a non-negative integer, got ${String(expectedVersion)}`);
-  }
-  if (events.length === 0) throw new TypeError(`append: no events for run '${runId}' (an append writes at least one event)`);
-  if (run.runId !== runId) throw new TypeError(`append: the run row is for run '${run.runId}', not '${runId}'`);
-  if (run.version !== expectedVersion + events.length) {
-    throw new TypeError(
-      `append: the run row of '${runId}' has version ${run.version}, expected ${expectedVersion + events.length} (expectedVersion ${expectedVersion} + ${events.length} events)`,
-    );
-  }
-  for (const approval of approvals) {
-    if (approval.runId !== runId) throw new TypeError(`append: approval '${approval.approvalId}' belongs to run '${approval.runId}', not '${runId}'`);
-  }
-}
 
-function leaseLost(runId: string, token: number, current: number | undefined): CantbookError {
-  const now = current === undefined ? 'the run has no lease' : `the run's lease is now token ${current}`;
-  return new CantbookError(E_LEASE_LOST, `run '${runId}': the lease with token ${token} was lost (${now}); another driver took the run over`, { runId, token, currentToken: current ?? null });
-}
 
 function toLease(row: LeaseDbRow): Lease {
   return { runId: row.run_id, owner: row.owner, token: row.token, expiresAt: row.expires_at };
 }
 
-/** Checks the common arguments of the lease calls; throws TypeError on a programmer error. */
-function leaseRequest(request: { runId: string; owner: string; now: string; ttlMs: number }): { runId: string; owner: string; now: string; ttlMs: number } {
-  if (typeof request.owner !== 'string' || request.owner === '') throw new TypeError('lease: owner must be a non-empty string');
-  if (!Number.isInteger(request.ttlMs) || request.ttlMs <= 0) throw new TypeError(`lease: ttlMs must be a positive integer, got ${String(request.ttlMs)}`);
-  if (Number.isNaN(Date.parse(request.now))) throw new TypeError(`lease: now must be an ISO-8601 time, got ${String(request.now)}`);
-  return { ...request, now: new Date(request.now).toISOString() };
-}
 
-function addMs(iso: string, ms: number): string {
-  return new Date(Date.parse(iso) + ms).toISOString();
-}
 
-function concurrentUpdate(runId: string, expectedVersion: number, actualVersion: number | undefined, cause?: unknown): CantbookError {
-  const found = actualVersion === undefined ? 'has moved on' : `is at version ${actualVersion}`;
-  return new CantbookError(
-    E_CONCURRENT_UPDATE,
-    `run '${runId}' was changed concurrently: expected version ${expectedVersion}, but the stream ${found}`,
-    { runId, expectedVersion, actualVersion },
-    cause === undefined ? undefined : { cause },
-  );
-}
 
-function storedEvent(event: NewRunEvent, runId: string, seq: number, globalSeq: number, hash: string): RunEvent {
-  return { runId, seq, globalSeq, type: event.type, data: event.data, at: event.at, hash } as RunEvent;
-}
 
-function runParams(run: RunRow): SqlValue[] {
-  return [
-    run.runId,
-    run.playbookName,
-    run.playbookHash,
-    run.status,
-    run.currentNode ?? null,
-    run.errorContext == null ? null : JSON.stringify(run.errorContext),
-    run.startedAt,
-    run.updatedAt,
-    run.completedAt ?? null,
-    run.version,
-    run.epicId ?? null,
-    run.sessionId ?? null,
-    run.error == null ? null : JSON.stringify(run.error),
-    JSON.stringify(run.activeNodes),
-    run.wakeAt ?? null,
-  ];
-}
 
-/** A binding's value as its row stores it (JSON), or undefined when the context has no such own key or JSON cannot hold it. */
-function bindingValue(bindings: RunRow['bindings'], key: string): string | undefined {
-  return Object.hasOwn(bindings, key) ? (JSON.stringify(bindings[key]) as string | undefined) : undefined;
-}
 
 /** Key rows of several runs, by run, each run's rows in the order read. */
 function groupByRun<V>(rows: readonly KeyDbRow<V>[]): Map<string, KeyDbRow<V>[]> {

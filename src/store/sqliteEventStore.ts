@@ -3,15 +3,15 @@ import Database from 'better-sqlite3';
 import {
   CantbookError,
   E_CONCURRENT_UPDATE,
-  E_LEASE_LOST,
   E_LOG_CORRUPT,
   E_RUN_ACTIVE,
   E_STORE_UNAVAILABLE,
 } from '../errors.js';
 import { chainEvents, GENESIS_HASH } from '../events/hashChain.js';
-import type { NewRunEvent, RunEvent } from '../events/types.js';
+import type { RunEvent } from '../events/types.js';
 import type { ApprovalRow, ApprovalStatus, RunChanges, RunRow, RunStatus } from '../projections/types.js';
 import { appendMayWakeWorkers, callListeners } from './eventStore.js';
+import { addMs, bindingValue, concurrentUpdate, leaseLost, leaseRequest, runParams, storedEvent, validateAppend } from './storeRows.js';
 import type { AcquireLeaseRequest, AppendRequest, ClaimRunsRequest, EventStore, Lease, ListApprovalsFilter, ListRunsFilter } from './eventStore.js';
 
 /** An append waiting for its commit, and what became of it. */
@@ -1114,93 +1114,18 @@ class SqliteEventStore implements EventStore {
   }
 }
 
-function validateAppend(request: AppendRequest): void {
-  const { runId, expectedVersion, events, run, approvals } = request;
-  if (!Number.isInteger(expectedVersion) || expectedVersion < 0) {
-    throw new TypeError(`append: expectedVersion must be a non-negative integer, got ${String(expectedVersion)}`);
-  }
-  if (events.length === 0) {
-    throw new TypeError(`append: no events for run '${runId}' (an append writes at least one event)`);
-  }
-  if (run.runId !== runId) {
-    throw new TypeError(`append: the run row is for run '${run.runId}', not '${runId}'`);
-  }
-  if (run.version !== expectedVersion + events.length) {
-    throw new TypeError(
-      `append: the run row of '${runId}' has version ${run.version}, expected ${expectedVersion + events.length} (expectedVersion ${expectedVersion} + ${events.length} events)`,
-    );
-  }
-  for (const approval of approvals) {
-    if (approval.runId !== runId) {
-      throw new TypeError(`append: approval '${approval.approvalId}' belongs to run '${approval.runId}', not '${runId}'`);
-    }
-  }
-}
 
-function leaseLost(runId: string, token: number, current: number | undefined): CantbookError {
-  const now = current === undefined ? 'the run has no lease' : `the run's lease is now token ${current}`;
-  return new CantbookError(E_LEASE_LOST, `run '${runId}': the lease with token ${token} was lost (${now}); another driver took the run over`, { runId, token, currentToken: current ?? null });
-}
 
 function toLease(row: LeaseTuple): Lease {
   const [runId, owner, token, expiresAt] = row;
   return { runId, owner, token, expiresAt };
 }
 
-/** Checks the common arguments of the lease calls; throws TypeError on a programmer error. */
-function leaseRequest(request: { runId: string; owner: string; now: string; ttlMs: number }): { runId: string; owner: string; now: string; ttlMs: number } {
-  if (typeof request.owner !== 'string' || request.owner === '') throw new TypeError('lease: owner must be a non-empty string');
-  if (!Number.isInteger(request.ttlMs) || request.ttlMs <= 0) throw new TypeError(`lease: ttlMs must be a positive integer, got ${String(request.ttlMs)}`);
-  if (Number.isNaN(Date.parse(request.now))) throw new TypeError(`lease: now must be an ISO-8601 time, got ${String(request.now)}`);
-  return { ...request, now: new Date(request.now).toISOString() };
-}
 
-function addMs(iso: string, ms: number): string {
-  return new Date(Date.parse(iso) + ms).toISOString();
-}
 
-function concurrentUpdate(runId: string, expectedVersion: number, actualVersion: number | undefined, cause?: unknown): CantbookError {
-  const found = actualVersion === undefined ? 'has moved on' : `is at version ${actualVersion}`;
-  return new CantbookError(
-    E_CONCURRENT_UPDATE,
-    `run '${runId}' was changed concurrently: expected version ${expectedVersion}, but the stream ${found}`,
-    { runId, expectedVersion, actualVersion },
-    cause === undefined ? undefined : { cause },
-  );
-}
 
-function storedEvent(event: NewRunEvent, runId: string, seq: number, globalSeq: number, hash: string): RunEvent {
-  return { runId, seq, globalSeq, type: event.type, data: event.data, at: event.at, hash } as RunEvent;
-}
 
-function runParams(run: RunRow): SqlValue[] {
-  return [
-    run.runId,
-    run.playbookName,
-    run.playbookHash,
-    run.status,
-    run.currentNode ?? null,
-    run.errorContext == null ? null : JSON.stringify(run.errorContext),
-    run.startedAt,
-    run.updatedAt,
-    run.completedAt ?? null,
-    run.version,
-    run.epicId ?? null,
-    run.sessionId ?? null,
-    run.error == null ? null : JSON.stringify(run.error),
-    JSON.stringify(run.activeNodes),
-    run.wakeAt ?? null,
-  ];
-}
 
-/**
- * A binding's value as its row stores it (JSON), or undefined when the context
- * has no such own key or a value JSON cannot hold (JSON.stringify of the whole
- * context drops those keys too).
- */
-function bindingValue(bindings: RunRow['bindings'], key: string): string | undefined {
-  return Object.hasOwn(bindings, key) ? (JSON.stringify(bindings[key]) as string | undefined) : undefined;
-}
 
 /** Key rows of several runs, by run, each run's rows in the order read. */
 function groupByRun<V>(rows: readonly KeyTuple<V>[]): Map<string, KeyTuple<V>[]> {
