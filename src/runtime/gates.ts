@@ -14,10 +14,10 @@ import {
   hasCode,
 } from '../errors.js';
 import type { ApprovalRow } from '../projections/types.js';
-import type { EventStore } from '../store/eventStore.js';
+import type { EventStore, Lease } from '../store/eventStore.js';
 import { loadRun } from './loadRun.js';
 import type { LoadedRun } from './loadRun.js';
-import { resultOf, RunSession } from './runSession.js';
+import { leaseRun, resultOf, RunSession } from './runSession.js';
 import type { HostOptions, PlaybookResult } from './runSession.js';
 
 export interface GateDecisionOptions {
@@ -195,18 +195,31 @@ export async function resumeRun(options: ResumeRunOptions): Promise<PlaybookResu
 }
 
 async function resumeLoaded(options: HostOptions & { store: EventStore }, run: LoadedRun, approvalId: string): Promise<PlaybookResult> {
-  const check = resumableGate(run.snapshot, approvalId);
-  if (!check.resumable) {
-    throw new CantbookError(E_PLAYBOOK_RESUME_BLOCKED, check.message, { runId: run.snapshot.context.runId, approvalId, reason: check.reason });
-  }
-  const session = new RunSession(options.store, run.playbook, run.snapshot, options);
+  const runId = run.snapshot.context.runId;
+  const blocked = (loaded: LoadedRun): void => {
+    const check = resumableGate(loaded.snapshot, approvalId);
+    if (!check.resumable) throw new CantbookError(E_PLAYBOOK_RESUME_BLOCKED, check.message, { runId, approvalId, reason: check.reason });
+  };
+  blocked(run);
+  let lease: Lease;
   try {
-    return await session.drive();
+    lease = await leaseRun(options.store, runId, options);
   } catch (error) {
     // Someone holds the run's lease: that driver resumes the approved gate itself (SPEC §5.4), exactly once.
     if (!hasCode(error, E_RUN_ACTIVE)) throw error;
-    throw new CantbookError(E_PLAYBOOK_RESUME_BLOCKED, `${(error as Error).message}; that driver resumes gate '${approvalId}'`, { runId: run.snapshot.context.runId, approvalId, reason: 'driven' }, { cause: error });
+    throw new CantbookError(E_PLAYBOOK_RESUME_BLOCKED, `${(error as Error).message}; that driver resumes gate '${approvalId}'`, { runId, approvalId, reason: 'driven' }, { cause: error });
   }
+  // Checked again under the lease: a resume that read the log before another one drove the run and let go of it
+  // would otherwise drive on from the other's end and report its result as its own.
+  let current: LoadedRun;
+  try {
+    current = await loadRun(options.store, runId);
+    blocked(current);
+  } catch (error) {
+    await options.store.releaseLease(lease).catch(() => undefined);
+    throw error;
+  }
+  return new RunSession(options.store, current.playbook, current.snapshot, options, lease).drive();
 }
 
 /**
