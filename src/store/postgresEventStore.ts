@@ -20,7 +20,7 @@ import type { AcquireLeaseRequest, AppendRequest, ClaimRunsRequest, EventStore, 
  * PostgreSQL schema has its own numbering: it starts at 1 with everything the
  * SQLite schema 4 has (per-key projections, leases, wake times).
  */
-export const POSTGRES_SCHEMA_VERSION = 1;
+export const POSTGRES_SCHEMA_VERSION = 2;
 
 /** Options of {@link openPostgresStore}. */
 export interface PostgresStoreOptions {
@@ -142,12 +142,131 @@ CREATE INDEX leases_by_expiry ON ${q}leases (expires_at);
 `;
 }
 
+/** cantbook_append's parameters, typed (pg sends every value as text). */
+const APPEND_TYPES = [
+  'text', 'integer', 'text', 'smallint', 'integer', 'text', 'text', 'boolean', 'text',
+  'text[]', 'text[]', 'text[]', 'text[]',
+  'text', 'text', 'text',
+  'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'integer', 'text', 'text', 'text', 'text', 'text',
+  'boolean', 'text[]', 'text[]', 'text[]', 'text[]', 'text[]', 'integer[]',
+  'text',
+];
+const APPEND_PARAMS = APPEND_TYPES.map((type, index) => `$${String(index + 1)}::${type}`).join(', ');
+
+/**
+ * The append, as one function the server runs in one statement (so one round
+ * trip and one transaction per append), in lock order: a new run's lease, or
+ * the runs row of a driver's run (the order claimRuns locks in, so the two
+ * cannot deadlock); the expected version and the previous hash; the driver's
+ * fencing token, locked until commit; the projection rows; the wake-up NOTIFY;
+ * and last the position counter, held from there to the commit (ADR 0008).
+ * Its refusals roll everything back and carry their own SQLSTATE: CBK01 a
+ * stale version (DETAIL: the actual one), CBK02 a lost lease (DETAIL: the
+ * current token), CBK03 a run id that already has a lease. Two racing appends
+ * without a lease to the same run: the loser's insert violates UNIQUE (run_id, seq).
+ */
+function appendFunctionSql(q: string): string {
+  return `
+CREATE OR REPLACE FUNCTION ${q}cantbook_append(
+  p_run_id text, p_expected integer, p_prev_hash text, p_lease_mode smallint, p_token integer, p_lease_owner text,
+  p_lease_expires text, p_release boolean, p_channel text,
+  p_types text[], p_datas text[], p_ats text[], p_hashes text[],
+  p_playbook_hash text, p_playbook_name text, p_playbook_source text,
+  r_playbook_name text, r_playbook_hash text, r_status text, r_current_node text, r_error_context text,
+  r_started_at text, r_updated_at text, r_completed_at text, r_version integer, r_epic_id text, r_session_id text,
+  r_error text, r_active_nodes text, r_wake_at text,
+  p_replace_keys boolean, p_removed_keys text[], p_removed_nodes text[], p_keys text[], p_values text[],
+  p_nodes text[], p_counts integer[],
+  p_approvals text
+) RETURNS bigint LANGUAGE plpgsql AS $append$
+DECLARE
+  v_seq integer;
+  v_hash text;
+  v_token integer;
+  v_last bigint;
+  v_count integer := cardinality(p_types);
+BEGIN
+  IF p_lease_mode = 2 THEN
+    INSERT INTO ${q}leases (run_id, owner, token, expires_at) VALUES (p_run_id, p_lease_owner, 1, p_lease_expires)
+      ON CONFLICT (run_id) DO NOTHING;
+    IF NOT FOUND THEN RAISE EXCEPTION 'run % already has a lease', p_run_id USING ERRCODE = 'CBK03'; END IF;
+  ELSIF p_lease_mode = 1 THEN
+    PERFORM 1 FROM ${q}runs WHERE run_id = p_run_id FOR UPDATE;
+  END IF;
+  SELECT seq, hash INTO v_seq, v_hash FROM ${q}events WHERE run_id = p_run_id ORDER BY seq DESC LIMIT 1;
+  IF COALESCE(v_seq, 0) <> p_expected OR (v_seq IS NOT NULL AND v_hash <> p_prev_hash) THEN
+    RAISE EXCEPTION 'run % is at version %', p_run_id, COALESCE(v_seq, 0) USING ERRCODE = 'CBK01', DETAIL = COALESCE(v_seq, 0)::text;
+  END IF;
+  IF p_lease_mode = 1 THEN
+    SELECT token INTO v_token FROM ${q}leases WHERE run_id = p_run_id FOR UPDATE;
+    IF v_token IS DISTINCT FROM p_token THEN
+      RAISE EXCEPTION 'run % has lease token %', p_run_id, v_token USING ERRCODE = 'CBK02', DETAIL = COALESCE(v_token::text, '');
+    END IF;
+  END IF;
+  IF p_playbook_hash IS NOT NULL THEN
+    INSERT INTO ${q}playbooks (source_hash, name, source, first_seen_at) VALUES (p_playbook_hash, p_playbook_name, p_playbook_source, p_ats[1])
+      ON CONFLICT (source_hash) DO NOTHING;
+  END IF;
+  INSERT INTO ${q}runs (${RUN_COLUMNS}) VALUES (p_run_id, r_playbook_name, r_playbook_hash, r_status, r_current_node, r_error_context,
+      r_started_at, r_updated_at, r_completed_at, r_version, r_epic_id, r_session_id, r_error, r_active_nodes, r_wake_at)
+    ON CONFLICT (run_id) DO UPDATE SET
+      playbook_name = excluded.playbook_name, playbook_hash = excluded.playbook_hash, status = excluded.status,
+      current_node = excluded.current_node, error_context = excluded.error_context, started_at = excluded.started_at,
+      updated_at = excluded.updated_at, completed_at = excluded.completed_at, version = excluded.version,
+      epic_id = excluded.epic_id, session_id = excluded.session_id, error = excluded.error,
+      active_nodes = excluded.active_nodes, wake_at = excluded.wake_at;
+  IF p_replace_keys THEN
+    DELETE FROM ${q}run_bindings WHERE run_id = p_run_id;
+    DELETE FROM ${q}run_attempts WHERE run_id = p_run_id;
+  END IF;
+  IF cardinality(p_removed_keys) > 0 THEN DELETE FROM ${q}run_bindings WHERE run_id = p_run_id AND key = ANY (p_removed_keys); END IF;
+  IF cardinality(p_removed_nodes) > 0 THEN DELETE FROM ${q}run_attempts WHERE run_id = p_run_id AND node_id = ANY (p_removed_nodes); END IF;
+  IF cardinality(p_keys) > 0 THEN
+    INSERT INTO ${q}run_bindings (run_id, key, value)
+      SELECT p_run_id, k, v FROM unnest(p_keys, p_values) WITH ORDINALITY AS u (k, v, o) ORDER BY o
+      ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value WHERE ${q}run_bindings.value <> excluded.value;
+  END IF;
+  IF cardinality(p_nodes) > 0 THEN
+    INSERT INTO ${q}run_attempts (run_id, node_id, attempts)
+      SELECT p_run_id, n, c FROM unnest(p_nodes, p_counts) WITH ORDINALITY AS u (n, c, o) ORDER BY o
+      ON CONFLICT (run_id, node_id) DO UPDATE SET attempts = excluded.attempts WHERE ${q}run_attempts.attempts <> excluded.attempts;
+  END IF;
+  IF p_approvals IS NOT NULL THEN
+    INSERT INTO ${q}approvals (${APPROVAL_COLUMNS})
+      SELECT ${APPROVAL_COLUMNS} FROM json_to_recordset(p_approvals::json) AS a (
+        approval_id text, run_id text, node_id text, status text, prompt text, token_hash text, context_digest text,
+        expires_at text, requested_at text, decided_at text, approver text, reason text, resumed boolean)
+      ON CONFLICT (approval_id) DO UPDATE SET
+        run_id = excluded.run_id, node_id = excluded.node_id, status = excluded.status, prompt = excluded.prompt,
+        token_hash = excluded.token_hash, context_digest = excluded.context_digest, expires_at = excluded.expires_at,
+        requested_at = excluded.requested_at, decided_at = excluded.decided_at, approver = excluded.approver,
+        reason = excluded.reason, resumed = excluded.resumed;
+  END IF;
+  IF p_release THEN UPDATE ${q}leases SET expires_at = '' WHERE run_id = p_run_id AND token = p_token; END IF;
+  IF p_channel IS NOT NULL THEN PERFORM pg_notify(p_channel, p_run_id); END IF;
+  UPDATE ${q}events_head SET global_seq = global_seq + v_count WHERE id = 1 RETURNING global_seq INTO v_last;
+  INSERT INTO ${q}events (global_seq, run_id, seq, type, data, at, hash)
+    SELECT v_last - v_count + o, p_run_id, p_expected + o::integer, t, d, a, h
+    FROM unnest(p_types, p_datas, p_ats, p_hashes) WITH ORDINALITY AS u (t, d, a, h, o);
+  RETURN v_last - v_count + 1;
+END
+$append$;
+`;
+}
+
 /**
  * Migrations by the version they start from; each runs inside the opening
  * transaction (under the advisory lock), so a schema is migrated whole or not
- * at all. None yet: version 1 is the first PostgreSQL schema.
+ * at all. 1 -> 2: the append becomes one server-side function.
  */
-const MIGRATIONS: Record<number, (client: PoolClient, q: string) => Promise<void>> = {};
+const MIGRATIONS: Record<number, (client: PoolClient, q: string) => Promise<void>> = {
+  1: async (client, q) => {
+    await client.query(appendFunctionSql(q));
+  },
+};
+
+/** Runs whose head a store remembers (the most recently used). */
+const HEAD_CACHE_SIZE = 1024;
 
 const RUN_COLUMNS =
   'run_id, playbook_name, playbook_hash, status, current_node, error_context, ' +
@@ -282,6 +401,7 @@ async function ensureSchema(pool: Pool, info: TargetInfo, q: string, schema: str
         );
       }
       await client.query(schemaSql(q));
+      await client.query(appendFunctionSql(q));
       await client.query(named(`INSERT INTO ${q}cantbook_meta (key, value) VALUES ('schema_version', $1)`, [String(POSTGRES_SCHEMA_VERSION)]));
     } else {
       const meta = await client.query<{ value: string }>(`SELECT value FROM ${q}cantbook_meta WHERE key = 'schema_version'`);
@@ -387,6 +507,8 @@ class PostgresEventStore implements EventStore {
   private closed = false;
   /** onRunnable: the NOTIFY channel, the listeners, and the connection that LISTENs while there are any. */
   private readonly channel: string;
+  /** The head (seq, hash) of runs this store appended to or read last, so an append needs no read first; a hint the server checks. */
+  private readonly heads = new Map<string, { seq: number; hash: string }>();
   private readonly runnableListeners = new Set<() => void>();
   private listener: { client?: PoolClient | undefined; connecting: boolean; retryMs: number; retry?: ReturnType<typeof setTimeout> | undefined } = { connecting: false, retryMs: 0 };
 
@@ -401,102 +523,99 @@ class PostgresEventStore implements EventStore {
   async append(request: AppendRequest): Promise<RunEvent[]> {
     this.assertOpen('append');
     validateAppend(request);
-    const { runId, expectedVersion } = request;
+    const { runId, expectedVersion, events, lease } = request;
+    if (lease?.create !== undefined && (expectedVersion !== 0 || lease.token !== 1)) {
+      throw new TypeError(`append: run '${runId}': only a new run's first append creates its lease, with token 1`);
+    }
     try {
-      return await this.transaction((client) => this.writeAppend(client, request));
+      const prevHash = await this.headHash(runId, expectedVersion);
+      const chained = chainEvents(prevHash, runId, expectedVersion, events);
+      const result = await this.pool.query<{ first: string }>(named(`SELECT ${this.q}cantbook_append(${APPEND_PARAMS}) AS first`, this.appendParams(request, prevHash, chained)));
+      const first = Number(result.rows[0]?.first);
+      const stored = events.map((event, index) => {
+        const { seq, hash } = chained[index] as { seq: number; hash: string };
+        return storedEvent(event, runId, seq, first + index, hash);
+      });
+      const last = stored[stored.length - 1] as RunEvent;
+      this.rememberHead(runId, last.seq, last.hash);
+      return stored;
     } catch (error) {
-      if (error instanceof CantbookError || error instanceof TypeError) throw error;
-      if (codeOf(error) === '23505' && (error as { constraint?: unknown }).constraint === 'events_run_seq') {
-        let actualVersion: number | undefined;
-        try {
-          actualVersion = await this.streamVersion(this.pool, runId);
-        } catch {
-          actualVersion = undefined;
-        }
-        throw concurrentUpdate(runId, expectedVersion, actualVersion, error);
-      }
-      throw storeError(error, this.info, `append to run '${runId}'`);
+      this.heads.delete(runId);
+      throw await this.appendError(error, request);
     }
   }
 
-  /**
-   * The append transaction, in lock order: the runs row, then (after the
-   * expected-version check) the lease row (fencing), the run's other projection rows, and last the position counter,
-   * held from there to the commit. Racing appends to one run serialise on the runs row; the loser's
-   * event insert then violates UNIQUE (run_id, seq).
-   */
-  private async writeAppend(client: PoolClient, request: AppendRequest): Promise<RunEvent[]> {
-    const { runId, expectedVersion, events } = request;
-    const q = this.q;
-    const lease = request.lease;
-    // 1. Lease: take a new run's first lease, or check (and lock until commit) the driver's token.
-    if (lease?.create !== undefined) {
-      if (expectedVersion !== 0 || lease.token !== 1) throw new TypeError(`append: run '${runId}': only a new run's first append creates its lease, with token 1`);
-      const created = await client.query(named(
-        `INSERT INTO ${q}leases (run_id, owner, token, expires_at) VALUES ($1, $2, 1, $3) ON CONFLICT (run_id) DO NOTHING`,
-        [runId, lease.create.owner, lease.create.expiresAt],
-      ));
-      if (created.rowCount === 0) throw new CantbookError(E_RUN_ACTIVE, `run '${runId}' already has a lease: a run id can be started once`, { runId });
-    } else if (lease !== undefined) {
-      // The runs row first, then the lease row: the order claimRuns locks them in (it locks the
-      // run it picks, then upserts its lease). The other order could deadlock a driver whose lease
-      // just expired with the worker claiming its run.
-      await client.query(named(`SELECT 1 FROM ${q}runs WHERE run_id = $1 FOR UPDATE`, [runId]));
+  /** The hash an append at `expectedVersion` chains to: remembered from this store's last append or read of the run, else read. */
+  private async headHash(runId: string, expectedVersion: number): Promise<string> {
+    if (expectedVersion === 0) return GENESIS_HASH;
+    const known = this.heads.get(runId);
+    if (known?.seq === expectedVersion) return known.hash;
+    const head = await this.pool.query<{ seq: number; hash: string }>(named(`SELECT seq, hash FROM ${this.q}events WHERE run_id = $1 ORDER BY seq DESC LIMIT 1`, [runId]));
+    const row = head.rows[0];
+    if (row === undefined || row.seq !== expectedVersion) throw concurrentUpdate(runId, expectedVersion, row?.seq ?? 0);
+    return row.hash;
+  }
+
+  private rememberHead(runId: string, seq: number, hash: string): void {
+    this.heads.delete(runId);
+    this.heads.set(runId, { seq, hash });
+    if (this.heads.size > HEAD_CACHE_SIZE) this.heads.delete(this.heads.keys().next().value as string);
+  }
+
+  /** cantbook_append's arguments, in APPEND_PARAMS order. */
+  private appendParams(request: AppendRequest, prevHash: string, chained: readonly { seq: number; hash: string }[]): unknown[] {
+    const { runId, expectedVersion, events, lease, run, changed, playbook } = request;
+    const keys = changed === undefined ? allKeys(run) : changedKeys(run, changed);
+    const leaseMode = lease === undefined ? 0 : lease.create === undefined ? 1 : 2;
+    return [
+      runId,
+      expectedVersion,
+      prevHash,
+      leaseMode,
+      lease?.token ?? 0,
+      lease?.create?.owner ?? null,
+      lease?.create?.expiresAt ?? null,
+      lease?.release === true,
+      // Delivered to every listener at commit, and only then (a refused append wakes nobody).
+      appendMayWakeWorkers(request) ? this.channel : null,
+      events.map((event) => event.type),
+      events.map((event) => JSON.stringify(event.data)),
+      events.map((event) => event.at),
+      chained.map((link) => link.hash),
+      playbook?.sourceHash ?? null,
+      playbook?.name ?? null,
+      playbook?.source ?? null,
+      ...runParams(run).slice(1),
+      changed === undefined,
+      keys.removedKeys,
+      keys.removedNodes,
+      keys.keys,
+      keys.values,
+      keys.nodes,
+      keys.counts,
+      request.approvals.length === 0 ? null : JSON.stringify(request.approvals.map(approvalRecord)),
+    ];
+  }
+
+  /** What a refused or failed append reports: the function's own refusals by their SQLSTATE, a lost race, or the driver's error. */
+  private async appendError(error: unknown, request: AppendRequest): Promise<unknown> {
+    const { runId, expectedVersion, lease } = request;
+    if (error instanceof CantbookError || error instanceof TypeError) return error;
+    const code = codeOf(error);
+    const detail = (error as { detail?: unknown }).detail;
+    if (code === 'CBK01') return concurrentUpdate(runId, expectedVersion, Number(detail), error);
+    if (code === 'CBK02') return leaseLost(runId, lease?.token ?? 0, typeof detail === 'string' && detail !== '' ? Number(detail) : undefined);
+    if (code === 'CBK03') return new CantbookError(E_RUN_ACTIVE, `run '${runId}' already has a lease: a run id can be started once`, { runId });
+    if (code === '23505' && (error as { constraint?: unknown }).constraint === 'events_run_seq') {
+      let actualVersion: number | undefined;
+      try {
+        actualVersion = await this.streamVersion(this.pool, runId);
+      } catch {
+        actualVersion = undefined;
+      }
+      return concurrentUpdate(runId, expectedVersion, actualVersion, error);
     }
-    // 2. Expected version and the chain's previous hash. A stale version is reported before a
-    // lost lease, as the SQLite store does: the driver then reloads and may find its run ended.
-    const head = await client.query<{ seq: number; hash: string }>(named(`SELECT seq, hash FROM ${q}events WHERE run_id = $1 ORDER BY seq DESC LIMIT 1`, [runId]));
-    const last = head.rows[0];
-    const actualVersion = last === undefined ? 0 : last.seq;
-    if (actualVersion !== expectedVersion) throw concurrentUpdate(runId, expectedVersion, actualVersion);
-    if (lease !== undefined && lease.create === undefined) {
-      const current = await client.query<{ token: number }>(named(`SELECT token FROM ${q}leases WHERE run_id = $1 FOR UPDATE`, [runId]));
-      const token = current.rows[0]?.token;
-      if (token !== lease.token) throw leaseLost(runId, lease.token, token);
-    }
-    const chained = chainEvents(last === undefined ? GENESIS_HASH : last.hash, runId, expectedVersion, events);
-    // 3. Projections.
-    if (request.playbook !== undefined) {
-      const { sourceHash, name, source } = request.playbook;
-      await client.query(named(
-        `INSERT INTO ${q}playbooks (source_hash, name, source, first_seen_at) VALUES ($1, $2, $3, $4) ON CONFLICT (source_hash) DO NOTHING`,
-        [sourceHash, name, source, events[0]?.at ?? ''],
-      ));
-    }
-    await this.writeRun(client, request.run);
-    if (request.changed === undefined) await this.replaceRunKeys(client, request.run);
-    else await this.writeRunKeys(client, request.run, request.changed);
-    for (const approval of request.approvals) await this.upsertApproval(client, approval);
-    if (lease?.release === true) {
-      await client.query(named(`UPDATE ${q}leases SET expires_at = '' WHERE run_id = $1 AND token = $2`, [runId, lease.token]));
-    }
-    // Delivered to every listener at commit, and only then (a rolled-back append wakes nobody).
-    if (appendMayWakeWorkers(request)) await client.query('SELECT pg_notify($1, $2)', [this.channel, runId]);
-    // 4. Positions, last: from here to the commit no other append can take any (ADR 0008).
-    const counter = await client.query<{ global_seq: string }>(named(
-      `UPDATE ${q}events_head SET global_seq = global_seq + $1 WHERE id = 1 RETURNING global_seq`,
-      [events.length],
-    ));
-    const lastGlobal = Number(counter.rows[0]?.global_seq);
-    const firstGlobal = lastGlobal - events.length + 1;
-    const stored = events.map((event, index) => {
-      const { seq, hash } = chained[index] as { seq: number; hash: string };
-      return storedEvent(event, runId, seq, firstGlobal + index, hash);
-    });
-    await client.query(named(
-      `INSERT INTO ${q}events (global_seq, run_id, seq, type, data, at, hash)
-       SELECT g, $1, s, t, d, a, h FROM unnest($2::bigint[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u (g, s, t, d, a, h)`,
-      [
-        runId,
-        stored.map((e) => e.globalSeq),
-        stored.map((e) => e.seq),
-        stored.map((e) => e.type),
-        events.map((e) => JSON.stringify(e.data)),
-        stored.map((e) => e.at),
-        stored.map((e) => e.hash),
-      ],
-    ));
-    return stored;
+    return storeError(error, this.info, `append to run '${runId}'`);
   }
 
   private async writeRun(client: PoolClient, run: RunRow): Promise<void> {
@@ -524,53 +643,12 @@ class PostgresEventStore implements EventStore {
     ));
   }
 
-  /** Writes the keys an append changed, with their values in `run`; a key `run` no longer has is removed. */
-  private async writeRunKeys(client: PoolClient, run: RunRow, changed: RunChanges): Promise<void> {
-    const upsertKeys: string[] = [];
-    const upsertValues: string[] = [];
-    const removed: string[] = [];
-    for (const key of changed.bindings) {
-      const value = bindingValue(run.bindings, key);
-      if (value === undefined) removed.push(key);
-      else {
-        upsertKeys.push(key);
-        upsertValues.push(value);
-      }
-    }
-    const attemptNodes: string[] = [];
-    const attemptCounts: number[] = [];
-    const removedNodes: string[] = [];
-    for (const nodeId of changed.iterationCounts) {
-      const attempts = Object.hasOwn(run.iterationCounts, nodeId) ? run.iterationCounts[nodeId] : undefined;
-      if (attempts === undefined) removedNodes.push(nodeId);
-      else {
-        attemptNodes.push(nodeId);
-        attemptCounts.push(attempts);
-      }
-    }
-    await this.deleteKeys(client, run.runId, removed, removedNodes);
-    await this.upsertKeys(client, run.runId, upsertKeys, upsertValues, attemptNodes, attemptCounts);
-  }
-
-  /** An append that does not say what changed (or a rebuild): all of the run's keys become `run`'s. */
+  /** Writes every key of `run` in place of the run's keys (a rebuild). */
   private async replaceRunKeys(client: PoolClient, run: RunRow): Promise<void> {
     await client.query(named(`DELETE FROM ${this.q}run_bindings WHERE run_id = $1`, [run.runId]));
     await client.query(named(`DELETE FROM ${this.q}run_attempts WHERE run_id = $1`, [run.runId]));
-    const keys: string[] = [];
-    const values: string[] = [];
-    for (const key of Object.keys(run.bindings)) {
-      const value = bindingValue(run.bindings, key);
-      if (value === undefined) continue;
-      keys.push(key);
-      values.push(value);
-    }
-    const nodes = Object.keys(run.iterationCounts);
-    await this.upsertKeys(client, run.runId, keys, values, nodes, nodes.map((n) => run.iterationCounts[n] as number));
-  }
-
-  private async deleteKeys(client: PoolClient, runId: string, keys: readonly string[], nodes: readonly string[]): Promise<void> {
-    if (keys.length > 0) await client.query(named(`DELETE FROM ${this.q}run_bindings WHERE run_id = $1 AND key = ANY ($2::text[])`, [runId, keys]));
-    if (nodes.length > 0) await client.query(named(`DELETE FROM ${this.q}run_attempts WHERE run_id = $1 AND node_id = ANY ($2::text[])`, [runId, nodes]));
+    const { keys, values, nodes, counts } = allKeys(run);
+    await this.upsertKeys(client, run.runId, keys, values, nodes, counts);
   }
 
   /**
@@ -600,7 +678,10 @@ class PostgresEventStore implements EventStore {
     this.assertOpen('readRun');
     const rows = await this.read('read run events', (c) =>
       c.query<EventDbRow>(named(`SELECT ${EVENT_COLUMNS} FROM ${this.q}events WHERE run_id = $1 AND seq > $2 ORDER BY seq`, [runId, afterSeq])));
-    return rows.rows.map((row) => this.toEvent(row));
+    const events = rows.rows.map((row) => this.toEvent(row));
+    const last = events[events.length - 1];
+    if (last !== undefined) this.rememberHead(runId, last.seq, last.hash);
+    return events;
   }
 
   async readAll(afterGlobalSeq: number, limit: number): Promise<RunEvent[]> {
@@ -619,8 +700,8 @@ class PostgresEventStore implements EventStore {
     const read = await this.snapshot('read a run', async (c) => {
       const row = (await c.query<RunDbRow>(named(`SELECT ${RUN_COLUMNS} FROM ${this.q}runs WHERE run_id = $1`, [runId]))).rows[0];
       if (row === undefined) return undefined;
-      const bindings = await c.query<KeyDbRow<string>>(`SELECT run_id, key, value FROM ${this.q}run_bindings WHERE run_id = $1 ORDER BY ord`, [runId]);
-      const attempts = await c.query<KeyDbRow<number>>(`SELECT run_id, node_id AS key, attempts AS value FROM ${this.q}run_attempts WHERE run_id = $1 ORDER BY ord`, [runId]);
+      const bindings = await c.query<KeyDbRow<string>>(named(`SELECT run_id, key, value FROM ${this.q}run_bindings WHERE run_id = $1 ORDER BY ord`, [runId]));
+      const attempts = await c.query<KeyDbRow<number>>(named(`SELECT run_id, node_id AS key, attempts AS value FROM ${this.q}run_attempts WHERE run_id = $1 ORDER BY ord`, [runId]));
       return { row, bindings: bindings.rows, attempts: attempts.rows };
     });
     return read === undefined ? null : this.toRun(read.row, read.bindings, read.attempts);
@@ -1070,6 +1151,57 @@ function approvalParams(approval: ApprovalRow): SqlValue[] {
     approval.reason ?? null,
     approval.resumed,
   ];
+}
+
+/** An approval row as cantbook_append's json_to_recordset reads it (column names). */
+function approvalRecord(approval: ApprovalRow): Record<string, SqlValue> {
+  const values = approvalParams(approval);
+  return Object.fromEntries(APPROVAL_COLUMNS.split(', ').map((column, index) => [column, values[index] as SqlValue]));
+}
+
+/** A run's keys to write, by kind. */
+interface KeyWrites {
+  keys: string[];
+  values: string[];
+  nodes: string[];
+  counts: number[];
+  removedKeys: string[];
+  removedNodes: string[];
+}
+
+/** Every key of `run`, in the run's order (an append that does not say what changed, or a rebuild). */
+function allKeys(run: RunRow): KeyWrites {
+  const writes: KeyWrites = { keys: [], values: [], nodes: Object.keys(run.iterationCounts), counts: [], removedKeys: [], removedNodes: [] };
+  for (const key of Object.keys(run.bindings)) {
+    const value = bindingValue(run.bindings, key);
+    if (value === undefined) continue;
+    writes.keys.push(key);
+    writes.values.push(value);
+  }
+  writes.counts = writes.nodes.map((node) => run.iterationCounts[node] as number);
+  return writes;
+}
+
+/** The keys an append changed, with their values in `run`; a key `run` no longer has is removed. */
+function changedKeys(run: RunRow, changed: RunChanges): KeyWrites {
+  const writes: KeyWrites = { keys: [], values: [], nodes: [], counts: [], removedKeys: [], removedNodes: [] };
+  for (const key of changed.bindings) {
+    const value = bindingValue(run.bindings, key);
+    if (value === undefined) writes.removedKeys.push(key);
+    else {
+      writes.keys.push(key);
+      writes.values.push(value);
+    }
+  }
+  for (const node of changed.iterationCounts) {
+    const attempts = Object.hasOwn(run.iterationCounts, node) ? run.iterationCounts[node] : undefined;
+    if (attempts === undefined) writes.removedNodes.push(node);
+    else {
+      writes.nodes.push(node);
+      writes.counts.push(attempts);
+    }
+  }
+  return writes;
 }
 
 function toApproval(row: ApprovalDbRow): ApprovalRow {

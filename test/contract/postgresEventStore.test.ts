@@ -107,6 +107,25 @@ describe.skipIf(url === undefined || url === '')('openPostgresStore (PostgreSQL 
     expect((error as Error).message).toMatch(/newer cantbook/);
   });
 
+  it('migrates a version-1 schema (appends written by the client) to version 2 (one server-side append function) on open', async () => {
+    const name = schema();
+    const first = await openPostgresStore(url as string, { schema: name });
+    await first.append(startRun('run-a'));
+    await first.close();
+    // What version 1 was: the same tables, no function.
+    await admin.query(`DROP FUNCTION "${name}".cantbook_append; UPDATE "${name}".cantbook_meta SET value = '1' WHERE key = 'schema_version'`);
+    const reopened = await openPostgresStore(url as string, { schema: name });
+    try {
+      const version = await admin.query(`SELECT value FROM "${name}".cantbook_meta WHERE key = 'schema_version'`);
+      expect(version.rows).toEqual([{ value: '2' }]);
+      await reopened.append(startRun('run-b'));
+      expect((await reopened.readRun('run-a')).length).toBeGreaterThan(0);
+      expect((await reopened.readRun('run-b')).length).toBeGreaterThan(0);
+    } finally {
+      await reopened.close();
+    }
+  });
+
   it('refuses a schema with another application\'s events table', async () => {
     const name = schema();
     await admin.query(`CREATE SCHEMA "${name}"; CREATE TABLE "${name}".events (id int)`);
