@@ -179,6 +179,7 @@ export class RunSession {
   /** How many times the log was folded again (see Attempt.generation). */
   private generation = 0;
   private cancelRenewal: (() => void) | undefined;
+  private cancelDeadline: (() => void) | undefined;
   private driving = false;
   /**
    * The session owns its fold: each event updates the run's maps in place
@@ -433,6 +434,7 @@ export class RunSession {
       this.driving = false;
       signal?.removeEventListener('abort', onAbort);
       this.cancelRenewal?.();
+      this.cancelDeadline?.();
       sessions.delete(this);
       if (sessions.size === 0) liveSessions.delete(runId);
       await this.releaseLease();
@@ -461,12 +463,34 @@ export class RunSession {
    * someone else appended (a cancellation from another process): then the
    * loop re-reads the log. A lease that cannot be renewed any more (taken
    * over, or expired while the store was unreachable) halts the session.
+   *
+   * The lease's own end is a deadline too, kept by this host's clock: a
+   * driver whose renewals get no answer at all (a partition, a connection
+   * that hangs) halts when its lease runs out, not when the store answers,
+   * so it stops its attempts before another driver may take the run over.
    */
   private renewLater(): void {
     const every = Math.max(1, Math.floor(this.leaseMs / 3));
     this.cancelRenewal = this.clock.setTimer(() => void this.renew().finally(() => {
       if (this.driving && this.halt === undefined) this.renewLater();
     }), every);
+    this.keepDeadline();
+  }
+
+  /** Halts the session once its lease's expiry passes unrenewed (a new run's lease exists from its first commit on). */
+  private keepDeadline(): void {
+    this.cancelDeadline?.();
+    const lease = this.lease;
+    const left = lease === undefined ? this.leaseMs : Date.parse(lease.expiresAt) - this.clock.now().getTime();
+    this.cancelDeadline = this.clock.setTimer(() => {
+      const current = this.lease;
+      if (!this.driving || this.halt !== undefined) return;
+      if (current === undefined || this.clock.now().getTime() < Date.parse(current.expiresAt)) {
+        this.keepDeadline();
+        return;
+      }
+      this.haltWith(new CantbookError(E_LEASE_LOST, `the lease of run '${this.runId}' expired at ${current.expiresAt} before a renewal was answered; the run is left to whoever takes it next`, { runId: this.runId }));
+    }, Math.max(1, left));
   }
 
   private async renew(): Promise<void> {

@@ -344,7 +344,8 @@ export async function openPostgresStore(target: PostgresStoreTarget, options: Po
   let info: TargetInfo;
   if (typeof target === 'string') {
     // One connection more than maxConnections: the one onRunnable listens on (held only while someone listens).
-    const config: PoolConfig = { connectionString: target, max: maxConnections + 1, connectionTimeoutMillis: connectTimeoutMs };
+    // TCP keepalive: a connection whose peer vanished (a partition, a failed-over host) errors instead of hanging.
+    const config: PoolConfig = { connectionString: target, max: maxConnections + 1, connectionTimeoutMillis: connectTimeoutMs, keepAlive: true, keepAliveInitialDelayMillis: 10_000 };
     info = describeTarget(config);
     try {
       pool = new pg.Pool(config);
@@ -463,7 +464,9 @@ function redact(text: string, info: TargetInfo): string {
 }
 
 /** SQLSTATE classes and codes a retry may cure. */
-const TRANSIENT_STATES = new Set(['40001', '40P01', '55P03', '57P01', '57P02', '57P03', '53300', '53400']);
+// Serialisation failure, deadlock, lock not available, shutdown/crash/cannot connect now, too many connections,
+// configuration limit, and a read-only transaction (a standby during a failover, before it is promoted).
+const TRANSIENT_STATES = new Set(['40001', '40P01', '55P03', '57P01', '57P02', '57P03', '53300', '53400', '25006']);
 const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOENT']);
 
 function codeOf(error: unknown): string | undefined {

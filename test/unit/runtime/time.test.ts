@@ -414,6 +414,25 @@ describe('leases (SPEC §11)', () => {
     expect((await verifyRun(store, runId)).ok).toBe(true);
   });
 
+  it('a driver whose renewals get no answer halts when its lease runs out: attempt aborted, nothing recorded', async () => {
+    const clock = testClock();
+    const one = playbookFrom('version: "1.0"\nname: one\nnodes:\n  - { id: a, type: agentic, skill: s }\n');
+    const { dispatcher, calls } = hangingDispatcher();
+    // A partition: renewals are sent and never answered (appends would be, but none is due).
+    const cutOff = Object.create(store) as EventStore;
+    cutOff.renewLease = () => new Promise<never>(() => undefined);
+    const running = executePlaybook({ store: cutOff, ...one, clock, dispatcher, leaseMs: 3_000 });
+    const outcome = running.then(() => 'resolved', (error: { code?: string }) => error.code);
+    await until(() => calls.length === 1, 'a dispatched');
+    const runId = calls[0]?.request.runId as string;
+    await clock.advance(2_999);
+    expect(calls[0]?.abortedWith).toBeUndefined();
+    await clock.advance(1);
+    expect(await outcome).toBe('E_LEASE_LOST');
+    expect(calls[0]?.abortedWith).toBeDefined();
+    expect(await types(runId)).toEqual(['RunStarted', 'NodeStarted']);
+  });
+
   it('renews its lease while an attempt is in flight, so nobody takes over a live driver', async () => {
     const clock = testClock();
     const one = playbookFrom('version: "1.0"\nname: one\nnodes:\n  - { id: a, type: agentic, skill: s }\n');
