@@ -549,6 +549,8 @@ export class RunSession {
       const owner: RunOwner = this.options.workerId === undefined ? thisProcess : { ...thisProcess, worker: this.options.workerId };
       for (const step of starts) this.record({ type: 'NodeStarted', data: { nodeId: step.nodeId, attempt: step.attempt, owner } });
       if (!(await this.commitOrRebase())) continue; // another writer moved the run: decide again on its log
+      // Halted while that commit was out (the lease ran out): nothing more is sent; recovery finds these attempts interrupted.
+      if (this.halt !== undefined) continue;
       for (const step of starts) this.dispatchAttempt(step.nodeId, step.attempt);
       for (const step of steps) if (step.kind === 'abort') this.stopAttempt(step.nodeId, { kind: 'aborted', why: 'a sibling branch failed its fail_fast group' });
       if (steps.some((step) => step.kind === 'finished')) {

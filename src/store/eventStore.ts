@@ -134,9 +134,11 @@ export interface EventStore {
    */
   acquireLease(request: AcquireLeaseRequest): Promise<Lease | null>;
   /**
-   * Extends a lease to now + ttlMs while its token is still current, and
-   * reports the run's stream version (so a driver sees that someone, e.g. a
-   * cancellation, appended). Throws E_LEASE_LOST once the token is not current.
+   * Extends a lease to now + ttlMs while its token is still current and it
+   * has not run out (expiresAt after now), and reports the run's stream
+   * version (so a driver sees that someone, e.g. a cancellation, appended).
+   * Throws E_LEASE_LOST otherwise: a lease that ran out is its driver's no
+   * more, even while nobody has taken the run (its driver halted at expiry).
    */
   renewLease(lease: Lease, request: { now: string; ttlMs: number }): Promise<{ lease: Lease; version: number }>;
   /** Ends a lease at once (nothing happens if it is no longer current); its token is never reused. */

@@ -781,6 +781,8 @@ class PostgresEventStore implements EventStore {
     try {
       await this.transaction(async (client) => {
         const q = this.q;
+        // The runs row first, the order every append locks in, so a rebuild racing an append cannot deadlock.
+        await client.query(named(`SELECT 1 FROM ${q}runs WHERE run_id = $1 FOR UPDATE`, [runId]));
         await client.query(named(`DELETE FROM ${q}approvals WHERE run_id = $1`, [runId]));
         await client.query(named(`DELETE FROM ${q}runs WHERE run_id = $1`, [runId]));
         if (run === null) return;
@@ -829,9 +831,9 @@ class PostgresEventStore implements EventStore {
     const action = `renew the lease of run '${lease.runId}'`;
     const rows = await this.read(action, (c) =>
       c.query<{ version: number }>(named(
-        `UPDATE ${this.q}leases SET expires_at = $1 WHERE run_id = $2 AND token = $3
+        `UPDATE ${this.q}leases SET expires_at = $1 WHERE run_id = $2 AND token = $3 AND expires_at > $4
          RETURNING (SELECT COALESCE(MAX(seq), 0) FROM ${this.q}events WHERE run_id = $2) AS version`,
-        [expiresAt, lease.runId, lease.token],
+        [expiresAt, lease.runId, lease.token, now],
       )));
     const row = rows.rows[0];
     if (row === undefined) {

@@ -457,7 +457,7 @@ class SqliteEventStore implements EventStore {
   private readonly takeLease: Database.Statement<[string, string, string], number>;
   private readonly selectLeaseToken: Database.Statement<[string], number>;
   private readonly createLease: Database.Statement<[string, string, string]>;
-  private readonly extendLease: Database.Statement<[string, string, number]>;
+  private readonly extendLease: Database.Statement<[string, string, number, string]>;
   private readonly dropLease: Database.Statement<[string, number]>;
   private readonly selectRunnable: Database.Statement<[string, string, number], string>;
   private readonly selectNextWake: Database.Statement<[string, string], string | null>;
@@ -550,7 +550,8 @@ class SqliteEventStore implements EventStore {
     ).pluck();
     this.selectLeaseToken = db.prepare<[string], number>('SELECT token FROM leases WHERE run_id = ?').pluck();
     this.createLease = db.prepare<[string, string, string]>('INSERT INTO leases (run_id, owner, token, expires_at) VALUES (?, ?, 1, ?) ON CONFLICT (run_id) DO NOTHING');
-    this.extendLease = db.prepare<[string, string, number]>('UPDATE leases SET expires_at = ? WHERE run_id = ? AND token = ?');
+    // Only a lease still live: one that ran out is its driver's no more, even if nobody took it yet.
+    this.extendLease = db.prepare<[string, string, number, string]>('UPDATE leases SET expires_at = ? WHERE run_id = ? AND token = ? AND expires_at > ?');
     this.dropLease = db.prepare<[string, number]>("UPDATE leases SET expires_at = '' WHERE run_id = ? AND token = ?");
     // Runnable: due, and nobody holds a live lease. The partial index on wake_at orders the scan.
     this.selectRunnable = db.prepare<[string, string, number], string>(
@@ -839,7 +840,7 @@ class SqliteEventStore implements EventStore {
     const { now, ttlMs } = leaseRequest({ runId: lease.runId, owner: lease.owner, ...request });
     return this.leaseWrite(`renew the lease of run '${lease.runId}'`, () => {
       const expiresAt = addMs(now, ttlMs);
-      const changed = this.extendLease.run(expiresAt, lease.runId, lease.token).changes;
+      const changed = this.extendLease.run(expiresAt, lease.runId, lease.token, now).changes;
       if (changed === 0) throw leaseLost(lease.runId, lease.token, this.selectLease.get(lease.runId)?.[2]);
       return { lease: { ...lease, expiresAt }, version: this.streamVersion.get(lease.runId) ?? 0 };
     });

@@ -29,6 +29,8 @@ import {
 export interface ContractStoreHandle {
   store: EventStore;
   reopen?: () => Promise<EventStore>;
+  /** Another connection to the same store, as another process has (closed by cleanup). Stores with one connection have none. */
+  another?: () => Promise<EventStore>;
   cleanup: () => Promise<void>;
 }
 
@@ -61,7 +63,7 @@ async function snapshotRun(store: EventStore, runId: string): Promise<unknown> {
  * Registers the contract suite for one store implementation. `open` is called
  * before every test and must return an empty store.
  */
-export function describeEventStoreContract(name: string, open: () => Promise<ContractStoreHandle>): void {
+export function describeEventStoreContract(name: string, open: () => Promise<ContractStoreHandle>, features: { connections?: boolean } = {}): void {
   describe(`EventStore contract: ${name}`, () => {
     let handle: ContractStoreHandle;
     let store: EventStore;
@@ -512,6 +514,16 @@ export function describeEventStoreContract(name: string, open: () => Promise<Con
         expect(await store.getLease('run-b')).toBeNull();
       });
 
+      it('renews a live lease, and refuses (E_LEASE_LOST) one that ran out or was released, even with nobody holding the run', async () => {
+        const lease = await store.acquireLease({ runId: 'run-a', owner: 'w1', now: t0, ttlMs: 1000 });
+        const renewed = await store.renewLease(lease as NonNullable<typeof lease>, { now: at(999), ttlMs: 1000 });
+        expect(renewed.lease.expiresAt).toBe(at(1999));
+        expect(hasCode(await rejectionOf(store.renewLease(renewed.lease, { now: at(1999), ttlMs: 1000 })), E_LEASE_LOST)).toBe(true);
+        const again = await store.acquireLease({ runId: 'run-a', owner: 'w1', now: at(2000), ttlMs: 1000 });
+        await store.releaseLease(again as NonNullable<typeof again>);
+        expect(hasCode(await rejectionOf(store.renewLease(again as NonNullable<typeof again>, { now: at(2001), ttlMs: 1000 })), E_LEASE_LOST)).toBe(true);
+      });
+
       it('refuses an append carrying a token that is no longer current (E_LEASE_LOST), writing nothing', async () => {
         const lease = await store.acquireLease({ runId: 'run-a', owner: 'w1', now: t0, ttlMs: 1000 });
         const run = await commit(store, { ...startRun('run-a'), lease: { token: lease?.token as number } });
@@ -630,6 +642,58 @@ export function describeEventStoreContract(name: string, open: () => Promise<Con
         expect(after).toHaveLength(6);
         expect(verifyChain('run-a', after)).toEqual([]);
         expect((await store.readAll(0, 100)).map((e) => e.globalSeq)).toEqual(after.map((e) => e.globalSeq));
+      });
+    });
+    describe.skipIf(features.connections !== true)('several connections (as several processes)', () => {
+      const others = async (n: number): Promise<EventStore[]> => Promise.all(Array.from({ length: n }, () => (handle.another as () => Promise<EventStore>)()));
+
+      it('a reader polling readAll while 8 writers commit on their own connections never misses an event', async () => {
+        const writers = await others(8);
+        const reader = (await others(1))[0] as EventStore;
+        const seen: number[] = [];
+        let after = 0;
+        let done = false;
+        const writing = Promise.all(writers.map(async (writer, w) => {
+          for (let r = 0; r < 4; r++) {
+            const runId = `run-${w}-${r}`;
+            const run = await commit(writer, startRun(runId));
+            await commit(writer, retryNode(run, 'again'));
+          }
+        })).finally(() => (done = true));
+        while (!done) {
+          const page = await reader.readAll(after, 25);
+          for (const event of page) seen.push(event.globalSeq);
+          after = page.at(-1)?.globalSeq ?? after;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        await writing;
+        for (const event of await reader.readAll(after, 10_000)) seen.push(event.globalSeq);
+        const all = (await reader.readAll(0, 10_000)).map((event) => event.globalSeq);
+        expect(all.length).toBe(8 * 4 * (startRun('x').events.length + retryNode(startRun('x').run, 'again').events.length));
+        expect(seen).toEqual(all);
+      });
+
+      it('of concurrent appends at one version from several connections, exactly one wins', async () => {
+        const run = await commit(store, startRun('run-a'));
+        const connections = await others(6);
+        const results = await Promise.allSettled(connections.map((connection, i) => connection.append(retryNode(run, `attempt ${i}`))));
+        expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+        for (const result of results) if (result.status === 'rejected') expect(hasCode(result.reason, E_CONCURRENT_UPDATE)).toBe(true);
+        expect(await store.readRun('run-a')).toHaveLength(run.version + retryNode(run, 'x').events.length);
+      });
+
+      it('a driver whose lease another connection took over cannot append (E_LEASE_LOST), writing nothing', async () => {
+        const [driver, taker] = (await others(2)) as [EventStore, EventStore];
+        const t0 = '2025-06-01T12:00:00.000Z';
+        const lease = await driver.acquireLease({ runId: 'run-a', owner: 'w1', now: t0, ttlMs: 60_000 });
+        const run = await commit(driver, { ...startRun('run-a'), lease: { token: lease?.token as number } });
+        const taken = await taker.acquireLease({ runId: 'run-a', owner: 'w2', now: t0, ttlMs: 60_000, force: true });
+        expect(taken?.token).toBe((lease?.token as number) + 1);
+        const before = await snapshotRun(store, 'run-a');
+        const error = await rejectionOf(driver.append({ ...retryNode(run, 'late'), lease: { token: lease?.token as number } }));
+        expect(hasCode(error, E_LEASE_LOST)).toBe(true);
+        expect(await snapshotRun(store, 'run-a')).toEqual(before);
+        await commit(taker, { ...retryNode(run, 'the new driver'), lease: { token: taken?.token as number } });
       });
     });
   });

@@ -42,6 +42,7 @@ describe.skipIf(url === undefined || url === '')('PostgreSQL (CANTBOOK_TEST_POST
   describeEventStoreContract('postgres (schema per test)', async () => {
     const schema = freshSchema();
     let current: EventStore = await openPostgresStore(url as string, { schema });
+    const connections: EventStore[] = [];
     return {
       store: current,
       reopen: async () => {
@@ -49,12 +50,18 @@ describe.skipIf(url === undefined || url === '')('PostgreSQL (CANTBOOK_TEST_POST
         current = await openPostgresStore(url as string, { schema });
         return current;
       },
+      another: async () => {
+        const connection = await openPostgresStore(url as string, { schema, maxConnections: 2 });
+        connections.push(connection);
+        return connection;
+      },
       cleanup: async () => {
+        for (const connection of connections) await connection.close();
         await current.close();
         await dropSchema(schema);
       },
     };
-  });
+  }, { connections: true });
 
   describeEventStoreContract('postgres (caller\'s pool)', async () => {
     const schema = freshSchema();

@@ -33,6 +33,7 @@ describeEventStoreContract('sqlite file (WAL)', async () => {
   const dir = await tempDir();
   const path = join(dir, 'cantbook.db');
   let current = openSqliteStore(path);
+  const connections: EventStore[] = [];
   return {
     store: current,
     reopen: async () => {
@@ -40,12 +41,18 @@ describeEventStoreContract('sqlite file (WAL)', async () => {
       current = openSqliteStore(path);
       return current;
     },
+    another: async () => {
+      const connection = openSqliteStore(path);
+      connections.push(connection);
+      return connection;
+    },
     cleanup: async () => {
+      for (const connection of connections) await connection.close();
       await current.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
-});
+}, { connections: true });
 
 describeEventStoreContract('sqlite file (synchronous FULL)', async () => {
   const dir = await tempDir();
