@@ -11,6 +11,7 @@ import type { AppendRequest } from './eventStore.js';
 /** A value bound to a SQL parameter by both drivers. */
 export type RowValue = string | number | null;
 
+/** Throws TypeError on an append request no store could write (a programmer error, not bad data). */
 export function validateAppend(request: AppendRequest): void {
   const { runId, expectedVersion, events, run, approvals } = request;
   if (!Number.isInteger(expectedVersion) || expectedVersion < 0) {
@@ -34,9 +35,10 @@ export function validateAppend(request: AppendRequest): void {
   }
 }
 
+/** E_LEASE_LOST: the token is not the run's current one, or its lease ran out. */
 export function leaseLost(runId: string, token: number, current: number | undefined): CantbookError {
-  const now = current === undefined ? 'the run has no lease' : `the run's lease is now token ${current}`;
-  return new CantbookError(E_LEASE_LOST, `run '${runId}': the lease with token ${token} was lost (${now}); another driver took the run over`, { runId, token, currentToken: current ?? null });
+  const why = current === undefined ? 'the run has no lease' : current === token ? 'it ran out' : `another driver took the run over: its lease is now token ${current}`;
+  return new CantbookError(E_LEASE_LOST, `run '${runId}': the lease with token ${token} was lost (${why})`, { runId, token, currentToken: current ?? null });
 }
 
 /** Checks the common arguments of the lease calls; throws TypeError on a programmer error. */
@@ -47,10 +49,12 @@ export function leaseRequest(request: { runId: string; owner: string; now: strin
   return { ...request, now: new Date(request.now).toISOString() };
 }
 
+/** An ISO time `ms` later. */
 export function addMs(iso: string, ms: number): string {
   return new Date(Date.parse(iso) + ms).toISOString();
 }
 
+/** E_CONCURRENT_UPDATE: another append moved the run past `expectedVersion`. */
 export function concurrentUpdate(runId: string, expectedVersion: number, actualVersion: number | undefined, cause?: unknown): CantbookError {
   const found = actualVersion === undefined ? 'has moved on' : `is at version ${actualVersion}`;
   return new CantbookError(
@@ -61,10 +65,12 @@ export function concurrentUpdate(runId: string, expectedVersion: number, actualV
   );
 }
 
+/** An event as an append returns it: its run, seq, global position and hash. */
 export function storedEvent(event: NewRunEvent, runId: string, seq: number, globalSeq: number, hash: string): RunEvent {
   return { runId, seq, globalSeq, type: event.type, data: event.data, at: event.at, hash } as RunEvent;
 }
 
+/** A runs row's values, in RUN_COLUMNS order (JSON columns as text). */
 export function runParams(run: RunRow): RowValue[] {
   return [
     run.runId,
