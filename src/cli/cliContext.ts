@@ -83,8 +83,8 @@ export interface CliContext {
    * As withStore, for commands that only read. SQLite: the file is opened
    * read-only (so a read-only file or directory works), and nothing is ever
    * created: a missing database is E_STORE_UNAVAILABLE naming the path.
-   * PostgreSQL: the store is opened as withStore does (openPostgresStore has no
-   * read-only mode yet, so it creates its tables in an empty database).
+   * PostgreSQL: nothing is created either (openPostgresStore with create:
+   * false): a database or schema without a cantbook store is E_STORE_UNAVAILABLE.
    */
   withReadStore<T>(fn: (store: EventStore) => Promise<T>): Promise<T>;
   /**
@@ -181,7 +181,7 @@ export function createCliContext(environment: CliEnvironment, globals: GlobalOpt
 
   const openFor = async <T>(readonly: boolean, fn: (store: EventStore) => Promise<T>): Promise<T> => {
     const found = database();
-    if (found.kind === 'postgres') return withPostgresStore(found.url, fn);
+    if (found.kind === 'postgres') return withPostgresStore(found.url, !readonly, fn);
     const { path } = readonly ? found : ensureDatabase(found);
     if (readonly && path !== ':memory:' && !existsSync(path)) {
       throw new CantbookError('E_STORE_UNAVAILABLE', `no database at '${path}' (a command that only reads never creates one; run a playbook first, or pass --db)`, { path });
@@ -265,9 +265,9 @@ export function postgresFlag(url: PostgresUrl, source: DatabaseSource): string {
  * naming host, port, database and user); any message that would quote the
  * URL's password has it replaced by `***`.
  */
-async function withPostgresStore<T>(url: PostgresUrl, fn: (store: EventStore) => Promise<T>): Promise<T> {
+async function withPostgresStore<T>(url: PostgresUrl, create: boolean, fn: (store: EventStore) => Promise<T>): Promise<T> {
   try {
-    const store = await openPostgresStore(url.connectionString, url.schema === undefined ? {} : { schema: url.schema });
+    const store = await openPostgresStore(url.connectionString, { create, ...(url.schema === undefined ? {} : { schema: url.schema }) });
     try {
       return await fn(store);
     } finally {

@@ -37,6 +37,14 @@ export interface PostgresStoreOptions {
    * `E_STORE_UNAVAILABLE` (default 10000 ms; 0 waits as long as the OS does). Ignored with `{ pool }`.
    */
   connectTimeoutMs?: number;
+  /**
+   * Whether opening creates the schema and its tables when there are none
+   * (default true). With false, a database (or schema) that holds no cantbook
+   * store is `E_STORE_UNAVAILABLE` and nothing is created: what commands that
+   * only read want, so a mistyped schema name is an error, not a new empty store.
+   * An existing store of an older version is still migrated.
+   */
+  create?: boolean;
 }
 
 /** What {@link openPostgresStore} connects to: a connection string, or a pool the caller owns. */
@@ -365,7 +373,7 @@ export async function openPostgresStore(target: PostgresStoreTarget, options: Po
   const q = schema === undefined ? '' : `"${schema}".`;
   const store = new PostgresEventStore(pool, owned, info, q, schema);
   try {
-    await ensureSchema(pool, info, q, schema);
+    await ensureSchema(pool, info, q, schema, options.create ?? true);
   } catch (error) {
     if (owned) await pool.end().catch(() => undefined);
     if (error instanceof CantbookError) throw error;
@@ -375,7 +383,7 @@ export async function openPostgresStore(target: PostgresStoreTarget, options: Po
 }
 
 /** Creates or migrates the schema under a transaction-scoped advisory lock; refuses foreign or newer schemas. */
-async function ensureSchema(pool: Pool, info: TargetInfo, q: string, schema: string | undefined): Promise<void> {
+async function ensureSchema(pool: Pool, info: TargetInfo, q: string, schema: string | undefined, create: boolean): Promise<void> {
   const client = await pool.connect();
   let broken = false;
   const onError = (): void => {
@@ -386,7 +394,7 @@ async function ensureSchema(pool: Pool, info: TargetInfo, q: string, schema: str
     await client.query('BEGIN');
     // Two processes opening an empty database at once: the second waits here, then finds the schema made.
     await client.query("SELECT pg_advisory_xact_lock(hashtext('cantbook schema ' || $1))", [schema ?? '']);
-    if (schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    if (schema !== undefined && create) await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
     const where = schema === undefined ? 'current schema' : `schema '${schema}'`;
     const found = await client.query<{ meta: string | null; events: string | null }>(
       'SELECT to_regclass($1)::text AS meta, to_regclass($2)::text AS events',
@@ -399,6 +407,13 @@ async function ensureSchema(pool: Pool, info: TargetInfo, q: string, schema: str
           E_STORE_UNAVAILABLE,
           `database '${info.database}' on ${hostText(info)} is not a cantbook store: the ${where} has an 'events' table but no 'cantbook_meta' table`,
           { host: info.host, database: info.database },
+        );
+      }
+      if (!create) {
+        throw new CantbookError(
+          E_STORE_UNAVAILABLE,
+          `database '${info.database}' on ${hostText(info)} has no cantbook store in the ${where} (opened without creating one: check the database and schema names, or run a playbook first)`,
+          { host: info.host, database: info.database, ...(schema === undefined ? {} : { schema }) },
         );
       }
       await client.query(schemaSql(q));

@@ -133,6 +133,23 @@ describe.skipIf(url === undefined || url === '')('openPostgresStore (PostgreSQL 
     }
   });
 
+  it('with create: false, opens an existing store and refuses (E_STORE_UNAVAILABLE) to create one, leaving no schema behind', async () => {
+    const name = schema();
+    const error = await rejectionOf(openPostgresStore(url as string, { schema: name, create: false }));
+    expect(hasCode(error, E_STORE_UNAVAILABLE)).toBe(true);
+    expect((error as Error).message).toContain(`has no cantbook store in the schema '${name}'`);
+    expect((await admin.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [name])).rows).toEqual([]);
+    const created = await openPostgresStore(url as string, { schema: name });
+    await created.append(startRun('run-a'));
+    await created.close();
+    const reader = await openPostgresStore(url as string, { schema: name, create: false });
+    try {
+      expect((await reader.readRun('run-a')).length).toBeGreaterThan(0);
+    } finally {
+      await reader.close();
+    }
+  });
+
   it('refuses a schema with another application\'s events table', async () => {
     const name = schema();
     await admin.query(`CREATE SCHEMA "${name}"; CREATE TABLE "${name}".events (id int)`);

@@ -266,8 +266,18 @@ describe.skipIf(baseUrl === '')('the CLI on PostgreSQL (CANTBOOK_TEST_POSTGRES_U
     expect(await cli.json<{ status: string }>(['--db', url, 'show', second.runId], env)).toMatchObject({ status: 'cancelled' });
     expect(await cli.json<{ status: string }[]>(['--db', url, 'runs'], env)).toHaveLength(3);
 
-    // The schema parameter decides where runs live: a fresh schema has none.
-    expect(await cli.json<unknown[]>(['--db', freshUrl().url, 'runs'], env)).toEqual([]);
+    // The schema parameter decides where runs live. One with no store (a typo, say) is an error for a
+    // command that only reads, and nothing is created there; a command that writes creates it.
+    const fresh = freshUrl();
+    const missing = await cli.run(['--db', fresh.url, 'runs'], env);
+    expect(expectCodedError(missing, 'E_STORE_UNAVAILABLE', 74)).toContain(`has no cantbook store in the schema '${fresh.schema}'`);
+    const admin = new pg.Client({ connectionString: baseUrl });
+    await admin.connect();
+    try {
+      expect((await admin.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [fresh.schema])).rows).toEqual([]);
+    } finally {
+      await admin.end();
+    }
     expect(strayFiles()).toEqual([]);
   });
 
