@@ -12,7 +12,7 @@ import { chainEvents, GENESIS_HASH } from '../events/hashChain.js';
 import type { RunEvent } from '../events/types.js';
 import type { ApprovalRow, ApprovalStatus, RunChanges, RunRow, RunStatus } from '../projections/types.js';
 import { appendMayWakeWorkers, callListeners } from './eventStore.js';
-import { addMs, bindingValue, concurrentUpdate, leaseLost, leaseRequest, runParams, storedEvent, validateAppend } from './storeRows.js';
+import { addMs, approvalParams, bindingValue, concurrentUpdate, groupByRun, leaseLost, leaseRequest, runParams, storedEvent, validateAppend } from './storeRows.js';
 import type { AcquireLeaseRequest, AppendRequest, ClaimRunsRequest, EventStore, Lease, ListApprovalsFilter, ListRunsFilter } from './eventStore.js';
 
 /**
@@ -657,7 +657,7 @@ class PostgresEventStore implements EventStore {
          token_hash = excluded.token_hash, context_digest = excluded.context_digest, expires_at = excluded.expires_at,
          requested_at = excluded.requested_at, decided_at = excluded.decided_at, approver = excluded.approver,
          reason = excluded.reason, resumed = excluded.resumed`,
-      approvalParams(approval),
+      approvalParams(approval, (resumed) => resumed),
     ));
   }
 
@@ -738,8 +738,8 @@ class PostgresEventStore implements EventStore {
       attempts: (await c.query<KeyDbRow<number>>(
         `SELECT a.run_id, a.node_id AS key, a.attempts AS value FROM ${this.q}run_attempts a JOIN ${this.q}runs r ON r.run_id = a.run_id ${where} ORDER BY a.ord`, params)).rows,
     }));
-    const bindings = groupByRun(read.bindings);
-    const attempts = groupByRun(read.attempts);
+    const bindings = groupByRun(read.bindings, (row) => row.run_id);
+    const attempts = groupByRun(read.attempts, (row) => row.run_id);
     return read.rows.map((row) => this.toRun(row, bindings.get(row.run_id), attempts.get(row.run_id)));
   }
 
@@ -1145,37 +1145,11 @@ function toLease(row: LeaseDbRow): Lease {
 
 
 /** Key rows of several runs, by run, each run's rows in the order read. */
-function groupByRun<V>(rows: readonly KeyDbRow<V>[]): Map<string, KeyDbRow<V>[]> {
-  const byRun = new Map<string, KeyDbRow<V>[]>();
-  for (const row of rows) {
-    const list = byRun.get(row.run_id);
-    if (list === undefined) byRun.set(row.run_id, [row]);
-    else list.push(row);
-  }
-  return byRun;
-}
 
-function approvalParams(approval: ApprovalRow): SqlValue[] {
-  return [
-    approval.approvalId,
-    approval.runId,
-    approval.nodeId,
-    approval.status,
-    approval.prompt,
-    approval.tokenHash,
-    approval.contextDigest,
-    approval.expiresAt ?? null,
-    approval.requestedAt,
-    approval.decidedAt ?? null,
-    approval.approver ?? null,
-    approval.reason ?? null,
-    approval.resumed,
-  ];
-}
 
 /** An approval row as cantbook_append's json_to_recordset reads it (column names). */
 function approvalRecord(approval: ApprovalRow): Record<string, SqlValue> {
-  const values = approvalParams(approval);
+  const values = approvalParams(approval, (resumed) => resumed);
   return Object.fromEntries(APPROVAL_COLUMNS.split(', ').map((column, index) => [column, values[index] as SqlValue]));
 }
 

@@ -11,7 +11,7 @@ import { chainEvents, GENESIS_HASH } from '../events/hashChain.js';
 import type { RunEvent } from '../events/types.js';
 import type { ApprovalRow, ApprovalStatus, RunChanges, RunRow, RunStatus } from '../projections/types.js';
 import { appendMayWakeWorkers, callListeners } from './eventStore.js';
-import { addMs, bindingValue, concurrentUpdate, leaseLost, leaseRequest, runParams, storedEvent, validateAppend } from './storeRows.js';
+import { addMs, approvalParams, bindingValue, concurrentUpdate, groupByRun, leaseLost, leaseRequest, runParams, storedEvent, validateAppend } from './storeRows.js';
 import type { AcquireLeaseRequest, AppendRequest, ClaimRunsRequest, EventStore, Lease, ListApprovalsFilter, ListRunsFilter } from './eventStore.js';
 
 /** An append waiting for its commit, and what became of it. */
@@ -755,7 +755,7 @@ class SqliteEventStore implements EventStore {
       }),
     );
     if (read === undefined) return null;
-    return this.toRun(read.row, groupByRun(read.bindings).get(runId), groupByRun(read.attempts).get(runId));
+    return this.toRun(read.row, groupByRun(read.bindings, (row) => row[0]).get(runId), groupByRun(read.attempts, (row) => row[0]).get(runId));
   }
 
   async listRuns(filter: ListRunsFilter = {}): Promise<RunRow[]> {
@@ -769,8 +769,8 @@ class SqliteEventStore implements EventStore {
           : { rows: this.selectRunsByStatus.all(status), bindings: this.selectBindingsByStatus.all(status), attempts: this.selectAttemptsByStatus.all(status) },
       ),
     );
-    const bindings = groupByRun(read.bindings);
-    const attempts = groupByRun(read.attempts);
+    const bindings = groupByRun(read.bindings, (row) => row[0]);
+    const attempts = groupByRun(read.attempts, (row) => row[0]);
     return read.rows.map((row) => this.toRun(row, bindings.get(row[0]), attempts.get(row[0])));
   }
 
@@ -943,7 +943,7 @@ class SqliteEventStore implements EventStore {
     this.writeRun(request.run);
     if (request.changed === undefined) this.replaceRunKeys(request.run);
     else this.writeRunKeys(request.run, request.changed);
-    for (const approval of request.approvals) this.upsertApproval.run(...approvalParams(approval));
+    for (const approval of request.approvals) this.upsertApproval.run(...approvalParams(approval, (resumed) => (resumed ? 1 : 0)));
     return stored;
   }
 
@@ -968,7 +968,7 @@ class SqliteEventStore implements EventStore {
     if (run === null) return;
     this.writeRun(run);
     this.insertRunKeys(run);
-    for (const approval of approvals) this.upsertApproval.run(...approvalParams(approval));
+    for (const approval of approvals) this.upsertApproval.run(...approvalParams(approval, (resumed) => (resumed ? 1 : 0)));
   }
 
   /** Upserts a runs row (two statements; see updateRunStatus). */
@@ -1129,33 +1129,7 @@ function toLease(row: LeaseTuple): Lease {
 
 
 /** Key rows of several runs, by run, each run's rows in the order read. */
-function groupByRun<V>(rows: readonly KeyTuple<V>[]): Map<string, KeyTuple<V>[]> {
-  const byRun = new Map<string, KeyTuple<V>[]>();
-  for (const row of rows) {
-    const list = byRun.get(row[0]);
-    if (list === undefined) byRun.set(row[0], [row]);
-    else list.push(row);
-  }
-  return byRun;
-}
 
-function approvalParams(approval: ApprovalRow): SqlValue[] {
-  return [
-    approval.approvalId,
-    approval.runId,
-    approval.nodeId,
-    approval.status,
-    approval.prompt,
-    approval.tokenHash,
-    approval.contextDigest,
-    approval.expiresAt ?? null,
-    approval.requestedAt,
-    approval.decidedAt ?? null,
-    approval.approver ?? null,
-    approval.reason ?? null,
-    approval.resumed ? 1 : 0,
-  ];
-}
 
 function toApproval(row: ApprovalTuple): ApprovalRow {
   const [approvalId, runId, nodeId, status, prompt, tokenHash, contextDigest, expiresAt, requestedAt,

@@ -5,7 +5,7 @@
  */
 import { CantbookError, E_CONCURRENT_UPDATE, E_LEASE_LOST } from '../errors.js';
 import type { NewRunEvent, RunEvent } from '../events/types.js';
-import type { RunRow } from '../projections/types.js';
+import type { ApprovalRow, RunRow } from '../projections/types.js';
 import type { AppendRequest } from './eventStore.js';
 
 /** A value bound to a SQL parameter by both drivers. */
@@ -98,4 +98,35 @@ export function runParams(run: RunRow): RowValue[] {
  */
 export function bindingValue(bindings: RunRow['bindings'], key: string): string | undefined {
   return Object.hasOwn(bindings, key) ? (JSON.stringify(bindings[key]) as string | undefined) : undefined;
+}
+
+/** An approvals row's values, in APPROVAL_COLUMNS order; `bool` encodes `resumed` as the driver binds it. */
+export function approvalParams<B>(approval: ApprovalRow, bool: (value: boolean) => B): (RowValue | B)[] {
+  return [
+    approval.approvalId,
+    approval.runId,
+    approval.nodeId,
+    approval.status,
+    approval.prompt,
+    approval.tokenHash,
+    approval.contextDigest,
+    approval.expiresAt ?? null,
+    approval.requestedAt,
+    approval.decidedAt ?? null,
+    approval.approver ?? null,
+    approval.reason ?? null,
+    bool(approval.resumed),
+  ];
+}
+
+/** Rows grouped by their run, each group in the rows' order. */
+export function groupByRun<R>(rows: readonly R[], runOf: (row: R) => string): Map<string, R[]> {
+  const byRun = new Map<string, R[]>();
+  for (const row of rows) {
+    const runId = runOf(row);
+    const list = byRun.get(runId);
+    if (list === undefined) byRun.set(runId, [row]);
+    else list.push(row);
+  }
+  return byRun;
 }

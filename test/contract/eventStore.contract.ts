@@ -41,7 +41,7 @@ async function commit(store: EventStore, request: AppendRequest): Promise<RunRow
 }
 
 /** The rejection of `promise`, failing the test when it resolves. */
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
   try {
     await promise;
   } catch (error) {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { E_STORE_UNAVAILABLE, hasCode } from '../../src/errors.js';
 import type { EventStore } from '../../src/store/eventStore.js';
 import { POSTGRES_SCHEMA_VERSION, openPostgresStore } from '../../src/store/postgresEventStore.js';
-import { describeEventStoreContract } from './eventStore.contract.js';
+import { describeEventStoreContract, rejectionOf } from './eventStore.contract.js';
 import { retryNode, startRun } from './fixtures/runRequests.js';
 
 const url = process.env['CANTBOOK_TEST_POSTGRES_URL'];
@@ -27,15 +27,6 @@ async function dropSchema(schema: string): Promise<void> {
   } finally {
     await client.end();
   }
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the promise to reject, but it resolved');
 }
 
 describe.skipIf(url === undefined || url === '')('PostgreSQL (CANTBOOK_TEST_POSTGRES_URL)', () => {

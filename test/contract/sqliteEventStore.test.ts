@@ -19,7 +19,7 @@ import {
 import { verifyChain } from '../../src/events/hashChain.js';
 import type { EventStore } from '../../src/store/eventStore.js';
 import { SQLITE_SCHEMA_VERSION, openSqliteStore } from '../../src/store/sqliteEventStore.js';
-import { describeEventStoreContract } from './eventStore.contract.js';
+import { describeEventStoreContract, rejectionOf } from './eventStore.contract.js';
 import type { ChildResult } from './fixtures/appendChild.js';
 import { pauseRun, retryNode, startRun, succeedNode } from './fixtures/runRequests.js';
 
@@ -85,15 +85,6 @@ function thrownBy(fn: () => unknown): unknown {
     return error;
   }
   throw new Error('expected a throw');
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the promise to reject, but it resolved');
 }
 
 describe('openSqliteStore (SQLite specifics)', () => {
