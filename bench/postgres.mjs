@@ -47,9 +47,9 @@
 // exactly once in its log and, through workers, every run claimed exactly once; every DBOS
 // workflow returned its ten outputs, recorded ten steps, and the step functions ran exactly
 // ten times per workflow.
-import { fork } from 'node:child_process';
 import { join } from 'node:path';
 import { benchDir, emit, linearPlaybook, loadCantbook, log, median, nowMs, parseArgs, round, runIdOf } from './lib/common.mjs';
+import { countDrives, forkChild, killChildren, withinStall } from './lib/children.mjs';
 import { ensureDbosPeer } from './lib/peer.mjs';
 import { adminClient, dropSchemas, openBenchServer, rawCommitRate, readingDelta, serverFacts, serverReading } from './lib/postgresServer.mjs';
 
@@ -75,60 +75,13 @@ const { definition } = cb.parsePlaybook(source);
 const childPath = join(benchDir, 'lib', 'postgresProcess.mjs');
 const prefix = `cantbook_bench_${process.pid}`;
 
-const live = new Set();
 let workerChildren = [];
-process.on('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
 const server = openBenchServer();
 const admin = adminClient(server.url);
 await admin.connect();
 
 /** Forks one long-lived child; `ready` resolves once it has loaded its engine and warmed up. */
-function spawnChild(mode) {
-  const child = fork(childPath, [mode, server.url, prefix, String(WARM_UP_RUNS)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--no-deprecation'] });
-  live.add(child);
-  const handlers = new Set();
-  child.on('message', (m) => {
-    for (const h of [...handlers]) h(m);
-  });
-  let exited = false;
-  const gone = new Promise((resolve) => child.once('exit', (code, signal) => {
-    exited = true;
-    live.delete(child);
-    resolve(new Error(`bench/lib/postgresProcess.mjs ${mode} (pid ${child.pid}) exited with ${code ?? signal}`));
-  }));
-  /** The next message of this type; rejects if the child dies first. */
-  const next = (type, onOther) => new Promise((resolve, reject) => {
-    const h = (m) => {
-      if (m.type === type) {
-        handlers.delete(h);
-        resolve(m);
-      } else onOther?.(m);
-    };
-    handlers.add(h);
-    void gone.then((error) => {
-      handlers.delete(h);
-      reject(error);
-    });
-  });
-  return { child, mode, ready: next('ready'), next, send: (m) => !exited && child.send(m), stop: () => child.disconnect() };
-}
-
-/** Waits for `done` to resolve, failing loudly when the children stop making progress. */
-async function withinStall(done, progress, what, stallMs = STALL_MS) {
-  let last = progress();
-  for (;;) {
-    let timer;
-    const tick = new Promise((resolve) => (timer = setTimeout(() => resolve('tick'), stallMs)));
-    const outcome = await Promise.race([done, tick]);
-    clearTimeout(timer);
-    if (outcome !== 'tick') return outcome;
-    const now = progress();
-    if (now === last) throw new Error(`${what}: no progress for ${stallMs / 1000} s (${now} done)`);
-    last = now;
-  }
-}
+const spawnChild = (mode) => forkChild(childPath, mode, { args: [server.url, prefix, String(WARM_UP_RUNS)], execArgv: ['--no-deprecation'] });
 
 const sum = (list, f) => list.reduce((n, x) => n + f(x), 0);
 const addQueries = (reports) => ({
@@ -169,20 +122,12 @@ async function workersSample(k, runs, sampleNo) {
   const used = workerChildren.slice(0, k);
   for (const w of used) w.send({ type: 'open', schema, concurrency: PER_WORKER, runs });
   await Promise.all(used.map((w) => w.next('opened')));
-  let driven = 0;
-  const statuses = {};
-  let allDriven;
-  const done = new Promise((resolve) => (allDriven = resolve));
-  const onDriven = (m) => {
-    if (m.type !== 'driven') return;
-    statuses[m.status] = (statuses[m.status] ?? 0) + 1;
-    if (++driven === runs) allDriven(nowMs());
-  };
-  const reportsArriving = used.map((w) => w.next('report', onDriven));
+  const drives = countDrives(runs);
+  const reportsArriving = used.map((w) => w.next('report', drives.onDriven));
   const before = await serverReading(admin, server);
   const start = nowMs();
   for (const w of used) w.send({ type: 'go' });
-  const end = await withinStall(done, () => driven, `${k} worker process${k > 1 ? 'es' : ''}`);
+  const end = await withinStall(drives.done, drives.driven, `${k} worker process${k > 1 ? 'es' : ''}`, STALL_MS);
   const ms = end - start;
   const after = await serverReading(admin, server);
   for (const w of used) w.send({ type: 'stop' });
@@ -200,8 +145,8 @@ async function workersSample(k, runs, sampleNo) {
   }
   await store.close();
   const claimed = reports.map((r) => r.worker.claimed);
-  if (rows.length !== runs || completed !== runs || bad.length > 0 || statuses.completed !== runs || sum(claimed, (x) => x) !== runs) {
-    throw new Error(`${k} workers: ${completed} of ${rows.length} runs completed (expected ${runs}), drives ended ${JSON.stringify(statuses)}, runs claimed per process ${claimed.join(', ')}, logs: ${bad.slice(0, 3).join('; ') || 'fine'}`);
+  if (rows.length !== runs || completed !== runs || bad.length > 0 || drives.statuses.completed !== runs || sum(claimed, (x) => x) !== runs) {
+    throw new Error(`${k} workers: ${completed} of ${rows.length} runs completed (expected ${runs}), drives ended ${JSON.stringify(drives.statuses)}, runs claimed per process ${claimed.join(', ')}, logs: ${bad.slice(0, 3).join('; ') || 'fine'}`);
   }
   await admin.query(`DROP SCHEMA "${schema}" CASCADE`);
   const errors = {};
@@ -328,7 +273,7 @@ try {
 } catch (error) {
   failure = error;
 } finally {
-  for (const child of live) child.kill('SIGKILL');
+  killChildren();
   try {
     if (server.external) await dropSchemas(admin, prefix);
     await admin.end();

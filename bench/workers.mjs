@@ -34,11 +34,11 @@
 // runs waiting for a slot). For each, its CPU time (process.cpuUsage in the child, and
 // utime+stime from /proc/<pid>/stat seen from here) as a share of one core, and its store
 // calls: it should sleep up to pollMs = 1000 ms between looks for work.
-import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { benchDir, emit, linearPlaybook, loadCantbook, log, median, nowMs, parseArgs, removeDir, round, runIdOf, scratchDir } from './lib/common.mjs';
+import { countDrives, forkChild, withinStall } from './lib/children.mjs';
 import { Database } from './lib/sqliteFiles.mjs';
 
 const NODES = 5; // as bench/lib/workerProcess.mjs
@@ -64,58 +64,9 @@ const childPath = join(benchDir, 'lib', 'workerProcess.mjs');
 const dir = scratchDir('workers');
 let fileNo = 0;
 const freshPath = () => join(dir, `f${++fileNo}.db`);
-const live = new Set();
-process.on('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
 
 /** Forks one long-lived child; `ready` resolves once it has loaded the library and warmed up. */
-function spawnChild(mode) {
-  const spawnedAt = nowMs();
-  const child = fork(childPath, [mode, join(dir, 'warm')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  live.add(child);
-  const handlers = new Set();
-  child.on('message', (m) => {
-    for (const h of [...handlers]) h(m);
-  });
-  let exited = false;
-  const gone = new Promise((resolve) => child.once('exit', (code, signal) => {
-    exited = true;
-    live.delete(child);
-    resolve(new Error(`bench/lib/workerProcess.mjs ${mode} (pid ${child.pid}) exited with ${code ?? signal}`));
-  }));
-  /** The next message of this type; rejects if the child dies first. */
-  const next = (type, onOther) => new Promise((resolve, reject) => {
-    const h = (m) => {
-      if (m.type === type) {
-        handlers.delete(h);
-        resolve(m);
-      } else onOther?.(m);
-    };
-    handlers.add(h);
-    void gone.then((error) => {
-      handlers.delete(h);
-      reject(error);
-    });
-  });
-  const ready = next('ready').then((m) => ({ ...m, readyMs: nowMs() - spawnedAt }));
-  return { child, mode, ready, next, send: (m) => !exited && child.send(m), stop: () => child.disconnect() };
-}
-
-/** Waits for `done` to resolve, failing loudly when the children stop making progress. */
-async function withinStall(done, progress, what) {
-  let last = progress();
-  for (;;) {
-    let timer;
-    const tick = new Promise((resolve) => (timer = setTimeout(() => resolve('tick'), STALL_MS)));
-    const outcome = await Promise.race([done, tick]);
-    clearTimeout(timer);
-    if (outcome !== 'tick') return outcome;
-    const now = progress();
-    if (now === last) throw new Error(`${what}: no progress for ${STALL_MS / 1000} s (${now} done)`);
-    last = now;
-  }
-}
+const spawnChild = (mode) => forkChild(childPath, mode, { args: [join(dir, 'warm')] });
 
 function storedEvents(path) {
   const db = new Database(path, { readonly: true });
@@ -181,7 +132,7 @@ async function inlineSample(lanes, runs) {
   const done = inlineChild.next('done');
   const start = nowMs();
   inlineChild.send({ type: 'go' });
-  await withinStall(done, () => 0, `inline, ${lanes} lanes`);
+  await withinStall(done, () => 0, `inline, ${lanes} lanes`, STALL_MS);
   const ms = nowMs() - start;
   const report = await inlineChild.next('report');
   const events = await checkCompleted(path, runs, `inline, ${lanes} lanes`);
@@ -205,27 +156,19 @@ async function workersSample(k, runs, { ownFiles = false } = {}) {
   const used = workerChildren.slice(0, k);
   used.forEach((w, i) => w.send({ type: 'open', db: paths[i % paths.length], concurrency: PER_WORKER, runs }));
   await Promise.all(used.map((w) => w.next('opened')));
-  let driven = 0;
-  const statuses = {};
-  let allDriven;
-  const done = new Promise((resolve) => (allDriven = resolve));
-  const onDriven = (m) => {
-    if (m.type !== 'driven') return;
-    statuses[m.status] = (statuses[m.status] ?? 0) + 1;
-    if (++driven === runs) allDriven(nowMs());
-  };
-  const reportsArriving = used.map((w) => w.next('report', onDriven));
+  const drives = countDrives(runs);
+  const reportsArriving = used.map((w) => w.next('report', drives.onDriven));
   const start = nowMs();
   for (const w of used) w.send({ type: 'go' });
-  const end = await withinStall(done, () => driven, `${k} worker process${k > 1 ? 'es' : ''}`);
+  const end = await withinStall(drives.done, drives.driven, `${k} worker process${k > 1 ? 'es' : ''}`, STALL_MS);
   const ms = end - start;
   for (const w of used) w.send({ type: 'stop' });
   const reports = await Promise.all(reportsArriving);
   let events = 0;
   for (const path of paths) events += await checkCompleted(path, runs / paths.length, `${k} workers${ownFiles ? ', own files' : ''}`);
   const claimed = reports.map((r) => r.worker.claimed);
-  if (statuses.completed !== runs || sum(claimed, (x) => x) !== runs) {
-    throw new Error(`${k} workers: drives ended ${JSON.stringify(statuses)}, runs claimed per process ${claimed.join(', ')} (expected ${runs} completed, each claimed once)`);
+  if (drives.statuses.completed !== runs || sum(claimed, (x) => x) !== runs) {
+    throw new Error(`${k} workers: drives ended ${JSON.stringify(drives.statuses)}, runs claimed per process ${claimed.join(', ')} (expected ${runs} completed, each claimed once)`);
   }
   const errors = {};
   for (const r of reports) for (const [code, n] of Object.entries(r.errors)) errors[code] = (errors[code] ?? 0) + n;

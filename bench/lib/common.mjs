@@ -125,6 +125,24 @@ export function runIdOf(prefix, n) {
   return `${prefix}-${tail}`;
 }
 
+/**
+ * Calls `runOne(i)` for i = 0 .. runs - 1, `lanes` calls at a time (each lane one call after
+ * another), and returns how many of the results ended in each `terminalStatus`
+ * (executePlaybook's result has one).
+ */
+export async function inLanes(lanes, runs, runOne) {
+  const statuses = {};
+  let n = 0;
+  const lane = async () => {
+    while (n < runs) {
+      const { terminalStatus } = await runOne(n++);
+      statuses[terminalStatus] = (statuses[terminalStatus] ?? 0) + 1;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(lanes, runs) }, lane));
+  return statuses;
+}
+
 /** Facts about this machine worth printing next to any figure. */
 export async function machineFacts() {
   const cpus = os.cpus();

@@ -24,7 +24,8 @@
 // of node-postgres that engine loads: each call is one round trip to the server.
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { benchDir, linearPlaybook, loadCantbook, markDispatcher, nowMs, repoDir, runIdOf } from './common.mjs';
+import { openInbox } from './childInbox.mjs';
+import { benchDir, inLanes, linearPlaybook, loadCantbook, markDispatcher, nowMs, repoDir, runIdOf } from './common.mjs';
 
 const NODES = 10;
 const WARM_UP_LANES = 4;
@@ -64,35 +65,10 @@ const source = linearPlaybook(NODES, 'bench-postgres');
 const definition = mode === 'dbos' ? undefined : engine.parsePlaybook(source).definition;
 const startupMs = nowMs();
 
-const inbox = [];
-let waiting;
-process.on('message', (m) => {
-  inbox.push(m);
-  waiting?.();
-});
-async function next(type) {
-  for (;;) {
-    const i = inbox.findIndex((m) => m.type === type);
-    if (i >= 0) return inbox.splice(i, 1)[0];
-    await new Promise((resolve) => (waiting = resolve));
-    waiting = undefined;
-  }
-}
+const next = openInbox(); // listening before it sends {type: 'ready'}, so no message of the bench is missed
 
-/** `runs` runs of the playbook through executePlaybook, `lanes` at a time (each lane one run after another). */
-async function inlineRuns(store, lanes, runs, idOf) {
-  const statuses = {};
-  let n = 0;
-  const lane = async () => {
-    while (n < runs) {
-      const i = n++;
-      const result = await engine.executePlaybook({ store, playbook: definition, source, initialContext: {}, dispatcher: markDispatcher, runId: idOf(i) });
-      statuses[result.terminalStatus] = (statuses[result.terminalStatus] ?? 0) + 1;
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(lanes, runs) }, lane));
-  return statuses;
-}
+/** `runs` runs of the playbook through executePlaybook, `lanes` at a time (each lane one run after another); how many ended in each status. */
+const inlineRuns = (store, lanes, runs, idOf) => inLanes(lanes, runs, (i) => engine.executePlaybook({ store, playbook: definition, source, initialContext: {}, dispatcher: markDispatcher, runId: idOf(i) }));
 
 /** Every run's log holds each node started exactly once and ends RunCompleted (cantbook's exactly-once, from its own log). */
 async function checkLogs(store, ids) {

@@ -22,7 +22,8 @@
 // SQLite transactions, waiting for the file's write lock included.
 import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { linearPlaybook, loadCantbook, nowMs, runIdOf } from './common.mjs';
+import { openInbox } from './childInbox.mjs';
+import { inLanes, linearPlaybook, loadCantbook, nowMs, runIdOf } from './common.mjs';
 
 const NODES = 5;
 const DISPATCH_MS = 5;
@@ -94,34 +95,10 @@ function instrumented(store) {
   return { store: wrapper, calls, tx };
 }
 
-const inbox = [];
-let waiting;
-process.on('message', (m) => {
-  inbox.push(m);
-  waiting?.();
-});
-async function next(type) {
-  for (;;) {
-    const i = inbox.findIndex((m) => m.type === type);
-    if (i >= 0) return inbox.splice(i, 1)[0];
-    await new Promise((resolve) => (waiting = resolve));
-    waiting = undefined;
-  }
-}
+const next = openInbox(); // listening before it sends {type: 'ready'}, so no message of the bench is missed
 
-async function inlineRuns(store, lanes, runs, prefix) {
-  const statuses = {};
-  let n = 0;
-  const lane = async () => {
-    while (n < runs) {
-      const i = n++;
-      const result = await cb.executePlaybook({ store, playbook: definition, source, initialContext: {}, dispatcher, runId: runIdOf(prefix, i) });
-      statuses[result.terminalStatus] = (statuses[result.terminalStatus] ?? 0) + 1;
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(lanes, runs) }, lane));
-  return statuses;
-}
+/** `runs` runs of the playbook through executePlaybook, `lanes` at a time (each lane one run after another); how many ended in each status. */
+const inlineRuns = (store, lanes, runs, prefix) => inLanes(lanes, runs, (i) => cb.executePlaybook({ store, playbook: definition, source, initialContext: {}, dispatcher, runId: runIdOf(prefix, i) }));
 
 async function warmUp(dbPath) {
   const path = `${dbPath}.warm-${process.pid}.db`;
