@@ -19,7 +19,12 @@ export interface WorkerOptions extends Omit<HostOptions, 'signal' | 'onEvents'> 
   pollMs?: number;
   /** Called with each durable batch of every run it drives. */
   onEvents?: (events: readonly RunEvent[]) => void;
-  /** Told about a run it could not drive (other than a lost race, which is normal); the run stays runnable. */
+  /**
+   * Told about a run it could not drive (other than a lost race, which is
+   * normal; the run stays runnable), and with runId '' about the store: an
+   * error looking for work, or a transient one (the database restarting, a
+   * standby) that has lasted a whole lease length, once per outage.
+   */
   onError?: (error: unknown, runId: string) => void;
   /** Told about each drive that ended: a result, or the run handed back until its due time. */
   onDriven?: (runId: string, outcome: DriveOutcome) => void;
@@ -101,6 +106,20 @@ export function createWorker(options: WorkerOptions): Worker {
     hinted = true;
     wake();
   };
+  // A store that keeps failing transiently: ridden out quietly for a lease length, then reported once.
+  let outage: { since: number; told: boolean } | undefined;
+  const storeFailed = (error: unknown): void => {
+    if (!isTransient(error)) {
+      options.onError?.(error, '');
+      return;
+    }
+    const now = clock.now().getTime();
+    outage ??= { since: now, told: false };
+    if (!outage.told && now - outage.since >= leaseMs) {
+      outage.told = true;
+      options.onError?.(error, '');
+    }
+  };
 
   async function drive(lease: Lease, controller: AbortController): Promise<void> {
     try {
@@ -125,6 +144,7 @@ export function createWorker(options: WorkerOptions): Worker {
     if (room <= 0 || stopping?.signal.aborted === true) return 0;
     hinted = false;
     const leases = await store.claimRuns({ owner: id, now: clock.now().toISOString(), ttlMs: leaseMs, limit: room });
+    outage = undefined;
     for (const lease of leases) {
       const controller = new AbortController();
       stats.claimed += 1;
@@ -153,7 +173,7 @@ export function createWorker(options: WorkerOptions): Worker {
         const next = await store.nextWakeAt(new Date(now).toISOString());
         if (next !== null) due = Math.max(1, Math.min(pollMs, Date.parse(next) - now));
       } catch (error) {
-        if (!isTransient(error)) options.onError?.(error, '');
+        storeFailed(error);
       }
     }
     // The sleep ends early on a poke, a hint or a stop; either way its timer is cleared.
@@ -174,7 +194,7 @@ export function createWorker(options: WorkerOptions): Worker {
       try {
         claimed = await claim();
       } catch (error) {
-        if (!isTransient(error)) options.onError?.(error, '');
+        storeFailed(error);
       }
       if (claimed === 0) await idle();
     }

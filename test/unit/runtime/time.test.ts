@@ -17,6 +17,7 @@ import { recoverRun } from '../../../src/runtime/recoverRun.js';
 import { cancelRun, retryRun } from '../../../src/runtime/runControl.js';
 import { createWorker } from '../../../src/runtime/worker.js';
 import type { EventStore } from '../../../src/store/eventStore.js';
+import { CantbookError } from '../../../src/errors.js';
 import type { StoreKind } from '../../helpers/testStores.js';
 import { failure, playbookFrom, scriptedDispatcher, success, tempStore } from '../../helpers/runtimeHarness.js';
 import { testClock, until } from '../../helpers/testClock.js';
@@ -382,6 +383,42 @@ describe('worker wake-ups', () => {
       await until(async () => (await store.getRun(runId))?.status === 'completed', 'the run completed without the clock moving');
       expect(dispatcher.calls.map((call) => call.nodeId)).toEqual(['a']);
     } finally {
+      await worker.stop();
+    }
+  });
+});
+
+describe('a worker whose store keeps failing', () => {
+  it('rides out transient errors quietly for a lease length, then reports the outage once; a permanent error at once', async () => {
+    const clock = testClock();
+    let failure: CantbookError | undefined = new CantbookError('E_STORE_UNAVAILABLE', 'the database is restarting', { transient: true });
+    const down = Object.create(store) as EventStore;
+    down.claimRuns = async (request) => {
+      if (failure !== undefined) throw failure;
+      return store.claimRuns(request);
+    };
+    down.nextWakeAt = async (now) => {
+      if (failure !== undefined) throw failure;
+      return store.nextWakeAt(now);
+    };
+    const told: unknown[] = [];
+    const worker = createWorker({ store: down, dispatcher: scriptedDispatcher(), clock, leaseMs: 3_000, pollMs: 500, onError: (error) => told.push(error) });
+    worker.start();
+    try {
+      await clock.advance(2_999);
+      expect(told).toEqual([]);
+      await clock.advance(501);
+      expect(told).toEqual([failure]);
+      await clock.advance(10_000);
+      expect(told).toHaveLength(1);
+      // Back up: the outage is over; a new one is reported again, and a permanent error at once.
+      failure = undefined;
+      await clock.advance(500);
+      failure = new CantbookError('E_STORE_UNAVAILABLE', 'not a cantbook store', {});
+      await clock.advance(500);
+      expect(told).toHaveLength(3);
+    } finally {
+      failure = undefined;
       await worker.stop();
     }
   });
