@@ -12,7 +12,7 @@ import { chainEvents, GENESIS_HASH } from '../events/hashChain.js';
 import type { RunEvent } from '../events/types.js';
 import type { ApprovalRow, ApprovalStatus, RunChanges, RunRow, RunStatus } from '../projections/types.js';
 import { appendMayWakeWorkers, callListeners } from './eventStore.js';
-import { addMs, approvalParams, bindingValue, concurrentUpdate, groupByRun, leaseLost, leaseRequest, runParams, storedEvent, validateAppend } from './storeRows.js';
+import { addMs, approvalParams, bindingValue, claimRequest, concurrentUpdate, groupByRun, leaseLost, leaseRequest, runParams, storedEvent, validateAppend } from './storeRows.js';
 import type { AcquireLeaseRequest, AppendRequest, ClaimRunsRequest, EventStore, Lease, ListApprovalsFilter, ListRunsFilter } from './eventStore.js';
 
 /**
@@ -217,12 +217,7 @@ BEGIN
   END IF;
   INSERT INTO ${q}runs (${RUN_COLUMNS}) VALUES (p_run_id, r_playbook_name, r_playbook_hash, r_status, r_current_node, r_error_context,
       r_started_at, r_updated_at, r_completed_at, r_version, r_epic_id, r_session_id, r_error, r_active_nodes, r_wake_at)
-    ON CONFLICT (run_id) DO UPDATE SET
-      playbook_name = excluded.playbook_name, playbook_hash = excluded.playbook_hash, status = excluded.status,
-      current_node = excluded.current_node, error_context = excluded.error_context, started_at = excluded.started_at,
-      updated_at = excluded.updated_at, completed_at = excluded.completed_at, version = excluded.version,
-      epic_id = excluded.epic_id, session_id = excluded.session_id, error = excluded.error,
-      active_nodes = excluded.active_nodes, wake_at = excluded.wake_at;
+    ${RUN_UPSERT};
   IF p_replace_keys THEN
     DELETE FROM ${q}run_bindings WHERE run_id = p_run_id;
     DELETE FROM ${q}run_attempts WHERE run_id = p_run_id;
@@ -244,11 +239,7 @@ BEGIN
       SELECT ${APPROVAL_COLUMNS} FROM json_to_recordset(p_approvals::json) AS a (
         approval_id text, run_id text, node_id text, status text, prompt text, token_hash text, context_digest text,
         expires_at text, requested_at text, decided_at text, approver text, reason text, resumed boolean)
-      ON CONFLICT (approval_id) DO UPDATE SET
-        run_id = excluded.run_id, node_id = excluded.node_id, status = excluded.status, prompt = excluded.prompt,
-        token_hash = excluded.token_hash, context_digest = excluded.context_digest, expires_at = excluded.expires_at,
-        requested_at = excluded.requested_at, decided_at = excluded.decided_at, approver = excluded.approver,
-        reason = excluded.reason, resumed = excluded.resumed;
+      ${APPROVAL_UPSERT};
   END IF;
   IF p_release THEN UPDATE ${q}leases SET expires_at = '' WHERE run_id = p_run_id AND token = p_token; END IF;
   IF p_channel IS NOT NULL THEN PERFORM pg_notify(p_channel, p_run_id); END IF;
@@ -283,6 +274,11 @@ const APPROVAL_COLUMNS =
   'approval_id, run_id, node_id, status, prompt, token_hash, context_digest, expires_at, requested_at, ' +
   'decided_at, approver, reason, resumed';
 const EVENT_COLUMNS = 'global_seq, run_id, seq, type, data, at, hash';
+/** Upserts of a runs and an approvals row (the append function and a rebuild): every column but the key takes the new value. */
+const upsertOf = (key: string, columns: string): string =>
+  `ON CONFLICT (${key}) DO UPDATE SET ${columns.split(', ').filter((column) => column !== key).map((column) => `${column} = excluded.${column}`).join(', ')}`;
+const RUN_UPSERT = upsertOf('run_id', RUN_COLUMNS);
+const APPROVAL_UPSERT = upsertOf('approval_id', APPROVAL_COLUMNS);
 
 type SqlValue = string | number | boolean | null;
 interface RunDbRow {
@@ -639,12 +635,7 @@ class PostgresEventStore implements EventStore {
   private async writeRun(client: PoolClient, run: RunRow): Promise<void> {
     await client.query(named(
       `INSERT INTO ${this.q}runs (${RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-       ON CONFLICT (run_id) DO UPDATE SET
-         playbook_name = excluded.playbook_name, playbook_hash = excluded.playbook_hash, status = excluded.status,
-         current_node = excluded.current_node, error_context = excluded.error_context, started_at = excluded.started_at,
-         updated_at = excluded.updated_at, completed_at = excluded.completed_at, version = excluded.version,
-         epic_id = excluded.epic_id, session_id = excluded.session_id, error = excluded.error,
-         active_nodes = excluded.active_nodes, wake_at = excluded.wake_at`,
+       ${RUN_UPSERT}`,
       runParams(run),
     ));
   }
@@ -652,11 +643,7 @@ class PostgresEventStore implements EventStore {
   private async upsertApproval(client: PoolClient, approval: ApprovalRow): Promise<void> {
     await client.query(named(
       `INSERT INTO ${this.q}approvals (${APPROVAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-       ON CONFLICT (approval_id) DO UPDATE SET
-         run_id = excluded.run_id, node_id = excluded.node_id, status = excluded.status, prompt = excluded.prompt,
-         token_hash = excluded.token_hash, context_digest = excluded.context_digest, expires_at = excluded.expires_at,
-         requested_at = excluded.requested_at, decided_at = excluded.decided_at, approver = excluded.approver,
-         reason = excluded.reason, resumed = excluded.resumed`,
+       ${APPROVAL_UPSERT}`,
       approvalParams(approval, (resumed) => resumed),
     ));
   }
@@ -878,9 +865,8 @@ class PostgresEventStore implements EventStore {
 
   async claimRuns(request: ClaimRunsRequest): Promise<Lease[]> {
     this.assertOpen('claimRuns');
-    const { owner, now, ttlMs } = leaseRequest({ runId: '', ...request });
-    if (!Number.isInteger(request.limit) || request.limit < 0) throw new TypeError(`claimRuns: limit must be a non-negative integer, got ${String(request.limit)}`);
-    if (request.limit === 0) return [];
+    const { owner, now, ttlMs, limit } = claimRequest(request);
+    if (limit === 0) return [];
     const expiresAt = addMs(now, ttlMs);
     // SKIP LOCKED lets claimers pass each other's candidates by. It alone does not stop a
     // claimer whose snapshot predates another's committed claim from picking the same run
@@ -901,7 +887,7 @@ class PostgresEventStore implements EventStore {
            RETURNING run_id, token
          )
          SELECT g.run_id, g.token, d.wake_at FROM granted g JOIN due d ON d.run_id = g.run_id ORDER BY d.wake_at, g.run_id`,
-        [now, request.limit, owner, expiresAt],
+        [now, limit, owner, expiresAt],
       )));
     return rows.rows.map((row) => ({ runId: row.run_id, owner, token: row.token, expiresAt }));
   }

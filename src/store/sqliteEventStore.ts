@@ -11,7 +11,7 @@ import { chainEvents, GENESIS_HASH } from '../events/hashChain.js';
 import type { RunEvent } from '../events/types.js';
 import type { ApprovalRow, ApprovalStatus, RunChanges, RunRow, RunStatus } from '../projections/types.js';
 import { appendMayWakeWorkers, callListeners } from './eventStore.js';
-import { addMs, approvalParams, bindingValue, concurrentUpdate, groupByRun, leaseLost, leaseRequest, runParams, storedEvent, validateAppend } from './storeRows.js';
+import { addMs, approvalParams, bindingValue, claimRequest, concurrentUpdate, groupByRun, leaseLost, leaseRequest, runParams, storedEvent, validateAppend } from './storeRows.js';
 import type { AcquireLeaseRequest, AppendRequest, ClaimRunsRequest, EventStore, Lease, ListApprovalsFilter, ListRunsFilter } from './eventStore.js';
 
 /** An append waiting for its commit, and what became of it. */
@@ -868,11 +868,10 @@ class SqliteEventStore implements EventStore {
 
   async claimRuns(request: ClaimRunsRequest): Promise<Lease[]> {
     this.assertOpen('claimRuns');
-    const { owner, now, ttlMs } = leaseRequest({ runId: '', ...request });
-    if (!Number.isInteger(request.limit) || request.limit < 0) throw new TypeError(`claimRuns: limit must be a non-negative integer, got ${String(request.limit)}`);
-    if (request.limit === 0) return [];
+    const { owner, now, ttlMs, limit } = claimRequest(request);
+    if (limit === 0) return [];
     // One write transaction: two workers claiming at once serialise here, and each run goes to one of them.
-    return this.leaseWrite('claim runnable runs', () => this.selectRunnable.all(now, now, request.limit).map((runId) => this.grant(runId, owner, now, ttlMs)));
+    return this.leaseWrite('claim runnable runs', () => this.selectRunnable.all(now, now, limit).map((runId) => this.grant(runId, owner, now, ttlMs)));
   }
 
   async nextWakeAt(now: string): Promise<string | null> {

@@ -6,7 +6,7 @@
 import { CantbookError, E_CONCURRENT_UPDATE, E_LEASE_LOST } from '../errors.js';
 import type { NewRunEvent, RunEvent } from '../events/types.js';
 import type { ApprovalRow, RunRow } from '../projections/types.js';
-import type { AppendRequest } from './eventStore.js';
+import type { AppendRequest, ClaimRunsRequest } from './eventStore.js';
 
 /** A value bound to a SQL parameter by both drivers. */
 export type RowValue = string | number | null;
@@ -47,6 +47,13 @@ export function leaseRequest(request: { runId: string; owner: string; now: strin
   if (!Number.isInteger(request.ttlMs) || request.ttlMs <= 0) throw new TypeError(`lease: ttlMs must be a positive integer, got ${String(request.ttlMs)}`);
   if (Number.isNaN(Date.parse(request.now))) throw new TypeError(`lease: now must be an ISO-8601 time, got ${String(request.now)}`);
   return { ...request, now: new Date(request.now).toISOString() };
+}
+
+/** Checks a claimRuns request as leaseRequest does, and its limit (a non-negative integer). */
+export function claimRequest(request: ClaimRunsRequest): { owner: string; now: string; ttlMs: number; limit: number } {
+  const { owner, now, ttlMs } = leaseRequest({ runId: '', ...request });
+  if (!Number.isInteger(request.limit) || request.limit < 0) throw new TypeError(`claimRuns: limit must be a non-negative integer, got ${String(request.limit)}`);
+  return { owner, now, ttlMs, limit: request.limit };
 }
 
 /** An ISO time `ms` later. */
