@@ -3,6 +3,9 @@
  * references, `{{inputs.x}}` templates, one entry, no cycles, reachability and
  * at most one default edge per node, checked for the top level and for every
  * branch of a parallel group alike; references never cross a branch boundary.
+ * Also the rules added after runs could start without them (context templates in
+ * `cwd`/`env`, contracts no check could hold, handlers that cannot act): they
+ * live here, not in the schema, so a pinned text can be read without them.
  *
  * These checks read the plain YAML value leniently, so they run even when the
  * schema found problems: every node with a usable id and every edge with usable
@@ -13,8 +16,9 @@ import { formatPath } from './formatIssues.js';
 import { adjacency, entryNodeIds } from './graph.js';
 import type { DependsEdge, GraphShape } from './graph.js';
 import {
-  I_CYCLE, I_DUPLICATE_ID, I_DUPLICATE_INPUT, I_INJECT_SELF, I_MULTIPLE_DEFAULT_EDGES,
-  I_MULTIPLE_ENTRIES, I_NESTING_DEPTH, I_NO_ENTRY, I_TEMPLATE_NOT_ALLOWED, I_UNKNOWN_INPUT, I_UNKNOWN_REF, I_UNREACHABLE, I_BRANCH_BOUNDARY,
+  I_CONTRACT_NOT_ALLOWED, I_CYCLE, I_DUPLICATE_ID, I_DUPLICATE_INPUT, I_EXIT_CODE_NOT_ALLOWED, I_HANDLER_NOT_ALLOWED, I_INJECT_SELF,
+  I_MULTIPLE_DEFAULT_EDGES, I_MULTIPLE_ENTRIES, I_NESTING_DEPTH, I_NO_ENTRY, I_TEMPLATE_NOT_ALLOWED, I_UNKNOWN_INPUT, I_UNKNOWN_REF,
+  I_UNREACHABLE, I_BRANCH_BOUNDARY,
 } from './issues.js';
 import type { DraftIssue } from './issues.js';
 import { didYouMean } from './suggest.js';
@@ -44,7 +48,7 @@ const isLoose = (value: unknown): value is Loose => typeof value === 'object' &&
 const listOf = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
 const nonEmpty = (value: unknown): value is string => typeof value === 'string' && value !== '';
 
-const issue = (code: DraftIssue['code'], path: Path, message: string): DraftIssue => ({ code, path, message, at: 'value' });
+const issue = (code: DraftIssue['code'], path: Path, message: string, at: DraftIssue['at'] = 'value'): DraftIssue => ({ code, path, message, at });
 
 /** How deep parallel groups may nest (SPEC §9). */
 export const MAX_GROUP_NESTING = 8;
@@ -201,6 +205,46 @@ function checkInputs(raw: Loose, scopes: readonly LooseScope[], issues: DraftIss
   }
 }
 
+/** Node types that run no command, so have no exit code (every type but deterministic; approval refuses any contract). */
+const withoutExitCode: ReadonlySet<unknown> = new Set(['agentic', 'parallel']);
+
+/**
+ * Reports contracts no check could hold and handlers that cannot act (SPEC §13):
+ * `requires`/`ensures` on an approval node, a `contract` on an explicit edge
+ * leaving one, `ensures.exitCode` on a node that runs no command, and
+ * `inject_hint` on `iteration_cap_exceeded`.
+ */
+function checkContracts(raw: Loose, scopes: readonly LooseScope[], issues: DraftIssue[]): void {
+  for (const scope of scopes) {
+    const gates = new Set<string>();
+    for (const { id, raw: node, path } of scope.nodes) {
+      if (node['type'] === 'approval') {
+        gates.add(id);
+        for (const key of ['requires', 'ensures'] as const) {
+          if (!Object.hasOwn(node, key)) continue;
+          const at: Path = [...path, key];
+          issues.push(issue(I_CONTRACT_NOT_ALLOWED, at, `${formatPath(at)}: approval node ${quote(id)} is not dispatched and produces no output, so it takes no requires or ensures; put the contract on the node before the gate (its ensures) or after it (its requires)`, 'key'));
+        }
+      }
+      const ensures = node['ensures'];
+      if (withoutExitCode.has(node['type']) && isLoose(ensures) && Object.hasOwn(ensures, 'exitCode')) {
+        const at: Path = [...path, 'ensures', 'exitCode'];
+        issues.push(issue(I_EXIT_CODE_NOT_ALLOWED, at, `${formatPath(at)}: ${String(node['type'])} node ${quote(id)} runs no command, and only a command has an exit code; keep exitCode for deterministic nodes and check this node's output with ensures.outputFiles or ensures.schema`, 'key'));
+      }
+    }
+    listOf(scope.raw['edges']).forEach((edge, index) => {
+      if (!isLoose(edge) || !Object.hasOwn(edge, 'contract') || !nonEmpty(edge['from']) || !gates.has(edge['from'])) return;
+      const at: Path = [...scope.path, 'edges', index, 'contract'];
+      issues.push(issue(I_CONTRACT_NOT_ALLOWED, at, `${formatPath(at)}: the edge leaves approval node ${quote(edge['from'])}, and the gate changes nothing but __lastApproval, so a contract here checks nothing the edge into the gate could not; put the contract on the edge into the gate, or on the next node's requires`, 'key'));
+    });
+  }
+  listOf(raw['error_handlers']).forEach((handler, index) => {
+    if (!isLoose(handler) || handler['on'] !== 'iteration_cap_exceeded' || handler['action'] !== 'inject_hint') return;
+    const at: Path = ['error_handlers', index, 'action'];
+    issues.push(issue(I_HANDLER_NOT_ALLOWED, at, `${formatPath(at)}: inject_hint cannot answer iteration_cap_exceeded: a node that reached its cap has no attempt left to read a hint; use hitl_escalate (a human may grant another round) or abort`));
+  });
+}
+
 /** The file position of an edge: the explicit edge, or the `depends` entry it came from. */
 function edgePath(edge: LooseEdge | DependsEdge, nodes: readonly LooseNode[]): Path {
   if (!('dependsOf' in edge)) return edge.path;
@@ -294,5 +338,6 @@ export function graphIssues(raw: Loose): DraftIssue[] {
   const scopeOfId = new Map(scopes.flatMap((scope) => scope.nodes.map((node) => [node.id, scope.id] as const)));
   for (const scope of scopes) checkShape(scope, checkReferences(scope, scopeOfId, issues), issues);
   checkInputs(raw, scopes, issues);
+  checkContracts(raw, scopes, issues);
   return issues;
 }

@@ -63,6 +63,20 @@ export const I_MAX_ITERATIONS_RANGE = 'I_MAX_ITERATIONS_RANGE';
 export const I_BRANCH_BOUNDARY = 'I_BRANCH_BOUNDARY';
 /** Parallel groups nest deeper than 8 levels. */
 export const I_NESTING_DEPTH = 'I_NESTING_DEPTH';
+/**
+ * A contract where no check could hold: `requires` or `ensures` on an approval
+ * node (a gate is not dispatched and produces no output), or a `contract` on an
+ * explicit edge leaving one (the gate changes nothing but `__lastApproval`).
+ */
+export const I_CONTRACT_NOT_ALLOWED = 'I_CONTRACT_NOT_ALLOWED';
+/** `ensures.exitCode` on a node that is not `deterministic`: only a command has an exit code. */
+export const I_EXIT_CODE_NOT_ALLOWED = 'I_EXIT_CODE_NOT_ALLOWED';
+/**
+ * An `error_handlers` entry pairs a trigger with an action it cannot take:
+ * `inject_hint` on `iteration_cap_exceeded` (a node at its cap has no attempt
+ * left to read the hint).
+ */
+export const I_HANDLER_NOT_ALLOWED = 'I_HANDLER_NOT_ALLOWED';
 
 /** Every issue code, in documentation order. */
 export const issueCodes = [
@@ -70,7 +84,8 @@ export const issueCodes = [
   I_MISSING_FIELD, I_INVALID_TYPE, I_INVALID_VALUE, I_UNKNOWN_NODE_TYPE, I_AGENT_MISSING,
   I_DUPLICATE_ID, I_DUPLICATE_INPUT, I_UNKNOWN_REF, I_INJECT_SELF, I_UNKNOWN_INPUT, I_TEMPLATE_NOT_ALLOWED, I_CYCLE,
   I_NO_ENTRY, I_MULTIPLE_ENTRIES, I_UNREACHABLE, I_MULTIPLE_DEFAULT_EDGES, I_WHEN_INVALID,
-  I_MAX_ITERATIONS_RANGE, I_BRANCH_BOUNDARY, I_NESTING_DEPTH,
+  I_MAX_ITERATIONS_RANGE, I_BRANCH_BOUNDARY, I_NESTING_DEPTH, I_CONTRACT_NOT_ALLOWED, I_EXIT_CODE_NOT_ALLOWED,
+  I_HANDLER_NOT_ALLOWED,
 ] as const;
 
 /** One of the codes in {@link issueCodes}. */

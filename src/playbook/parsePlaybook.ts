@@ -7,7 +7,10 @@ import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } f
 import type { Document, Node as YamlNode } from 'yaml';
 import { describeValue } from './describeValue.js';
 import { graphIssues } from './graphIssues.js';
-import { I_INVALID_TYPE, I_ROOT_NOT_MAP, I_TEMPLATE_NOT_ALLOWED, I_YAML_LIMIT } from './issues.js';
+import {
+  I_CONTRACT_NOT_ALLOWED, I_EXIT_CODE_NOT_ALLOWED, I_HANDLER_NOT_ALLOWED, I_INVALID_TYPE, I_ROOT_NOT_MAP, I_TEMPLATE_NOT_ALLOWED,
+  I_YAML_LIMIT,
+} from './issues.js';
 import type { DraftIssue } from './issues.js';
 import { PlaybookParseError } from './parseError.js';
 import { schemaIssues } from './schemaIssues.js';
@@ -57,8 +60,13 @@ function byPosition(a: PlaybookIssue, b: PlaybookIssue): number {
   return (a.line ?? Infinity) - (b.line ?? Infinity) || (a.column ?? 0) - (b.column ?? 0);
 }
 
-/** Rules a pinned text is exempt from: they were added after runs could be started without them. */
-const PINNED_EXEMPT: ReadonlySet<string> = new Set([I_TEMPLATE_NOT_ALLOWED]);
+/**
+ * Rules a pinned text is exempt from: they were added after runs could be started without them.
+ * Each is checked in `graphIssues`, never by the schema, so dropping it still leaves a definition.
+ */
+const PINNED_EXEMPT: ReadonlySet<string> = new Set([
+  I_TEMPLATE_NOT_ALLOWED, I_CONTRACT_NOT_ALLOWED, I_EXIT_CODE_NOT_ALLOWED, I_HANDLER_NOT_ALLOWED,
+]);
 
 /**
  * Parses and validates a `.cantbook` playbook.

@@ -181,9 +181,10 @@ export interface ParsePlaybookOptions {
   /**
    * The text is one a run was pinned to when it started, perhaps by an earlier
    * version: rules added since that only guard what new runs may start with
-   * (the v2 trust rule on `cwd`/`env` templates, `I_TEMPLATE_NOT_ALLOWED`) are
-   * not applied, so such a run keeps folding, verifying and resuming. Its
-   * `cwd`/`env` are still rendered from inputs only.
+   * (the v2 trust rule on `cwd`/`env` templates, `I_TEMPLATE_NOT_ALLOWED`; the
+   * contract and handler rules `I_CONTRACT_NOT_ALLOWED`, `I_EXIT_CODE_NOT_ALLOWED`,
+   * `I_HANDLER_NOT_ALLOWED`) are not applied, so such a run keeps folding,
+   * verifying and resuming. Its `cwd`/`env` are still rendered from inputs only.
    */
   pinned?: boolean;
 }

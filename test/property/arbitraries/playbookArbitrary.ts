@@ -14,7 +14,7 @@
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import type {
-  ApprovalNode, AgenticNode, DeterministicNode, EdgeCondition, OnFailure, PlaybookDefinition,
+  ApprovalNode, AgenticNode, DeterministicNode, EdgeCondition, ErrorHandlerAction, ErrorHandlerTrigger, OnFailure, PlaybookDefinition,
   PlaybookEdge, PlaybookInput, PlaybookNode,
 } from '../../../src/playbook/types.js';
 
@@ -34,6 +34,13 @@ const word = fc.stringMatching(/^[a-z][a-z0-9_]{0,7}$/);
 const text = fc.stringMatching(/^[A-Za-z][A-Za-z0-9 ,.-]{0,30}$/);
 const scalar = fc.oneof(word, fc.integer({ min: -1000, max: 1000 }), fc.boolean(), fc.constant(null));
 const contextField = fc.constantFrom('status', 'score', 'route', 'review.verdict', 'flags.fast');
+
+/** Every `{on, action}` pair the format accepts: all but inject_hint on iteration_cap_exceeded (I_HANDLER_NOT_ALLOWED). */
+const handlerPairs: readonly { on: ErrorHandlerTrigger; action: ErrorHandlerAction }[] = [
+  { on: 'agentic_timeout', action: 'inject_hint' }, { on: 'agentic_timeout', action: 'hitl_escalate' }, { on: 'agentic_timeout', action: 'abort' },
+  { on: 'iteration_cap_exceeded', action: 'hitl_escalate' }, { on: 'iteration_cap_exceeded', action: 'abort' },
+  { on: 'contract_violation', action: 'inject_hint' }, { on: 'contract_violation', action: 'hitl_escalate' }, { on: 'contract_violation', action: 'abort' },
+];
 
 /** A `when` with exactly one operator. */
 export const edgeConditionArbitrary: fc.Arbitrary<EdgeCondition> = fc.oneof(
@@ -149,10 +156,9 @@ export function playbookDefinitionArbitrary(options: PlaybookArbitraryOptions = 
       inputs: fc.tuple(...sk.inputNames.map(inputArbitrary)),
       nodes: fc.tuple(...perNode),
       errorHandlers: fc.array(fc.record({
-        on: fc.constantFrom('agentic_timeout', 'iteration_cap_exceeded', 'contract_violation'),
-        action: fc.constantFrom('inject_hint', 'hitl_escalate', 'abort'),
+        pair: fc.constantFrom(...handlerPairs),
         message: text,
-      }, { requiredKeys: ['on', 'action'], noNullPrototype: true }), { maxLength: 2 }),
+      }, { requiredKeys: ['pair'], noNullPrototype: true }).map(({ pair, ...rest }) => ({ ...pair, ...rest })), { maxLength: 2 }),
     }).map(({ name, description, inputs, nodes, errorHandlers }): PlaybookDefinition => {
       const depends: string[][] = sk.ids.map(() => []);
       const edges: PlaybookEdge[] = [];
