@@ -11,6 +11,7 @@ export const machine = createMachine({
     "runId": "",
     "playbookName": "",
     "sourceHash": "",
+    "playbookHash": "",
     "inputs": {},
     "context": {},
     "branchOutputs": {},
@@ -27,6 +28,8 @@ export const machine = createMachine({
     "succeededNodes": {},
     "keptBranches": {},
     "keptNodes": {},
+    "contractViolations": {},
+    "escalationGates": {},
     "startedAt": "",
     "updatedAt": "",
     "completedAt": null,
@@ -397,7 +400,7 @@ export const machine = createMachine({
                   "target": "done",
                   "actions": "apply",
                   "guard": {
-                    "type": "isNode",
+                    "type": "succeedsNode",
                     "params": {
                       "node": "report"
                     }
@@ -437,7 +440,16 @@ export const machine = createMachine({
                     },
                     "actions": "apply"
                   }
-                ]
+                ],
+                "ContractViolated": {
+                  "guard": {
+                    "type": "violatesOnExit",
+                    "params": {
+                      "node": "report"
+                    }
+                  },
+                  "actions": "apply"
+                }
               }
             },
             "done": {

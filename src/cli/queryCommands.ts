@@ -107,10 +107,10 @@ export function summarize(event: RunEvent): string {
     case 'NodeEscalated':
       return oneLine(`${event.data.from} -> ${event.data.to}: ${event.data.error}`, 120);
     case 'RunPaused':
-      return `${event.data.nodeId} approval ${event.data.approvalId}${event.data.expiresAt === undefined ? '' : ` expires ${event.data.expiresAt}`}`;
+      return `${event.data.nodeId} ${event.data.escalation === undefined ? 'approval' : `escalation (${event.data.escalation.on})`} ${event.data.approvalId}${event.data.expiresAt === undefined ? '' : ` expires ${event.data.expiresAt}`}`;
     case 'ApprovalGranted':
     case 'ApprovalRejected':
-      return oneLine(`${event.data.nodeId} by ${event.data.approver}${event.data.reason === '' ? '' : `: ${event.data.reason}`}`, 120);
+      return oneLine(`${event.data.nodeId} by ${event.data.approver}${event.data.auto === true ? ` (auto-pass, rule ${event.data.rule ?? 'none'})` : ''}${event.data.reason === '' ? '' : `: ${event.data.reason}`}`, 120);
     case 'RunResumed':
       return `${event.data.nodeId} approval ${event.data.approvalId}`;
     case 'ApprovalCancelled':
@@ -129,6 +129,8 @@ export function summarize(event: RunEvent): string {
       return `${event.data.nodeId} approval ${event.data.approvalId}`;
     case 'RunRetried':
       return oneLine(`from ${event.data.fromNode}${event.data.by === undefined ? '' : ` by ${event.data.by}`}${event.data.reason ? `: ${event.data.reason}` : ''}`, 120);
+    case 'ContractViolated':
+      return oneLine(`${event.data.nodeId} attempt ${event.data.attempt} ${event.data.kind} ${event.data.key}: ${event.data.message}`, 120);
   }
 }
 

@@ -1,12 +1,13 @@
 import { assign, createMachine } from 'xstate';
 import type { AnyStateMachine } from 'xstate';
 import { canonicalJson } from '../events/canonicalJson.js';
-import type { FailureCause, RunEvent } from '../events/types.js';
+import { entryViolation, hasEntryContract, hasExitContract, pureExitViolation } from '../contracts/checkContracts.js';
+import type { EscalationTrigger, FailureCause, RunEvent } from '../events/types.js';
 import type { ParallelNode, PlaybookDefinition, PlaybookNode } from '../playbook/types.js';
 import { chooseBranch } from './branching.js';
-import { backoffDelayMs, branchOf, createPlaybookModel, decideFailure, enclosingGroups } from './playbookModel.js';
+import { attemptTimeoutMs, backoffDelayMs, branchOf, createPlaybookModel, decideFailure, enclosingGroups } from './playbookModel.js';
 import type { FailureDecision, PlaybookModel } from './playbookModel.js';
-import { emptyRunState, evolve, joinOutput, latestGate, readContext, redriveNodeOf } from './runState.js';
+import { emptyRunState, evolve, joinOutput, latestGate, readContext, redriveNodeOf, violationAt } from './runState.js';
 import type { RunState } from './runState.js';
 import { busyLeaves, groupRegions, isGroupSettled, stoppedByFailFast } from './stateValue.js';
 
@@ -40,13 +41,21 @@ export type NodePhase =
   | 'paused' // waiting for a human
   | 'approved' // waiting for resumePlaybook: append RunResumed
   | 'rejected' // the run (or branch) fails approval_rejected
-  | 'expired'; // the gate expired (ApprovalExpired): the run (or branch) fails approval_expired
+  | 'expired' // the gate expired (ApprovalExpired): the run (or branch) fails approval_expired
+  | 'checking' // transient: after a success, the contract_violation handler decides (SPEC §13)
+  | 'violated' // a contract check failed and the handler aborts (or the schema is unknown): fails contract_violation
+  | 'timed_out' // an attempt timed out and the agentic_timeout handler aborts: fails timed_out
+  | 'hitl_entry' // an escalation gate for a `requires` violation: append RunPaused{escalation}
+  | 'hitl_exit' // an escalation gate for a violation found once the output was merged
+  | 'hitl_cap' // an escalation gate instead of exceeding the cap (iteration_cap_exceeded: hitl_escalate)
+  | 'hitl_timeout'; // an escalation gate for a timed-out attempt (agentic_timeout: hitl_escalate)
 
 /** The final states of a branch's region. */
 export type BranchEnd = 'succeeded' | 'failed' | 'stopped';
 
 type Guard = { type: string; params?: Record<string, unknown> };
-type Transition = { target: string; guard?: Guard; actions?: 'apply' };
+/** No target: the event is applied and the state stays (a violation recorded while the node is ready or running). */
+type Transition = { target?: string; guard?: Guard; actions?: 'apply' };
 type StateJson = {
   initial?: string;
   type?: 'final' | 'parallel';
@@ -169,7 +178,7 @@ class MachineCompiler {
     const states: Record<string, StateJson> = {};
     const after: Transition = done.routing === undefined ? done.direct : { target: 'routing', actions: 'apply' };
     // Inside a branch, a node a redrive keeps goes straight on when entered, the way its success went (transient; no event).
-    const kept: Transition[] | undefined = scope.region === null ? undefined : [{ target: after.target, guard: { type: 'keepsNode', params: p } }];
+    const kept: Transition[] | undefined = scope.region === null ? undefined : [{ target: after.target as string, guard: { type: 'keepsNode', params: p } }];
     if (done.routing !== undefined) states.routing = { always: done.routing };
     for (const phase of done.phases) states[phase] = this.endState(node, phase, scope);
 
@@ -199,33 +208,90 @@ class MachineCompiler {
     }
 
     const failure = this.failureTransitions(node, scope);
+    const targeted = (phase: NodePhase) => failure.some((t) => t.target === phase);
     const inject = node.on_failure?.inject_into;
-    if (failure.some((t) => t.target === 'escalating') && inject !== undefined) {
+    if (targeted('escalating') && inject !== undefined) {
       states.escalating = { on: { NodeEscalated: { target: `${scope.graph}.${inject}`, guard: { type: 'isNode', params: p }, actions: 'apply' } } };
     }
-    states.exhausted = { on: this.ending(node, 'exceeded_iteration_cap', scope) };
-    if (failure.some((t) => t.target === 'unretryable')) states.unretryable = { on: this.ending(node, 'not_retryable', scope) };
-    if (failure.some((t) => t.target === 'backoff')) {
+    if (targeted('exhausted')) states.exhausted = { on: this.ending(node, 'exceeded_iteration_cap', scope) };
+    if (targeted('unretryable')) states.unretryable = { on: this.ending(node, 'not_retryable', scope) };
+    if (targeted('timed_out')) states.timed_out = { on: this.ending(node, 'timed_out', scope) };
+    if (targeted('backoff')) {
       states.backoff = { on: { NodeRetryScheduled: { target: 'ready', guard: { type: 'schedulesRetry', params: p }, actions: 'apply' } } };
     }
     const ready: StateJson = { on: { NodeStarted: { target: 'running', guard: this.startGuard(node), actions: 'apply' } }, ...(kept === undefined ? {} : { always: kept }) };
+    // Contracts (SPEC §13): a violation is recorded where it is found; the contract_violation handler decides what follows.
+    const contractAction = this.model.handlers.contract_violation?.action;
+    if (hasEntryContract(node) && ready.on) {
+      const target = contractAction === 'abort' ? 'violated' : contractAction === 'hitl_escalate' ? 'hitl_entry' : undefined;
+      ready.on.ContractViolated = { ...(target === undefined ? {} : { target }), guard: { type: 'violatesOnEntry', params: p }, actions: 'apply' };
+    }
+    const exit = hasExitContract(this.model, node);
+    const succeeds = node.type === 'parallel' ? this.groupGuard(node, 'joins', (snapshot, args) => this.joins(node, snapshot, args) && exitConsistent(this.model, args, node.id)) : { type: exit ? 'succeedsNode' : 'isNode', params: p };
+    const running: Record<string, Transition | Transition[]> = { NodeSucceeded: { ...after, guard: succeeds }, NodeFailed: failure };
+    if (exit) {
+      running.ContractViolated = { guard: { type: 'violatesOnExit', params: p }, actions: 'apply' };
+      const checks: Transition[] = [];
+      if (contractAction === 'abort') checks.push({ target: 'violated', guard: { type: 'exitViolated', params: p } });
+      else if (contractAction === 'hitl_escalate') checks.push({ target: 'hitl_exit', guard: { type: 'exitViolated', params: p } });
+      else if (typeof node.ensures?.schema === 'string') checks.push({ target: 'violated', guard: { type: 'exitFailsClosed', params: p } });
+      if (checks.length > 0) {
+        states.checking = { always: [...checks, { target: after.target as string }] };
+        running.NodeSucceeded = { target: 'checking', guard: succeeds, actions: 'apply' };
+      }
+    }
+    const escalations = this.escalationStates(node, scope, after);
+    if ((contractAction === 'abort' && hasEntryContract(node)) || states.checking?.always?.some((t) => t.target === 'violated')) states.violated = { on: this.ending(node, 'contract_violation', scope) };
+    if (contractAction === 'hitl_escalate' && hasEntryContract(node)) states.hitl_entry = escalations.open('contract_violation', 'entry');
+    if (contractAction === 'hitl_escalate' && exit) states.hitl_exit = escalations.open('contract_violation', 'exit');
+    if (targeted('hitl_cap')) states.hitl_cap = escalations.open('iteration_cap_exceeded');
+    if (targeted('hitl_timeout')) states.hitl_timeout = escalations.open('agentic_timeout');
+    if (Object.keys(states).some((phase) => phase.startsWith('hitl_'))) Object.assign(states, escalations.gate());
 
     if (node.type === 'parallel') {
-      const joins = this.groupGuard(node, 'joins', (snapshot, args) => this.joins(node, snapshot, args));
-      return {
-        ...base,
-        states: {
-          ready,
-          running: {
-            type: 'parallel',
-            on: { NodeSucceeded: { ...after, guard: joins }, NodeFailed: failure },
-            states: this.regions(node, `${scope.graph}.${node.id}.running`),
-          },
-          ...states,
-        },
-      };
+      return { ...base, states: { ready, running: { type: 'parallel', on: running, states: this.regions(node, `${scope.graph}.${node.id}.running`) }, ...states } };
     }
-    return { ...base, states: { ready, running: { on: { NodeSucceeded: { ...after, guard: { type: 'isNode', params: p } }, NodeFailed: failure } }, ...states } };
+    return { ...base, states: { ready, running: { on: running }, ...states } };
+  }
+
+  /**
+   * A work node's escalation gates (SPEC §13, `hitl_escalate`): a state per
+   * trigger that opens the gate (`RunPaused{escalation}`), then `paused`,
+   * `approved`, `rejected` as at an approval node. Resumed, a contract
+   * violation found after a success goes on the way the success goes; every
+   * other trigger starts the node again (the cap and timeout ones with a fresh
+   * round of its cap: the fold resets its counts). Rejected, the run (or
+   * branch) fails `approval_rejected`.
+   */
+  private escalationStates(node: PlaybookNode, scope: Scope, after: Transition) {
+    const p = { node: node.id };
+    return {
+      open: (on: EscalationTrigger, checkpoint?: 'entry' | 'exit'): StateJson => ({
+        on: { RunPaused: { target: 'paused', guard: { type: 'opensEscalation', params: { ...p, on, ...(checkpoint === undefined ? {} : { checkpoint }) } }, actions: 'apply' } },
+      }),
+      gate: (): Record<string, StateJson> => {
+        const paused: StateJson = {
+          on: {
+            ApprovalGranted: { target: 'approved', guard: { type: 'isOpenGate', params: p }, actions: 'apply' },
+            ApprovalRejected: { target: 'rejected', guard: { type: 'isOpenGate', params: p }, actions: 'apply' },
+          },
+        };
+        const stop = this.stopTransition(node, 'ApprovalCancelled', scope);
+        if (stop && paused.on) paused.on.ApprovalCancelled = stop;
+        return {
+          paused,
+          approved: {
+            on: {
+              RunResumed: [
+                { target: after.target as string, guard: { type: 'resumesEscalation', params: { ...p, to: 'exit' } }, actions: 'apply' },
+                { target: 'ready', guard: { type: 'resumesEscalation', params: { ...p, to: 'ready' } }, actions: 'apply' },
+              ],
+            },
+          },
+          rejected: { on: this.ending(node, 'approval_rejected', scope) },
+        };
+      },
+    };
   }
 
   /** One region per branch: its nodes, then how it ended. */
@@ -303,10 +369,16 @@ class MachineCompiler {
     const decisions: FailureDecision[] =
       inject === undefined ? (work ? ['retry', 'give_up', 'exhaust'] : ['retry', 'exhaust']) : node.on_failure?.max_iterations === 0 ? ['exhaust'] : ['escalate', 'exhaust'];
     const retry = node.on_failure?.backoff === undefined ? 'ready' : 'backoff';
-    const targets: Record<FailureDecision, string> = { retry, give_up: 'unretryable', escalate: 'escalating', exhaust: 'exhausted' };
+    const exhaust = this.model.handlers.iteration_cap_exceeded?.action === 'hitl_escalate' ? 'hitl_cap' : 'exhausted';
+    const targets: Record<FailureDecision, string> = { retry, give_up: 'unretryable', escalate: 'escalating', exhaust };
     const out: Transition[] = [];
     const stop = this.stopTransition(node, 'NodeFailed', scope);
     if (stop) out.push(stop);
+    // A timed-out attempt meets the agentic_timeout handler first (SPEC §13); inject_hint only adds a hint (the fold) and retries as usual.
+    const onTimeout = this.model.handlers.agentic_timeout?.action;
+    if (work && attemptTimeoutMs(node) !== null && (onTimeout === 'abort' || onTimeout === 'hitl_escalate')) {
+      out.push({ target: onTimeout === 'abort' ? 'timed_out' : 'hitl_timeout', guard: { type: 'timesOut', params: { node: node.id } }, actions: 'apply' });
+    }
     for (const decision of decisions) {
       const guard: Guard =
         node.type === 'parallel'
@@ -348,11 +420,12 @@ class MachineCompiler {
     const groups = enclosingGroups(this.model, node.id).map((id) => this.model.nodes.get(id) as ParallelNode);
     const failFast = groups.filter((group) => group.failure === 'fail_fast');
     const bounded = groups.filter((group) => group.max_concurrency !== undefined);
-    if (failFast.length === 0 && (bounded.length === 0 || node.type === 'approval')) return { type: 'isNode', params: { node: node.id } };
+    const entry = hasEntryContract(node);
+    if (failFast.length === 0 && (bounded.length === 0 || node.type === 'approval')) return { type: entry ? 'startsNode' : 'isNode', params: { node: node.id } };
     const name = `starts:${node.id}`;
     const dispatches = node.type !== 'approval' && node.type !== 'parallel';
     this.stateGuards[name] = stateGuard((snapshot, args) => {
-      if (!belongs(args.context, args.event, node.id)) return false;
+      if (!belongs(args.context, args.event, node.id) || (entry && !entryChecked(this.model, args.context, node.id))) return false;
       if (stoppedByFailFast(this.model, snapshot.value, node.id)) return false;
       return !dispatches || bounded.every((group) => busyLeaves(this.model, snapshot.value, group.id, 'running') < (group.max_concurrency as number));
     });
@@ -461,6 +534,28 @@ function endsAt(model: PlaybookModel, event: RunEvent, node: string, cause: Fail
   return branch !== undefined && branch.id === event.data.branchId && branch.groupId === event.data.groupId;
 }
 
+/**
+ * A node may start when its `requires` hold, or when the violation was
+ * recorded for the attempt about to start (the handler let it go on). Pure.
+ */
+function entryChecked(model: PlaybookModel, context: RunState, nodeId: string): boolean {
+  return violationAt(context, nodeId, 'entry', (context.attempts[nodeId] ?? 0) + 1) !== undefined || entryViolation(model, context, nodeId) === undefined;
+}
+
+/**
+ * A success agrees with the checks that need no host registry: none failed
+ * and none was recorded, or the one recorded (before the success) is the first
+ * that fails, or a schema violation was recorded and no other check failed
+ * before it (the schema's verdict is the runtime's, SPEC §13). Pure.
+ */
+function exitConsistent(model: PlaybookModel, { context, event }: GuardArgs, nodeId: string): boolean {
+  if (event.type !== 'NodeSucceeded') return false;
+  const recorded = violationAt(context, nodeId, 'exit', event.data.attempt);
+  const found = pureExitViolation(model, context, nodeId, event.data.output);
+  if (recorded === undefined || recorded.kind === 'schema') return found === undefined;
+  return found !== undefined && found.kind === recorded.kind && found.key === recorded.key;
+}
+
 /** The guards that read only the fold and the event (named, parameterised, plain JSON in the config). */
 function contextGuards(model: PlaybookModel) {
   const edgesOf = (node: string) => model.edges.get(node) ?? [];
@@ -499,7 +594,40 @@ function contextGuards(model: PlaybookModel) {
     isOpenGate: ({ context, event }: GuardArgs, { node }: NodeParams) => {
       if (!belongs(context, event, node) || (event.type !== 'ApprovalGranted' && event.type !== 'ApprovalRejected')) return false;
       const gate = context.approvals[event.data.approvalId];
-      return gate !== undefined && gate.nodeId === node && gate.status === 'pending';
+      if (gate === undefined || gate.nodeId !== node || gate.status !== 'pending') return false;
+      // Only a gate whose policy may pass it is granted without a human (SPEC §13).
+      if (event.type === 'ApprovalGranted' && event.data.auto === true) {
+        const own = model.nodes.get(node);
+        return own?.type === 'approval' && (own.policy === 'permissive' || own.policy === 'custom') && event.data.approver === 'policy';
+      }
+      return true;
+    },
+    startsNode: ({ context, event }: GuardArgs, { node }: NodeParams) => belongs(context, event, node) && entryChecked(model, context, node),
+    succeedsNode: (args: GuardArgs, { node }: NodeParams) => belongs(args.context, args.event, node) && exitConsistent(model, args, node),
+    // requires: the attempt about to start, not yet recorded, and really missing that field.
+    violatesOnEntry: ({ context, event }: GuardArgs, { node }: NodeParams) => {
+      if (event.type !== 'ContractViolated' || event.data.nodeId !== node || event.data.kind !== 'requires') return false;
+      const attempt = (context.attempts[node] ?? 0) + 1;
+      return event.data.attempt === attempt && violationAt(context, node, 'entry', attempt) === undefined && entryViolation(model, context, node)?.key === event.data.key;
+    },
+    // Once per attempt, before its success; the success checks it against the pure checks (exitConsistent).
+    violatesOnExit: ({ context, event }: GuardArgs, { node }: NodeParams) => {
+      if (event.type !== 'ContractViolated' || event.data.nodeId !== node || event.data.kind === 'requires') return false;
+      const attempt = context.attempts[node] ?? 0;
+      return event.data.attempt === attempt && violationAt(context, node, 'exit', attempt) === undefined;
+    },
+    exitViolated: ({ context }: GuardArgs, { node }: NodeParams) => violationAt(context, node, 'exit', context.attempts[node] ?? 0) !== undefined,
+    exitFailsClosed: ({ context }: GuardArgs, { node }: NodeParams) => violationAt(context, node, 'exit', context.attempts[node] ?? 0)?.failClosed === true,
+    timesOut: ({ context, event }: GuardArgs, { node }: NodeParams) => belongs(context, event, node) && event.type === 'NodeFailed' && event.data.timedOut === true,
+    opensEscalation: ({ event }: GuardArgs, { node, on, checkpoint }: NodeParams & { on: EscalationTrigger; checkpoint?: 'entry' | 'exit' }) =>
+      event.type === 'RunPaused' && event.data.nodeId === node && event.data.escalation?.on === on && event.data.escalation.checkpoint === checkpoint,
+    // An approved escalation gate, resumed once: a violation found after a success goes on from there; anything else starts the node again.
+    resumesEscalation: ({ context, event }: GuardArgs, { node, to }: NodeParams & { to: 'exit' | 'ready' }) => {
+      if (event.type !== 'RunResumed' || event.data.nodeId !== node) return false;
+      const gate = latestGate(context, node);
+      const escalation = context.escalationGates[event.data.approvalId];
+      if (gate === undefined || gate.approvalId !== event.data.approvalId || gate.status !== 'approved' || gate.resumed || escalation === undefined) return false;
+      return (escalation.checkpoint === 'exit') === (to === 'exit');
     },
     isResumable: ({ context, event }: GuardArgs, { node }: NodeParams) => {
       if (event.type !== 'RunResumed' || event.data.nodeId !== node) return false;

@@ -1,12 +1,14 @@
-import type { FailureCause, RunContext } from '../events/types.js';
+import { entryViolation } from '../contracts/checkContracts.js';
+import type { Violation } from '../contracts/checkContracts.js';
+import type { EscalationData, FailureCause, RunContext } from '../events/types.js';
 import { clipText } from '../playbook/describeValue.js';
-import type { ParallelNode } from '../playbook/types.js';
+import type { ParallelNode, PlaybookNode } from '../playbook/types.js';
 import { chooseBranch } from './branching.js';
 import type { FinalState } from './compilePlaybook.js';
 import { finalStates } from './compilePlaybook.js';
 import { backoffDelayMs, branchOf, describeFailurePolicy, enclosingGroups } from './playbookModel.js';
 import type { PlaybookModel } from './playbookModel.js';
-import { joinOutput, latestGate, readContext } from './runState.js';
+import { joinOutput, latestGate, readContext, violationAt } from './runState.js';
 import type { RunState } from './runState.js';
 import { activeNodes, busyLeaves, groupRegions, isGroupSettled, stoppedByFailFast } from './stateValue.js';
 
@@ -22,7 +24,10 @@ export type NextStep =
   | { kind: 'start'; nodeId: string; attempt: number; notBefore?: string }
   /** A retry waits for its backoff: record NodeRetryScheduled, due `delayMs` after the event's time. */
   | { kind: 'schedule_retry'; nodeId: string; attempt: number; delayMs: number }
-  | { kind: 'pause'; nodeId: string }
+  /** Open a gate: the approval node's own, or (`escalation`) one an error handler opens on a work node; `reason` says why. */
+  | { kind: 'pause'; nodeId: string; escalation?: EscalationData; reason?: string }
+  /** A contract check failed before the attempt starts: record ContractViolated (SPEC §13). */
+  | { kind: 'violate'; nodeId: string; attempt: number; violation: Violation }
   | { kind: 'in_flight'; nodeId: string; attempt: number }
   | { kind: 'abort'; nodeId: string; attempt: number }
   | { kind: 'cancel_gate'; nodeId: string; approvalId: string }
@@ -81,13 +86,39 @@ export function nextSteps(model: PlaybookModel, snapshot: StepSnapshot): NextSte
     const ref = branch === undefined ? {} : { branch: { groupId: branch.groupId, branchId: branch.id } };
     const stopping = stoppedByFailFast(model, value, nodeId);
     switch (phase) {
-      case 'ready':
+      case 'ready': {
         if (stopping) break;
-        if (node.type === 'approval') steps.push({ kind: 'pause', nodeId });
+        const violation = node.type === 'approval' || violationAt(context, nodeId, 'entry', attempts + 1) !== undefined ? undefined : entryViolation(model, context, nodeId);
+        if (violation !== undefined) steps.push({ kind: 'violate', nodeId, attempt: attempts + 1, violation });
+        else if (node.type === 'approval') steps.push({ kind: 'pause', nodeId });
         else if (node.type === 'parallel' || takeSlot(nodeId)) {
           const due = context.retryDue[nodeId];
           steps.push(due === undefined ? { kind: 'start', nodeId, attempt: attempts + 1 } : { kind: 'start', nodeId, attempt: attempts + 1, notBefore: due });
         }
+        break;
+      }
+      case 'hitl_entry':
+      case 'hitl_exit': {
+        if (stopping) break;
+        const checkpoint = phase === 'hitl_entry' ? 'entry' : 'exit';
+        const fact = violationAt(context, nodeId, checkpoint, checkpoint === 'entry' ? attempts + 1 : attempts);
+        steps.push({ kind: 'pause', nodeId, escalation: { on: 'contract_violation', checkpoint }, reason: fact?.message ?? `a contract of '${nodeId}' was violated` });
+        break;
+      }
+      case 'hitl_cap':
+        if (!stopping) steps.push({ kind: 'pause', nodeId, escalation: { on: 'iteration_cap_exceeded' }, reason: exhaustedMessage(node, context, nodeId) });
+        break;
+      case 'hitl_timeout':
+        if (!stopping) steps.push({ kind: 'pause', nodeId, escalation: { on: 'agentic_timeout' }, reason: context.nodeErrors[nodeId] ?? `node '${nodeId}' timed out` });
+        break;
+      case 'violated': {
+        // The latest checkpoint: a requires check for the next attempt comes after any check of the last one.
+        const fact = violationAt(context, nodeId, 'entry', attempts + 1) ?? violationAt(context, nodeId, 'exit', attempts);
+        steps.push({ kind: 'fail', nodeId, cause: 'contract_violation', error: clipError(fact?.message ?? `a contract of '${nodeId}' was violated`), ...ref });
+        break;
+      }
+      case 'timed_out':
+        steps.push({ kind: 'fail', nodeId, cause: 'timed_out', error: clipError(context.nodeErrors[nodeId] ?? `node '${nodeId}' timed out`), ...ref });
         break;
       case 'backoff':
         if (!stopping) steps.push({ kind: 'schedule_retry', nodeId, attempt: attempts + 1, delayMs: backoffDelayMs(node, context.capCounts[nodeId] ?? 0) });
@@ -126,12 +157,9 @@ export function nextSteps(model: PlaybookModel, snapshot: StepSnapshot): NextSte
         if (!stopping) steps.push({ kind: 'escalate', from: nodeId, to, error: context.nodeErrors[nodeId] ?? `node '${nodeId}' failed` });
         break;
       }
-      case 'exhausted': {
-        const last = context.nodeErrors[nodeId];
-        const error = `node '${nodeId}' failed after reaching its cap of ${describeFailurePolicy(node, context.maxIterationsDefault)}${last === undefined ? '' : `; last error: ${last}`}`;
-        steps.push({ kind: 'fail', nodeId, cause: 'exceeded_iteration_cap', error: clipError(error), ...ref });
+      case 'exhausted':
+        steps.push({ kind: 'fail', nodeId, cause: 'exceeded_iteration_cap', error: exhaustedMessage(node, context, nodeId), ...ref });
         break;
-      }
       case 'unretryable': {
         const last = context.nodeErrors[nodeId];
         const error = `node '${nodeId}' failed and its dispatcher said not to retry it${last === undefined ? '' : `: ${last}`}`;
@@ -157,6 +185,12 @@ export function nextSteps(model: PlaybookModel, snapshot: StepSnapshot): NextSte
     }
   }
   return steps;
+}
+
+/** Why a node that reached its cap fails (or, with an iteration_cap_exceeded escalation, asks a human). */
+function exhaustedMessage(node: PlaybookNode, context: RunState, nodeId: string): string {
+  const last = context.nodeErrors[nodeId];
+  return clipError(`node '${nodeId}' failed after reaching its cap of ${describeFailurePolicy(node, context.maxIterationsDefault)}${last === undefined ? '' : `; last error: ${last}`}`);
 }
 
 /** A running group inside a failing fail_fast group stops (aborted) once nothing inside it runs or waits. */
@@ -239,7 +273,7 @@ export function resumableGate(snapshot: StepSnapshot, approvalId: string): GateR
 function isWaitingAt(value: unknown, nodeId: string): boolean {
   if (typeof value !== 'object' || value === null) return false;
   for (const [key, child] of Object.entries(value)) {
-    if (key === nodeId && child === 'approved') return true;
+    if (key === nodeId && child === 'approved') return true; // an approval node's gate, or a work node's escalation gate
     if (isWaitingAt(child, nodeId)) return true;
   }
   return false;

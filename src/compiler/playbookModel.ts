@@ -1,6 +1,6 @@
 import { parseDuration } from '../playbook/duration.js';
 import { adjacency, entryNodeIds } from '../playbook/graph.js';
-import type { ParallelNode, PlaybookDefinition, PlaybookEdge, PlaybookNode } from '../playbook/types.js';
+import type { ErrorHandler, ErrorHandlerTrigger, ParallelNode, PlaybookDefinition, PlaybookEdge, PlaybookNode } from '../playbook/types.js';
 
 /** One branch of a parallel group, indexed. */
 export interface BranchModel {
@@ -31,6 +31,8 @@ export interface PlaybookModel {
   branchChain: ReadonlyMap<string, readonly string[]>;
   /** Every node inside each parallel group, nested groups' nodes included. */
   descendants: ReadonlyMap<string, readonly string[]>;
+  /** The handler that applies to each trigger: the first `error_handlers` entry with that `on` (SPEC §13). */
+  handlers: Readonly<Partial<Record<ErrorHandlerTrigger, ErrorHandler>>>;
 }
 
 /** Default cap when neither the node nor the run sets one (SPEC §4). */
@@ -65,7 +67,9 @@ export function createPlaybookModel(definition: PlaybookDefinition): PlaybookMod
   };
 
   const entry = indexGraph(definition, [], []);
-  return { definition, entry, nodes, edges, branches, branchChain, descendants };
+  const handlers: Partial<Record<ErrorHandlerTrigger, ErrorHandler>> = {};
+  for (const handler of definition.error_handlers) handlers[handler.on] ??= handler;
+  return { definition, entry, nodes, edges, branches, branchChain, descendants, handlers };
 }
 
 /** The node's cap: its `max_iterations`, else the run's default. Pure. */
@@ -128,6 +132,11 @@ export function describeFailurePolicy(node: PlaybookNode, maxIterationsDefault: 
   const cap = capOf(node, maxIterationsDefault);
   const target = node.on_failure?.inject_into;
   return target !== undefined ? `${cap} escalation(s) to '${target}'` : `${Math.max(cap, 1)} attempt(s)`;
+}
+
+/** The action of the handler for `on`, or undefined when the playbook declares none. Pure. */
+export function handlerAction(model: PlaybookModel, on: ErrorHandlerTrigger): ErrorHandler['action'] | undefined {
+  return model.handlers[on]?.action;
 }
 
 /** Looks a node up; throws on an id the model does not have (a programmer error or a corrupt log). */

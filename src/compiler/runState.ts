@@ -1,4 +1,4 @@
-import type { FailureCause, NewRunEvent, RunContext, RunEvent } from '../events/types.js';
+import type { ContractViolatedData, EscalationData, FailureCause, NewRunEvent, RunContext, RunEvent } from '../events/types.js';
 import { readPath } from './branching.js';
 import { enclosingGroups } from './playbookModel.js';
 import type { PlaybookModel } from './playbookModel.js';
@@ -41,6 +41,8 @@ export interface RunState {
   runId: string;
   playbookName: string;
   sourceHash: string;
+  /** The playbook hash the run reports: the host's `playbookHash` when it gave one for a definition without text, else `sourceHash`. */
+  playbookHash: string;
   /** The initial context: what `{{inputs.x}}` reads. */
   inputs: RunContext;
   /** The top level's context: inputs plus every top-level output merged in order. */
@@ -76,6 +78,14 @@ export interface RunState {
   keptBranches: Record<string, true>;
   /** Nodes a redrive keeps: entered again, they go straight on to their successors, as after their success. */
   keptNodes: Record<string, true>;
+  /**
+   * The latest contract violation of each node's checkpoint, by
+   * {@link violationKey}: `entry` (`requires`, for the attempt about to
+   * start) and `exit` (the checks once an attempt's output is merged).
+   */
+  contractViolations: Record<string, ContractViolatedData>;
+  /** The escalation gates (SPEC §13), by approvalId: what opened each one. */
+  escalationGates: Record<string, EscalationData>;
   startedAt: string;
   updatedAt: string;
   completedAt: string | null;
@@ -91,6 +101,7 @@ export function emptyRunState(): RunState {
     runId: '',
     playbookName: '',
     sourceHash: '',
+    playbookHash: '',
     inputs: {},
     context: {},
     branchOutputs: {},
@@ -107,6 +118,8 @@ export function emptyRunState(): RunState {
     succeededNodes: {},
     keptBranches: {},
     keptNodes: {},
+    contractViolations: {},
+    escalationGates: {},
     startedAt: '',
     updatedAt: '',
     completedAt: null,
@@ -151,6 +164,20 @@ function bump(draft: FoldDraft | undefined, counts: Record<string, number>, key:
   const out = edit(draft, counts);
   out[key] = (counts[key] ?? 0) + 1;
   return out;
+}
+
+/** Where a contract is checked: before an attempt starts, or once its output is merged. */
+export type Checkpoint = 'entry' | 'exit';
+
+/** The key of a node's checkpoint in `RunState.contractViolations`. Pure. */
+export function violationKey(nodeId: string, checkpoint: Checkpoint): string {
+  return `${nodeId}@${checkpoint}`;
+}
+
+/** The violation recorded at a node's checkpoint for `attempt`, if any. Pure. */
+export function violationAt(state: RunState, nodeId: string, checkpoint: Checkpoint, attempt: number): ContractViolatedData | undefined {
+  const fact = state.contractViolations[violationKey(nodeId, checkpoint)];
+  return fact !== undefined && fact.attempt === attempt ? fact : undefined;
 }
 
 /** The last gate a node opened (the one a paused or approved node waits at), if any. Pure. */
@@ -260,6 +287,18 @@ function resetGroup(model: PlaybookModel, next: RunState, groupId: string, draft
     }
   }
   Object.assign(next, { capCounts, escalations, branchOutputs, retryDue, succeededBranches: succeeded, succeededNodes });
+  forgetViolations(next, inner, draft);
+}
+
+/** Nodes entered afresh (a group's new round, a redrive) check their contracts again. */
+function forgetViolations(next: RunState, nodeIds: readonly string[], draft: FoldDraft | undefined): void {
+  if (Object.keys(next.contractViolations).length === 0) return;
+  const violations = edit(draft, next.contractViolations);
+  for (const id of nodeIds) {
+    delete violations[violationKey(id, 'entry')];
+    delete violations[violationKey(id, 'exit')];
+  }
+  next.contractViolations = violations;
 }
 
 /** A group ended (joined or failed): what a redrive kept inside it is plain history again. */
@@ -303,6 +342,7 @@ function redrive(model: PlaybookModel, next: RunState, fromNode: string, draft: 
     if (node?.type === 'parallel') for (const branch of node.branches) if (next.succeededBranches[branch.id]) keptBranches[branch.id] = true;
   }
   Object.assign(next, { capCounts, escalations, keptBranches, keptNodes, retryDue: draft?.adopt({}) ?? {}, error: null, completedAt: null });
+  forgetViolations(next, [fromNode, ...inner], draft);
 }
 
 /** A node inside a branch succeeded (or, a gate, was resumed): a redrive of its group keeps it. */
@@ -327,6 +367,7 @@ export function evolve(model: PlaybookModel, state: RunState, event: RunEvent, d
       next.runId = event.runId;
       next.playbookName = d.playbookName;
       next.sourceHash = d.sourceHash;
+      next.playbookHash = d.playbookHash ?? d.sourceHash;
       next.inputs = d.context;
       next.context = d.context;
       next.maxIterationsDefault = d.maxIterationsDefault;
@@ -344,7 +385,7 @@ export function evolve(model: PlaybookModel, state: RunState, event: RunEvent, d
       break;
     }
     case 'NodeSucceeded': {
-      const { nodeId, patch } = contextWriteOf(event) as { nodeId: string; patch: RunContext };
+      const { nodeId, patch } = contextWriteOf(model, event) as { nodeId: string; patch: RunContext };
       writeContext(model, next, nodeId, patch, draft);
       // A node with no edge out ends its branch: the branch succeeded (what a redrive keeps).
       const branchId = model.branchChain.get(nodeId)?.at(-1);
@@ -353,16 +394,26 @@ export function evolve(model: PlaybookModel, state: RunState, event: RunEvent, d
       settleGroup(model, next, nodeId, draft);
       break;
     }
-    case 'NodeFailed':
+    case 'NodeFailed': {
       settleGroup(model, next, event.data.nodeId, draft);
       // An aborted attempt changes nothing (SPEC §9): its error is not the run's.
       if (event.data.aborted === true) break;
       next.lastError = event.data.error;
       next.nodeErrors = put(draft, next.nodeErrors, event.data.nodeId, event.data.error);
+      const hint = contextWriteOf(model, event);
+      if (hint !== undefined) writeContext(model, next, hint.nodeId, hint.patch, draft);
       break;
+    }
+    case 'ContractViolated': {
+      const d = event.data;
+      next.contractViolations = put(draft, next.contractViolations, violationKey(d.nodeId, d.kind === 'requires' ? 'entry' : 'exit'), d);
+      const hint = contextWriteOf(model, event);
+      if (hint !== undefined) writeContext(model, next, hint.nodeId, hint.patch, draft);
+      break;
+    }
     case 'NodeEscalated': {
       const { from, to } = event.data;
-      const { patch } = contextWriteOf(event) as { patch: RunContext };
+      const { patch } = contextWriteOf(model, event) as { patch: RunContext };
       writeContext(model, next, from, patch, draft);
       next.escalations = bump(draft, next.escalations, from);
       next.capCounts = put(draft, next.capCounts, to, 0);
@@ -398,6 +449,7 @@ export function evolve(model: PlaybookModel, state: RunState, event: RunEvent, d
         resumed: false,
       };
       next.approvals = put(draft, next.approvals, d.approvalId, gate);
+      if (d.escalation !== undefined) next.escalationGates = put(draft, next.escalationGates, d.approvalId, d.escalation);
       break;
     }
     case 'ApprovalGranted':
@@ -409,17 +461,26 @@ export function evolve(model: PlaybookModel, state: RunState, event: RunEvent, d
         approver: d.approver,
         reason: d.reason,
       });
-      const write = contextWriteOf(event);
+      const write = contextWriteOf(model, event);
       if (write !== undefined) writeContext(model, next, write.nodeId, write.patch, draft);
       break;
     }
     case 'ApprovalCancelled':
       next.approvals = updateGate(draft, next.approvals, event.data.approvalId, { status: 'cancelled', decidedAt: event.at });
       break;
-    case 'RunResumed':
-      next.approvals = updateGate(draft, next.approvals, event.data.approvalId, { resumed: true });
-      noteSuccess(model, next, event.data.nodeId, draft);
+    case 'RunResumed': {
+      const { approvalId, nodeId } = event.data;
+      next.approvals = updateGate(draft, next.approvals, approvalId, { resumed: true });
+      const trigger = next.escalationGates[approvalId]?.on;
+      if (trigger === undefined) noteSuccess(model, next, nodeId, draft);
+      else if (trigger !== 'contract_violation') {
+        // A human granted the node another round of its cap (SPEC §13).
+        if (Object.hasOwn(next.capCounts, nodeId)) next.capCounts = remove(draft, next.capCounts, nodeId);
+        if (Object.hasOwn(next.escalations, nodeId)) next.escalations = remove(draft, next.escalations, nodeId);
+        if (Object.hasOwn(next.retryDue, nodeId)) next.retryDue = remove(draft, next.retryDue, nodeId);
+      }
       break;
+    }
     case 'BranchFailed': {
       const d = event.data;
       if (d.cause === 'approval_expired' && d.approvalId !== undefined) next.approvals = updateGate(draft, next.approvals, d.approvalId, { status: 'expired', decidedAt: event.at });
@@ -490,12 +551,27 @@ function closePendingGates(draft: FoldDraft | undefined, approvals: Record<strin
 /**
  * What an event writes into the context of the node it names: a node's output,
  * an escalation's `__lastError`/`__lastFailedNode`, a granted gate's
- * `__lastApproval`. The one place that rule lives: `evolve` applies it (to the
+ * `__lastApproval`, and the hints of `inject_hint` handlers (SPEC §13): a
+ * contract violation's `__contractViolation`, a timed-out attempt's
+ * `__timeoutHint`. The one place that rule lives: `evolve` applies it (to the
  * top level, or to the node's branch outputs), `contextKeysWritten` reports it.
  * Pure.
  */
-function contextWriteOf(event: NewRunEvent): { nodeId: string; patch: RunContext } | undefined {
+function contextWriteOf(model: PlaybookModel, event: NewRunEvent): { nodeId: string; patch: RunContext } | undefined {
   switch (event.type) {
+    case 'ContractViolated': {
+      const handler = model.handlers.contract_violation;
+      if (handler?.action !== 'inject_hint') return undefined;
+      const { nodeId, kind, key, message } = event.data;
+      return { nodeId, patch: { __contractViolation: { nodeId, kind, key, message, ...(handler.message === undefined ? {} : { hint: handler.message }) } } };
+    }
+    case 'NodeFailed': {
+      const handler = model.handlers.agentic_timeout;
+      const d = event.data;
+      if (handler?.action !== 'inject_hint' || d.timedOut !== true || d.aborted === true) return undefined;
+      const message = handler.message ?? `attempt ${d.attempt} of '${d.nodeId}' ran out of time (${d.error}); finish faster or in smaller steps`;
+      return { nodeId: d.nodeId, patch: { __timeoutHint: { nodeId: d.nodeId, attempt: d.attempt, message } } };
+    }
     case 'NodeSucceeded':
       return { nodeId: event.data.nodeId, patch: event.data.output };
     case 'NodeEscalated':
@@ -520,7 +596,7 @@ function contextWriteOf(event: NewRunEvent): { nodeId: string; patch: RunContext
  */
 export function contextKeysWritten(model: PlaybookModel, event: NewRunEvent): readonly string[] {
   if (event.type === 'RunStarted') return Object.keys(event.data.context);
-  const write = contextWriteOf(event);
+  const write = contextWriteOf(model, event);
   if (write === undefined || (model.branchChain.get(write.nodeId) ?? []).length > 0) return [];
   return Object.keys(write.patch);
 }

@@ -144,6 +144,20 @@ export function checkEnsuresSchema(
   registry: SchemaRegistry,
   where: { nodeId: string },
 ): EnsuresSchemaResult {
+  return checkEnsuresSchemaWith(name, (key) => (Object.hasOwn(context, key) ? context[key] : undefined), registry, where);
+}
+
+/**
+ * As {@link checkEnsuresSchema}, reading the checked context key through
+ * `read` (the runtime reads the context a node sees after its output is
+ * merged, without building it). Pure; never throws.
+ */
+export function checkEnsuresSchemaWith(
+  name: string,
+  read: (key: string) => unknown,
+  registry: SchemaRegistry,
+  where: { nodeId: string },
+): EnsuresSchemaResult {
   const prefix = `ensures.schema[${String(name)}] on ${where.nodeId}`;
   const found = typeof name === 'string' && name !== '' ? lookUp(name, registry ?? {}) : { problem: `expected a schema name (a non-empty string), found ${JSON.stringify(name) ?? typeof name}` };
   if ('problem' in found) {
@@ -153,7 +167,7 @@ export function checkEnsuresSchema(
     };
   }
   const { parser, key } = found;
-  const value = Object.hasOwn(context, key) ? context[key] : undefined;
+  const value = read(key);
   const mismatch = (path: (string | number)[], what: string): EnsuresSchemaResult => ({
     ok: false,
     violation: { code: C_SCHEMA_MISMATCH, kind: 'schema', schema: name, nodeId: where.nodeId, key, path, message: `${prefix}: ${what}`, failClosed: false },

@@ -16,6 +16,8 @@ export type FailureCause =
   | 'approval_rejected'
   | 'approval_expired'
   | 'not_retryable'
+  | 'contract_violation'
+  | 'timed_out'
   | 'internal_error'
   | 'cancelled';
 
@@ -30,6 +32,12 @@ export interface RunStartedData {
   maxIterationsDefault: number;
   epicId?: string;
   sessionId?: string;
+  /**
+   * The hash the host reported for its playbook (`executePlaybook`'s
+   * `playbookHash` with a definition but no `source`): what `getRun` reports
+   * as the run's playbook hash. Replay checks the pinned text by `sourceHash`.
+   */
+  playbookHash?: string;
 }
 
 export interface NodeStartedData {
@@ -123,13 +131,59 @@ export interface RunPausedData {
   /** SHA-256 hex of the canonical JSON of the whole context at the gate. */
   contextDigest: string;
   expiresAt?: string;
+  /**
+   * Set when the gate is an escalation opened by an `error_handlers` entry
+   * with `action: hitl_escalate` (SPEC §13) on a work node, not an approval
+   * node's own gate: approving and resuming it goes on, rejecting it fails.
+   */
+  escalation?: EscalationData;
 }
+
+/**
+ * What opened an escalation gate: the trigger, and for a contract violation
+ * where it was found (`entry`: `requires`, before an attempt; `exit`: once its
+ * output was merged). Resuming goes on from there.
+ */
+export interface EscalationData {
+  on: EscalationTrigger;
+  checkpoint?: 'entry' | 'exit';
+}
+
+/** What opened an escalation gate: the `error_handlers` trigger. */
+export type EscalationTrigger = 'contract_violation' | 'iteration_cap_exceeded' | 'agentic_timeout';
 
 export interface ApprovalDecisionData {
   approvalId: string;
   nodeId: string;
   approver: string;
   reason: string;
+  /** True when the gate's policy passed it without a human (SPEC §13); `approver` is then `policy`. */
+  auto?: true;
+  /** For an auto-pass: the reasons of the auto-approve rules that matched (`safe-qa-tool`). */
+  rule?: string;
+}
+
+/** Which contract check failed (SPEC §13). */
+export type ContractKind = 'requires' | 'outputFiles' | 'exitCode' | 'schema' | 'edge';
+
+/**
+ * A contract check failed (SPEC §13). `requires` is checked before an
+ * attempt starts (`attempt` is the one about to start); the others when the
+ * attempt's output is merged, and recorded just before its `NodeSucceeded`
+ * (`edge`: the `contract.requires` of the edge the success takes, `to`).
+ * The run's `contract_violation` handler decides what follows.
+ */
+export interface ContractViolatedData {
+  nodeId: string;
+  attempt: number;
+  kind: ContractKind;
+  /** The context key (or schema name) that failed. */
+  key: string;
+  message: string;
+  /** An `ensures.schema` that names no known schema: the run fails unless a human decides (fails closed). */
+  failClosed?: true;
+  /** For `edge`: the node the edge leads to. */
+  to?: string;
 }
 
 /** A pending gate nobody may decide any more: its branch was stopped by a failed sibling (SPEC §9). */
@@ -196,6 +250,7 @@ export interface RunEventDataMap {
   NodeRetryScheduled: NodeRetryScheduledData;
   ApprovalExpired: ApprovalExpiredData;
   RunRetried: RunRetriedData;
+  ContractViolated: ContractViolatedData;
 }
 
 export type RunEventType = keyof RunEventDataMap;
@@ -204,6 +259,7 @@ export const runEventTypes: readonly RunEventType[] = [
   'RunStarted', 'NodeStarted', 'NodeSucceeded', 'NodeFailed', 'NodeEscalated', 'RunPaused',
   'ApprovalGranted', 'ApprovalRejected', 'ApprovalCancelled', 'RunResumed', 'BranchFailed', 'RunCompleted',
   'RunFailed', 'RunCancelled', 'NodeRetryScheduled', 'ApprovalExpired', 'RunRetried',
+  'ContractViolated',
 ];
 
 /** An event about to be appended: the store assigns seq, globalSeq and hash. */

@@ -21,7 +21,7 @@ export function toRunRow(model: PlaybookModel, snapshot: StepSnapshot): RunRow {
   return {
     runId: state.runId,
     playbookName: state.playbookName,
-    playbookHash: state.sourceHash,
+    playbookHash: state.playbookHash,
     status,
     currentNode,
     activeNodes: active,

@@ -1,8 +1,7 @@
 import { v7 as uuidV7 } from 'uuid';
-import { stringify } from 'yaml';
 import { initialRunSnapshot } from '../compiler/foldRun.js';
 import { DEFAULT_MAX_ITERATIONS } from '../compiler/playbookModel.js';
-import { sha256Hex } from '../events/canonicalJson.js';
+import { canonicalJson, sha256Hex } from '../events/canonicalJson.js';
 import type { RunContext } from '../events/types.js';
 import { CantbookError, E_INPUT_MISSING, E_PLAYBOOK_PARSE, E_PLAYBOOK_RUNTIME_INVALID, hasCode } from '../errors.js';
 import type { PlaybookDefinition } from '../playbook/types.js';
@@ -16,9 +15,13 @@ export interface ExecutePlaybookOptions extends HostOptions {
   store: EventStore;
   /** The parsed playbook. Ignored in favour of `source` when that is given. */
   playbook: PlaybookDefinition;
-  /** The exact playbook text; the run is pinned to it. Without it, the definition is serialised. */
+  /** The exact playbook text; the run is pinned to it. Without it, the run is pinned to the definition's canonical JSON. */
   source?: string;
-  /** The SHA-256 of `source`, if the caller has it; checked. */
+  /**
+   * With `source`: its SHA-256, checked. Without it (a parsed definition,
+   * `parsePlaybook`'s `sourceHash`): kept as the hash the run reports
+   * (`getRun().playbookHash`), as `@cleocode/playbooks` does.
+   */
   playbookHash?: string;
   initialContext?: RunContext;
   /** Cap for nodes without `max_iterations` (default 3). */
@@ -89,6 +92,7 @@ function prepareRun(options: ExecutePlaybookOptions): RunSession {
         playbookName: definition.name,
         sourceHash: playbook.sourceHash,
         source: playbook.source,
+        ...(playbook.reportedHash === undefined ? {} : { playbookHash: playbook.reportedHash }),
         context,
         maxIterationsDefault,
         ...(options.epicId === undefined ? {} : { epicId: options.epicId }),
@@ -107,11 +111,39 @@ const noDispatch = {
   },
 };
 
-function pin(options: ExecutePlaybookOptions): CompiledPlaybook {
-  const source = options.source ?? stringify(options.playbook);
-  if (options.playbookHash !== undefined && options.playbookHash !== sha256Hex(source)) {
-    throw new CantbookError(E_PLAYBOOK_RUNTIME_INVALID, `playbookHash ${options.playbookHash} is not the SHA-256 of the given source`);
+/**
+ * The text a run is pinned to (SPEC §3): `source` when given (a `playbookHash`
+ * beside it must be its SHA-256), else the definition's canonical JSON (a host
+ * that builds playbooks in code, or passes a parsed definition without its
+ * YAML). The `playbookHash` of such a definition is kept as the hash the run
+ * reports; replay checks the pinned JSON by its own hash.
+ */
+function pin(options: ExecutePlaybookOptions): CompiledPlaybook & { reportedHash?: string } {
+  const { playbookHash } = options;
+  if (playbookHash !== undefined && (typeof playbookHash !== 'string' || !/^[0-9a-f]{64}$/.test(playbookHash))) {
+    throw new CantbookError(E_PLAYBOOK_RUNTIME_INVALID, `playbookHash must be a SHA-256 in lowercase hex (64 characters), got ${JSON.stringify(playbookHash)}`);
   }
+  if (options.source !== undefined && playbookHash !== undefined && playbookHash !== sha256Hex(options.source)) {
+    throw new CantbookError(E_PLAYBOOK_RUNTIME_INVALID, `playbookHash ${playbookHash} is not the SHA-256 of the given source`);
+  }
+  const source = options.source ?? definitionText(options.playbook);
+  const compiled = compileText(source);
+  return options.source === undefined && playbookHash !== undefined && playbookHash !== compiled.sourceHash ? { ...compiled, reportedHash: playbookHash } : compiled;
+}
+
+/** A definition as the text a run is pinned to: its canonical JSON (JSON is YAML, so the parser reads it back). */
+function definitionText(definition: PlaybookDefinition): string {
+  if (typeof definition !== 'object' || definition === null || Array.isArray(definition)) {
+    throw new CantbookError(E_PLAYBOOK_RUNTIME_INVALID, 'playbook must be a parsed playbook definition (an object) when no source is given');
+  }
+  try {
+    return canonicalJson(definition);
+  } catch (error) {
+    throw new CantbookError(E_PLAYBOOK_RUNTIME_INVALID, `the playbook definition is not JSON: ${(error as Error).message}`, {}, { cause: error });
+  }
+}
+
+function compileText(source: string): CompiledPlaybook {
   try {
     return compileSource(source);
   } catch (error) {

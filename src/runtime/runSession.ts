@@ -11,6 +11,11 @@ import type { NextStep } from '../compiler/nextStep.js';
 import { FoldDraft, contextOf } from '../compiler/runState.js';
 import type { GateState, RunError } from '../compiler/runState.js';
 import { attemptTimeoutMs } from '../compiler/playbookModel.js';
+import { exitViolation } from '../contracts/checkContracts.js';
+import type { SchemaRegistry } from '../contracts/ensuresSchema.js';
+import { decideGatePolicy } from '../policy/gatePolicy.js';
+import { policyRuleIssues } from '../policy/evaluatePolicy.js';
+import type { PolicyRule } from '../policy/evaluatePolicy.js';
 import { activeNodes } from '../compiler/stateValue.js';
 import type { NewRunEvent, RunContext, RunEvent, RunOwner } from '../events/types.js';
 import {
@@ -18,6 +23,7 @@ import {
   E_CONCURRENT_UPDATE,
   E_LEASE_LOST,
   E_PLAYBOOK_RESUME_BLOCKED,
+  E_PLAYBOOK_RUNTIME_INVALID,
   E_RUN_ACTIVE,
   E_RUN_INTERRUPTED,
   E_STORE_UNAVAILABLE,
@@ -93,6 +99,14 @@ export interface HostOptions {
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /** Called with each batch of events once it is durable. */
   onEvents?: (events: readonly RunEvent[]) => void;
+  /**
+   * The `ensures.schema` registry (SPEC §13): schema name -> zod schema (or
+   * `{schema, key}`), beside the built-ins `task_tree` and `evidence`. A name
+   * in neither fails closed.
+   */
+  schemas?: SchemaRegistry;
+  /** The rules of gates with `policy: custom` (SPEC §13); `permissive` gates use DEFAULT_POLICY_RULES. */
+  policyRules?: readonly PolicyRule[];
 }
 
 /** This process, as NodeStarted records it (information: leases decide who drives). */
@@ -198,6 +212,7 @@ export class RunSession {
   ) {
     this.snapshot = snapshot;
     this.committed = { version: snapshot.context.version, value: snapshot.value };
+    checkHostOptions(options);
     this.clock = clockOf(options);
     this.leaseMs = leaseMsOf(options.leaseMs);
     this.lease = lease;
@@ -313,7 +328,9 @@ export class RunSession {
       await this.reload();
       for (const event of results) {
         try {
-          this.record({ type: event.type, data: event.data } as Omit<NewRunEvent, 'at'>);
+          // A success is checked again against its contracts on the log as it now stands.
+          if (event.type === 'NodeSucceeded') this.recordSuccess(event.data.nodeId, event.data.attempt, event.data.output);
+          else this.record({ type: event.type, data: event.data } as Omit<NewRunEvent, 'at'>);
         } catch (refused) {
           if (!(refused instanceof FoldError)) throw refused;
           // Someone else ended this attempt (a forced recovery, a cancellation): theirs stands.
@@ -613,7 +630,10 @@ export class RunSession {
         this.record({ type: 'NodeEscalated', data: { from: step.from, to: step.to, error: step.error } });
         return;
       case 'pause':
-        this.openGate(step.nodeId);
+        this.openGate(step);
+        return;
+      case 'violate':
+        this.record({ type: 'ContractViolated', data: { nodeId: step.nodeId, attempt: step.attempt, ...step.violation } });
         return;
       case 'cancel_gate':
         this.record({ type: 'ApprovalCancelled', data: { approvalId: step.approvalId, nodeId: step.nodeId, reason: 'a sibling branch failed its fail_fast group' } });
@@ -632,7 +652,7 @@ export class RunSession {
         return;
       }
       case 'join':
-        this.record({ type: 'NodeSucceeded', data: { nodeId: step.nodeId, attempt: step.attempt, output: step.output } });
+        this.recordSuccess(step.nodeId, step.attempt, step.output);
         return;
       case 'stop_group':
         this.record({ type: 'NodeFailed', data: { nodeId: step.nodeId, attempt: step.attempt, error: 'aborted: a sibling branch failed its fail_fast group', aborted: true } });
@@ -667,30 +687,60 @@ export class RunSession {
     else if (outcome.status === 'failure') data = { nodeId, attempt: n, error: outcome.error, ...(outcome.retryable === false ? { retryable: false } : {}) };
     try {
       if (data !== undefined) this.record({ type: 'NodeFailed', data });
-      else if (outcome.status === 'success') this.record({ type: 'NodeSucceeded', data: { nodeId, attempt: n, output: outcome.output } });
+      else if (outcome.status === 'success') this.recordSuccess(nodeId, n, outcome.output);
     } catch (refused) {
       // After a re-read of the log, another writer may have ended the attempt (a forced recovery) or the run (a cancellation).
       if (!(refused instanceof FoldError) || attempt.generation === this.generation) throw refused;
     }
   }
 
-  /** Records RunPaused with a fresh token; keeps the token (its only copy) for the result. */
-  private openGate(nodeId: string): void {
-    const node = this.playbook.model.nodes.get(nodeId);
-    if (node?.type !== 'approval') throw new TypeError(`node '${nodeId}' is not an approval node`);
+  /**
+   * Records a success: first the contract check that failed once its output
+   * is merged, if any (`ContractViolated`, SPEC §13), then `NodeSucceeded`;
+   * the machine's contract_violation handler decides what follows.
+   */
+  private recordSuccess(nodeId: string, attempt: number, output: RunContext): void {
+    const { model } = this.playbook;
+    const violation = exitViolation(model, this.snapshot.context, nodeId, output, this.options.schemas ?? {});
+    if (violation !== undefined) this.record({ type: 'ContractViolated', data: { nodeId, attempt, ...violation } });
+    this.record({ type: 'NodeSucceeded', data: { nodeId, attempt, output } });
+  }
+
+  /**
+   * Records RunPaused with a fresh token and keeps the token (its only copy)
+   * for the result: an approval node's own gate, or an escalation gate an
+   * error handler opens on a work node. A gate whose `policy` passes it
+   * (SPEC §13: `permissive`, `custom` with the host's rules) is granted at
+   * once, `ApprovalGranted{auto: true, rule, approver: 'policy'}`, and its
+   * token is never handed out.
+   */
+  private openGate(step: Extract<NextStep, { kind: 'pause' }>): void {
+    const { nodeId, escalation } = step;
+    const { model } = this.playbook;
+    const node = model.nodes.get(nodeId);
+    if (node === undefined || (node.type === 'approval') === (escalation !== undefined)) throw new TypeError(`node '${nodeId}' cannot open ${escalation === undefined ? 'an approval' : 'an escalation'} gate`);
     const state = this.snapshot.context;
-    const context = contextOf(this.playbook.model, state, nodeId);
+    const context = contextOf(model, state, nodeId);
     const approvalId = (this.options.newId ?? randomUUID)();
-    const timeoutMs = node.timeout === undefined ? null : parseDuration(node.timeout);
+    const timeoutMs = node.type !== 'approval' || node.timeout === undefined ? null : parseDuration(node.timeout);
     const expiresAt = timeoutMs === null ? null : new Date(Date.parse(this.now()) + timeoutMs).toISOString();
     const contextDigest = digestContext(context);
     // The credential exists only in the token returned to the caller: nothing stored or inherited can recreate it.
     const token = issueResumeToken(approvalId, randomBytes(CREDENTIAL_BYTES));
-    const prompt = renderTemplate(node.prompt, { inputs: state.inputs, context });
+    const render = (text: string) => renderTemplate(text, { inputs: state.inputs, context });
+    const prompt = node.type === 'approval' ? render(node.prompt) : escalationPrompt(escalation?.on ?? 'contract_violation', nodeId, step.reason ?? '', model.handlers[escalation?.on ?? 'contract_violation']?.message, render);
     this.record({
       type: 'RunPaused',
-      data: { approvalId, nodeId, prompt, tokenHash: hashResumeToken(token), contextDigest, ...(expiresAt === null ? {} : { expiresAt }) },
+      data: { approvalId, nodeId, prompt: clipError(prompt), tokenHash: hashResumeToken(token), contextDigest, ...(expiresAt === null ? {} : { expiresAt }), ...(escalation === undefined ? {} : { escalation }) },
     });
+    if (node.type === 'approval' && (node.policy === 'permissive' || node.policy === 'custom')) {
+      const decision = decideGatePolicy(model.definition, nodeId, this.options.policyRules === undefined ? {} : { policyRules: this.options.policyRules });
+      if (decision.autoPass) {
+        const reason = `auto-passed by policy '${decision.policy}': every command it guards is auto-approved (${decision.rule})`;
+        this.record({ type: 'ApprovalGranted', data: { approvalId, nodeId, approver: 'policy', reason: clipError(reason), auto: true, rule: decision.rule } });
+        return;
+      }
+    }
     this.tokens.set(approvalId, token);
   }
 
@@ -810,6 +860,30 @@ export class RunSession {
   }
 }
 
+/** What an escalation gate asks, by trigger: the handler's `message` (rendered) when it has one, and always why. */
+function escalationPrompt(on: string, nodeId: string, reason: string, message: string | undefined, render: (text: string) => string): string {
+  const ask =
+    on === 'iteration_cap_exceeded'
+      ? `approve to give '${nodeId}' another round of its cap, reject to fail`
+      : on === 'agentic_timeout'
+        ? `approve to run '${nodeId}' again with a fresh round of its cap, reject to fail`
+        : `approve to go on despite the violation, reject to fail`;
+  const head = message === undefined ? `escalated (${on}) at '${nodeId}'` : render(message);
+  return `${head}: ${reason}; ${ask}`;
+}
+
+/** Refuses host options the runtime would otherwise trip over mid-run. */
+function checkHostOptions(options: HostOptions): void {
+  if (options.policyRules !== undefined) {
+    const issues = policyRuleIssues(options.policyRules);
+    if (issues.length > 0) throw new CantbookError(E_PLAYBOOK_RUNTIME_INVALID, `policyRules: ${issues.map((issue) => issue.message).join('; ')}`, { issues });
+  }
+  const schemas: unknown = options.schemas;
+  if (schemas !== undefined && (typeof schemas !== 'object' || schemas === null || Array.isArray(schemas))) {
+    throw new CantbookError(E_PLAYBOOK_RUNTIME_INVALID, 'schemas must be an object mapping schema names to zod schemas');
+  }
+}
+
 /** The lease length of the options: a positive integer of milliseconds. */
 function leaseMsOf(leaseMs: number | undefined): number {
   const ms = leaseMs ?? DEFAULT_LEASE_MS;
@@ -924,7 +998,7 @@ class LazyContext {
 }
 
 function isQuietDecision(step: NextStep): boolean {
-  return ['escalate', 'cancel_gate', 'join', 'fail_group', 'stop_group', 'complete', 'fail'].includes(step.kind);
+  return ['escalate', 'cancel_gate', 'join', 'fail_group', 'stop_group', 'complete', 'fail', 'violate'].includes(step.kind);
 }
 
 /**

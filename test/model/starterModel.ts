@@ -31,7 +31,7 @@ import type { PlaybookModel } from '../../src/compiler/playbookModel.js';
 import { canonicalJson, sha256Hex } from '../../src/events/canonicalJson.js';
 import type { FailureCause, RunContext, RunEvent, RunEventDataMap, RunEventType } from '../../src/events/types.js';
 import { parsePlaybook } from '../../src/playbook/parsePlaybook.js';
-import type { EdgeCondition, PlaybookDefinition } from '../../src/playbook/types.js';
+import type { EdgeCondition, PlaybookDefinition, PlaybookNode } from '../../src/playbook/types.js';
 
 /** The run id and clock of model events; the runtime's differ, and nothing compares them. */
 export const MODEL_RUN_ID = 'model-run';
@@ -73,9 +73,28 @@ export function failureText(nodeId: string): string {
   return `scripted failure of ${nodeId}`;
 }
 
-/** The output a successful node returns when its output decides nothing. */
-function plainOutput(nodeId: string): RunContext {
-  return { [nodeId]: 'done' };
+/**
+ * The output a successful node returns when its output decides nothing: what
+ * its `ensures` asks for (SPEC §13: each `outputFiles` key, the exit code as
+ * the subprocess runner reports it), so the success keeps its contract.
+ */
+function plainOutput(node: PlaybookNode): RunContext {
+  const output: RunContext = { [node.id]: node.ensures?.exitCode === undefined ? 'done' : { exitCode: node.ensures.exitCode } };
+  for (const key of node.ensures?.outputFiles ?? []) output[key] = 'model';
+  return output;
+}
+
+/**
+ * A success that breaks the node's `ensures.exitCode` and the
+ * `ContractViolated` that must be recorded before it (SPEC §13), for a node
+ * that declares one; written from the spec, not from the runtime's checks.
+ */
+function brokenExitCode(snapshot: RunSnapshot, node: PlaybookNode, attempt: number): RunEvent[] {
+  const expected = node.ensures?.exitCode;
+  if (expected === undefined) return [];
+  const violated = snapshot.context.contractViolations[`${node.id}@exit`]?.attempt === attempt;
+  if (!violated) return [event(snapshot, 'ContractViolated', { nodeId: node.id, attempt, kind: 'exitCode', key: 'exitCode', message: 'model' })];
+  return [event(snapshot, 'NodeSucceeded', { nodeId: node.id, attempt, output: { [node.id]: { exitCode: expected + 1 } } })];
 }
 
 function event<K extends RunEventType>(snapshot: RunSnapshot, type: K, data: RunEventDataMap[K]): RunEvent {
@@ -117,7 +136,8 @@ function choiceKey(choice: BranchChoice): string {
 export function branchOutputs(starter: Starter, nodeId: string, context: RunContext): RunContext[] {
   const edges = starter.model.edges.get(nodeId) ?? [];
   const guarded = edges.flatMap((edge) => (edge.when ? [edge.when] : []));
-  if (guarded.length === 0) return [plainOutput(nodeId)];
+  const node = nodeOf(starter.model, nodeId);
+  if (guarded.length === 0) return [plainOutput(node)];
   const fields = [...new Set(guarded.map((condition) => condition.field))];
   const perField = fields.map((field) => {
     const values = guarded.filter((condition) => condition.field === field).flatMap(candidatesFor);
@@ -135,7 +155,7 @@ export function branchOutputs(starter: Starter, nodeId: string, context: RunCont
       visit(index + 1, value === ABSENT ? output : withPath(output, fields[index] as string, value));
     }
   };
-  visit(0, plainOutput(nodeId));
+  visit(0, plainOutput(node));
   return [...byOutcome.values()];
 }
 
@@ -193,6 +213,7 @@ function candidatesAt(starter: Starter, snapshot: RunSnapshot, nodeId: string, p
       }
       return [
         ...branchOutputs(starter, nodeId, contextOf(starter.model, snapshot.context, nodeId)).map((output) => event(snapshot, 'NodeSucceeded', { nodeId, attempt, output })),
+        ...brokenExitCode(snapshot, node, attempt),
         event(snapshot, 'NodeFailed', { nodeId, attempt, error: failureText(nodeId) }),
         event(snapshot, 'NodeFailed', { nodeId, attempt, error: 'aborted: model', aborted: true }),
       ];
@@ -273,6 +294,9 @@ function isEnvironment(starter: Starter, proposed: RunEvent): boolean {
     case 'ApprovalGranted':
     case 'ApprovalRejected':
       return true;
+    case 'ContractViolated':
+      // A check of an attempt's output comes with the output: the dispatcher's outcome decides it.
+      return proposed.data.kind !== 'requires';
     default:
       return false;
   }

@@ -201,8 +201,9 @@ export function summarize(event: RunEvent): string {
     case 'NodeEscalated':
       return `${event.data.from} escalated to ${event.data.to}`;
     case 'RunPaused':
-      return `paused at gate '${event.data.nodeId}'`;
+      return event.data.escalation === undefined ? `paused at gate '${event.data.nodeId}'` : `'${event.data.nodeId}' escalated to a human (${event.data.escalation.on})`;
     case 'ApprovalGranted':
+      if (event.data.auto === true) return `${event.data.nodeId} auto-passed by policy (rule ${event.data.rule ?? 'none'})`;
       return `${event.data.nodeId} approved by ${event.data.approver}${event.data.reason ? `: ${oneLine(event.data.reason, 80)}` : ''}`;
     case 'ApprovalRejected':
       return `${event.data.nodeId} rejected by ${event.data.approver}${event.data.reason ? `: ${oneLine(event.data.reason, 80)}` : ''}`;
@@ -224,6 +225,8 @@ export function summarize(event: RunEvent): string {
       return `gate '${event.data.nodeId}' expired`;
     case 'RunRetried':
       return `run retried from '${event.data.fromNode}'${event.data.by === undefined ? '' : ` by ${event.data.by}`}`;
+    case 'ContractViolated':
+      return `${event.data.nodeId} broke its contract (${event.data.kind} ${event.data.key}): ${oneLine(event.data.message, 120)}`;
   }
 }
 
