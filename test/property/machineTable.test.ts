@@ -46,7 +46,10 @@ const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 const EXPIRES_AT = new Date(T0 + 3_600_000).toISOString();
 const causes: FailureCause[] = ['exceeded_iteration_cap', 'no_branch', 'ambiguous_branch', 'approval_rejected', 'approval_expired', 'internal_error', 'cancelled'];
 /** Outputs that send `when` edges (on `route`, `score`, `status`) every way. */
-const outputs = [{}, { route: 'a' }, { route: 'b' }, { route: 'a', score: 1 }, { score: 1 }, { status: 'ok', route: 'a', score: true }, { flags: { fast: true } }];
+const outputs = [{}, { route: 'a' }, { route: 'b' }, { route: 'a', score: 1 }, { score: 1 }, { status: 'ok', route: 'a', score: true }, { flags: { fast: true } }, { plan: 'p', exitCode: 0 }, { exitCode: 1, review: { verdict: 'pass' } }];
+/** Exit-checkpoint violations the driver proposes (SPEC §13); the machine accepts those the pure checks agree with. */
+const exitKinds = ['outputFiles', 'exitCode', 'schema', 'edge'] as const;
+const contractKeys = ['plan', 'status', 'exitCode', 'route', 'review.verdict', 'flags.fast', 'task_tree'];
 
 /** One driver decision: valid or corrupt, and which one. */
 type Choice = [kind: number, pick: number, twist: number];
@@ -56,7 +59,7 @@ const choicesArbitrary = fc.array(fc.tuple(fc.nat(), fc.nat(), fc.nat()), { minL
 
 type Link = 'depends' | 'guarded' | 'guarded_default' | 'fork';
 type Step =
-  | { kind: 'work'; cap: number; inject: boolean; backoff: boolean; link: Link }
+  | { kind: 'work'; cap: number; inject: boolean; backoff: boolean; link: Link; contract: number }
   | { kind: 'gate'; link: Link }
   | { kind: 'group'; cap: number; failure: 'fail_fast' | 'wait_all'; maxConcurrency: number | null; branches: Step[][]; link: Link };
 
@@ -64,7 +67,7 @@ const linkArbitrary = fc.constantFrom<Link>('depends', 'depends', 'guarded', 'gu
 const stepArbitrary: fc.Arbitrary<Step> = fc.letrec<{ step: Step; chain: Step[] }>((tie) => ({
   step: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
-    { weight: 5, arbitrary: fc.record({ kind: fc.constant('work' as const), cap: fc.integer({ min: 0, max: 3 }), inject: fc.boolean(), backoff: fc.boolean(), link: linkArbitrary }) },
+    { weight: 5, arbitrary: fc.record({ kind: fc.constant('work' as const), cap: fc.integer({ min: 0, max: 3 }), inject: fc.boolean(), backoff: fc.boolean(), link: linkArbitrary, contract: fc.nat({ max: 5 }) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('gate' as const), link: linkArbitrary }) },
     {
       weight: 2,
@@ -87,7 +90,7 @@ const stepArbitrary: fc.Arbitrary<Step> = fc.letrec<{ step: Step; chain: Step[] 
  * default, or a fork (two guarded edges to the next and the last step:
  * ambiguous_branch possible).
  */
-function parallelPlaybookOf(chain: Step[]): string {
+function parallelPlaybookOf(chain: Step[], handlers: Record<string, string>[] = []): string {
   let nodes = 0;
   let branches = 0;
   const build = (steps: Step[]): { nodes: Record<string, unknown>[]; edges: Record<string, unknown>[] } => {
@@ -113,7 +116,12 @@ function parallelPlaybookOf(chain: Step[]): string {
       } else if (step.kind === 'work') {
         const inject = step.inject ? (out.find((node) => node.type === 'agentic')?.id as string | undefined) : undefined;
         const backoff = step.backoff && inject === undefined ? { backoff: { initial: '10s', factor: 3, max: '20s' } } : {};
-        out.push({ ...base, type: 'agentic', skill: 's', on_failure: { max_iterations: step.cap, ...(inject === undefined ? {} : { inject_into: inject }), ...backoff } });
+        // Contracts (SPEC §13): 1 requires, 2 ensures, 3 both, 4 a schema; 0 and 5 none.
+        const contract = {
+          ...(step.contract === 1 || step.contract === 3 ? { requires: { fields: ['plan'] } } : {}),
+          ...(step.contract === 2 || step.contract === 3 ? { ensures: { outputFiles: ['plan'] } } : step.contract === 4 ? { ensures: { schema: 'evidence' } } : {}),
+        };
+        out.push({ ...base, type: 'agentic', skill: 's', ...contract, on_failure: { max_iterations: step.cap, ...(inject === undefined ? {} : { inject_into: inject }), ...backoff } });
       } else {
         out.push({
           ...base,
@@ -127,12 +135,20 @@ function parallelPlaybookOf(chain: Step[]): string {
     });
     return { nodes: out, edges };
   };
-  return stringify({ version: '1.0', name: 'generated', ...build(chain) });
+  return stringify({ version: '1.0', name: 'generated', ...build(chain), error_handlers: handlers });
 }
 
-const parallelModelArbitrary = fc.array(stepArbitrary, { minLength: 1, maxLength: 3 }).map((chain) => {
+/** The error handlers a generated parallel playbook declares: none, or one per trigger that branches act on. */
+const handlersArbitrary = fc.constantFrom<Record<string, string>[]>(
+  [],
+  [{ on: 'contract_violation', action: 'abort' }],
+  [{ on: 'contract_violation', action: 'hitl_escalate' }, { on: 'iteration_cap_exceeded', action: 'hitl_escalate' }],
+  [{ on: 'contract_violation', action: 'inject_hint' }],
+);
+
+const parallelModelArbitrary = fc.tuple(fc.array(stepArbitrary, { minLength: 1, maxLength: 3 }), handlersArbitrary).map(([chain, handlers]) => {
   // parsePlaybook throws on an invalid playbook: the generator only writes valid ones.
-  return createPlaybookModel(parsePlaybook(parallelPlaybookOf(chain)).definition);
+  return createPlaybookModel(parsePlaybook(parallelPlaybookOf(chain, handlers)).definition);
 });
 
 const dagModelArbitrary = playbookDefinitionArbitrary({ minNodes: 1, maxNodes: 7 }).map((definition) => createPlaybookModel(definition));
@@ -165,14 +181,22 @@ function validEvents(model: PlaybookModel, s: RunSnapshot, twist: number): RunEv
         out.push(eventOf(s, 'NodeRetryScheduled', { nodeId: step.nodeId, attempt: step.attempt, dueAt }, at.toISOString()));
         break;
       }
-      case 'pause':
-        out.push(eventOf(s, 'RunPaused', { approvalId: `g${s.context.version}`, nodeId: step.nodeId, prompt: 'p', tokenHash: 't', contextDigest: 'd', ...(twist % 3 === 0 ? {} : { expiresAt: EXPIRES_AT }) }));
+      case 'pause': {
+        // An escalation gate carries what opened it; now and then the driver drops or changes that (refused).
+        const escalation = twist % 7 === 0 ? undefined : twist % 11 === 0 ? { on: 'agentic_timeout' as const } : step.escalation;
+        out.push(eventOf(s, 'RunPaused', { approvalId: `g${s.context.version}`, nodeId: step.nodeId, prompt: 'p', tokenHash: 't', contextDigest: 'd', ...(twist % 3 === 0 || step.escalation !== undefined ? {} : { expiresAt: EXPIRES_AT }), ...(escalation === undefined ? {} : { escalation }) }));
+        break;
+      }
+      case 'violate':
+        out.push(eventOf(s, 'ContractViolated', { nodeId: step.nodeId, attempt: step.attempt, ...step.violation }));
+        out.push(eventOf(s, 'ContractViolated', { nodeId: step.nodeId, attempt: step.attempt, ...step.violation, key: pickOf(contractKeys, twist) }));
         break;
       case 'in_flight':
         // Success twice as likely as failure, so runs get somewhere.
         out.push(eventOf(s, 'NodeSucceeded', { nodeId: step.nodeId, attempt: step.attempt, output: pickOf(outputs, twist) }));
         out.push(eventOf(s, 'NodeSucceeded', { nodeId: step.nodeId, attempt: step.attempt, output: pickOf(outputs, twist >> 3) }));
         out.push(eventOf(s, 'NodeFailed', { nodeId: step.nodeId, attempt: step.attempt, error: `failed ${step.nodeId}`, ...(twist % 3 === 0 ? { retryable: false } : twist % 3 === 1 ? { timedOut: true } : {}) }));
+        out.push(eventOf(s, 'ContractViolated', { nodeId: step.nodeId, attempt: step.attempt, kind: pickOf(exitKinds, twist), key: pickOf(contractKeys, twist >> 2), message: 'm', ...(twist % 5 === 0 ? { failClosed: true as const } : {}) }));
         break;
       case 'abort':
       case 'stop_group':
@@ -184,6 +208,7 @@ function validEvents(model: PlaybookModel, s: RunSnapshot, twist: number): RunEv
       case 'paused': {
         const decision = { approvalId: step.approvalId, nodeId: step.nodeId, approver: 'p', reason: 'r' };
         out.push(eventOf(s, 'ApprovalGranted', decision), eventOf(s, 'ApprovalRejected', decision));
+        if (twist % 4 === 0) out.push(eventOf(s, 'ApprovalGranted', { ...decision, approver: 'policy', auto: true, rule: 'r' }));
         out.push(...expiries(model, s, step.nodeId, step.approvalId, twist));
         const at = new Date(T0 + 3_600_000 + ((twist % 3) - 1) * 1000).toISOString();
         out.push(eventOf(s, 'ApprovalExpired', { approvalId: step.approvalId, nodeId: step.nodeId }, at));
@@ -325,6 +350,8 @@ function expectSame(table: RunSnapshot | undefined, reference: RunSnapshot | und
 
 /** Every event type some driven run had accepted: the properties below check that the new kinds were reached. */
 const acceptedTypes = new Set<RunEventType>();
+/** SPEC §13 decisions both folds accepted: an escalation gate, an auto-pass, a contract failure. */
+const acceptedDecisions = new Set<string>();
 
 /** Drives both folds with the same events; returns how many events each accepted, refused. */
 function drive(model: PlaybookModel, choices: readonly Choice[]): { accepted: number; refused: number } {
@@ -358,6 +385,9 @@ function drive(model: PlaybookModel, choices: readonly Choice[]): { accepted: nu
     }
     accepted += 1;
     acceptedTypes.add(event.type);
+    if (event.type === 'RunPaused' && event.data.escalation !== undefined) acceptedDecisions.add(`escalation:${event.data.escalation.on}`);
+    if (event.type === 'ApprovalGranted' && event.data.auto === true) acceptedDecisions.add('auto-pass');
+    if ((event.type === 'RunFailed' || event.type === 'BranchFailed') && event.data.cause === 'contract_violation') acceptedDecisions.add('contract_violation');
     table = nextTable;
     reference = nextReference;
     drafted = nextDrafted;
@@ -397,7 +427,8 @@ describe('the transition table fold equals machine.transition after every event'
     );
     console.info(`parallel: ${accepted} accepted, ${refused} refused`);
     // Time and redrive were driven through both folds, not only generated.
-    for (const type of ['NodeRetryScheduled', 'ApprovalExpired', 'RunRetried'] as const) expect(acceptedTypes.has(type), type).toBe(true);
+    for (const type of ['NodeRetryScheduled', 'ApprovalExpired', 'RunRetried', 'ContractViolated'] as const) expect(acceptedTypes.has(type), type).toBe(true);
+    for (const decision of ['escalation:contract_violation', 'escalation:iteration_cap_exceeded', 'auto-pass', 'contract_violation']) expect(acceptedDecisions.has(decision), decision).toBe(true);
     expect(accepted).toBeGreaterThan(numRuns * 5);
     expect(refused).toBeGreaterThan(numRuns);
   }, 60_000);

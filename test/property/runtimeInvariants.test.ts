@@ -35,6 +35,9 @@ const outcomeArbitrary: fc.Arbitrary<NodeOutcome | 'throw'> = fc.oneof(
       route: fc.oneof(fc.constantFrom('x', 'y'), fc.boolean(), fc.constant(null)),
       review: fc.record({ verdict: fc.constantFrom('pass', 'fail') }),
       flags: fc.record({ fast: fc.boolean() }),
+      // What contracts check (SPEC §13): an exit code, a task tree that keeps or breaks the built-in schema.
+      exitCode: fc.constantFrom(0, 1),
+      task_tree: fc.constantFrom([{ title: 't', acceptance: ['done'] }], [{ title: '', acceptance: [] }]),
     }, { requiredKeys: [] }),
   }) },
   { weight: 3, arbitrary: fc.record({ status: fc.constant('failure' as const), error: fc.constantFrom('boom', 'flaky', 'nope') }) },
@@ -62,11 +65,27 @@ function scriptedBy(outcomes: readonly (NodeOutcome | 'throw')[]): AgentDispatch
   return d;
 }
 
-/** Upper bound on dispatches: (escalations possible + 1) passes, each at most max(cap,1) attempts per node. */
-function dispatchBound(definition: PlaybookDefinition, maxIterationsDefault: number): number {
+/**
+ * Upper bound on dispatches: (escalations possible + 1) passes, each at most
+ * max(cap,1) attempts per node; every fresh round a human granted (an
+ * approved iteration_cap_exceeded escalation gate, SPEC §13) allows at most
+ * that much again.
+ */
+function dispatchBound(definition: PlaybookDefinition, maxIterationsDefault: number, freshRounds = 0): number {
   const caps = definition.nodes.map((n) => n.on_failure?.max_iterations ?? maxIterationsDefault);
   const escalations = definition.nodes.reduce((sum, n, i) => sum + (n.on_failure?.inject_into ? caps[i]! : 0), 0);
-  return (escalations + 1) * caps.reduce((sum, cap) => sum + Math.max(cap, 1), 0);
+  return (freshRounds + 1) * (escalations + 1) * caps.reduce((sum, cap) => sum + Math.max(cap, 1), 0);
+}
+
+/** The escalation gates that granted a node a fresh round of its cap and were resumed: approvalId -> node. */
+function freshRoundsOf(events: readonly RunEvent[]): Map<string, string> {
+  const opened = new Map<string, string>();
+  for (const event of events) {
+    if (event.type === 'RunPaused' && event.data.escalation !== undefined && event.data.escalation.on !== 'contract_violation') opened.set(event.data.approvalId, event.data.nodeId);
+  }
+  const resumed = new Map<string, string>();
+  for (const event of events) if (event.type === 'RunResumed' && opened.has(event.data.approvalId)) resumed.set(event.data.approvalId, event.data.nodeId);
+  return resumed;
 }
 
 /** A value for every declared input, so required ones are present. */
@@ -103,12 +122,14 @@ async function play(scenario: Scenario): Promise<{ result: PlaybookResult; dispa
 }
 
 describe('runtime invariants (fast-check)', () => {
+  const seen = new Set<string>();
   it('every run terminates within the cap bound, and no node exceeds its cap', async () => {
     await fc.assert(
       fc.asyncProperty(scenarioArbitrary, async (scenario) => {
         const { result, dispatches, events } = await play(scenario);
         expect(['completed', 'failed', 'exceeded_iteration_cap']).toContain(result.terminalStatus);
-        expect(dispatches).toBeLessThanOrEqual(dispatchBound(scenario.definition, scenario.maxIterationsDefault));
+        const fresh = freshRoundsOf(events);
+        expect(dispatches).toBeLessThanOrEqual(dispatchBound(scenario.definition, scenario.maxIterationsDefault, fresh.size));
         // Replay the log: retries in place (a node restarted right after its own failure) stay
         // within max(cap, 1) attempts; a node escalates at most cap times; a node with
         // inject_into never retries in place.
@@ -116,6 +137,8 @@ describe('runtime invariants (fast-check)', () => {
         const escalations = new Map<string, number>();
         let previous: RunEvent | undefined;
         for (const event of events) {
+          // A fresh round granted by a human starts the node's counts again.
+          if (event.type === 'RunResumed' && fresh.has(event.data.approvalId)) escalations.delete(event.data.nodeId);
           if (event.type === 'NodeStarted') {
             const { nodeId } = event.data;
             const retry = previous?.type === 'NodeFailed' && previous.data.nodeId === nodeId;
@@ -133,9 +156,17 @@ describe('runtime invariants (fast-check)', () => {
           previous = event;
         }
         expect(events.at(-1)?.type).toMatch(/^Run(Completed|Failed)$/);
+        for (const event of events) {
+          if (event.type === 'ContractViolated') seen.add(`violated:${event.data.kind}`);
+          if (event.type === 'RunPaused' && event.data.escalation !== undefined) seen.add(`escalation:${event.data.escalation.on}`);
+          if (event.type === 'RunFailed') seen.add(`failed:${event.data.cause}`);
+          if (event.type === 'ApprovalGranted' && event.data.auto === true) seen.add('auto-pass');
+        }
       }),
       { seed, numRuns },
     );
+    // The random contracts and handlers were acted on, not only generated (SPEC §13).
+    for (const what of ['violated:requires', 'violated:outputFiles', 'violated:schema', 'violated:edge', 'escalation:contract_violation', 'escalation:iteration_cap_exceeded', 'failed:contract_violation']) expect(seen, what).toContain(what);
   });
 
   it('replaying the log gives the live result; projections equal the fold; prefix + rest = whole', async () => {

@@ -79,6 +79,27 @@ function onFailureArbitrary(upstream: readonly string[], injectInto: boolean): f
     .map(({ inject_into, ...rest }) => (inject_into === undefined ? rest : { ...rest, inject_into }));
 }
 
+/** Context keys a contract may name: ones outputs set (see the runtime properties' outcomes) and one nothing sets. */
+const contractKeys = fc.uniqueArray(fc.constantFrom('status', 'score', 'route', 'review.verdict', 'flags.fast', 'plan'), { minLength: 1, maxLength: 2 });
+
+/** An `ensures` with at least one check; `exitCode` is kept only on deterministic nodes (see contractsOf). */
+const ensuresArbitrary = fc.record({
+  outputFiles: contractKeys,
+  exitCode: fc.constantFrom(0, 1),
+  schema: fc.constantFrom('task_tree', 'evidence', 'no_such_schema'),
+}, { requiredKeys: [], noNullPrototype: true });
+
+/** A node's requires/ensures as the format allows them (SPEC §13): none on a gate, exitCode only on a command. */
+function contractsOf(type: Exclude<PlaybookNode['type'], 'parallel'>, fields: string[] | undefined, ensures: { outputFiles?: string[]; exitCode?: number; schema?: string } | undefined): Partial<PlaybookNode> {
+  if (type === 'approval') return {};
+  const { exitCode, ...rest } = ensures ?? {};
+  const kept = type === 'deterministic' && exitCode !== undefined ? { ...rest, exitCode } : rest;
+  return {
+    ...(fields === undefined ? {} : { requires: { fields } }),
+    ...(Object.keys(kept).length === 0 ? {} : { ensures: kept }),
+  };
+}
+
 /** The kind-specific part of a node, fields as `parsePlaybook` returns them. */
 function nodeBodyArbitrary(type: Exclude<PlaybookNode['type'], 'parallel'>, inputNames: readonly string[]): fc.Arbitrary<Record<string, unknown>> {
   const t = templated(inputNames);
@@ -148,6 +169,9 @@ export function playbookDefinitionArbitrary(options: PlaybookArbitraryOptions = 
         defaultAsDepends: fc.boolean(),
         guards: fc.array(edgeConditionArbitrary, { minLength: outs.length, maxLength: outs.length }),
         onFailure: fc.option(onFailureArbitrary(sk.ids.slice(0, i), injectInto), { nil: undefined }),
+        requires: fc.option(contractKeys, { nil: undefined, freq: 3 }),
+        ensures: fc.option(ensuresArbitrary, { nil: undefined, freq: 3 }),
+        edgeContracts: fc.array(fc.option(contractKeys, { nil: undefined, freq: 3 }), { minLength: outs.length, maxLength: outs.length }),
       }).chain((spec) => nodeBodyArbitrary(spec.type, sk.inputNames).map((body) => ({ ...spec, body })));
     });
     return fc.record({
@@ -166,8 +190,12 @@ export function playbookDefinitionArbitrary(options: PlaybookArbitraryOptions = 
         sk.successors[i]!.forEach((to, k) => {
           const isDefault = k === spec.defaultIndex;
           if (isDefault && spec.defaultAsDepends) depends[to]!.push(sk.ids[i]!);
-          else if (isDefault) edges.push({ from: sk.ids[i]!, to: sk.ids[to]! });
-          else edges.push({ from: sk.ids[i]!, to: sk.ids[to]!, when: spec.guards[k]! });
+          // A gate changes nothing but __lastApproval: edges leaving one carry no contract (I_CONTRACT_NOT_ALLOWED).
+          const fields = spec.type === 'approval' ? undefined : spec.edgeContracts[k];
+          const contract = fields === undefined ? {} : { contract: { requires: { fields } } };
+          if (isDefault && spec.defaultAsDepends) depends[to]!.push(sk.ids[i]!);
+          else if (isDefault) edges.push({ from: sk.ids[i]!, to: sk.ids[to]!, ...contract });
+          else edges.push({ from: sk.ids[i]!, to: sk.ids[to]!, when: spec.guards[k]!, ...contract });
         });
       });
       const built = nodes.map((spec, i): PlaybookNode => ({
@@ -176,6 +204,7 @@ export function playbookDefinitionArbitrary(options: PlaybookArbitraryOptions = 
         ...(spec.description === undefined ? {} : { description: spec.description }),
         depends: depends[i]!,
         ...(spec.onFailure === undefined ? {} : { on_failure: spec.onFailure }),
+        ...contractsOf(spec.type, spec.requires, spec.ensures),
         ...spec.body,
       }) as AgenticNode | DeterministicNode | ApprovalNode);
       return {
