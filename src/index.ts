@@ -57,7 +57,7 @@ export { foldRun, initialRunSnapshot } from './compiler/foldRun.js';
 export type { RunSnapshot } from './compiler/foldRun.js';
 
 // Events and projections
-export type { RunEvent, NewRunEvent, RunEventType, RunEventDataMap, RunContext, RunOwner, FailureCause } from './events/types.js';
+export type { RunEvent, NewRunEvent, RunEventType, RunEventDataMap, RunContext, RunOwner, FailureCause, ContractKind, ContractViolatedData, EscalationData, EscalationTrigger } from './events/types.js';
 export { runEventTypes } from './events/types.js';
 export type { RunRow, RunChanges, ApprovalRow, RunStatus, ApprovalStatus, ActiveNode, RunError } from './projections/types.js';
 export type { RunState, GateState } from './compiler/runState.js';
