@@ -49,6 +49,7 @@ export type NodePhase =
   | 'hitl_exit' // an escalation gate for a violation found once the output was merged
   | 'hitl_cap' // an escalation gate instead of exceeding the cap (iteration_cap_exceeded: hitl_escalate)
   | 'hitl_timeout'; // an escalation gate for a timed-out attempt (agentic_timeout: hitl_escalate)
+// A work node's escalation gate waits in `paused`, then `approved` / `rejected` / `expired`, as an approval node's does.
 
 /** The final states of a branch's region. */
 export type BranchEnd = 'succeeded' | 'failed' | 'stopped';
@@ -278,7 +279,15 @@ class MachineCompiler {
         };
         const stop = this.stopTransition(node, 'ApprovalCancelled', scope);
         if (stop && paused.on) paused.on.ApprovalCancelled = stop;
+        // A handler with `timeout` gives its gates an expiry, decided as at any gate.
+        const expires = Object.values(this.model.handlers).some((handler) => handler?.action === 'hitl_escalate' && handler.timeout !== undefined);
+        const expiry: Record<string, StateJson> = {};
+        if (expires && paused.on) {
+          paused.on.ApprovalExpired = { target: 'expired', guard: { type: 'expiresNow', params: p }, actions: 'apply' };
+          expiry.expired = { on: this.ending(node, 'approval_expired', scope) };
+        }
         return {
+          ...expiry,
           paused,
           approved: {
             on: {

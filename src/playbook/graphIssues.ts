@@ -239,7 +239,12 @@ function checkContracts(raw: Loose, scopes: readonly LooseScope[], issues: Draft
     });
   }
   listOf(raw['error_handlers']).forEach((handler, index) => {
-    if (!isLoose(handler) || handler['on'] !== 'iteration_cap_exceeded' || handler['action'] !== 'inject_hint') return;
+    if (!isLoose(handler)) return;
+    if (handler['timeout'] !== undefined && handler['action'] !== 'hitl_escalate') {
+      const at: Path = ['error_handlers', index, 'timeout'];
+      issues.push(issue(I_HANDLER_NOT_ALLOWED, at, `${formatPath(at)}: only a hitl_escalate handler opens a gate that can expire; remove timeout or use hitl_escalate`));
+    }
+    if (handler['on'] !== 'iteration_cap_exceeded' || handler['action'] !== 'inject_hint') return;
     const at: Path = ['error_handlers', index, 'action'];
     issues.push(issue(I_HANDLER_NOT_ALLOWED, at, `${formatPath(at)}: inject_hint cannot answer iteration_cap_exceeded: a node that reached its cap has no attempt left to read a hint; use hitl_escalate (a human may grant another round) or abort`));
   });

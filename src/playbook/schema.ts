@@ -237,6 +237,8 @@ export const errorHandlerSchema = strict({
   on: z.enum(['agentic_timeout', 'iteration_cap_exceeded', 'contract_violation']),
   action: z.enum(['inject_hint', 'hitl_escalate', 'abort']),
   message: z.string().exactOptional(),
+  /** hitl_escalate: the escalation gate expires after this long (SPEC §10, §13), failing the run approval_expired. */
+  timeout: durationSchema.exactOptional(),
 });
 
 /**

@@ -147,7 +147,10 @@ export interface PlaybookEdge {
 export interface ErrorHandler {
   on: ErrorHandlerTrigger;
   action: ErrorHandlerAction;
+  /** What the hint or the escalation gate's prompt says (templates rendered for a gate). */
   message?: string;
+  /** For `hitl_escalate`: a duration after which the escalation gate expires, like an approval's `timeout`. */
+  timeout?: string;
 }
 
 export interface PlaybookDefinition {

@@ -722,7 +722,8 @@ export class RunSession {
     const state = this.snapshot.context;
     const context = contextOf(model, state, nodeId);
     const approvalId = (this.options.newId ?? randomUUID)();
-    const timeoutMs = node.type !== 'approval' || node.timeout === undefined ? null : parseDuration(node.timeout);
+    const timeout = node.type === 'approval' ? node.timeout : model.handlers[escalation?.on ?? 'contract_violation']?.timeout;
+    const timeoutMs = timeout === undefined ? null : parseDuration(timeout);
     const expiresAt = timeoutMs === null ? null : new Date(Date.parse(this.now()) + timeoutMs).toISOString();
     const contextDigest = digestContext(context);
     // The credential exists only in the token returned to the caller: nothing stored or inherited can recreate it.

@@ -14,6 +14,7 @@ import { executePlaybook } from '../../../src/runtime/executePlaybook.js';
 import { approveGate, rejectGate, resumePlaybook } from '../../../src/runtime/gates.js';
 import { loadRun } from '../../../src/runtime/loadRun.js';
 import { getPendingApprovals, getRun, readRunEvents, verifyRun } from '../../../src/runtime/queries.js';
+import { createWorker } from '../../../src/runtime/worker.js';
 import type { PlaybookResult } from '../../../src/runtime/runSession.js';
 import type { EventStore } from '../../../src/store/eventStore.js';
 import { parsePlaybook } from '../../../src/playbook/parsePlaybook.js';
@@ -188,6 +189,42 @@ describe('ensures, checked once the output is merged', () => {
     expect(unknown).toMatchObject({ terminalStatus: 'failed', error: { cause: 'contract_violation', nodeId: 'emit' } });
     expect(unknown.errorContext).toContain('unknown schema "plan"');
     expect((await violations(unknown.runId))[0]).toMatchObject({ kind: 'schema', failClosed: true });
+  });
+});
+
+describe('escalation gates are gates like any other', () => {
+  it('an approved escalation nobody resumed is runnable work: a worker resumes it', async () => {
+    const dispatcher = scriptedDispatcher();
+    const paused = await executePlaybook({ store, ...playbookFrom(withHandler(needsTopic, 'contract_violation', 'hitl_escalate')), dispatcher });
+    await approveGate({ store, token: paused.approvalToken as string, approver: 'alice' });
+    await createWorker({ store, dispatcher }).runUntilIdle();
+    expect((await getRun(store, paused.runId))?.status).toBe('completed');
+    expect(dispatcher.countOf('plan')).toBe(1);
+    expect((await verifyRun(store, paused.runId)).problems).toEqual([]);
+  });
+
+  it("with the handler's timeout, the gate expires at its due time with a worker running: approval_expired", async () => {
+    const clock = testClock();
+    const source = `version: "1.0"\nname: expiring\nerror_handlers:\n  - { on: contract_violation, action: hitl_escalate, timeout: 1h, message: "plan without a topic?" }\n${needsTopic}`;
+    const paused = await executePlaybook({ store, ...playbookFrom(source), dispatcher: scriptedDispatcher(), clock });
+    const [pending] = await getPendingApprovals(store, { now: clock.now });
+    expect(pending?.prompt).toMatch(/^plan without a topic\?: requires on 'plan'/);
+    expect(pending?.expiresAt).toBe(new Date(clock.now().getTime() + 3600_000).toISOString());
+    const worker = createWorker({ store, dispatcher: scriptedDispatcher(), clock });
+    worker.start();
+    try {
+      await clock.advance(3600_000);
+      await until(async () => (await getRun(store, paused.runId))?.status === 'failed', 'the worker expired the escalation gate');
+    } finally {
+      await worker.stop({ graceMs: 0 });
+    }
+    expect(await getRun(store, paused.runId)).toMatchObject({ error: { cause: 'approval_expired', nodeId: 'plan' } });
+    expect((await verifyRun(store, paused.runId)).problems).toEqual([]);
+  });
+
+  it('a timeout on a handler that opens no gate is a parse error', () => {
+    const source = `version: "1.0"\nname: x\nerror_handlers:\n  - { on: contract_violation, action: abort, timeout: 1h }\n${needsTopic}`;
+    expect(() => parsePlaybook(source)).toThrow(expect.objectContaining({ issues: [expect.objectContaining({ code: 'I_HANDLER_NOT_ALLOWED', path: ['error_handlers', 0, 'timeout'] })] }));
   });
 });
 
