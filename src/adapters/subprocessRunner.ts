@@ -79,14 +79,15 @@ export function createSubprocessRunner(options: SubprocessRunnerOptions = {}): D
         return { status: 'failure', error: `${name} was cancelled${request.signal ? `: ${reasonOf(request.signal)}` : ''}` };
       }
       if (result.exitCode === null) return { status: 'failure', error: `${name} was killed by signal ${result.exitSignal ?? 'unknown'}${detail}` };
-      if (result.exitCode !== 0) return { status: 'failure', error: `${name} exited with code ${result.exitCode}${detail || ' (no stderr)'}` };
-      return { status: 'success', output: successOutput(request.nodeId, result.stdout.text, stderr, result.stdout.truncated) };
+      // The exit code the node ensures counts as success; the contract check (SPEC §13) compares it.
+      if (result.exitCode !== 0 && result.exitCode !== request.expectedExitCode) return { status: 'failure', error: `${name} exited with code ${result.exitCode}${detail || ' (no stderr)'}` };
+      return { status: 'success', output: successOutput(request.nodeId, result.stdout.text, stderr, result.stdout.truncated, result.exitCode), exitCode: result.exitCode };
     },
   };
 }
 
 /** The output rule of a successful command (see createSubprocessRunner). */
-function successOutput(nodeId: string, stdout: string, stderr: string, truncated: boolean): Record<string, unknown> {
+function successOutput(nodeId: string, stdout: string, stderr: string, truncated: boolean, exitCode: number): Record<string, unknown> {
   const trimmed = stdout.trim();
   if (!truncated && trimmed.startsWith('{')) {
     try {
@@ -96,7 +97,7 @@ function successOutput(nodeId: string, stdout: string, stderr: string, truncated
       // Not JSON after all: fall through to the text shape.
     }
   }
-  const text: Record<string, unknown> = { exitCode: 0, stdout: stdout.trimEnd() };
+  const text: Record<string, unknown> = { exitCode, stdout: stdout.trimEnd() };
   if (stderr.trim() !== '') text.stderr = stderr.trimEnd();
   return { [nodeId]: text };
 }

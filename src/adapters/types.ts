@@ -5,7 +5,8 @@ import type { RunContext } from '../events/types.js';
  * is the same as `{status: 'failure'}` with the thrown message as `error`.
  */
 export type NodeOutcome =
-  | { status: 'success'; output?: Record<string, unknown> }
+  /** `exitCode`: what a command exited with (a runner's report; `ensures.exitCode` checks it, SPEC §13). */
+  | { status: 'success'; output?: Record<string, unknown>; exitCode?: number }
   /** `retryable: false`: retrying in place is pointless (the node fails for good, or escalates; SPEC §4). */
   | { status: 'failure'; error?: string; retryable?: boolean };
 
@@ -69,6 +70,12 @@ export interface RunCommandRequest extends DispatchBase {
   cwd?: string;
   env?: Record<string, string>;
   timeout_ms?: number;
+  /**
+   * The node's `ensures.exitCode` when it names one other than 0: the exit
+   * code the command is expected to end with, which a runner reports as a
+   * success (with `exitCode`) rather than a failure.
+   */
+  expectedExitCode?: number;
 }
 
 /** Runs deterministic nodes. Injected by the host (see createSubprocessRunner). */

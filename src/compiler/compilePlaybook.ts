@@ -4,6 +4,7 @@ import { canonicalJson } from '../events/canonicalJson.js';
 import { entryViolation, hasEntryContract, hasExitContract, pureExitViolation } from '../contracts/checkContracts.js';
 import type { EscalationTrigger, FailureCause, RunEvent } from '../events/types.js';
 import type { ParallelNode, PlaybookDefinition, PlaybookNode } from '../playbook/types.js';
+import { decideGatePolicy } from '../policy/gatePolicy.js';
 import { chooseBranch } from './branching.js';
 import { attemptTimeoutMs, backoffDelayMs, branchOf, createPlaybookModel, decideFailure, enclosingGroups } from './playbookModel.js';
 import type { FailureDecision, PlaybookModel } from './playbookModel.js';
@@ -223,7 +224,7 @@ class MachineCompiler {
     const ready: StateJson = { on: { NodeStarted: { target: 'running', guard: this.startGuard(node), actions: 'apply' } }, ...(kept === undefined ? {} : { always: kept }) };
     // Contracts (SPEC §13): a violation is recorded where it is found; the contract_violation handler decides what follows.
     const contractAction = this.model.handlers.contract_violation?.action;
-    if (hasEntryContract(node) && ready.on) {
+    if (hasEntryContract(this.model, node) && ready.on) {
       const target = contractAction === 'abort' ? 'violated' : contractAction === 'hitl_escalate' ? 'hitl_entry' : undefined;
       ready.on.ContractViolated = { ...(target === undefined ? {} : { target }), guard: { type: 'violatesOnEntry', params: p }, actions: 'apply' };
     }
@@ -242,8 +243,8 @@ class MachineCompiler {
       }
     }
     const escalations = this.escalationStates(node, scope, after);
-    if ((contractAction === 'abort' && hasEntryContract(node)) || states.checking?.always?.some((t) => t.target === 'violated')) states.violated = { on: this.ending(node, 'contract_violation', scope) };
-    if (contractAction === 'hitl_escalate' && hasEntryContract(node)) states.hitl_entry = escalations.open('contract_violation', 'entry');
+    if ((contractAction === 'abort' && hasEntryContract(this.model, node)) || states.checking?.always?.some((t) => t.target === 'violated')) states.violated = { on: this.ending(node, 'contract_violation', scope) };
+    if (contractAction === 'hitl_escalate' && hasEntryContract(this.model, node)) states.hitl_entry = escalations.open('contract_violation', 'entry');
     if (contractAction === 'hitl_escalate' && exit) states.hitl_exit = escalations.open('contract_violation', 'exit');
     if (targeted('hitl_cap')) states.hitl_cap = escalations.open('iteration_cap_exceeded');
     if (targeted('hitl_timeout')) states.hitl_timeout = escalations.open('agentic_timeout');
@@ -429,7 +430,7 @@ class MachineCompiler {
     const groups = enclosingGroups(this.model, node.id).map((id) => this.model.nodes.get(id) as ParallelNode);
     const failFast = groups.filter((group) => group.failure === 'fail_fast');
     const bounded = groups.filter((group) => group.max_concurrency !== undefined);
-    const entry = hasEntryContract(node);
+    const entry = hasEntryContract(this.model, node);
     if (failFast.length === 0 && (bounded.length === 0 || node.type === 'approval')) return { type: entry ? 'startsNode' : 'isNode', params: { node: node.id } };
     const name = `starts:${node.id}`;
     const dispatches = node.type !== 'approval' && node.type !== 'parallel';
@@ -560,9 +561,32 @@ function entryChecked(model: PlaybookModel, context: RunState, nodeId: string): 
 function exitConsistent(model: PlaybookModel, { context, event }: GuardArgs, nodeId: string): boolean {
   if (event.type !== 'NodeSucceeded') return false;
   const recorded = violationAt(context, nodeId, 'exit', event.data.attempt);
-  const found = pureExitViolation(model, context, nodeId, event.data.output);
+  const found = pureExitViolation(model, context, nodeId, event.data.output, event.data.exitCode);
   if (recorded === undefined || recorded.kind === 'schema') return found === undefined;
   return found !== undefined && found.kind === recorded.kind && found.key === recorded.key;
+}
+
+/**
+ * Whether a violation names a check the node declares (an exit check: the
+ * output files, exit code and schema it ensures, the contract of one of its
+ * edges); only an unknown schema fails closed. Pure.
+ */
+function declaresCheck(model: PlaybookModel, data: Extract<RunEvent, { type: 'ContractViolated' }>['data']): boolean {
+  const node = model.nodes.get(data.nodeId);
+  if (node === undefined || (data.failClosed === true && data.kind !== 'schema')) return false;
+  const ensures = node.ensures;
+  switch (data.kind) {
+    case 'outputFiles':
+      return ensures?.outputFiles?.includes(data.key) === true;
+    case 'exitCode':
+      return ensures?.exitCode !== undefined && data.key === 'exitCode';
+    case 'schema':
+      return typeof ensures?.schema === 'string' && ensures.schema === data.key;
+    case 'edge':
+      return (model.edges.get(node.id) ?? []).some((edge) => edge.to === data.to && edge.contract?.requires?.fields?.includes(data.key) === true);
+    default:
+      return false;
+  }
 }
 
 /** The guards that read only the fold and the event (named, parameterised, plain JSON in the config). */
@@ -607,7 +631,13 @@ function contextGuards(model: PlaybookModel) {
       // Only a gate whose policy may pass it is granted without a human (SPEC §13).
       if (event.type === 'ApprovalGranted' && event.data.auto === true) {
         const own = model.nodes.get(node);
-        return own?.type === 'approval' && (own.policy === 'permissive' || own.policy === 'custom') && event.data.approver === 'policy';
+        if (own?.type !== 'approval' || event.data.approver !== 'policy') return false;
+        // permissive reads the frozen default rules, so the machine decides it again; custom reads the host's rules, which the log does not hold.
+        if (own.policy === 'permissive') {
+          const decision = decideGatePolicy(model.definition, node);
+          return decision.autoPass && decision.rule === event.data.rule;
+        }
+        return own.policy === 'custom';
       }
       return true;
     },
@@ -621,7 +651,7 @@ function contextGuards(model: PlaybookModel) {
     },
     // Once per attempt, before its success; the success checks it against the pure checks (exitConsistent).
     violatesOnExit: ({ context, event }: GuardArgs, { node }: NodeParams) => {
-      if (event.type !== 'ContractViolated' || event.data.nodeId !== node || event.data.kind === 'requires') return false;
+      if (event.type !== 'ContractViolated' || event.data.nodeId !== node || !declaresCheck(model, event.data)) return false;
       const attempt = context.attempts[node] ?? 0;
       return event.data.attempt === attempt && violationAt(context, node, 'exit', attempt) === undefined;
     },

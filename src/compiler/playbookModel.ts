@@ -33,13 +33,25 @@ export interface PlaybookModel {
   descendants: ReadonlyMap<string, readonly string[]>;
   /** The handler that applies to each trigger: the first `error_handlers` entry with that `on` (SPEC §13). */
   handlers: Readonly<Partial<Record<ErrorHandlerTrigger, ErrorHandler>>>;
+  /**
+   * Whether runs of this model check contracts, act on `error_handlers` and
+   * let gate policies pass gates (SPEC §13). Runs started before the runtime
+   * did fold as they ran: without (`RunStarted.contracts` absent).
+   */
+  contracts: boolean;
+}
+
+/** Options of {@link createPlaybookModel}. */
+export interface PlaybookModelOptions {
+  /** False for a run started before contracts were enforced (default true). */
+  contracts?: boolean;
 }
 
 /** Default cap when neither the node nor the run sets one (SPEC §4). */
 export const DEFAULT_MAX_ITERATIONS = 3;
 
 /** Indexes a definition that `parsePlaybook` accepted. Pure. */
-export function createPlaybookModel(definition: PlaybookDefinition): PlaybookModel {
+export function createPlaybookModel(definition: PlaybookDefinition, options: PlaybookModelOptions = {}): PlaybookModel {
   const nodes = new Map<string, PlaybookNode>();
   const edges = new Map<string, readonly PlaybookEdge[]>();
   const branches = new Map<string, BranchModel>();
@@ -67,9 +79,10 @@ export function createPlaybookModel(definition: PlaybookDefinition): PlaybookMod
   };
 
   const entry = indexGraph(definition, [], []);
+  const contracts = options.contracts !== false;
   const handlers: Partial<Record<ErrorHandlerTrigger, ErrorHandler>> = {};
-  for (const handler of definition.error_handlers) handlers[handler.on] ??= handler;
-  return { definition, entry, nodes, edges, branches, branchChain, descendants, handlers };
+  if (contracts) for (const handler of definition.error_handlers) handlers[handler.on] ??= handler;
+  return { definition, entry, nodes, edges, branches, branchChain, descendants, handlers, contracts };
 }
 
 /** The node's cap: its `max_iterations`, else the run's default. Pure. */

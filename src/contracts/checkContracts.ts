@@ -38,11 +38,11 @@ function present(value: unknown): boolean {
 const quote = (text: string) => `'${text}'`;
 
 /**
- * Whether a node has anything to check before it starts (`requires.fields`).
- * Pure.
+ * Whether a node has anything to check before it starts (`requires.fields`),
+ * in a model that checks contracts. Pure.
  */
-export function hasEntryContract(node: PlaybookNode): boolean {
-  return node.type !== 'approval' && (node.requires?.fields?.length ?? 0) > 0;
+export function hasEntryContract(model: PlaybookModel, node: PlaybookNode): boolean {
+  return model.contracts && node.type !== 'approval' && (node.requires?.fields?.length ?? 0) > 0;
 }
 
 /**
@@ -52,7 +52,7 @@ export function hasEntryContract(node: PlaybookNode): boolean {
  * refuses contracts on them). Pure.
  */
 export function hasExitContract(model: PlaybookModel, node: PlaybookNode): boolean {
-  if (node.type === 'approval') return false;
+  if (!model.contracts || node.type === 'approval') return false;
   const ensures = node.ensures;
   if ((ensures?.outputFiles?.length ?? 0) > 0 || ensures?.exitCode !== undefined || typeof ensures?.schema === 'string') return true;
   return (model.edges.get(node.id) ?? []).some((edge) => (edge.contract?.requires?.fields?.length ?? 0) > 0);
@@ -65,7 +65,7 @@ export function hasExitContract(model: PlaybookModel, node: PlaybookNode): boole
  */
 export function entryViolation(model: PlaybookModel, state: RunState, nodeId: string): Violation | undefined {
   const node = model.nodes.get(nodeId);
-  if (node === undefined || !hasEntryContract(node)) return undefined;
+  if (node === undefined || !hasEntryContract(model, node)) return undefined;
   for (const field of node.requires?.fields ?? []) {
     if (!present(readContext(model, state, nodeId, field))) {
       return { kind: 'requires', key: field, message: `requires on ${quote(nodeId)}: the context has no ${quote(field)}${fromWhom(node)}` };
@@ -87,8 +87,13 @@ function readerAfter(model: PlaybookModel, state: RunState, nodeId: string, outp
   };
 }
 
-/** The exit code an output reports: `exitCode`, or the subprocess runner's `{<nodeId>: {exitCode}}`. */
-function exitCodeOf(output: RunContext, nodeId: string): unknown {
+/**
+ * The exit code of a success: what the runner reported beside the output,
+ * else the output's own `exitCode`, or `{<nodeId>: {exitCode}}` (a runner
+ * that reports it only in the output).
+ */
+function exitCodeOf(output: RunContext, nodeId: string, reported: number | undefined): unknown {
+  if (reported !== undefined) return reported;
   if (Object.hasOwn(output, 'exitCode')) return output.exitCode;
   const own = Object.hasOwn(output, nodeId) ? output[nodeId] : undefined;
   return typeof own === 'object' && own !== null && Object.hasOwn(own, 'exitCode') ? (own as { exitCode: unknown }).exitCode : undefined;
@@ -100,7 +105,7 @@ function exitCodeOf(output: RunContext, nodeId: string): unknown {
  * then the `contract.requires` of the edge the success takes. `output` is the
  * success's output, not yet merged into `state`. Pure.
  */
-export function pureExitViolation(model: PlaybookModel, state: RunState, nodeId: string, output: RunContext): Violation | undefined {
+export function pureExitViolation(model: PlaybookModel, state: RunState, nodeId: string, output: RunContext, exitCode?: number): Violation | undefined {
   const node = model.nodes.get(nodeId);
   if (node === undefined || !hasExitContract(model, node)) return undefined;
   const read = readerAfter(model, state, nodeId, output);
@@ -109,7 +114,7 @@ export function pureExitViolation(model: PlaybookModel, state: RunState, nodeId:
   }
   const expected = node.ensures?.exitCode;
   if (expected !== undefined) {
-    const code = exitCodeOf(output, nodeId);
+    const code = exitCodeOf(output, nodeId, exitCode);
     if (code !== expected) {
       return { kind: 'exitCode', key: 'exitCode', message: `ensures.exitCode on ${quote(nodeId)}: expected exit code ${expected}, found ${code === undefined ? 'none in the output' : JSON.stringify(code)}` };
     }
@@ -137,8 +142,8 @@ function takenEdge(edges: readonly PlaybookEdge[], read: (field: string) => unkn
  * `registry` and the built-ins. Returns the first that fails, or undefined.
  * Pure (the registry's schemas are called, and must be pure too).
  */
-export function exitViolation(model: PlaybookModel, state: RunState, nodeId: string, output: RunContext, registry: SchemaRegistry): Violation | undefined {
-  const first = pureExitViolation(model, state, nodeId, output);
+export function exitViolation(model: PlaybookModel, state: RunState, nodeId: string, output: RunContext, registry: SchemaRegistry, exitCode?: number): Violation | undefined {
+  const first = pureExitViolation(model, state, nodeId, output, exitCode);
   if (first !== undefined) return first;
   const name = model.nodes.get(nodeId)?.ensures?.schema;
   if (typeof name !== 'string') return undefined;

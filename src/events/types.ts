@@ -38,6 +38,12 @@ export interface RunStartedData {
    * as the run's playbook hash. Replay checks the pinned text by `sourceHash`.
    */
   playbookHash?: string;
+  /**
+   * True for runs that check contracts, act on `error_handlers` and let gate
+   * policies pass gates (SPEC §13). Runs started by earlier versions did not
+   * and carry no flag: their logs fold as they ran.
+   */
+  contracts?: true;
 }
 
 export interface NodeStartedData {
@@ -66,6 +72,8 @@ export interface NodeSucceededData {
   attempt: number;
   /** Shallow-merged into the context. */
   output: RunContext;
+  /** What the command exited with, when the runner reported it (`ensures.exitCode` checks it). */
+  exitCode?: number;
 }
 
 export interface NodeFailedData {

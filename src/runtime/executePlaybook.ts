@@ -8,7 +8,7 @@ import type { PlaybookDefinition } from '../playbook/types.js';
 import type { EventStore } from '../store/eventStore.js';
 import { compileSource } from './playbookCache.js';
 import type { CompiledPlaybook } from './playbookCache.js';
-import { RunSession } from './runSession.js';
+import { checkHostOptions, RunSession } from './runSession.js';
 import type { HostOptions, PlaybookResult } from './runSession.js';
 
 export interface ExecutePlaybookOptions extends HostOptions {
@@ -74,6 +74,7 @@ export async function startRun(options: Omit<ExecutePlaybookOptions, 'dispatcher
 
 /** Pins, checks and records RunStarted (not yet committed) in a new session. */
 function prepareRun(options: ExecutePlaybookOptions): RunSession {
+  checkHostOptions(options);
   // 1. Pin the playbook text and compile it (memoised by hash).
   const playbook = pin(options);
   const definition = playbook.model.definition;
@@ -93,6 +94,7 @@ function prepareRun(options: ExecutePlaybookOptions): RunSession {
         sourceHash: playbook.sourceHash,
         source: playbook.source,
         ...(playbook.reportedHash === undefined ? {} : { playbookHash: playbook.reportedHash }),
+        contracts: true,
         context,
         maxIterationsDefault,
         ...(options.epicId === undefined ? {} : { epicId: options.epicId }),

@@ -17,7 +17,7 @@ import type { ApprovalRow } from '../projections/types.js';
 import type { EventStore, Lease } from '../store/eventStore.js';
 import { loadRun } from './loadRun.js';
 import type { LoadedRun } from './loadRun.js';
-import { leaseRun, resultOf, RunSession } from './runSession.js';
+import { checkHostOptions, leaseRun, resultOf, RunSession } from './runSession.js';
 import type { HostOptions, PlaybookResult } from './runSession.js';
 
 export interface GateDecisionOptions {
@@ -177,6 +177,7 @@ async function lostRace(store: EventStore, gate: ApprovalRow, cause: unknown): P
  * session then drives the whole run (every branch) to its next pause or end.
  */
 export async function resumePlaybook(options: ResumePlaybookOptions): Promise<PlaybookResult> {
+  checkHostOptions(options);
   const { gate, run } = await authenticate(options.store, options.approvalToken);
   return resumeLoaded(options, run, gate.approvalId);
 }
@@ -187,6 +188,7 @@ export async function resumePlaybook(options: ResumePlaybookOptions): Promise<Pl
  * needed here; exactly-once holds the same way.
  */
 export async function resumeRun(options: ResumeRunOptions): Promise<PlaybookResult> {
+  checkHostOptions(options);
   const run = await loadRun(options.store, options.runId);
   const gates = Object.values(run.snapshot.context.approvals);
   const gate = gates.find((g) => resumableGate(run.snapshot, g.approvalId).resumable) ?? gates.at(-1);

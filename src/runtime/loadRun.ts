@@ -36,7 +36,8 @@ export function foldStoredEvents(runId: string, events: readonly RunEvent[]): { 
   let playbook: CompiledPlaybook;
   try {
     // A text a run was pinned to: rules added after it started do not lock the run out of its own history.
-    playbook = compileSource(source, { pinned: true });
+    // A run started before contracts were enforced (no RunStarted.contracts) folds as it ran.
+    playbook = compileSource(source, { pinned: true, contracts: first.data.contracts === true });
   } catch (error) {
     throw corrupt(runId, `its pinned playbook no longer parses: ${(error as Error).message}`, error);
   }

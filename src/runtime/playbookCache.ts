@@ -20,12 +20,12 @@ const cache = new Map<string, CompiledPlaybook>();
  * Parses and compiles playbook text, memoised by its SHA-256 (a pure function of
  * the text, so sharing across runs and stores is safe). Throws PlaybookParseError.
  */
-export function compileSource(source: string, options: { pinned?: boolean } = {}): CompiledPlaybook {
-  const key = `${options.pinned === true ? 'pinned:' : ''}${sha256Hex(source)}`;
+export function compileSource(source: string, options: { pinned?: boolean; contracts?: boolean } = {}): CompiledPlaybook {
+  const key = `${options.pinned === true ? 'pinned:' : ''}${options.contracts === false ? 'v1:' : ''}${sha256Hex(source)}`;
   const hit = cache.get(key);
   if (hit) return hit;
   const { definition, sourceHash } = parsePlaybook(source, options.pinned === true ? { pinned: true } : {});
-  const model = createPlaybookModel(definition);
+  const model = createPlaybookModel(definition, options.contracts === false ? { contracts: false } : {});
   const compiled: CompiledPlaybook = { sourceHash, source, model, machine: compileModel(model) };
   if (cache.size >= MAX_ENTRIES) cache.delete(cache.keys().next().value as string);
   cache.set(key, compiled);

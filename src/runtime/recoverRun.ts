@@ -3,7 +3,7 @@ import type { EventStore } from '../store/eventStore.js';
 import { clockOf } from './clock.js';
 import { loadRun } from './loadRun.js';
 import type { LoadedRun } from './loadRun.js';
-import { leaseRun, RunSession, resultOf } from './runSession.js';
+import { checkHostOptions, leaseRun, RunSession, resultOf } from './runSession.js';
 import type { HostOptions, PlaybookResult } from './runSession.js';
 
 export interface RecoverRunOptions extends HostOptions {
@@ -36,6 +36,7 @@ export interface RecoverRunOptions extends HostOptions {
  * }
  */
 export async function recoverRun(options: RecoverRunOptions): Promise<PlaybookResult> {
+  checkHostOptions(options);
   const { store, runId } = options;
   const clock = clockOf(options);
   // 1. Anything to do? (Read without the lease: a finished run needs none.)

@@ -8,7 +8,7 @@ import type { EventStore } from '../store/eventStore.js';
 import type { Clock } from './clock.js';
 import { boundedText, MAX_APPROVER_LENGTH, MAX_REASON_LENGTH } from './gates.js';
 import { loadRun } from './loadRun.js';
-import { leaseRun, RunSession, resultOf } from './runSession.js';
+import { checkHostOptions, leaseRun, RunSession, resultOf } from './runSession.js';
 import type { HostOptions, PlaybookResult } from './runSession.js';
 
 export interface CancelRunOptions {
@@ -82,6 +82,7 @@ export async function cancelRun(options: CancelRunOptions): Promise<PlaybookResu
  * const result = await retryRun({ store, runId, by: 'alice', reason: 'flaky network', dispatcher });
  */
 export async function retryRun(options: RetryRunOptions): Promise<PlaybookResult> {
+  checkHostOptions(options);
   const { store, runId } = options;
   const by = options.by === undefined ? undefined : boundedText(options.by, MAX_APPROVER_LENGTH, 'the name of who retries');
   const reason = options.reason === undefined ? undefined : boundedText(options.reason, MAX_REASON_LENGTH, 'the reason');

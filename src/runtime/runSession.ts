@@ -130,7 +130,7 @@ export function noticeAppend(runId: string, except?: RunSession): void {
   for (const session of liveSessions.get(runId) ?? []) if (session !== except) session.markStale();
 }
 
-type Outcome = { status: 'success'; output: RunContext } | { status: 'failure'; error: string; retryable?: false };
+type Outcome = { status: 'success'; output: RunContext; exitCode?: number } | { status: 'failure'; error: string; retryable?: false };
 
 /** How a driving call ended for a worker: a result, or the run handed back until `dueAt`. */
 export type DriveOutcome = { kind: 'result'; result: PlaybookResult } | { kind: 'waiting'; dueAt: string };
@@ -212,7 +212,6 @@ export class RunSession {
   ) {
     this.snapshot = snapshot;
     this.committed = { version: snapshot.context.version, value: snapshot.value };
-    checkHostOptions(options);
     this.clock = clockOf(options);
     this.leaseMs = leaseMsOf(options.leaseMs);
     this.lease = lease;
@@ -329,7 +328,7 @@ export class RunSession {
       for (const event of results) {
         try {
           // A success is checked again against its contracts on the log as it now stands.
-          if (event.type === 'NodeSucceeded') this.recordSuccess(event.data.nodeId, event.data.attempt, event.data.output);
+          if (event.type === 'NodeSucceeded') this.recordSuccess(event.data.nodeId, event.data.attempt, event.data.output, event.data.exitCode);
           else this.record({ type: event.type, data: event.data } as Omit<NewRunEvent, 'at'>);
         } catch (refused) {
           if (!(refused instanceof FoldError)) throw refused;
@@ -687,7 +686,7 @@ export class RunSession {
     else if (outcome.status === 'failure') data = { nodeId, attempt: n, error: outcome.error, ...(outcome.retryable === false ? { retryable: false } : {}) };
     try {
       if (data !== undefined) this.record({ type: 'NodeFailed', data });
-      else if (outcome.status === 'success') this.recordSuccess(nodeId, n, outcome.output);
+      else if (outcome.status === 'success') this.recordSuccess(nodeId, n, outcome.output, outcome.exitCode);
     } catch (refused) {
       // After a re-read of the log, another writer may have ended the attempt (a forced recovery) or the run (a cancellation).
       if (!(refused instanceof FoldError) || attempt.generation === this.generation) throw refused;
@@ -699,11 +698,11 @@ export class RunSession {
    * is merged, if any (`ContractViolated`, SPEC §13), then `NodeSucceeded`;
    * the machine's contract_violation handler decides what follows.
    */
-  private recordSuccess(nodeId: string, attempt: number, output: RunContext): void {
+  private recordSuccess(nodeId: string, attempt: number, output: RunContext, exitCode?: number): void {
     const { model } = this.playbook;
-    const violation = exitViolation(model, this.snapshot.context, nodeId, output, this.options.schemas ?? {});
+    const violation = exitViolation(model, this.snapshot.context, nodeId, output, this.options.schemas ?? {}, exitCode);
     if (violation !== undefined) this.record({ type: 'ContractViolated', data: { nodeId, attempt, ...violation } });
-    this.record({ type: 'NodeSucceeded', data: { nodeId, attempt, output } });
+    this.record({ type: 'NodeSucceeded', data: { nodeId, attempt, output, ...(exitCode === undefined ? {} : { exitCode }) } });
   }
 
   /**
@@ -734,7 +733,7 @@ export class RunSession {
       type: 'RunPaused',
       data: { approvalId, nodeId, prompt: clipError(prompt), tokenHash: hashResumeToken(token), contextDigest, ...(expiresAt === null ? {} : { expiresAt }), ...(escalation === undefined ? {} : { escalation }) },
     });
-    if (node.type === 'approval' && (node.policy === 'permissive' || node.policy === 'custom')) {
+    if (model.contracts && node.type === 'approval' && (node.policy === 'permissive' || node.policy === 'custom')) {
       const decision = decideGatePolicy(model.definition, nodeId, this.options.policyRules === undefined ? {} : { policyRules: this.options.policyRules });
       if (decision.autoPass) {
         const reason = `auto-passed by policy '${decision.policy}': every command it guards is auto-approved (${decision.rule})`;
@@ -819,6 +818,7 @@ export class RunSession {
           ...(node.cwd === undefined ? {} : { cwd: renderFromInputs(node.cwd) }),
           ...(node.env === undefined ? {} : { env: Object.fromEntries(Object.entries(node.env).map(([name, value]) => [name, renderFromInputs(value)])) }),
           ...(node.timeout_ms === undefined ? {} : { timeout_ms: node.timeout_ms }),
+          ...(node.ensures?.exitCode === undefined || node.ensures.exitCode === 0 ? {} : { expectedExitCode: node.ensures.exitCode }),
         }));
       }
       return this.options.dispatcher.dispatch(withContext({ ...base, agentId: `deterministic:${node.command}`, taskId, bindings: {}, command: node.command, args }));
@@ -873,8 +873,13 @@ function escalationPrompt(on: string, nodeId: string, reason: string, message: s
   return `${head}: ${reason}; ${ask}`;
 }
 
-/** Refuses host options the runtime would otherwise trip over mid-run. */
-function checkHostOptions(options: HostOptions): void {
+/**
+ * Refuses host options the runtime would otherwise trip over mid-run
+ * (malformed `policyRules`, `schemas` that are not a map), with
+ * E_PLAYBOOK_RUNTIME_INVALID. Every entry point calls it before it takes a
+ * lease or writes anything.
+ */
+export function checkHostOptions(options: Pick<HostOptions, 'policyRules' | 'schemas'>): void {
   if (options.policyRules !== undefined) {
     const issues = policyRuleIssues(options.policyRules);
     if (issues.length > 0) throw new CantbookError(E_PLAYBOOK_RUNTIME_INVALID, `policyRules: ${issues.map((issue) => issue.message).join('; ')}`, { issues });
@@ -1069,7 +1074,9 @@ function outcomeOf(nodeId: string, outcome: NodeOutcome): Outcome {
     }
     try {
       // The log stores JSON; the live fold must see exactly what a replay will.
-      return { status: 'success', output: JSON.parse(JSON.stringify(output)) as RunContext };
+      const copy = JSON.parse(JSON.stringify(output)) as RunContext;
+      // A runner's exit code is kept only when it is one (an integer): it is a fact the contract check reads.
+      return Number.isInteger(outcome.exitCode) ? { status: 'success', output: copy, exitCode: outcome.exitCode as number } : { status: 'success', output: copy };
     } catch (error) {
       return { status: 'failure', error: `node '${nodeId}' returned output that is not JSON: ${messageOf(error)}` };
     }

@@ -8,7 +8,7 @@ import type { RunEvent } from '../events/types.js';
 import type { EventStore, Lease } from '../store/eventStore.js';
 import { clockOf, sleep } from './clock.js';
 import { loadRun } from './loadRun.js';
-import { DEFAULT_LEASE_MS, isTransient, RunSession, thisProcess } from './runSession.js';
+import { checkHostOptions, DEFAULT_LEASE_MS, isTransient, RunSession, thisProcess } from './runSession.js';
 import type { DriveOutcome, HostOptions } from './runSession.js';
 
 export interface WorkerOptions extends Omit<HostOptions, 'signal' | 'onEvents'> {
@@ -81,6 +81,7 @@ export interface Worker {
  * process.on('SIGTERM', () => void worker.stop({ graceMs: 30_000 }));
  */
 export function createWorker(options: WorkerOptions): Worker {
+  checkHostOptions(options);
   const { store } = options;
   const concurrency = options.concurrency ?? 4;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`createWorker: concurrency must be a positive integer, got ${String(options.concurrency)}`);

@@ -44,23 +44,23 @@ describe('createSubprocessRunner', () => {
   describe('output', () => {
     it('uses stdout as the output when it is a JSON object', async () => {
       const outcome = await runner.run(nodeScript(`console.log(JSON.stringify({ lint: 'ok', count: 2 }))`));
-      expect(outcome).toEqual({ status: 'success', output: { lint: 'ok', count: 2 } });
+      expect(outcome).toEqual({ status: 'success', output: { lint: 'ok', count: 2 }, exitCode: 0 });
     });
 
     it('wraps text stdout as {[nodeId]: {exitCode, stdout}}, trailing whitespace removed', async () => {
       const outcome = await runner.run(nodeScript(`console.log('hello\\nworld')`, [], { nodeId: 'greet' }));
-      expect(outcome).toEqual({ status: 'success', output: { greet: { exitCode: 0, stdout: 'hello\nworld' } } });
+      expect(outcome).toEqual({ status: 'success', output: { greet: { exitCode: 0, stdout: 'hello\nworld' } }, exitCode: 0 });
     });
 
     it('adds stderr to the text shape only when there is some', async () => {
       const outcome = await runner.run(nodeScript(`process.stdout.write('out'); process.stderr.write('warning: x\\n')`));
-      expect(outcome).toEqual({ status: 'success', output: { n1: { exitCode: 0, stdout: 'out', stderr: 'warning: x' } } });
+      expect(outcome).toEqual({ status: 'success', output: { n1: { exitCode: 0, stdout: 'out', stderr: 'warning: x' } }, exitCode: 0 });
     });
 
     it('treats a JSON array, a JSON string and an empty stdout as text', async () => {
-      expect(await runner.run(nodeScript(`console.log('[1,2]')`))).toEqual({ status: 'success', output: { n1: { exitCode: 0, stdout: '[1,2]' } } });
-      expect(await runner.run(nodeScript(`console.log('"s"')`))).toEqual({ status: 'success', output: { n1: { exitCode: 0, stdout: '"s"' } } });
-      expect(await runner.run(nodeScript(``))).toEqual({ status: 'success', output: { n1: { exitCode: 0, stdout: '' } } });
+      expect(await runner.run(nodeScript(`console.log('[1,2]')`))).toEqual({ status: 'success', output: { n1: { exitCode: 0, stdout: '[1,2]' } }, exitCode: 0 });
+      expect(await runner.run(nodeScript(`console.log('"s"')`))).toEqual({ status: 'success', output: { n1: { exitCode: 0, stdout: '"s"' } }, exitCode: 0 });
+      expect(await runner.run(nodeScript(``))).toEqual({ status: 'success', output: { n1: { exitCode: 0, stdout: '' } }, exitCode: 0 });
     });
 
     it('keeps the head of a huge stdout and marks the cut; a cut JSON object is not parsed', async () => {
@@ -86,7 +86,7 @@ describe('createSubprocessRunner', () => {
       const args = ['a b', '"double"', "'single'", 'x; rm -rf /', '$(whoami)', '`id`', '$HOME', '*', 'line1\nline2', '', '&& echo hi', '\\n'];
       // With `node -e`, process.argv is [execPath, ...args]: the script is not in argv.
       const outcome = await runner.run(nodeScript(`process.stdout.write(JSON.stringify({ argv: process.argv.slice(1) }))`, args));
-      expect(outcome).toEqual({ status: 'success', output: { argv: args } });
+      expect(outcome).toEqual({ status: 'success', output: { argv: args }, exitCode: 0 });
     });
   });
 
@@ -122,6 +122,7 @@ describe('createSubprocessRunner', () => {
             CANTBOOK_IDEMPOTENCY_KEY: 'r-9:lint:4',
           },
         },
+        exitCode: 0,
       });
     });
 
@@ -134,8 +135,8 @@ describe('createSubprocessRunner', () => {
       mkdirSync(join(dir, 'sub'), { recursive: true });
       const based = createSubprocessRunner({ cwd: dir });
       const script = `process.stdout.write(JSON.stringify({ cwd: process.cwd() }))`;
-      expect(await based.run(nodeScript(script, [], { cwd: 'sub' }))).toEqual({ status: 'success', output: { cwd: realpathSync(join(dir, 'sub')) } });
-      expect(await based.run(nodeScript(script))).toEqual({ status: 'success', output: { cwd: realpathSync(dir) } });
+      expect(await based.run(nodeScript(script, [], { cwd: 'sub' }))).toEqual({ status: 'success', output: { cwd: realpathSync(join(dir, 'sub')) }, exitCode: 0 });
+      expect(await based.run(nodeScript(script))).toEqual({ status: 'success', output: { cwd: realpathSync(dir) }, exitCode: 0 });
     });
 
     it('fails clearly when the working directory does not exist', async () => {
@@ -210,7 +211,7 @@ describe('createSubprocessRunner', () => {
     it('stops what a successful command left running in its process group', async () => {
       const pidFile = join(dir, 'leftover.json');
       const outcome = await runner.run(commandRequest(process.execPath, [tree, pidFile, 'exit']));
-      expect(outcome).toEqual({ status: 'success', output: { started: true } });
+      expect(outcome).toEqual({ status: 'success', output: { started: true }, exitCode: 0 });
       const { grandchild } = pidsFrom(pidFile);
       expect(await waitUntil(() => !isAlive(grandchild))).toBe(true);
     });

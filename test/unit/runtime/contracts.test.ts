@@ -19,6 +19,8 @@ import type { PlaybookResult } from '../../../src/runtime/runSession.js';
 import type { EventStore } from '../../../src/store/eventStore.js';
 import { parsePlaybook } from '../../../src/playbook/parsePlaybook.js';
 import { sha256Hex } from '../../../src/events/canonicalJson.js';
+import { createSubprocessRunner } from '../../../src/adapters/subprocessRunner.js';
+import { foldStoredEvents } from '../../../src/runtime/loadRun.js';
 import { failure, playbookFrom, scriptedDispatcher, success, tempStore } from '../../helpers/runtimeHarness.js';
 import { testClock, until } from '../../helpers/testClock.js';
 
@@ -166,6 +168,20 @@ describe('ensures, checked once the output is merged', () => {
     const runner: DeterministicRunner = { run: (request) => success({ [request.nodeId]: { exitCode: 0, stdout: '' } }) };
     const result = await verified(await executePlaybook({ store, ...playbookFrom(withHandler(body, 'contract_violation')), dispatcher: scriptedDispatcher(), deterministicRunner: runner }));
     expect(await violations(result.runId)).toEqual([{ nodeId: 'build', attempt: 1, kind: 'exitCode', key: 'exitCode', message: "ensures.exitCode on 'build': expected exit code 3, found 0" }]);
+  });
+
+  it('exitCode with the subprocess runner: the exit code the node ensures is a success the check then holds; another one fails', async () => {
+    const body = `nodes:
+  - { id: probe, type: deterministic, command: node, args: ["-e", "process.exit(3)"], ensures: { exitCode: 3 }, on_failure: { max_iterations: 1 } }
+`;
+    const runner = createSubprocessRunner();
+    const kept = await verified(await executePlaybook({ store, ...playbookFrom(withHandler(body, 'contract_violation', 'abort')), dispatcher: scriptedDispatcher(), deterministicRunner: runner }));
+    expect(kept.terminalStatus).toBe('completed');
+    const success = eventsOf(await readRunEvents(store, kept.runId), 'NodeSucceeded')[0];
+    expect(success?.data.exitCode).toBe(3);
+    const other = await verified(await executePlaybook({ store, ...playbookFrom(withHandler(body.replace('process.exit(3)', 'process.exit(4)'), 'contract_violation', 'abort')), dispatcher: scriptedDispatcher(), deterministicRunner: runner }));
+    expect(other).toMatchObject({ terminalStatus: 'exceeded_iteration_cap' });
+    expect(other.errorContext).toContain('exited with code 4');
   });
 
   it('schema task_tree: a good tree passes; a bad one names the schema, the node and the path of the first issue', async () => {
@@ -367,6 +383,15 @@ nodes:
     expect(conservative.terminalStatus).toBe('pending_approval');
   });
 
+  it('malformed host rules given to a resume are refused before it takes the lease', async () => {
+    const paused = await executePlaybook({ store, ...playbookFrom(gated('custom', 'make', '[check]')), dispatcher: scriptedDispatcher(), deterministicRunner: runner });
+    await approveGate({ store, token: paused.approvalToken as string, approver: 'alice' });
+    const before = await store.getLease(paused.runId);
+    await expect(resumePlaybook({ store, approvalToken: paused.approvalToken as string, dispatcher: scriptedDispatcher(), policyRules: [{}] as never })).rejects.toMatchObject({ code: 'E_PLAYBOOK_RUNTIME_INVALID' });
+    expect(await store.getLease(paused.runId)).toEqual(before); // no new lease taken (or left behind)
+    expect(() => createWorker({ store, dispatcher: scriptedDispatcher(), policyRules: 'all' as never })).toThrow(expect.objectContaining({ code: 'E_PLAYBOOK_RUNTIME_INVALID' }));
+  });
+
   it('malformed host rules are refused before any event', async () => {
     await expect(executePlaybook({ store, ...playbookFrom(gated('custom', 'make', '[check]')), dispatcher: scriptedDispatcher(), policyRules: [{ pattern: 'make', action: 'auto-approve', reason: 'x' }] as never })).rejects.toMatchObject({ code: 'E_PLAYBOOK_RUNTIME_INVALID' });
   });
@@ -389,6 +414,39 @@ describe('the fold refuses what the machine does not allow', () => {
     const kept = (events[3] as Extract<RunEvent, { type: 'NodeSucceeded' }>);
     refuses(machine, [events[0], events[1], events[2], { ...kept, data: { ...kept.data, output: { plan: 'there' } } }] as RunEvent[]);
     refuses(machine, [events[0], events[1], { ...events[4], seq: 3 }] as RunEvent[]);
+  });
+
+  it('a violation of a check the node does not declare, and failClosed on a check that is not a schema', async () => {
+    const source = withHandler(`nodes:\n  - { id: emit, type: agentic, skill: s, ensures: { outputFiles: [plan] } }\n`, 'contract_violation');
+    const { events, machine } = await logOf(source);
+    const violated = events[2] as Extract<RunEvent, { type: 'ContractViolated' }>;
+    refuses(machine, [events[0], events[1], { ...violated, data: { ...violated.data, kind: 'schema', key: 'task_tree' } }] as RunEvent[]);
+    refuses(machine, [events[0], events[1], { ...violated, data: { ...violated.data, key: 'other' } }] as RunEvent[]);
+    refuses(machine, [events[0], events[1], { ...violated, data: { ...violated.data, failClosed: true } }] as RunEvent[]);
+  });
+
+  it('a log written before contracts were enforced (no RunStarted.contracts) folds as it ran', () => {
+    const source = withHandler(`nodes:\n  - { id: emit, type: agentic, skill: s, ensures: { outputFiles: [plan] } }\n`, 'contract_violation', 'abort');
+    const at = '2026-01-01T00:00:00.000Z';
+    const base = { runId: 'old-run', at, globalSeq: 0, hash: '' };
+    const events = [
+      { ...base, seq: 1, type: 'RunStarted', data: { playbookName: 'contracts', sourceHash: sha256Hex(source), source, context: {}, maxIterationsDefault: 3 } },
+      { ...base, seq: 2, type: 'NodeStarted', data: { nodeId: 'emit', attempt: 1 } },
+      { ...base, seq: 3, type: 'NodeSucceeded', data: { nodeId: 'emit', attempt: 1, output: {} } },
+      { ...base, seq: 4, type: 'RunCompleted', data: {} },
+    ] as RunEvent[];
+    expect(foldStoredEvents('old-run', events).snapshot.value).toBe('completed');
+    // The same log with the flag is refused: the success skipped a failed check.
+    const flagged = events.map((event) => (event.type === 'RunStarted' ? { ...event, data: { ...event.data, contracts: true } } : event)) as RunEvent[];
+    expect(() => foldStoredEvents('old-run', flagged)).toThrow(expect.objectContaining({ code: 'E_LOG_CORRUPT' }));
+  });
+
+  it('a permissive auto-pass the default rules do not give, and a rule other than theirs', async () => {
+    const source = `version: "1.0"\nname: g\nnodes:\n  - { id: gate, type: approval, prompt: ok?, policy: permissive }\n  - { id: ship, type: deterministic, command: npm, args: [publish], depends: [gate] }\n`;
+    const { events, machine } = await logOf(source);
+    const paused = events[1] as Extract<RunEvent, { type: 'RunPaused' }>;
+    const auto = { type: 'ApprovalGranted', data: { approvalId: paused.data.approvalId, nodeId: 'gate', approver: 'policy', reason: '', auto: true, rule: 'safe-qa-tool' }, at: paused.at, runId: paused.runId, seq: 3, globalSeq: 0, hash: '' } as RunEvent;
+    refuses(machine, [...events, auto]);
   });
 
   it('an auto-pass on a conservative gate', async () => {
