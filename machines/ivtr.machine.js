@@ -1,5 +1,5 @@
 // Generated from starter/ivtr.cantbook by `npm run machines`. Do not edit: change the playbook and regenerate.
-// Playbook "ivtr", sourceHash beb2c59cf8fe29d449555f2af6785f50b322e90f49fea9b3a50a5d02a11f0f3f
+// Playbook "ivtr", sourceHash eb28ae91c26eb134ab4266b670cadddca82f199ba08186476f2a07a048b5559a
 // Exported by `cantbook export --format stately`: paste into Stately Studio (Import from code).
 // Guards and the `apply` action are referenced by name with their params; cantbook implements them.
 import { createMachine } from 'xstate';
@@ -83,14 +83,14 @@ export const machine = createMachine({
             "running": {
               "on": {
                 "NodeSucceeded": {
-                  "target": "#ivtr.active.validate",
-                  "actions": "apply",
+                  "target": "checking",
                   "guard": {
-                    "type": "isNode",
+                    "type": "succeedsNode",
                     "params": {
                       "node": "implement"
                     }
-                  }
+                  },
+                  "actions": "apply"
                 },
                 "NodeFailed": [
                   {
@@ -126,7 +126,16 @@ export const machine = createMachine({
                     },
                     "actions": "apply"
                   }
-                ]
+                ],
+                "ContractViolated": {
+                  "guard": {
+                    "type": "violatesOnExit",
+                    "params": {
+                      "node": "implement"
+                    }
+                  },
+                  "actions": "apply"
+                }
               }
             },
             "exhausted": {
@@ -158,6 +167,37 @@ export const machine = createMachine({
                   "actions": "apply"
                 }
               }
+            },
+            "checking": {
+              "always": [
+                {
+                  "target": "violated",
+                  "guard": {
+                    "type": "exitViolated",
+                    "params": {
+                      "node": "implement"
+                    }
+                  }
+                },
+                {
+                  "target": "#ivtr.active.validate"
+                }
+              ]
+            },
+            "violated": {
+              "on": {
+                "RunFailed": {
+                  "target": "#ivtr.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "implement",
+                      "cause": "contract_violation"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
             }
           }
         },
@@ -170,7 +210,17 @@ export const machine = createMachine({
                 "NodeStarted": {
                   "target": "running",
                   "guard": {
-                    "type": "isNode",
+                    "type": "startsNode",
+                    "params": {
+                      "node": "validate"
+                    }
+                  },
+                  "actions": "apply"
+                },
+                "ContractViolated": {
+                  "target": "violated",
+                  "guard": {
+                    "type": "violatesOnEntry",
                     "params": {
                       "node": "validate"
                     }
@@ -245,6 +295,21 @@ export const machine = createMachine({
                   "actions": "apply"
                 }
               }
+            },
+            "violated": {
+              "on": {
+                "RunFailed": {
+                  "target": "#ivtr.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "validate",
+                      "cause": "contract_violation"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
             }
           }
         },
@@ -257,7 +322,17 @@ export const machine = createMachine({
                 "NodeStarted": {
                   "target": "running",
                   "guard": {
-                    "type": "isNode",
+                    "type": "startsNode",
+                    "params": {
+                      "node": "test"
+                    }
+                  },
+                  "actions": "apply"
+                },
+                "ContractViolated": {
+                  "target": "violated",
+                  "guard": {
+                    "type": "violatesOnEntry",
                     "params": {
                       "node": "test"
                     }
@@ -335,6 +410,21 @@ export const machine = createMachine({
                     "params": {
                       "node": "test",
                       "cause": "exceeded_iteration_cap"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            },
+            "violated": {
+              "on": {
+                "RunFailed": {
+                  "target": "#ivtr.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "test",
+                      "cause": "contract_violation"
                     }
                   },
                   "actions": "apply"

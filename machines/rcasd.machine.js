@@ -1,5 +1,5 @@
 // Generated from starter/rcasd.cantbook by `npm run machines`. Do not edit: change the playbook and regenerate.
-// Playbook "rcasd", sourceHash e044497ad96a3e8107efc6145de29a131e9d406eb011c7c49783fc12ced724ad
+// Playbook "rcasd", sourceHash 997bab9f7750a4e8714d67d866c28bc8be94fedc1867f3d4fa5ed8213d7fd20f
 // Exported by `cantbook export --format stately`: paste into Stately Studio (Import from code).
 // Guards and the `apply` action are referenced by name with their params; cantbook implements them.
 import { createMachine } from 'xstate';
@@ -83,14 +83,14 @@ export const machine = createMachine({
             "running": {
               "on": {
                 "NodeSucceeded": {
-                  "target": "#rcasd.active.consensus",
-                  "actions": "apply",
+                  "target": "checking",
                   "guard": {
-                    "type": "isNode",
+                    "type": "succeedsNode",
                     "params": {
                       "node": "research"
                     }
-                  }
+                  },
+                  "actions": "apply"
                 },
                 "NodeFailed": [
                   {
@@ -126,7 +126,16 @@ export const machine = createMachine({
                     },
                     "actions": "apply"
                   }
-                ]
+                ],
+                "ContractViolated": {
+                  "guard": {
+                    "type": "violatesOnExit",
+                    "params": {
+                      "node": "research"
+                    }
+                  },
+                  "actions": "apply"
+                }
               }
             },
             "exhausted": {
@@ -153,6 +162,37 @@ export const machine = createMachine({
                     "params": {
                       "node": "research",
                       "cause": "not_retryable"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            },
+            "checking": {
+              "always": [
+                {
+                  "target": "violated",
+                  "guard": {
+                    "type": "exitViolated",
+                    "params": {
+                      "node": "research"
+                    }
+                  }
+                },
+                {
+                  "target": "#rcasd.active.consensus"
+                }
+              ]
+            },
+            "violated": {
+              "on": {
+                "RunFailed": {
+                  "target": "#rcasd.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "research",
+                      "cause": "contract_violation"
                     }
                   },
                   "actions": "apply"
@@ -170,7 +210,17 @@ export const machine = createMachine({
                 "NodeStarted": {
                   "target": "running",
                   "guard": {
-                    "type": "isNode",
+                    "type": "startsNode",
+                    "params": {
+                      "node": "consensus"
+                    }
+                  },
+                  "actions": "apply"
+                },
+                "ContractViolated": {
+                  "target": "violated",
+                  "guard": {
+                    "type": "violatesOnEntry",
                     "params": {
                       "node": "consensus"
                     }
@@ -182,14 +232,14 @@ export const machine = createMachine({
             "running": {
               "on": {
                 "NodeSucceeded": {
-                  "target": "#rcasd.active.architecture",
-                  "actions": "apply",
+                  "target": "checking",
                   "guard": {
-                    "type": "isNode",
+                    "type": "succeedsNode",
                     "params": {
                       "node": "consensus"
                     }
-                  }
+                  },
+                  "actions": "apply"
                 },
                 "NodeFailed": [
                   {
@@ -225,7 +275,16 @@ export const machine = createMachine({
                     },
                     "actions": "apply"
                   }
-                ]
+                ],
+                "ContractViolated": {
+                  "guard": {
+                    "type": "violatesOnExit",
+                    "params": {
+                      "node": "consensus"
+                    }
+                  },
+                  "actions": "apply"
+                }
               }
             },
             "exhausted": {
@@ -252,6 +311,37 @@ export const machine = createMachine({
                     "params": {
                       "node": "consensus",
                       "cause": "not_retryable"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            },
+            "checking": {
+              "always": [
+                {
+                  "target": "violated",
+                  "guard": {
+                    "type": "exitViolated",
+                    "params": {
+                      "node": "consensus"
+                    }
+                  }
+                },
+                {
+                  "target": "#rcasd.active.architecture"
+                }
+              ]
+            },
+            "violated": {
+              "on": {
+                "RunFailed": {
+                  "target": "#rcasd.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "consensus",
+                      "cause": "contract_violation"
                     }
                   },
                   "actions": "apply"
@@ -269,7 +359,17 @@ export const machine = createMachine({
                 "NodeStarted": {
                   "target": "running",
                   "guard": {
-                    "type": "isNode",
+                    "type": "startsNode",
+                    "params": {
+                      "node": "architecture"
+                    }
+                  },
+                  "actions": "apply"
+                },
+                "ContractViolated": {
+                  "target": "violated",
+                  "guard": {
+                    "type": "violatesOnEntry",
                     "params": {
                       "node": "architecture"
                     }
@@ -281,14 +381,14 @@ export const machine = createMachine({
             "running": {
               "on": {
                 "NodeSucceeded": {
-                  "target": "#rcasd.active.specification",
-                  "actions": "apply",
+                  "target": "checking",
                   "guard": {
-                    "type": "isNode",
+                    "type": "succeedsNode",
                     "params": {
                       "node": "architecture"
                     }
-                  }
+                  },
+                  "actions": "apply"
                 },
                 "NodeFailed": [
                   {
@@ -324,7 +424,16 @@ export const machine = createMachine({
                     },
                     "actions": "apply"
                   }
-                ]
+                ],
+                "ContractViolated": {
+                  "guard": {
+                    "type": "violatesOnExit",
+                    "params": {
+                      "node": "architecture"
+                    }
+                  },
+                  "actions": "apply"
+                }
               }
             },
             "exhausted": {
@@ -351,6 +460,37 @@ export const machine = createMachine({
                     "params": {
                       "node": "architecture",
                       "cause": "not_retryable"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            },
+            "checking": {
+              "always": [
+                {
+                  "target": "violated",
+                  "guard": {
+                    "type": "exitViolated",
+                    "params": {
+                      "node": "architecture"
+                    }
+                  }
+                },
+                {
+                  "target": "#rcasd.active.specification"
+                }
+              ]
+            },
+            "violated": {
+              "on": {
+                "RunFailed": {
+                  "target": "#rcasd.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "architecture",
+                      "cause": "contract_violation"
                     }
                   },
                   "actions": "apply"
@@ -368,7 +508,17 @@ export const machine = createMachine({
                 "NodeStarted": {
                   "target": "running",
                   "guard": {
-                    "type": "isNode",
+                    "type": "startsNode",
+                    "params": {
+                      "node": "specification"
+                    }
+                  },
+                  "actions": "apply"
+                },
+                "ContractViolated": {
+                  "target": "violated",
+                  "guard": {
+                    "type": "violatesOnEntry",
                     "params": {
                       "node": "specification"
                     }
@@ -380,14 +530,14 @@ export const machine = createMachine({
             "running": {
               "on": {
                 "NodeSucceeded": {
-                  "target": "#rcasd.active.decomposition",
-                  "actions": "apply",
+                  "target": "checking",
                   "guard": {
-                    "type": "isNode",
+                    "type": "succeedsNode",
                     "params": {
                       "node": "specification"
                     }
-                  }
+                  },
+                  "actions": "apply"
                 },
                 "NodeFailed": [
                   {
@@ -423,7 +573,16 @@ export const machine = createMachine({
                     },
                     "actions": "apply"
                   }
-                ]
+                ],
+                "ContractViolated": {
+                  "guard": {
+                    "type": "violatesOnExit",
+                    "params": {
+                      "node": "specification"
+                    }
+                  },
+                  "actions": "apply"
+                }
               }
             },
             "exhausted": {
@@ -455,6 +614,37 @@ export const machine = createMachine({
                   "actions": "apply"
                 }
               }
+            },
+            "checking": {
+              "always": [
+                {
+                  "target": "violated",
+                  "guard": {
+                    "type": "exitViolated",
+                    "params": {
+                      "node": "specification"
+                    }
+                  }
+                },
+                {
+                  "target": "#rcasd.active.decomposition"
+                }
+              ]
+            },
+            "violated": {
+              "on": {
+                "RunFailed": {
+                  "target": "#rcasd.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "specification",
+                      "cause": "contract_violation"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
             }
           }
         },
@@ -467,7 +657,17 @@ export const machine = createMachine({
                 "NodeStarted": {
                   "target": "running",
                   "guard": {
-                    "type": "isNode",
+                    "type": "startsNode",
+                    "params": {
+                      "node": "decomposition"
+                    }
+                  },
+                  "actions": "apply"
+                },
+                "ContractViolated": {
+                  "target": "violated",
+                  "guard": {
+                    "type": "violatesOnEntry",
                     "params": {
                       "node": "decomposition"
                     }
@@ -479,14 +679,14 @@ export const machine = createMachine({
             "running": {
               "on": {
                 "NodeSucceeded": {
-                  "target": "done",
-                  "actions": "apply",
+                  "target": "checking",
                   "guard": {
-                    "type": "isNode",
+                    "type": "succeedsNode",
                     "params": {
                       "node": "decomposition"
                     }
-                  }
+                  },
+                  "actions": "apply"
                 },
                 "NodeFailed": [
                   {
@@ -522,7 +722,16 @@ export const machine = createMachine({
                     },
                     "actions": "apply"
                   }
-                ]
+                ],
+                "ContractViolated": {
+                  "guard": {
+                    "type": "violatesOnExit",
+                    "params": {
+                      "node": "decomposition"
+                    }
+                  },
+                  "actions": "apply"
+                }
               }
             },
             "done": {
@@ -557,6 +766,37 @@ export const machine = createMachine({
                     "params": {
                       "node": "decomposition",
                       "cause": "not_retryable"
+                    }
+                  },
+                  "actions": "apply"
+                }
+              }
+            },
+            "checking": {
+              "always": [
+                {
+                  "target": "violated",
+                  "guard": {
+                    "type": "exitViolated",
+                    "params": {
+                      "node": "decomposition"
+                    }
+                  }
+                },
+                {
+                  "target": "done"
+                }
+              ]
+            },
+            "violated": {
+              "on": {
+                "RunFailed": {
+                  "target": "#rcasd.failed",
+                  "guard": {
+                    "type": "endsWith",
+                    "params": {
+                      "node": "decomposition",
+                      "cause": "contract_violation"
                     }
                   },
                   "actions": "apply"

@@ -9,6 +9,8 @@
 //
 // DEMO_AGENT_FAIL=<nodeId>[:<n>][,...] makes those nodes fail: always, or only on their first n
 // attempts (attempts are numbered per node across the run), which shows retries and escalation.
+// DEMO_AGENT_EMPTY=<nodeId>[,...] makes those nodes succeed with an empty output, breaking any contract
+// on what they produce (rcasd's decomposition then leaves no task_tree), which shows contracts.
 
 const chunks = [];
 for await (const chunk of process.stdin) chunks.push(chunk);
@@ -25,10 +27,10 @@ if (typeof request !== 'object' || request === null || typeof request.nodeId !==
   process.exit(2);
 }
 
-process.stdout.write(`${JSON.stringify(answer(request, process.env.DEMO_AGENT_FAIL ?? ''))}\n`);
+process.stdout.write(`${JSON.stringify(answer(request, process.env.DEMO_AGENT_FAIL ?? '', process.env.DEMO_AGENT_EMPTY ?? ''))}\n`);
 
-/** The whole agent: a pure function of the request and the DEMO_AGENT_FAIL value. */
-function answer(req, failSpec) {
+/** The whole agent: a pure function of the request and the DEMO_AGENT_FAIL and DEMO_AGENT_EMPTY values. */
+function answer(req, failSpec, emptySpec) {
   const attempt = Number.isInteger(req.iteration) ? req.iteration : 1;
   const failUntil = failures(failSpec).get(req.nodeId);
   if (failUntil !== undefined && attempt <= failUntil) {
@@ -37,6 +39,7 @@ function answer(req, failSpec) {
       error: `demo agent: DEMO_AGENT_FAIL makes '${req.nodeId}' fail (attempt ${attempt}${Number.isFinite(failUntil) ? ` of the first ${failUntil}` : ''})`,
     };
   }
+  if (emptySpec.split(',').some((id) => id.trim() === req.nodeId)) return { status: 'success', output: {} };
   return { status: 'success', output: outputFor(req, attempt) };
 }
 
@@ -94,6 +97,13 @@ function outputFor(req, attempt) {
           tasks: [`${epic}-T1: api`, `${epic}-T2: worker`, `${epic}-T3: store`],
           summary: `${epic} split into 3 tasks.`,
         },
+        // What rcasd's `ensures: { schema: task_tree }` checks: a non-empty list of tasks, each with a
+        // title and at least one acceptance criterion.
+        task_tree: [
+          { id: `${epic}-T1`, title: 'api', acceptance: ['The API serves the new endpoints.'] },
+          { id: `${epic}-T2`, title: 'worker', acceptance: ['The worker processes queued jobs.'], depends: [`${epic}-T1`] },
+          { id: `${epic}-T3`, title: 'store', acceptance: ['The store keeps the records.'], depends: [`${epic}-T1`] },
+        ],
       };
 
     // review

@@ -84,7 +84,7 @@ async function showHome() {
         h('thead', {}, h('tr', {}, ['Run', 'Gate', 'Prompt', 'Requested', 'Expires'].map((t) => h('th', {}, t)))),
         h('tbody', {}, approvals.map((gate) => h('tr', { dataset: { runId: gate.runId } },
           h('td', {}, h('a', { href: `#/runs/${encodeURIComponent(gate.runId)}`, title: gate.runId }, shortId(gate.runId))),
-          h('td', {}, gate.nodeId),
+          h('td', {}, gate.nodeId, gate.escalation ? h('span', { class: 'tag escalation' }, `escalation · ${gate.escalation.on}`) : ''),
           h('td', { class: 'prompt' }, gate.prompt),
           h('td', {}, time(gate.requestedAt)),
           h('td', {}, time(gate.expiresAt))))));
@@ -146,12 +146,14 @@ async function showRun(runId) {
       node.classList.toggle('visited', outcome.has(id));
     }
     document.getElementById('counter').textContent = `event ${index + 1} of ${steps.length}`;
+    const note = step.node === null ? '' : gateNote(steps, index, step.node);
     position.replaceChildren(
       h('strong', {}, step.node === null ? '(no node)' : step.node === '@completed' ? 'completed' : step.node),
       step.phase ? ` · ${step.phase}` : '',
+      note ? h('span', { class: 'gate-note', id: 'gate-note' }, ` · ${note}`) : '',
       step.attempt > 0 && step.node !== '@completed' ? ` · attempt ${step.attempt}` : '',
       ' · run ', badge(step.status),
-      step.error ? h('span', { class: 'error-text' }, ` ${step.error.cause}: ${step.error.error}`) : '');
+      step.error ? h('span', { class: 'error-text' }, ` ${step.error.cause}: ${step.error.message}`) : '');
     context.textContent = JSON.stringify({ value: step.value, context: step.context, event: step.data }, null, 2);
   }
 
@@ -197,6 +199,22 @@ function outcomesUpTo(steps, index) {
   return outcome;
 }
 
+/**
+ * What the node's latest gate was by step `index`, when it was not a plain approval: an escalation gate an error
+ * handler opened on a work node (SPEC §13), or a gate its policy passed without a human. '' otherwise, and once
+ * the node starts again.
+ */
+function gateNote(steps, index, nodeId) {
+  let note = '';
+  for (const step of steps.slice(0, index + 1)) {
+    if (step.data?.nodeId !== nodeId) continue;
+    if (step.type === 'RunPaused') note = step.data.escalation ? `escalation (${step.data.escalation.on})` : '';
+    else if (step.type === 'ApprovalGranted' && step.data.auto === true) note = `auto-passed by policy (rule ${step.data.rule ?? 'none'})`;
+    else if (step.type === 'NodeStarted') note = '';
+  }
+  return note;
+}
+
 function gateForm(runId, gate) {
   const message = h('div', { id: 'gate-message' });
   const token = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'off', spellcheck: 'false', placeholder: 'cbk1.…', required: true });
@@ -218,8 +236,11 @@ function gateForm(runId, gate) {
   buttons.push(
     h('button', { id: 'approve', class: 'primary', type: 'button', onclick: () => decide('approve') }, 'Approve'),
     h('button', { id: 'reject', class: 'danger', type: 'button', onclick: () => decide('reject') }, 'Reject'));
-  return h('section', { class: 'gate', id: 'gate', dataset: { approvalId: gate.approvalId } },
-    h('h3', {}, `Gate '${gate.nodeId}' is waiting for a decision`),
+  const escalation = gate.escalation;
+  return h('section', { class: `gate${escalation ? ' escalation' : ''}`, id: 'gate', dataset: { approvalId: gate.approvalId, kind: escalation ? 'escalation' : 'approval' } },
+    h('h3', {}, escalation
+      ? `Escalation at '${gate.nodeId}' (${escalation.on}) is waiting for a decision`
+      : `Gate '${gate.nodeId}' is waiting for a decision`),
     h('p', { class: 'prompt' }, gate.prompt),
     h('p', { class: 'muted' }, `requested ${time(gate.requestedAt)}${gate.expiresAt ? ` · expires ${time(gate.expiresAt)}` : ''}`),
     h('form', { class: 'gate-form', onsubmit: (event) => event.preventDefault() },

@@ -8,6 +8,8 @@ import type { CliContext } from './cliContext.js';
 import { describeError, withHint } from './cliErrors.js';
 import type { BindAction } from './commandKit.js';
 import { bounded, withExamples } from './commandKit.js';
+import { gateDecider, gateKind, gateStatus, markGates } from './gateMarks.js';
+import type { MarkedGate } from './gateMarks.js';
 import { formatTable } from './output.js';
 import { playbookOfRun } from './playbookFile.js';
 import { printResult, withAnchor } from './runResult.js';
@@ -90,11 +92,11 @@ export function registerGateCommands(program: Command, bind: BindAction): void {
       const { pending = false } = cmd.opts<{ pending?: boolean }>();
       await ctx.withReadStore(async (store) => {
         if (pending) {
-          const rows = await getPendingApprovals(store);
+          const rows = await markGates(store, await getPendingApprovals(store));
           ctx.out.data(rows);
           printApprovals(ctx, rows.map((row) => ({ ...row, status: 'pending', approver: null })), 'no pending approvals');
         } else {
-          const rows = (await store.listApprovals()).map(publicApproval);
+          const rows = await markGates(store, (await store.listApprovals()).map(publicApproval));
           ctx.out.data(rows);
           printApprovals(ctx, rows, 'no approvals');
         }
@@ -112,7 +114,7 @@ export function publicApproval(row: ApprovalRow): Omit<ApprovalRow, 'tokenHash'>
 
 function printApprovals(
   ctx: CliContext,
-  rows: readonly { approvalId: string; runId: string; nodeId: string; status: string; requestedAt: string; expiresAt: string | null; approver: string | null }[],
+  rows: readonly MarkedGate<{ approvalId: string; runId: string; nodeId: string; status: string; requestedAt: string; expiresAt: string | null; approver: string | null }>[],
   empty: string,
 ): void {
   if (rows.length === 0) {
@@ -121,8 +123,8 @@ function printApprovals(
   }
   ctx.out.line(
     formatTable(
-      ['APPROVAL', 'RUN', 'NODE', 'STATUS', 'REQUESTED', 'EXPIRES', 'BY'],
-      rows.map((row) => [row.approvalId, row.runId, row.nodeId, row.status, row.requestedAt, row.expiresAt ?? '-', row.approver ?? '-']),
+      ['APPROVAL', 'RUN', 'NODE', 'KIND', 'STATUS', 'REQUESTED', 'EXPIRES', 'BY'],
+      rows.map((row) => [row.approvalId, row.runId, row.nodeId, gateKind(row), gateStatus(row), row.requestedAt, row.expiresAt ?? '-', gateDecider(row)]),
     ),
   );
 }

@@ -68,11 +68,15 @@ async function createProgress(out: Output, options: { spinners?: boolean } = {})
       case 'NodeEscalated':
         out.line(`↪ ${event.data.from} failed; control goes back to ${event.data.to}`);
         break;
-      case 'RunPaused':
-        out.line(`? ${event.data.nodeId}: ${oneLine(event.data.prompt, 400)}`);
+      case 'RunPaused': {
+        // An escalation gate (SPEC §13) is marked as one: it sits on a work node, not an approval node.
+        const escalation = event.data.escalation === undefined ? '' : ` (escalation on ${event.data.escalation.on})`;
+        out.line(`? ${event.data.nodeId}${escalation}: ${oneLine(event.data.prompt, 400)}`);
         break;
+      }
       case 'ApprovalGranted':
-        out.line(`✓ ${event.data.nodeId} approved by ${event.data.approver}`);
+        if (event.data.auto === true) out.line(`✓ ${event.data.nodeId} auto-passed by policy (rule ${event.data.rule ?? 'none'})`);
+        else out.line(`✓ ${event.data.nodeId} approved by ${event.data.approver}`);
         break;
       case 'ApprovalRejected':
         out.line(`✗ ${event.data.nodeId} rejected by ${event.data.approver}${event.data.reason === '' ? '' : `: ${oneLine(event.data.reason)}`}`);

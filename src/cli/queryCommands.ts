@@ -9,6 +9,8 @@ import { runNotFound } from './cliErrors.js';
 import type { BindAction } from './commandKit.js';
 import { withExamples } from './commandKit.js';
 import { publicApproval } from './gateCommands.js';
+import { markGates } from './gateMarks.js';
+import type { MarkedGate } from './gateMarks.js';
 import { formatFields, formatTable, oneLine } from './output.js';
 
 const RUN_STATUSES: readonly RunStatus[] = ['running', 'paused', 'completed', 'failed', 'cancelled'];
@@ -46,7 +48,8 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
       const { row, approvals } = await ctx.withReadStore(async (store) => {
         const found = await getRun(store, runId);
         if (found === null) throw runNotFound(runId);
-        return { row: found, approvals: (await store.listApprovals({ runId })).map(publicApproval) };
+        // Escalations and auto-passes are marked in the log, not in the approvals row.
+        return { row: found, approvals: await markGates(store, (await store.listApprovals({ runId })).map(publicApproval)) };
       });
       ctx.out.data({ ...row, approvals });
       const attempts = Object.entries(row.iterationCounts).map(([node, count]) => `${node} ${count}`).join(' · ');
@@ -68,8 +71,7 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
       if (row.epicId !== null) fields.push(['epic', row.epicId]);
       if (row.sessionId !== null) fields.push(['session', row.sessionId]);
       for (const gate of approvals) {
-        const decided = gate.approver === null ? '' : ` by ${gate.approver}${gate.reason ? ` (${oneLine(gate.reason, 120)})` : ''}`;
-        fields.push(['approval', `${gate.nodeId} · ${gate.status}${decided} · id ${gate.approvalId}${gate.expiresAt === null ? '' : ` · expires ${gate.expiresAt}`}`]);
+        fields.push([gate.escalation === undefined ? 'approval' : 'escalation', `${gate.nodeId} · ${gateSummary(gate)} · id ${gate.approvalId}${gate.expiresAt === null ? '' : ` · expires ${gate.expiresAt}`}`]);
         fields.push(['', oneLine(gate.prompt, 300)]);
         if (gate.status === 'pending') fields.push(['', `decide with: ${ctx.command('approve', '<token>', '--by', '<you>')} (the token was printed by run)`]);
         if (gate.status === 'approved' && !gate.resumed) fields.push(['', `continue with: ${ctx.command('resume', row.runId)}`]);
@@ -93,6 +95,18 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
   );
 }
 
+/**
+ * What `show` says of a gate after its node id: for an escalation what opened
+ * it, then its status and who decided (`auto-passed by policy (rule …)` when
+ * its policy passed it). Pure.
+ */
+function gateSummary(gate: MarkedGate<{ status: string; approver: string | null; reason: string | null }>): string {
+  const opened = gate.escalation === undefined ? '' : `${gate.escalation.on}${gate.escalation.checkpoint === undefined ? '' : ` at ${gate.escalation.checkpoint}`} · `;
+  if (gate.auto === true) return `${opened}auto-passed by policy (rule ${gate.rule ?? 'none'})`;
+  const decided = gate.approver === null ? '' : ` by ${gate.approver}${gate.reason ? ` (${oneLine(gate.reason, 120)})` : ''}`;
+  return `${opened}${gate.status}${decided}`;
+}
+
 /** One line about an event's data, for `log`. Pure. */
 export function summarize(event: RunEvent): string {
   switch (event.type) {
@@ -109,8 +123,11 @@ export function summarize(event: RunEvent): string {
     case 'RunPaused':
       return `${event.data.nodeId} ${event.data.escalation === undefined ? 'approval' : `escalation (${event.data.escalation.on})`} ${event.data.approvalId}${event.data.expiresAt === undefined ? '' : ` expires ${event.data.expiresAt}`}`;
     case 'ApprovalGranted':
+      // The reason of an auto-pass is the runtime's wording of the same rule: the rule says it.
+      if (event.data.auto === true) return oneLine(`${event.data.nodeId} auto-passed by policy (rule ${event.data.rule ?? 'none'})`, 120);
+      return oneLine(`${event.data.nodeId} by ${event.data.approver}${event.data.reason === '' ? '' : `: ${event.data.reason}`}`, 120);
     case 'ApprovalRejected':
-      return oneLine(`${event.data.nodeId} by ${event.data.approver}${event.data.auto === true ? ` (auto-pass, rule ${event.data.rule ?? 'none'})` : ''}${event.data.reason === '' ? '' : `: ${event.data.reason}`}`, 120);
+      return oneLine(`${event.data.nodeId} by ${event.data.approver}${event.data.reason === '' ? '' : `: ${event.data.reason}`}`, 120);
     case 'RunResumed':
       return `${event.data.nodeId} approval ${event.data.approvalId}`;
     case 'ApprovalCancelled':

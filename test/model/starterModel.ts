@@ -74,27 +74,67 @@ export function failureText(nodeId: string): string {
 }
 
 /**
+ * A value the built-in schema `name` accepts, written by hand from SPEC §13
+ * (`task_tree`: a non-empty list of `{title: non-empty, acceptance: non-empty
+ * list with a non-blank string, id?, parentId?, depends?}`; `evidence`: a
+ * non-empty string, list or object), not taken from src/contracts.
+ */
+function satisfying(name: string): unknown {
+  if (name === 'task_tree') return [{ id: 'M-1', title: 'model task', acceptance: ['the model accepts it'] }, { title: 'second', acceptance: ['', 'done'], depends: ['M-1'] }];
+  if (name === 'evidence') return 'model evidence';
+  throw new TypeError(`the model knows no value for the schema '${name}': starters name built-in schemas only`);
+}
+
+/**
  * The output a successful node returns when its output decides nothing: what
  * its `ensures` asks for (SPEC §13: each `outputFiles` key, the exit code as
- * the subprocess runner reports it), so the success keeps its contract.
+ * the subprocess runner reports it, a value its `schema` accepts under the
+ * schema's name), so the success keeps its contract. Every `requires` of the
+ * starters names a key its producer `ensures`, so these successes keep those too.
  */
 function plainOutput(node: PlaybookNode): RunContext {
   const output: RunContext = { [node.id]: node.ensures?.exitCode === undefined ? 'done' : { exitCode: node.ensures.exitCode } };
   for (const key of node.ensures?.outputFiles ?? []) output[key] = 'model';
+  const schema = node.ensures?.schema;
+  if (typeof schema === 'string') output[schema] = satisfying(schema);
   return output;
 }
 
 /**
- * A success that breaks the node's `ensures.exitCode` and the
- * `ContractViolated` that must be recorded before it (SPEC §13), for a node
- * that declares one; written from the spec, not from the runtime's checks.
+ * A success that breaks the node's `ensures` and the `ContractViolated` that
+ * must be recorded before it (SPEC §13), for a node that declares one; written
+ * from the spec, not from the runtime's checks. The output sets every
+ * `outputFiles` key and the schema's key to null (present counts only when not
+ * null, whatever an earlier attempt left) and reports the wrong exit code, so
+ * the first check in SPEC order (outputFiles, exitCode, schema) is the one recorded.
  */
-function brokenExitCode(snapshot: RunSnapshot, node: PlaybookNode, attempt: number): RunEvent[] {
-  const expected = node.ensures?.exitCode;
-  if (expected === undefined) return [];
+function brokenContract(snapshot: RunSnapshot, node: PlaybookNode, attempt: number): RunEvent[] {
+  const { outputFiles = [], exitCode, schema } = node.ensures ?? {};
+  const first = outputFiles[0];
+  const broken =
+    first !== undefined
+      ? { kind: 'outputFiles' as const, key: first }
+      : exitCode !== undefined
+        ? { kind: 'exitCode' as const, key: 'exitCode' }
+        : typeof schema === 'string'
+          ? { kind: 'schema' as const, key: schema }
+          : undefined;
+  if (broken === undefined) return [];
   const violated = snapshot.context.contractViolations[`${node.id}@exit`]?.attempt === attempt;
-  if (!violated) return [event(snapshot, 'ContractViolated', { nodeId: node.id, attempt, kind: 'exitCode', key: 'exitCode', message: 'model' })];
-  return [event(snapshot, 'NodeSucceeded', { nodeId: node.id, attempt, output: { [node.id]: { exitCode: expected + 1 } } })];
+  if (!violated) return [event(snapshot, 'ContractViolated', { nodeId: node.id, attempt, ...broken, message: 'model' })];
+  const output: RunContext = { [node.id]: exitCode === undefined ? 'done' : { exitCode: exitCode + 1 } };
+  for (const key of outputFiles) output[key] = null;
+  if (typeof schema === 'string') output[schema] = null;
+  return [event(snapshot, 'NodeSucceeded', { nodeId: node.id, attempt, output })];
+}
+
+/**
+ * The `ContractViolated` a start may need first (SPEC §13: `requires.fields`
+ * is checked before the node is dispatched), one candidate per field: the
+ * machine keeps the one for the first missing field, and none when all are there.
+ */
+function entryViolations(snapshot: RunSnapshot, node: PlaybookNode, attempt: number): RunEvent[] {
+  return (node.requires?.fields ?? []).map((key) => event(snapshot, 'ContractViolated', { nodeId: node.id, attempt, kind: 'requires', key, message: 'model' }));
 }
 
 function event<K extends RunEventType>(snapshot: RunSnapshot, type: K, data: RunEventDataMap[K]): RunEvent {
@@ -164,12 +204,13 @@ function gateAt(snapshot: RunSnapshot, nodeId: string) {
   return Object.values(snapshot.context.approvals).findLast((gate) => gate.nodeId === nodeId);
 }
 
-/** The causes SPEC §4/§9 name for each phase that ends a run or a branch. Written here, not read from the runtime. */
+/** The causes SPEC §4/§9/§13 name for each phase that ends a run or a branch. Written here, not read from the runtime. */
 const causeOfPhase: Record<string, FailureCause | undefined> = {
   exhausted: 'exceeded_iteration_cap',
   no_branch: 'no_branch',
   ambiguous_branch: 'ambiguous_branch',
   rejected: 'approval_rejected',
+  violated: 'contract_violation',
 };
 
 /** The join's output, computed here from the fold's branch outputs in declaration order (SPEC §9). */
@@ -203,7 +244,7 @@ function candidatesAt(starter: Starter, snapshot: RunSnapshot, nodeId: string, p
         const approvalId = `gate-${Object.keys(snapshot.context.approvals).length + 1}`;
         return [event(snapshot, 'RunPaused', { approvalId, nodeId, prompt: 'model', tokenHash: 'model', contextDigest: 'model' })];
       }
-      return [event(snapshot, 'NodeStarted', { nodeId, attempt: attempt + 1 })];
+      return [...entryViolations(snapshot, node, attempt + 1), event(snapshot, 'NodeStarted', { nodeId, attempt: attempt + 1 })];
     case 'running':
       if (node.type === 'parallel') {
         return [
@@ -211,9 +252,11 @@ function candidatesAt(starter: Starter, snapshot: RunSnapshot, nodeId: string, p
           event(snapshot, 'NodeFailed', { nodeId, attempt, error: failureText(nodeId) }),
         ];
       }
+      // A violation found in an attempt's output is recorded just before its success (SPEC §13): nothing else may follow it.
+      if (snapshot.context.contractViolations[`${nodeId}@exit`]?.attempt === attempt) return brokenContract(snapshot, node, attempt);
       return [
         ...branchOutputs(starter, nodeId, contextOf(starter.model, snapshot.context, nodeId)).map((output) => event(snapshot, 'NodeSucceeded', { nodeId, attempt, output })),
-        ...brokenExitCode(snapshot, node, attempt),
+        ...brokenContract(snapshot, node, attempt),
         event(snapshot, 'NodeFailed', { nodeId, attempt, error: failureText(nodeId) }),
         event(snapshot, 'NodeFailed', { nodeId, attempt, error: 'aborted: model', aborted: true }),
       ];
@@ -304,7 +347,8 @@ function isEnvironment(starter: Starter, proposed: RunEvent): boolean {
 
 /**
  * A state's identity for the traversal: its value, the counters the guards read
- * (attempts, capCounts, escalations), its gates and the fields branches read.
+ * (attempts, capCounts, escalations), the contract violations recorded (and
+ * for which attempt), its gates and the fields branches read.
  * Everything else (timestamps, __lastError, outputs nobody branches on) is left
  * out so that runs which differ only there meet in one state. The counters are
  * bounded by the caps, so the traversal terminates.
@@ -318,6 +362,8 @@ export function serializeRunSnapshot(starter: Starter): (snapshot: RunSnapshot) 
       capCounts: context.capCounts,
       branchOutputs: Object.keys(context.branchOutputs).sort(),
       escalations: context.escalations,
+      // A recorded violation changes what may follow (the success that must come with it, the handler's ending).
+      violations: Object.fromEntries(Object.entries(context.contractViolations).map(([key, violation]) => [key, violation.attempt])),
       gates: Object.values(context.approvals).map((gate) => [gate.nodeId, gate.status, gate.resumed]),
       branch: Object.fromEntries(starter.branchFields.map((field) => [field, readPath(context.context, field)])),
     });

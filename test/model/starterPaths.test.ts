@@ -140,6 +140,12 @@ describe.each(cases)('model-based: $file', ({ file, context, simpleBounds }) => 
       expect(endings).toContain('pending_approval');
       expect(endings).toContain('failed');
     }
+    // A starter that aborts on a broken contract (SPEC §13) has paths that end there, one per node that promises something.
+    if (starter.definition.error_handlers.some((handler) => handler.on === 'contract_violation' && handler.action === 'abort')) {
+      const promising = starter.definition.nodes.filter((node) => node.type !== 'approval' && node.ensures !== undefined).map((node) => node.id);
+      const abortedAt = new Set([...shortest, ...simple].flatMap((path) => (path.final.context.error?.cause === 'contract_violation' ? [path.final.context.error.nodeId] : [])));
+      expect([...abortedAt].sort()).toEqual([...promising].sort());
+    }
     // No path breaks a cap (SPEC §4): the machine itself stops in time.
     for (const path of [...shortest, ...simple]) expect(capViolations(starter, path.events)).toEqual([]);
   });

@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { approveGate, getPendingApprovals, getRun, listRuns, rejectGate, replayRun, resumePlaybook } from '../../index.js';
 import type { AgentDispatcher, DeterministicRunner, EventStore, PlaybookResult } from '../../index.js';
 import { describeError, messageOf, runNotFound, usageError } from '../cliErrors.js';
+import { gateMarksOf, markGates, withGateMarks } from '../gateMarks.js';
 import { buildRunGraph, buildStepViews } from './runView.js';
 
 /** Code of a request refused before it reaches the API (wrong Host or Origin, missing session key, bad method or media type). */
@@ -169,15 +170,17 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   }
 
   async function runsPage() {
-    const [runs, approvals] = await Promise.all([listRuns(options.store), getPendingApprovals(options.store, clock)]);
-    return { label: options.label ?? '', runs: [...runs].reverse(), approvals };
+    const [runs, pending] = await Promise.all([listRuns(options.store), getPendingApprovals(options.store, clock)]);
+    // A pending escalation gate is marked as one (SPEC §13); the mark is in its run's log.
+    return { label: options.label ?? '', runs: [...runs].reverse(), approvals: await markGates(options.store, pending) };
   }
 
   async function runPage(runId: string) {
     const run = await getRun(options.store, runId);
     if (run === null) throw runNotFound(runId);
     const replay = await replayRun(options.store, runId);
-    const approvals = (await options.store.listApprovals({ runId })).map(({ tokenHash: _hidden, ...rest }) => rest);
+    const marks = gateMarksOf(replay.events);
+    const approvals = (await options.store.listApprovals({ runId })).map(({ tokenHash: _hidden, ...rest }) => withGateMarks(rest, marks));
     const maxIterationsDefault = (replay.steps.at(-1) ?? replay.initial).context.maxIterationsDefault;
     return { run, approvals, graph: buildRunGraph(replay.playbook, maxIterationsDefault), playbook: { name: replay.playbook.name, description: replay.playbook.description ?? '', sourceHash: replay.sourceHash } };
   }

@@ -4,12 +4,12 @@
  * goes through approveGate/rejectGate + resume exactly like the CLI.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { compilePlaybook, foldRunSteps, getRun, initialRunSnapshot, readRunEvents } from '../../../src/index.js';
+import { compilePlaybook, executePlaybook, foldRunSteps, getRun, initialRunSnapshot, readRunEvents } from '../../../src/index.js';
 import type { EventStore } from '../../../src/index.js';
 import { SESSION_KEY_HEADER } from '../../../src/cli/ui/uiServer.js';
 import type { UiServer } from '../../../src/cli/ui/uiServer.js';
-import { pausedRelease, rawRequest, releasePlaybook, startViewer } from '../../helpers/uiFixture.js';
-import { tempStore } from '../../helpers/runtimeHarness.js';
+import { pausedRelease, rawRequest, releasePlaybook, startViewer, VIEWER_NOW } from '../../helpers/uiFixture.js';
+import { playbookFrom, scriptedDispatcher, SECRET, success, tempStore } from '../../helpers/runtimeHarness.js';
 
 let store: EventStore;
 let cleanup: () => Promise<void>;
@@ -148,6 +148,47 @@ describe('the JSON API', () => {
     const { steps } = (await api(`/api/runs/${run.runId}/states`)).json() as { steps: { type: string; data: Record<string, unknown> }[] };
     // The rest of the gate's event is still there to see.
     expect(steps.find((step) => step.type === 'RunPaused')?.data).toMatchObject({ approvalId: run.approvalId, nodeId: 'approval', contextDigest: expect.any(String) });
+  });
+
+  it('marks escalation gates and auto-passes (SPEC §13), as the CLI does: in the pending list and on the run page', async () => {
+    const escalating = await executePlaybook({
+      store,
+      ...playbookFrom(`version: "1.0"
+name: escalate
+error_handlers: [{ on: contract_violation, action: hitl_escalate }]
+nodes:
+  - { id: research, type: agentic, skill: s }
+  - { id: plan, type: agentic, skill: s, depends: [research], requires: { fields: [topic] } }
+`),
+      dispatcher: scriptedDispatcher(),
+      approvalSecret: SECRET,
+      now: VIEWER_NOW,
+    });
+    const passing = await executePlaybook({
+      store,
+      ...playbookFrom(`version: "1.0"
+name: qa
+nodes:
+  - { id: gate, type: approval, policy: permissive, prompt: "Test?" }
+  - { id: unit, type: deterministic, command: pnpm, args: [test], depends: [gate] }
+`),
+      dispatcher: scriptedDispatcher(),
+      deterministicRunner: { run: () => success({ tests: 'passed' }) },
+      approvalSecret: SECRET,
+      now: VIEWER_NOW,
+    });
+    const plain = await pausedRelease(store);
+    expect([escalating.terminalStatus, passing.terminalStatus]).toEqual(['pending_approval', 'completed']);
+
+    const { approvals } = (await api('/api/runs')).json() as { approvals: { runId: string; escalation?: unknown }[] };
+    expect(approvals.find((gate) => gate.runId === escalating.runId)?.escalation).toEqual({ on: 'contract_violation', checkpoint: 'entry' });
+    expect(approvals.find((gate) => gate.runId === plain.runId)).not.toHaveProperty('escalation');
+    const gatesOf = async (runId: string) => ((await api(`/api/runs/${runId}`)).json() as { approvals: Record<string, unknown>[] }).approvals;
+    expect(await gatesOf(escalating.runId)).toEqual([expect.objectContaining({ nodeId: 'plan', status: 'pending', escalation: { on: 'contract_violation', checkpoint: 'entry' } })]);
+    expect(await gatesOf(passing.runId)).toEqual([expect.objectContaining({ nodeId: 'gate', status: 'approved', approver: 'policy', auto: true, rule: 'safe-qa-tool' })]);
+    const [gate] = await gatesOf(plain.runId);
+    expect(gate).not.toHaveProperty('auto');
+    expect(gate).not.toHaveProperty('escalation');
   });
 
   it('a malformed %-escape in an API path is 400 E_USAGE, not a 500', async () => {

@@ -43,6 +43,29 @@ describe('starter playbooks', () => {
     ]);
   });
 
+  it('rcasd: each stage promises the key it writes and requires the previous one; decomposition promises a task_tree; a broken contract aborts', () => {
+    const definition = load('rcasd.cantbook');
+    const contracts = definition.nodes.map((node) => [node.id, node.requires, node.ensures]);
+    expect(contracts).toEqual([
+      ['research', undefined, { outputFiles: ['research'] }],
+      ['consensus', { from: 'research', fields: ['research'] }, { outputFiles: ['consensus'] }],
+      ['architecture', { from: 'consensus', fields: ['consensus'] }, { outputFiles: ['architecture'] }],
+      ['specification', { from: 'architecture', fields: ['architecture'] }, { outputFiles: ['specification'] }],
+      ['decomposition', { from: 'specification', fields: ['specification'] }, { schema: 'task_tree' }],
+    ]);
+    expect(definition.error_handlers).toEqual([expect.objectContaining({ on: 'contract_violation', action: 'abort' })]);
+  });
+
+  it('ivtr: implement promises its report, validate and test require it; a broken contract aborts', () => {
+    const definition = load('ivtr.cantbook');
+    expect(definition.nodes.map((node) => [node.id, node.requires, node.ensures])).toEqual([
+      ['implement', undefined, { outputFiles: ['implementation'] }],
+      ['validate', { from: 'implement', fields: ['implementation'] }, undefined],
+      ['test', { from: 'implement', fields: ['implementation'] }, undefined],
+    ]);
+    expect(definition.error_handlers).toEqual([expect.objectContaining({ on: 'contract_violation', action: 'abort' })]);
+  });
+
   it('ivtr: implement -> validate -> test, failures escalate to implement', () => {
     const definition = load('ivtr.cantbook');
     expect(chainOf(definition)).toEqual(['implement', 'validate', 'test']);
