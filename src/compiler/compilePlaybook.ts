@@ -524,7 +524,8 @@ function belongs(context: RunState, event: RunEvent, node: string): boolean {
     return event.data.attempt === attempts + 1 && (due === undefined || Date.parse(event.at) >= Date.parse(due));
   }
   if (event.type === 'NodeSucceeded') return event.data.attempt === attempts;
-  if (event.type === 'NodeFailed') return event.data.attempt === attempts && event.data.aborted !== true;
+  // A violation found in an attempt's output is recorded with its success, never before a failure.
+  if (event.type === 'NodeFailed') return event.data.attempt === attempts && event.data.aborted !== true && violationAt(context, node, 'exit', attempts) === undefined;
   return true;
 }
 

@@ -414,6 +414,8 @@ describe('the fold refuses what the machine does not allow', () => {
     const kept = (events[3] as Extract<RunEvent, { type: 'NodeSucceeded' }>);
     refuses(machine, [events[0], events[1], events[2], { ...kept, data: { ...kept.data, output: { plan: 'there' } } }] as RunEvent[]);
     refuses(machine, [events[0], events[1], { ...events[4], seq: 3 }] as RunEvent[]);
+    // A failure after a violation of the attempt's output: the runtime records the violation only with the success.
+    refuses(machine, [events[0], events[1], events[2], { ...kept, type: 'NodeFailed', data: { nodeId: 'emit', attempt: 1, error: 'x' } }] as RunEvent[]);
   });
 
   it('a violation of a check the node does not declare, and failClosed on a check that is not a schema', async () => {
