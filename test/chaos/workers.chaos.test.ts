@@ -145,11 +145,21 @@ describe(`chaos: workers SIGKILLed at random on one ${kind === 'sqlite' ? 'SQLit
       expect(run.wakeAt).toBeNull();
       const check = await verifyRun(store, run.runId);
       expect(check.problems, run.runId).toEqual([]);
-      const ending = run.status === 'completed' ? 'completed' : `${run.error?.cause ?? '?'} at ${run.error?.nodeId ?? '?'}`;
+      let ending = run.status === 'completed' ? 'completed' : `${run.error?.cause ?? '?'} at ${run.error?.nodeId ?? '?'}`;
+      // A node the agent never fails can still run out of attempts, if every one of them was cut off by a kill or the
+      // restart (SPEC §4: an interrupted attempt is a failure like any other). Then every failure of it, or inside it, was an interruption.
+      if (ending.startsWith('exceeded_iteration_cap at ') && ending !== 'exceeded_iteration_cap at prep') {
+        const nodeId = run.error?.nodeId as string;
+        const inside = nodeId === 'fan' ? ['fan', 'a1', 'b1'] : [nodeId];
+        const failures = (await store.readRun(run.runId)).filter((event) => event.type === 'NodeFailed' && inside.includes(event.data.nodeId) && event.data.aborted !== true);
+        const cause = (event: (typeof failures)[number]) => (event.type === 'NodeFailed' && event.data.interrupted === true ? 'interrupted' : `failed: ${event.type === 'NodeFailed' ? event.data.error : ''}`);
+        expect(failures.map(cause), `${run.runId}: ${nodeId} ran out of attempts`).toEqual(failures.map(() => 'interrupted'));
+        ending = 'exceeded_iteration_cap by interruptions';
+      }
       endings.set(ending, (endings.get(ending) ?? 0) + 1);
     }
-    // Only the endings the playbook allows: prep out of retries, or a gate whose token died with its worker.
-    for (const ending of endings.keys()) expect(['completed', 'exceeded_iteration_cap at prep', 'approval_expired at gate']).toContain(ending);
+    // Only the endings the playbook allows: prep out of retries, a gate whose token died with its worker, or a node whose every attempt was cut off.
+    for (const ending of endings.keys()) expect(['completed', 'exceeded_iteration_cap at prep', 'approval_expired at gate', 'exceeded_iteration_cap by interruptions']).toContain(ending);
     expect(endings.get('completed') ?? 0).toBeGreaterThan(RUNS / 2);
     expect(await store.nextWakeAt(new Date(Date.now() + 365 * 86_400_000).toISOString())).toBeNull();
     // The chaos really happened: attempts interrupted by kills and recovered, gates approved by the other process and resumed by workers.
