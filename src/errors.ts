@@ -17,6 +17,8 @@ export const E_APPROVAL_SECRET_MISSING = 'E_APPROVAL_SECRET_MISSING';
 export const E_CONCURRENT_UPDATE = 'E_CONCURRENT_UPDATE';
 export const E_RUN_NOT_FOUND = 'E_RUN_NOT_FOUND';
 export const E_INPUT_MISSING = 'E_INPUT_MISSING';
+/** An input the playbook does not declare was given (SPEC §4), when the playbook declares inputs. */
+export const E_INPUT_UNKNOWN = 'E_INPUT_UNKNOWN';
 export const E_LOG_CORRUPT = 'E_LOG_CORRUPT';
 export const E_STORE_UNAVAILABLE = 'E_STORE_UNAVAILABLE';
 /** The command line was malformed: unknown command or flag, missing or bad option value. */
@@ -49,6 +51,7 @@ export type CantbookErrorCode =
   | typeof E_CONCURRENT_UPDATE
   | typeof E_RUN_NOT_FOUND
   | typeof E_INPUT_MISSING
+  | typeof E_INPUT_UNKNOWN
   | typeof E_LOG_CORRUPT
   | typeof E_STORE_UNAVAILABLE
   | typeof E_USAGE
@@ -73,6 +76,7 @@ export const exitCodes: Readonly<Record<CantbookErrorCode, number>> = {
   E_CONCURRENT_UPDATE: 75,
   E_RUN_NOT_FOUND: 67,
   E_INPUT_MISSING: 64,
+  E_INPUT_UNKNOWN: 64,
   E_LOG_CORRUPT: 76,
   E_STORE_UNAVAILABLE: 74,
   E_USAGE: 64,

@@ -92,7 +92,7 @@ export { createSubprocessRunner } from './adapters/subprocessRunner.js';
 export { createDispatcherFromSpec } from './adapters/dispatcherSpec.js';
 
 // Runtime
-export { executePlaybook, startRun } from './runtime/executePlaybook.js';
+export { executePlaybook, startRun, refuseUnknownInputs } from './runtime/executePlaybook.js';
 export type { ExecutePlaybookOptions, StartedRun } from './runtime/executePlaybook.js';
 export { cancelRun, retryRun } from './runtime/runControl.js';
 export type { CancelRunOptions, RetryRunOptions } from './runtime/runControl.js';
@@ -129,6 +129,7 @@ export {
   E_CONCURRENT_UPDATE,
   E_RUN_NOT_FOUND,
   E_INPUT_MISSING,
+  E_INPUT_UNKNOWN,
   E_LOG_CORRUPT,
   E_STORE_UNAVAILABLE,
   E_USAGE,

@@ -4,7 +4,7 @@
  * SIGINT/SIGTERM (src/cli/shutdown.ts).
  */
 import type { Command } from 'commander';
-import { CantbookError, E_INPUT_MISSING, E_RUN_ACTIVE, E_RUN_INTERRUPTED, executePlaybook, hasCode, listRuns, recoverRun, resumeRun, sweepExpiredApprovals } from '../index.js';
+import { CantbookError, E_INPUT_MISSING, E_RUN_ACTIVE, E_RUN_INTERRUPTED, executePlaybook, hasCode, listRuns, recoverRun, refuseUnknownInputs, resumeRun, sweepExpiredApprovals } from '../index.js';
 import type { AgentDispatcher, PlaybookDefinition, PlaybookResult, RunContext } from '../index.js';
 import type { CliContext } from './cliContext.js';
 import { describeError, runNotFound } from './cliErrors.js';
@@ -45,6 +45,7 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
       const playbook = readPlaybookFile(ctx.cwd, file);
       const initialContext = readInputs(ctx.cwd, opts.inputs, opts.input);
       // The command line is checked before the environment: a missing input is reported even when no agent is set.
+      refuseUnknownInputs(playbook.definition, initialContext);
       requireInputs(playbook.definition, initialContext);
       const dispatcher = ctx.dispatcher(opts.agent, playbook.definition);
       return withDriver(ctx, opts.agent, async (store, host) => {

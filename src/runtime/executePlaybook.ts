@@ -3,7 +3,8 @@ import { initialRunSnapshot } from '../compiler/foldRun.js';
 import { DEFAULT_MAX_ITERATIONS } from '../compiler/playbookModel.js';
 import { canonicalJson, sha256Hex } from '../events/canonicalJson.js';
 import type { RunContext } from '../events/types.js';
-import { CantbookError, E_INPUT_MISSING, E_PLAYBOOK_PARSE, E_PLAYBOOK_RUNTIME_INVALID, hasCode } from '../errors.js';
+import { CantbookError, E_INPUT_MISSING, E_INPUT_UNKNOWN, E_PLAYBOOK_PARSE, E_PLAYBOOK_RUNTIME_INVALID, hasCode } from '../errors.js';
+import { closestMatch } from '../playbook/suggest.js';
 import type { PlaybookDefinition } from '../playbook/types.js';
 import type { EventStore } from '../store/eventStore.js';
 import { compileSource } from './playbookCache.js';
@@ -158,7 +159,9 @@ function compileText(source: string): CompiledPlaybook {
 
 /**
  * Declared input defaults, then the caller's values; every required input must
- * be present. Extra keys pass through (they are context, not inputs).
+ * be present (E_INPUT_MISSING). When the playbook declares inputs, a key it
+ * does not declare is refused (E_INPUT_UNKNOWN, SPEC §4: a misspelt input is
+ * never silently ignored); a playbook that declares none takes any context.
  */
 function initialContextOf(definition: PlaybookDefinition, given: RunContext): RunContext {
   if (typeof given !== 'object' || given === null || Array.isArray(given)) {
@@ -170,6 +173,7 @@ function initialContextOf(definition: PlaybookDefinition, given: RunContext): Ru
   } catch (error) {
     throw new CantbookError(E_PLAYBOOK_RUNTIME_INVALID, `initialContext must be JSON: ${(error as Error).message}`);
   }
+  refuseUnknownInputs(definition, context);
   const missing: string[] = [];
   for (const input of definition.inputs) {
     if (context[input.name] !== undefined) continue;
@@ -180,6 +184,28 @@ function initialContextOf(definition: PlaybookDefinition, given: RunContext): Ru
     throw new CantbookError(E_INPUT_MISSING, `playbook '${definition.name}' needs input${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')}`, { missing });
   }
   return context;
+}
+
+/**
+ * Throws E_INPUT_UNKNOWN naming every key of `given` the playbook does not
+ * declare, with the declared names (and the closest one for a misspelling),
+ * when the playbook declares inputs. The CLI calls it too, before it looks
+ * for an agent.
+ */
+export function refuseUnknownInputs(definition: PlaybookDefinition, given: RunContext): void {
+  if (definition.inputs.length === 0) return;
+  const declared = definition.inputs.map((input) => input.name);
+  const unknown = Object.keys(given).filter((key) => !declared.includes(key));
+  if (unknown.length === 0) return;
+  const hints = unknown.map((key) => {
+    const near = closestMatch(key, declared);
+    return `'${key}'${near === undefined ? '' : ` (did you mean '${near}'?)`}`;
+  });
+  throw new CantbookError(
+    E_INPUT_UNKNOWN,
+    `playbook '${definition.name}' does not declare input${unknown.length > 1 ? 's' : ''} ${hints.join(', ')}; it declares ${declared.map((name) => `'${name}'`).join(', ')}`,
+    { unknown, declared },
+  );
 }
 
 /**

@@ -61,6 +61,13 @@ const cases: BadInput[] = [
   },
   { name: 'invalid playbook: run', args: ['run', 'invalid.cantbook', '--agent', demoAgent], code: 'E_PLAYBOOK_PARSE', says: 'I_UNKNOWN_REF', json: true },
   { name: 'missing required input', args: ['run', 'release.cantbook', '--agent', demoAgent], code: 'E_INPUT_MISSING', says: "needs input 'targetVersion'\nhint: pass --input targetVersion=<value>", json: true },
+  {
+    name: 'undeclared input',
+    args: ['run', 'release.cantbook', '--agent', demoAgent, '--input', 'targetVersion=1.0.0', '--input', 'bogus=1'],
+    code: 'E_INPUT_UNKNOWN',
+    says: "does not declare input 'bogus'; it declares 'targetVersion', 'channel'\nhint: the playbook takes --input targetVersion=<value> --input channel=<value>",
+    json: true,
+  },
   { name: 'unreadable db: the path is a directory', args: ['--db', 'a-directory.db', 'runs'], code: 'E_STORE_UNAVAILABLE', json: true },
   { name: 'unreadable db: a parent is a file', args: ['--db', 'a-file/cantbook.db', 'runs'], code: 'E_STORE_UNAVAILABLE' },
   { name: 'corrupt db: not a SQLite file', args: ['--db', 'random.db', 'runs'], code: 'E_LOG_CORRUPT', says: 'not a SQLite database or is corrupt' },

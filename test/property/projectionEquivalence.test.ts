@@ -92,7 +92,9 @@ async function play(store: EventStore, scenario: Scenario): Promise<PlaybookResu
   const clock = manualClock();
   const options = { dispatcher: scriptedBy(scenario.outcomes), now: clock.now };
   const inputs = Object.fromEntries(scenario.definition.inputs.map((input) => [input.name, `${input.name}-value`]));
-  let result = await executePlaybook({ store, playbook: scenario.definition, source: stringify(scenario.definition), initialContext: { ...scenario.context, ...inputs }, ...options });
+  // A playbook that declares inputs takes only those (E_INPUT_UNKNOWN); one that declares none takes any context.
+  const initialContext = scenario.definition.inputs.length === 0 ? { ...scenario.context } : inputs;
+  let result = await executePlaybook({ store, playbook: scenario.definition, source: stringify(scenario.definition), initialContext, ...options });
   // Tokens are handed out once, by the call that opened the gate (a group may hold several open).
   const tokens = new Map<string, string>();
   for (let gate = 0; result.terminalStatus === 'pending_approval' && gate < 40; gate++) {

@@ -15,6 +15,7 @@ name: linear
 inputs:
   - { name: epicId, required: true }
   - { name: scope, default: global }
+  - { name: plan }
 nodes:
   - { id: a, type: agentic, skill: sa, inputs: { epic: "{{inputs.epicId}}", prev: "{{missing.key}}" } }
   - { id: b, type: agentic, agent: ab, skill: sb, depends: [a], model: m1, allowed_tools: [grep] }
@@ -113,6 +114,21 @@ describe('executePlaybook: linear runs', () => {
     await expect(executePlaybook({ store, ...linear, initialContext: {}, dispatcher })).rejects.toMatchObject({ code: 'E_INPUT_MISSING' });
     expect(await store.listRunIds()).toEqual([]);
     expect(dispatcher.calls).toEqual([]);
+  });
+
+  it('refuses an input the playbook does not declare, naming the declared ones and the closest, before any event', async () => {
+    const dispatcher = scriptedDispatcher();
+    const refused = executePlaybook({ store, ...linear, initialContext: { epicId: 'E1', scop: 'team' }, dispatcher });
+    await expect(refused).rejects.toMatchObject({
+      code: 'E_INPUT_UNKNOWN',
+      message: "playbook 'linear' does not declare input 'scop' (did you mean 'scope'?); it declares 'epicId', 'scope', 'plan'",
+      details: { unknown: ['scop'], declared: ['epicId', 'scope', 'plan'] },
+    });
+    expect(await store.listRunIds()).toEqual([]);
+    expect(dispatcher.calls).toEqual([]);
+    // A playbook that declares no inputs takes any initial context.
+    const open = playbookFrom(`version: "1.0"\nname: open\nnodes:\n  - { id: a, type: agentic, skill: s }\n`);
+    expect((await executePlaybook({ store, ...open, initialContext: { anything: 1 }, dispatcher })).terminalStatus).toBe('completed');
   });
 
   it('commits once per step: a result shares its transaction with the next NodeStarted', async () => {
@@ -286,7 +302,7 @@ describe('executePlaybook: deterministic nodes', () => {
   const det = playbookFrom(`
 version: "1.0"
 name: det
-inputs: [{ name: who, default: world }]
+inputs: [{ name: who, default: world }, { name: count }]
 nodes:
   - { id: greet, type: deterministic, command: echo, args: ["hello {{inputs.who}}", "{{count}}"], cwd: "/tmp/{{inputs.who}}", env: { A: b, WHO: "{{inputs.who}}" }, timeout_ms: 500 }
 `);
