@@ -31,7 +31,9 @@ export type CommandLine = (...words: string[]) => string;
 /**
  * A {@link CommandLine} for `program` (see {@link programOf}) that adds
  * `--db <path>` when the database is not the default. `words` are printed as
- * given, so placeholders such as `<you>` stay readable. Pure.
+ * given, so placeholders stay as written: `--by "$USER"` pastes into a shell
+ * as the user's name (an unquoted `<you>` would be a redirect), and a quoted
+ * `"<why>"` as literal text. Pure.
  *
  * @example
  * createCommandLine('cantbook', '')('resume', runId); // 'cantbook resume <runId>'
@@ -85,8 +87,8 @@ export function printResult(out: Output, result: AnchoredResult, command: Comman
           continue;
         }
         out.line(`  token:   ${gate.token}`);
-        out.line(`  approve: ${command('approve', gate.token, '--by', '<you>')}`);
-        out.line(`  reject:  ${command('reject', gate.token, '--by', '<you>', '--reason', '"<why>"')}`);
+        out.line(`  approve: ${command('approve', gate.token, '--by', '"$USER"')}`);
+        out.line(`  reject:  ${command('reject', gate.token, '--by', '"$USER"', '--reason', '"<why>"')}`);
       }
       if (gates.some((gate) => gate.token !== undefined) || result.approvalToken !== undefined) out.line('  The token is shown only once; anyone holding it can decide the gate.');
       break;

@@ -228,8 +228,8 @@ function outcomeLines(result: PlaybookResult, ctx: CliContext): string[] {
       const lines = [`⏸ run ${id} is waiting for approval at ${gates.length === 0 ? `'${result.pausedNodeId ?? '?'}'` : gates.map((gate) => `'${gate.nodeId}'`).join(', ')}`];
       for (const gate of gates) {
         if (gate.token === undefined) continue;
-        lines.push(`  ${gate.nodeId}: approve: ${ctx.command('approve', gate.token, '--by', '<you>')}`);
-        lines.push(`  ${gate.nodeId}: reject:  ${ctx.command('reject', gate.token, '--by', '<you>', '--reason', '"<why>"')}`);
+        lines.push(`  ${gate.nodeId}: approve: ${ctx.command('approve', gate.token, '--by', '"$USER"')}`);
+        lines.push(`  ${gate.nodeId}: reject:  ${ctx.command('reject', gate.token, '--by', '"$USER"', '--reason', '"<why>"')}`);
       }
       return lines;
     }

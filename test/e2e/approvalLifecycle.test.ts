@@ -93,8 +93,8 @@ describe('validate -> run -> paused -> approve -> completed', () => {
       expect.stringMatching(new RegExp(`^⏸ run ${runId} is waiting for approval at 'approval' \\(approval [0-9a-f-]{36}\\)$`)),
     ]);
     approveLine = lines.find((line) => line.startsWith('  approve: '))?.slice('  approve: '.length) ?? '';
-    expect(approveLine).toBe(`cantbook approve ${token} --by <you>`);
-    expect(lines).toContain(`  reject:  cantbook reject ${token} --by <you> --reason "<why>"`);
+    expect(approveLine).toBe(`cantbook approve ${token} --by "$USER"`);
+    expect(lines).toContain(`  reject:  cantbook reject ${token} --by "$USER" --reason "<why>"`);
     // The database is private to its owner, in a private directory; no key file exists beside it (none is needed).
     expect(statSync(cli.path(DB)).isFile()).toBe(true);
     expect(statSync(cli.path(DB)).mode & 0o777).toBe(0o600);
@@ -116,8 +116,9 @@ describe('validate -> run -> paused -> approve -> completed', () => {
   });
 
   it('the approve command the run printed, pasted into a shell, approves and completes the run', async () => {
-    const script = `cantbook() { "${process.execPath}" "${cliPath}" "$@"; }\n${approveLine.replace('<you>', 'alice')}`;
-    const result = await runProcess('sh', ['-c', script], { cwd: cli.dir, env: cleanEnv() });
+    // Verbatim: `--by "$USER"` is the pasting user's name.
+    const script = `cantbook() { "${process.execPath}" "${cliPath}" "$@"; }\n${approveLine}`;
+    const result = await runProcess('sh', ['-c', script], { cwd: cli.dir, env: cleanEnv({ USER: 'alice' }) });
     expect(result).toMatchObject({ code: 0, stderr: '' });
     expect(result.stdout.trimEnd().split('\n')).toEqual([
       `✓ approved 'approval' of run ${runId} as alice`,

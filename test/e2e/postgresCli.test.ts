@@ -214,9 +214,9 @@ describe.skipIf(baseUrl === '')('the CLI on PostgreSQL (CANTBOOK_TEST_POSTGRES_U
     expect(demo.stdout).toContain('✓ version_bump (attempt 1)\n✓ changelog (attempt 1)\n');
     const runId = /^⏸ run (\S+) is waiting for approval at 'approval'/m.exec(demo.stdout)?.[1] ?? '';
     const { line, token } = approveLine(demo.stdout);
-    expect(line).toBe(`npm run cantbook -- --db ${quoted(url)} approve ${token} --by <you>`);
+    expect(line).toBe(`npm run cantbook -- --db ${quoted(url)} approve ${token} --by "$USER"`);
 
-    const approved = await paste(line.replace('<you>', 'you'), {}, repoRoot);
+    const approved = await paste(line, { USER: 'you' }, repoRoot);
     expect({ code: approved.code, stderr: approved.stderr }).toEqual({ code: 0, stderr: '' });
     expect(approved.stdout).toContain(`✓ approved 'approval' of run ${runId} as you\n`);
     expect(approved.stdout).toContain('✓ publish (attempt 1)\n');
@@ -232,7 +232,7 @@ describe.skipIf(baseUrl === '')('the CLI on PostgreSQL (CANTBOOK_TEST_POSTGRES_U
     expect(pending).toMatchObject([{ runId: paused.runId, nodeId: 'approval' }]);
     const shown = await cli.run(['--db', url, 'show', paused.runId], env);
     expect(shown.code).toBe(0);
-    expect(shown.stdout).toContain(`decide with: cantbook --db ${quoted(url)} approve <token> --by <you>`);
+    expect(shown.stdout).toContain(`decide with: cantbook --db ${quoted(url)} approve <token> --by "$USER"`);
 
     const approved = await cli.json<Result>(['--db', url, 'approve', paused.approvalToken ?? '', '--by', 'ann'], env);
     expect(approved).toMatchObject({ runId: paused.runId, terminalStatus: 'completed' });
@@ -289,14 +289,14 @@ describe.skipIf(baseUrl === '')('the CLI on PostgreSQL (CANTBOOK_TEST_POSTGRES_U
     expect(paused.code, paused.stderr).toBe(0);
     const { line, token } = approveLine(paused.stdout);
     const shownUrl = withPassword(url, secret).replace(`:${encodeURIComponent(secret)}@`, '@');
-    expect(line).toBe(`cantbook --db ${quoted(shownUrl)} approve ${token} --by <you>`);
+    expect(line).toBe(`cantbook --db ${quoted(shownUrl)} approve ${token} --by "$USER"`);
     expect(paused.stderr).toBe(
       'note: printed commands leave the password out of the --db URL (a command line is visible to other users of this machine): ' +
         'give it with PGPASSWORD or ~/.pgpass, or put the whole URL in CANTBOOK_DB\n',
     );
     // Read-only commands and JSON output with the same URL.
     expect(await cli.json<unknown[]>(['--db', secretUrl, 'runs'])).toHaveLength(1);
-    const approved = await paste(line.replace(/^cantbook /, `${node} ${join(repoRoot, 'dist', 'cli', 'main.js')} `).replace('<you>', 'bo'), { PGPASSWORD: secret });
+    const approved = await paste(line.replace(/^cantbook /, `${node} ${join(repoRoot, 'dist', 'cli', 'main.js')} `), { PGPASSWORD: secret, USER: 'bo' });
     expect({ code: approved.code, stderr: approved.stderr }).toEqual({ code: 0, stderr: '' });
     expect(approved.stdout).toContain('✓ publish (attempt 1)\n');
     for (const text of [...cli.transcript, ...extraTranscript]) expect(text).not.toContain(secret);
@@ -309,7 +309,7 @@ describe.skipIf(baseUrl === '')('the CLI on PostgreSQL (CANTBOOK_TEST_POSTGRES_U
     const paused = await cli.run(['run', 'release.cantbook', '--input', 'targetVersion=4.0.0'], { env });
     expect({ code: paused.code, stderr: paused.stderr }).toEqual({ code: 0, stderr: '' });
     const { line, token } = approveLine(paused.stdout);
-    expect(line).toBe(`cantbook approve ${token} --by <you>`);
+    expect(line).toBe(`cantbook approve ${token} --by "$USER"`);
 
     const viewer = cli.start(['ui', '--port', '0', '--json'], { env });
     children.push(viewer);
@@ -324,7 +324,7 @@ describe.skipIf(baseUrl === '')('the CLI on PostgreSQL (CANTBOOK_TEST_POSTGRES_U
     viewer.kill('SIGTERM');
     expect((await viewer.exited).code).toBe(0);
 
-    const approved = await paste(line.replace(/^cantbook /, `${node} ${join(repoRoot, 'dist', 'cli', 'main.js')} `).replace('<you>', 'cy'), env);
+    const approved = await paste(line.replace(/^cantbook /, `${node} ${join(repoRoot, 'dist', 'cli', 'main.js')} `), { ...env, USER: 'cy' });
     expect({ code: approved.code, stderr: approved.stderr }).toEqual({ code: 0, stderr: '' });
     expect(approved.stdout).toContain('✓ publish (attempt 1)\n');
     for (const text of [...cli.transcript, ...extraTranscript]) expect(text).not.toContain(secret);
@@ -357,14 +357,14 @@ describe.skipIf(baseUrl === '')('the CLI on PostgreSQL (CANTBOOK_TEST_POSTGRES_U
     await worker.printed(`⏸ run ${gated} is waiting for approval at 'approval'\n`);
     await worker.printed(/ approval: approve: .+\n/);
     const line = / {2}approval: approve: (.+)$/m.exec(worker.stdout)?.[1] ?? '';
-    expect(line).toMatch(new RegExp(`^cantbook --db ${quoted(url).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} approve cbk1\\.\\S+ --by <you>$`));
+    expect(line).toMatch(new RegExp(`^cantbook --db ${quoted(url).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} approve cbk1\\.\\S+ --by "\\$USER"$`));
     // Stopped first, so that the pasted approve resumes the gate itself (a running worker could take the approved gate first).
     worker.kill('SIGTERM');
     const ended = await worker.exited;
     expect({ code: ended.code, stderr: ended.stderr }).toEqual({ code: 0, stderr: '' });
     expect(ended.stdout).toMatch(/^worker \S+ stopped · active 0 · claimed 5 · settled 5 /m);
 
-    const approved = await paste(line.replace(/^cantbook /, `${node} ${join(repoRoot, 'dist', 'cli', 'main.js')} `).replace('<you>', 'dee'));
+    const approved = await paste(line.replace(/^cantbook /, `${node} ${join(repoRoot, 'dist', 'cli', 'main.js')} `), { USER: 'dee' });
     expect({ code: approved.code, stderr: approved.stderr }).toEqual({ code: 0, stderr: '' });
     expect(approved.stdout).toContain(`✔ run ${gated} completed`);
     const completed = await cli.json<{ runId: string }[]>(['--db', url, 'runs', '--status', 'completed'], env);

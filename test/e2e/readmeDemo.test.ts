@@ -23,8 +23,8 @@ beforeAll(() => {
 afterAll(() => cli.remove());
 
 /** Runs a shell line from the repository root, as a user would paste it. */
-function shell(line: string): ReturnType<typeof runProcess> {
-  return runProcess('sh', ['-c', line], { cwd: repoRoot, env, timeoutMs: 60_000 });
+function shell(line: string, extra: Record<string, string> = {}): ReturnType<typeof runProcess> {
+  return runProcess('sh', ['-c', line], { cwd: repoRoot, env: { ...env, ...extra }, timeoutMs: 60_000 });
 }
 
 describe("the README's commands", () => {
@@ -43,9 +43,9 @@ describe("the README's commands", () => {
     const token = /^ {2}token: {3}(\S+)$/m.exec(demo.stdout)?.[1] ?? '';
     const approve = /^ {2}approve: (.+)$/m.exec(demo.stdout)?.[1] ?? '';
     // No `cantbook` is on PATH in a clone, so the command names the npm script that is.
-    expect(approve).toBe(`npm run cantbook -- --db ${cli.path('demo.db')} approve ${token} --by <you>`);
+    expect(approve).toBe(`npm run cantbook -- --db ${cli.path('demo.db')} approve ${token} --by "$USER"`);
 
-    const approved = await shell(approve.replace('<you>', 'you'));
+    const approved = await shell(approve, { USER: 'you' });
     expect(approved.code).toBe(0);
     expect(approved.stdout).toContain(`✓ approved 'approval' of run ${runId} as you\n`);
     expect(approved.stdout).toContain('✓ publish (attempt 1)\n');
