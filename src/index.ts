@@ -92,7 +92,7 @@ export { createSubprocessRunner } from './adapters/subprocessRunner.js';
 export { createDispatcherFromSpec } from './adapters/dispatcherSpec.js';
 
 // Runtime
-export { executePlaybook, startRun, refuseUnknownInputs } from './runtime/executePlaybook.js';
+export { executePlaybook, startRun, checkInputs } from './runtime/executePlaybook.js';
 export type { ExecutePlaybookOptions, StartedRun } from './runtime/executePlaybook.js';
 export { cancelRun, retryRun } from './runtime/runControl.js';
 export type { CancelRunOptions, RetryRunOptions } from './runtime/runControl.js';

@@ -4,8 +4,8 @@
  * SIGINT/SIGTERM (src/cli/shutdown.ts).
  */
 import type { Command } from 'commander';
-import { CantbookError, E_INPUT_MISSING, E_RUN_ACTIVE, E_RUN_INTERRUPTED, executePlaybook, hasCode, listRuns, recoverRun, refuseUnknownInputs, resumeRun, sweepExpiredApprovals } from '../index.js';
-import type { AgentDispatcher, PlaybookDefinition, PlaybookResult, RunContext } from '../index.js';
+import { checkInputs, E_RUN_ACTIVE, E_RUN_INTERRUPTED, executePlaybook, hasCode, listRuns, recoverRun, resumeRun, sweepExpiredApprovals } from '../index.js';
+import type { AgentDispatcher, PlaybookResult } from '../index.js';
 import type { CliContext } from './cliContext.js';
 import { describeError, runNotFound } from './cliErrors.js';
 import type { BindAction } from './commandKit.js';
@@ -45,8 +45,7 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
       const playbook = readPlaybookFile(ctx.cwd, file);
       const initialContext = readInputs(ctx.cwd, opts.inputs, opts.input);
       // The command line is checked before the environment: a missing input is reported even when no agent is set.
-      refuseUnknownInputs(playbook.definition, initialContext);
-      requireInputs(playbook.definition, initialContext);
+      checkInputs(playbook.definition, initialContext);
       const dispatcher = ctx.dispatcher(opts.agent, playbook.definition);
       return withDriver(ctx, opts.agent, async (store, host) => {
         const result = await executePlaybook({
@@ -152,17 +151,6 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
 /** Dispatcher and runner for continuing a stored run. */
 function hostOptions(ctx: CliContext, agent: string | undefined, definition: Parameters<CliContext['dispatcher']>[1]) {
   return { dispatcher: ctx.dispatcher(agent, definition), deterministicRunner: ctx.runner() };
-}
-
-/**
- * Throws E_INPUT_MISSING (exit 64) naming every required input that has no
- * value and no default: the same rule executePlaybook applies, checked here
- * so that it is reported before a missing agent.
- */
-function requireInputs(definition: PlaybookDefinition, context: RunContext): void {
-  const missing = definition.inputs.filter((input) => input.required && input.default === undefined && context[input.name] === undefined).map((input) => input.name);
-  if (missing.length === 0) return;
-  throw new CantbookError(E_INPUT_MISSING, `playbook '${definition.name}' needs input${missing.length > 1 ? 's' : ''} ${missing.map((name) => `'${name}'`).join(', ')}`, { missing });
 }
 
 /** A dispatcher resolved on its first dispatch (for a resume that is expected to be refused before any). */

@@ -248,7 +248,9 @@ class MachineCompiler {
     if (contractAction === 'hitl_escalate' && exit) states.hitl_exit = escalations.open('contract_violation', 'exit');
     if (targeted('hitl_cap')) states.hitl_cap = escalations.open('iteration_cap_exceeded');
     if (targeted('hitl_timeout')) states.hitl_timeout = escalations.open('agentic_timeout');
-    if (Object.keys(states).some((phase) => phase.startsWith('hitl_'))) Object.assign(states, escalations.gate());
+    // Resumed, an exit gate goes on the way the success went; every other gate starts the node again.
+    const resumes = { exit: states.hitl_exit !== undefined, ready: ['hitl_entry', 'hitl_cap', 'hitl_timeout'].some((phase) => phase in states) };
+    if (resumes.exit || resumes.ready) Object.assign(states, escalations.gate(resumes));
 
     if (node.type === 'parallel') {
       return { ...base, states: { ready, running: { type: 'parallel', on: running, states: this.regions(node, `${scope.graph}.${node.id}.running`) }, ...states } };
@@ -271,7 +273,7 @@ class MachineCompiler {
       open: (on: EscalationTrigger, checkpoint?: 'entry' | 'exit'): StateJson => ({
         on: { RunPaused: { target: 'paused', guard: { type: 'opensEscalation', params: { ...p, on, ...(checkpoint === undefined ? {} : { checkpoint }) } }, actions: 'apply' } },
       }),
-      gate: (): Record<string, StateJson> => {
+      gate: (resumes: { exit: boolean; ready: boolean }): Record<string, StateJson> => {
         const paused: StateJson = {
           on: {
             ApprovalGranted: { target: 'approved', guard: { type: 'isOpenGate', params: p }, actions: 'apply' },
@@ -293,8 +295,8 @@ class MachineCompiler {
           approved: {
             on: {
               RunResumed: [
-                { target: after.target as string, guard: { type: 'resumesEscalation', params: { ...p, to: 'exit' } }, actions: 'apply' },
-                { target: 'ready', guard: { type: 'resumesEscalation', params: { ...p, to: 'ready' } }, actions: 'apply' },
+                ...(resumes.exit ? [{ target: after.target as string, guard: { type: 'resumesEscalation', params: { ...p, to: 'exit' } }, actions: 'apply' as const }] : []),
+                ...(resumes.ready ? [{ target: 'ready', guard: { type: 'resumesEscalation', params: { ...p, to: 'ready' } }, actions: 'apply' as const }] : []),
               ],
             },
           },

@@ -173,30 +173,29 @@ function initialContextOf(definition: PlaybookDefinition, given: RunContext): Ru
   } catch (error) {
     throw new CantbookError(E_PLAYBOOK_RUNTIME_INVALID, `initialContext must be JSON: ${(error as Error).message}`);
   }
-  refuseUnknownInputs(definition, context);
-  const missing: string[] = [];
+  checkInputs(definition, context);
   for (const input of definition.inputs) {
-    if (context[input.name] !== undefined) continue;
-    if (input.default !== undefined) context[input.name] = input.default;
-    else if (input.required) missing.push(input.name);
-  }
-  if (missing.length > 0) {
-    throw new CantbookError(E_INPUT_MISSING, `playbook '${definition.name}' needs input${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')}`, { missing });
+    if (context[input.name] === undefined && input.default !== undefined) context[input.name] = input.default;
   }
   return context;
 }
 
 /**
- * Throws E_INPUT_UNKNOWN naming every key of `given` the playbook does not
- * declare, with the declared names (and the closest one for a misspelling),
- * when the playbook declares inputs. The CLI calls it too, before it looks
- * for an agent.
+ * The input rules of SPEC §4, checked before any event: throws E_INPUT_UNKNOWN
+ * naming every key of `given` the playbook does not declare, with the
+ * declared names (and the closest one for a misspelling), when the playbook
+ * declares inputs; then E_INPUT_MISSING naming every required input that has
+ * neither a value nor a default. The CLI calls it too, before it looks for an
+ * agent. Pure.
  */
-export function refuseUnknownInputs(definition: PlaybookDefinition, given: RunContext): void {
-  if (definition.inputs.length === 0) return;
+export function checkInputs(definition: PlaybookDefinition, given: RunContext): void {
   const declared = definition.inputs.map((input) => input.name);
-  const unknown = Object.keys(given).filter((key) => !declared.includes(key));
-  if (unknown.length === 0) return;
+  const unknown = declared.length === 0 ? [] : Object.keys(given).filter((key) => !declared.includes(key));
+  const missing = definition.inputs.filter((input) => input.required && input.default === undefined && given[input.name] === undefined).map((input) => input.name);
+  if (unknown.length === 0) {
+    if (missing.length === 0) return;
+    throw new CantbookError(E_INPUT_MISSING, `playbook '${definition.name}' needs input${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')}`, { missing });
+  }
   const hints = unknown.map((key) => {
     const near = closestMatch(key, declared);
     return `'${key}'${near === undefined ? '' : ` (did you mean '${near}'?)`}`;

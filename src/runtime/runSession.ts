@@ -17,7 +17,7 @@ import { decideGatePolicy } from '../policy/gatePolicy.js';
 import { policyRuleIssues } from '../policy/evaluatePolicy.js';
 import type { PolicyRule } from '../policy/evaluatePolicy.js';
 import { activeNodes } from '../compiler/stateValue.js';
-import type { NewRunEvent, RunContext, RunEvent, RunOwner } from '../events/types.js';
+import type { EscalationData, NewRunEvent, RunContext, RunEvent, RunOwner } from '../events/types.js';
 import {
   CantbookError,
   E_CONCURRENT_UPDATE,
@@ -721,14 +721,16 @@ export class RunSession {
     const state = this.snapshot.context;
     const context = contextOf(model, state, nodeId);
     const approvalId = (this.options.newId ?? randomUUID)();
-    const timeout = node.type === 'approval' ? node.timeout : model.handlers[escalation?.on ?? 'contract_violation']?.timeout;
+    const handler = escalation === undefined ? undefined : model.handlers[escalation.on];
+    const timeout = node.type === 'approval' ? node.timeout : handler?.timeout;
     const timeoutMs = timeout === undefined ? null : parseDuration(timeout);
     const expiresAt = timeoutMs === null ? null : new Date(Date.parse(this.now()) + timeoutMs).toISOString();
     const contextDigest = digestContext(context);
     // The credential exists only in the token returned to the caller: nothing stored or inherited can recreate it.
     const token = issueResumeToken(approvalId, randomBytes(CREDENTIAL_BYTES));
     const render = (text: string) => renderTemplate(text, { inputs: state.inputs, context });
-    const prompt = node.type === 'approval' ? render(node.prompt) : escalationPrompt(escalation?.on ?? 'contract_violation', nodeId, step.reason ?? '', model.handlers[escalation?.on ?? 'contract_violation']?.message, render);
+    // Checked above: an approval node opens its own gate, any other node an escalation.
+    const prompt = node.type === 'approval' ? render(node.prompt) : escalationPrompt((escalation as EscalationData).on, nodeId, step.reason ?? '', handler?.message, render);
     this.record({
       type: 'RunPaused',
       data: { approvalId, nodeId, prompt: clipError(prompt), tokenHash: hashResumeToken(token), contextDigest, ...(expiresAt === null ? {} : { expiresAt }), ...(escalation === undefined ? {} : { escalation }) },
