@@ -35,6 +35,10 @@ export const E_RUN_INTERRUPTED = 'E_RUN_INTERRUPTED';
 export const E_RUN_FINISHED = 'E_RUN_FINISHED';
 /** retryRun on a run that cannot be redriven: not failed, cancelled, or failed because a human rejected it (SPEC §10). */
 export const E_RUN_NOT_RETRYABLE = 'E_RUN_NOT_RETRYABLE';
+/** A `playbook:` reference of a `playbook` or `map` node resolves to nothing (SPEC §12); checked before any event. */
+export const E_PLAYBOOK_NOT_FOUND = 'E_PLAYBOOK_NOT_FOUND';
+/** The `playbook:` references of a tree lead back to a playbook already on the path (SPEC §12); checked before any event. */
+export const E_PLAYBOOK_CYCLE = 'E_PLAYBOOK_CYCLE';
 /** An agent adapter is misconfigured: an unknown spec, a bad command line or URL, a module exporting no dispatcher. */
 export const E_ADAPTER_INVALID = 'E_ADAPTER_INVALID';
 
@@ -61,7 +65,9 @@ export type CantbookErrorCode =
   | typeof E_LEASE_LOST
   | typeof E_RUN_INTERRUPTED
   | typeof E_RUN_FINISHED
-  | typeof E_RUN_NOT_RETRYABLE;
+  | typeof E_RUN_NOT_RETRYABLE
+  | typeof E_PLAYBOOK_NOT_FOUND
+  | typeof E_PLAYBOOK_CYCLE;
 
 /** The CLI exit code for each error code (sysexits.h where one fits). */
 export const exitCodes: Readonly<Record<CantbookErrorCode, number>> = {
@@ -87,6 +93,8 @@ export const exitCodes: Readonly<Record<CantbookErrorCode, number>> = {
   E_RUN_INTERRUPTED: 75,
   E_RUN_FINISHED: 75,
   E_RUN_NOT_RETRYABLE: 65,
+  E_PLAYBOOK_NOT_FOUND: 66,
+  E_PLAYBOOK_CYCLE: 65,
 };
 
 /**

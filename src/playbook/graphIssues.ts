@@ -6,6 +6,9 @@
  * Also the rules added after runs could start without them (context templates in
  * `cwd`/`env`, contracts no check could hold, handlers that cannot act): they
  * live here, not in the schema, so a pinned text can be read without them.
+ * And the rules of child-run nodes (SPEC §12): a `map`'s `items` names one list,
+ * its `item_input` is an identifier its `inputs` do not also set, and a
+ * `playbook:` reference is never templated.
  *
  * These checks read the plain YAML value leniently, so they run even when the
  * schema found problems: every node with a usable id and every edge with usable
@@ -17,8 +20,8 @@ import { adjacency, entryNodeIds } from './graph.js';
 import type { DependsEdge, GraphShape } from './graph.js';
 import {
   I_CONTRACT_NOT_ALLOWED, I_CYCLE, I_DUPLICATE_ID, I_DUPLICATE_INPUT, I_EXIT_CODE_NOT_ALLOWED, I_HANDLER_NOT_ALLOWED, I_INJECT_SELF,
-  I_MULTIPLE_DEFAULT_EDGES, I_MULTIPLE_ENTRIES, I_NESTING_DEPTH, I_NO_ENTRY, I_TEMPLATE_NOT_ALLOWED, I_UNKNOWN_INPUT, I_UNKNOWN_REF,
-  I_UNREACHABLE, I_BRANCH_BOUNDARY,
+  I_MAP_ITEM_INPUT_INVALID, I_MAP_ITEMS_INVALID, I_MULTIPLE_DEFAULT_EDGES, I_MULTIPLE_ENTRIES, I_NESTING_DEPTH, I_NO_ENTRY,
+  I_TEMPLATE_NOT_ALLOWED, I_UNKNOWN_INPUT, I_UNKNOWN_REF, I_UNREACHABLE, I_BRANCH_BOUNDARY,
 } from './issues.js';
 import type { DraftIssue } from './issues.js';
 import { didYouMean } from './suggest.js';
@@ -191,7 +194,8 @@ function checkInputs(raw: Loose, scopes: readonly LooseScope[], issues: DraftIss
   };
   for (const { raw: node, path: base } of scopes.flatMap((scope) => scope.nodes)) {
     if (node['type'] === 'approval') check([...base, 'prompt'], node['prompt']);
-    if (node['type'] === 'agentic') checkEach([...base, 'inputs'], node['inputs']);
+    if (node['type'] === 'agentic' || childRunTypes.has(node['type'])) checkEach([...base, 'inputs'], node['inputs']);
+    if (node['type'] === 'map') check([...base, 'items'], node['items']);
     if (node['type'] === 'deterministic') {
       checkEach([...base, 'args'], node['args']);
       check([...base, 'cwd'], node['cwd']);
@@ -205,8 +209,11 @@ function checkInputs(raw: Loose, scopes: readonly LooseScope[], issues: DraftIss
   }
 }
 
+/** Node types whose attempt is child runs (SPEC §12). */
+const childRunTypes: ReadonlySet<unknown> = new Set(['playbook', 'map']);
+
 /** Node types that run no command, so have no exit code (every type but deterministic; approval refuses any contract). */
-const withoutExitCode: ReadonlySet<unknown> = new Set(['agentic', 'parallel']);
+const withoutExitCode: ReadonlySet<unknown> = new Set(['agentic', 'parallel', ...childRunTypes]);
 
 /**
  * Reports contracts no check could hold and handlers that cannot act (SPEC §13):
@@ -248,6 +255,83 @@ function checkContracts(raw: Loose, scopes: readonly LooseScope[], issues: Draft
     const at: Path = ['error_handlers', index, 'action'];
     issues.push(issue(I_HANDLER_NOT_ALLOWED, at, `${formatPath(at)}: inject_hint cannot answer iteration_cap_exceeded: a node that reached its cap has no attempt left to read a hint; use hitl_escalate (a human may grant another round) or abort`));
   });
+}
+
+const identifier = '[A-Za-z_][A-Za-z0-9_]*';
+const identifierPattern = new RegExp(`^${identifier}$`);
+/** Exactly one `{{path}}`, whitespace inside the braces allowed, nothing around it. */
+const mapItemsPattern = new RegExp(`^\\{\\{\\s*(${identifier}(?:\\.${identifier})*)\\s*\\}\\}$`);
+const anyPlaceholder = /\{\{[^{}]*\}\}/g;
+
+/** Where a `map` node's list comes from: an input or the run context, by dotted path. */
+export interface MapItemsPath {
+  source: 'inputs' | 'context';
+  path: string[];
+}
+
+/**
+ * What a `map` node's `items` reads (SPEC §12): `{{inputs.tasks}}` is
+ * `{source: 'inputs', path: ['tasks']}`, `{{ plan.tasks }}` is `{source:
+ * 'context', path: ['plan', 'tasks']}`, read the way templates read them.
+ *
+ * Pure. Returns `null` unless `items` is exactly one template of a dotted path
+ * of identifiers with nothing around it (the parse rule `I_MAP_ITEMS_INVALID`),
+ * so the runtime reads the list as a value, never as rendered text.
+ *
+ * @example mapItemsPath('{{tasks}}') // {source: 'context', path: ['tasks']}
+ */
+export function mapItemsPath(items: string): MapItemsPath | null {
+  const match = typeof items === 'string' ? mapItemsPattern.exec(items) : null;
+  const segments = match?.[1]?.split('.');
+  if (segments === undefined) return null;
+  if (segments.length > 1 && segments[0] === 'inputs') return { source: 'inputs', path: segments.slice(1) };
+  return { source: 'context', path: segments };
+}
+
+/** Why `items` is not one template naming a list, in words, for the issue message. */
+function whyNotItems(items: string): string {
+  const count = items.match(anyPlaceholder)?.length ?? 0;
+  if (count === 0) return 'it holds no template, and literal text is not a list';
+  if (count > 1) return `it holds ${count} templates; a map runs over one list`;
+  if (items.replace(anyPlaceholder, '').trim() !== '' || items.trim() !== items) return 'it has text around the template, which would make it a string, not a list';
+  return 'the template is not a dotted path of identifiers';
+}
+
+/**
+ * Reports the rules of `playbook` and `map` nodes (SPEC §12) the schema cannot
+ * state: a `map`'s `items` names one list and its `item_input` is an
+ * identifier its `inputs` do not also set; neither node's `playbook:`
+ * reference holds a template, since every text a run can start is resolved and
+ * pinned before its first event, long before any context exists.
+ */
+function checkChildRuns(scopes: readonly LooseScope[], issues: DraftIssue[]): void {
+  for (const { id, raw: node, path } of scopes.flatMap((scope) => scope.nodes)) {
+    if (!childRunTypes.has(node['type'])) continue;
+    const ref = node['playbook'];
+    if (typeof ref === 'string' && hasTemplate(ref)) {
+      const at: Path = [...path, 'playbook'];
+      issues.push(issue(I_TEMPLATE_NOT_ALLOWED, at, `${formatPath(at)}: a playbook reference is never templated: every playbook a run can start is resolved and pinned before the run starts, before any context exists; name the playbook literally (e.g. "ivtr.cantbook") and pass values through inputs`));
+    }
+    if (node['type'] !== 'map') continue;
+    const items = node['items'];
+    if (nonEmpty(items) && mapItemsPath(items) === null) {
+      const at: Path = [...path, 'items'];
+      issues.push(issue(I_MAP_ITEMS_INVALID, at, `${formatPath(at)}: map node ${quote(id)} needs items to name a list in the context as exactly one template, e.g. "{{tasks}}", "{{plan.tasks}}" or "{{inputs.tasks}}"; found ${quote(items)}: ${whyNotItems(items)}`));
+    }
+    checkItemInput(id, node, path, issues);
+  }
+}
+
+/** `item_input` must be an identifier (it names a child input) that the node's `inputs` do not also set. */
+function checkItemInput(id: string, node: Loose, path: Path, issues: DraftIssue[]): void {
+  const name = node['item_input'];
+  if (!nonEmpty(name)) return; // absent or empty: the schema reports it
+  const at: Path = [...path, 'item_input'];
+  if (!identifierPattern.test(name)) {
+    issues.push(issue(I_MAP_ITEM_INPUT_INVALID, at, `${formatPath(at)}: map node ${quote(id)} names its item input ${quote(name)}, which is not an identifier (a letter or "_", then letters, digits or "_"); it must be the name of an input the child playbook declares, such as "taskId"`));
+  } else if (isLoose(node['inputs']) && Object.hasOwn(node['inputs'], name)) {
+    issues.push(issue(I_MAP_ITEM_INPUT_INVALID, at, `${formatPath(at)}: map node ${quote(id)} gives child input ${quote(name)} each item, and its inputs set ${quote(name)} too; remove ${quote(name)} from inputs, or name another input in item_input`));
+  }
 }
 
 /** The file position of an edge: the explicit edge, or the `depends` entry it came from. */
@@ -344,5 +428,6 @@ export function graphIssues(raw: Loose): DraftIssue[] {
   for (const scope of scopes) checkShape(scope, checkReferences(scope, scopeOfId, issues), issues);
   checkInputs(raw, scopes, issues);
   checkContracts(raw, scopes, issues);
+  checkChildRuns(scopes, issues);
   return issues;
 }

@@ -24,7 +24,7 @@ export const I_MISSING_FIELD = 'I_MISSING_FIELD';
 export const I_INVALID_TYPE = 'I_INVALID_TYPE';
 /** A field has the right kind of value but an invalid one (empty string, unknown enum member, bad duration). */
 export const I_INVALID_VALUE = 'I_INVALID_VALUE';
-/** A node's `type` is not `agentic`, `deterministic`, `approval` or `parallel`. */
+/** A node's `type` is not `agentic`, `deterministic`, `approval`, `parallel`, `playbook` or `map`. */
 export const I_UNKNOWN_NODE_TYPE = 'I_UNKNOWN_NODE_TYPE';
 /** An agentic node names neither `skill` nor `agent`. */
 export const I_AGENT_MISSING = 'I_AGENT_MISSING';
@@ -69,7 +69,7 @@ export const I_NESTING_DEPTH = 'I_NESTING_DEPTH';
  * explicit edge leaving one (the gate changes nothing but `__lastApproval`).
  */
 export const I_CONTRACT_NOT_ALLOWED = 'I_CONTRACT_NOT_ALLOWED';
-/** `ensures.exitCode` on a node that is not `deterministic`: only a command has an exit code. */
+/** `ensures.exitCode` on a node that is not `deterministic` (agentic, parallel, playbook, map): only a command has an exit code. */
 export const I_EXIT_CODE_NOT_ALLOWED = 'I_EXIT_CODE_NOT_ALLOWED';
 /**
  * An `error_handlers` entry pairs a trigger with an action it cannot take:
@@ -77,6 +77,17 @@ export const I_EXIT_CODE_NOT_ALLOWED = 'I_EXIT_CODE_NOT_ALLOWED';
  * left to read the hint).
  */
 export const I_HANDLER_NOT_ALLOWED = 'I_HANDLER_NOT_ALLOWED';
+/**
+ * A `map` node's `items` is not exactly one template naming a list: `{{tasks}}`,
+ * `{{plan.tasks}}` or `{{inputs.tasks}}`, nothing around it. The list is read as
+ * a value, never rendered into text, so literal text or a second template has no meaning.
+ */
+export const I_MAP_ITEMS_INVALID = 'I_MAP_ITEMS_INVALID';
+/**
+ * A `map` node's `item_input` is not an identifier, or is also a key of the
+ * node's `inputs` (the child input would get two values).
+ */
+export const I_MAP_ITEM_INPUT_INVALID = 'I_MAP_ITEM_INPUT_INVALID';
 
 /** Every issue code, in documentation order. */
 export const issueCodes = [
@@ -85,7 +96,7 @@ export const issueCodes = [
   I_DUPLICATE_ID, I_DUPLICATE_INPUT, I_UNKNOWN_REF, I_INJECT_SELF, I_UNKNOWN_INPUT, I_TEMPLATE_NOT_ALLOWED, I_CYCLE,
   I_NO_ENTRY, I_MULTIPLE_ENTRIES, I_UNREACHABLE, I_MULTIPLE_DEFAULT_EDGES, I_WHEN_INVALID,
   I_MAX_ITERATIONS_RANGE, I_BRANCH_BOUNDARY, I_NESTING_DEPTH, I_CONTRACT_NOT_ALLOWED, I_EXIT_CODE_NOT_ALLOWED,
-  I_HANDLER_NOT_ALLOWED,
+  I_HANDLER_NOT_ALLOWED, I_MAP_ITEMS_INVALID, I_MAP_ITEM_INPUT_INVALID,
 ] as const;
 
 /** One of the codes in {@link issueCodes}. */

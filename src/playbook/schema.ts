@@ -188,12 +188,34 @@ export const parallelNodeSchema = strict({
   },
 });
 
+/** A sub-playbook run as a child run (SPEC §12). */
+export const playbookRefNodeSchema = strict({
+  ...nodeBase,
+  type: z.literal('playbook'),
+  playbook: nonEmptyString,
+  inputs: z.record(z.string(), z.string()).exactOptional(),
+});
+
+/** One child run per item of a list in the context (SPEC §12). */
+export const mapNodeSchema = strict({
+  ...nodeBase,
+  type: z.literal('map'),
+  items: nonEmptyString,
+  playbook: nonEmptyString,
+  item_input: nonEmptyString,
+  inputs: z.record(z.string(), z.string()).exactOptional(),
+  max_concurrency: z.int().min(1).exactOptional(),
+  tolerate: z.int().min(0).default(0),
+});
+
 /** Any node, chosen by its `type`. */
 export const nodeSchema: z.ZodType<PlaybookNode, unknown> = z.discriminatedUnion('type', [
   agenticNodeSchema,
   deterministicNodeSchema,
   approvalNodeSchema,
   parallelNodeSchema,
+  playbookRefNodeSchema,
+  mapNodeSchema,
 ]) as never;
 
 /** A branch guard: `field` plus exactly one operator. */

@@ -13,7 +13,7 @@ import {
 import type { DraftIssue, IssueCode } from './issues.js';
 import { acceptedKeys, playbookSchema } from './schema.js';
 import { didYouMean } from './suggest.js';
-import type { PlaybookDefinition } from './types.js';
+import type { NodeType, PlaybookDefinition } from './types.js';
 
 type Path = (string | number)[];
 
@@ -35,7 +35,10 @@ const expectedNames: Readonly<Record<string, string>> = {
   array: 'a list', object: 'a map', record: 'a map',
 };
 
-const nodeTypes = ['agentic', 'deterministic', 'approval', 'parallel'];
+/** Every node type, as a record so that a type added to `NodeType` cannot be left out of the message. */
+const nodeTypeSet: Readonly<Record<NodeType, true>> = { agentic: true, deterministic: true, approval: true, parallel: true, playbook: true, map: true };
+const nodeTypes = Object.keys(nodeTypeSet);
+const nodeTypesExpected = `one of ${nodeTypes.map((type) => `"${type}"`).join(', ')}`;
 
 const isIssueCode = (value: unknown): value is IssueCode => (issueCodes as readonly unknown[]).includes(value);
 
@@ -61,9 +64,8 @@ function translate(issue: z.core.$ZodIssue, path: Path, raw: unknown, sourceAt: 
     case 'invalid_union': {
       const value = valueAt(raw, path);
       if (issue.discriminator === 'type' && path.at(-1) === 'type') {
-        const expected = 'one of "agentic", "deterministic", "approval"';
-        if (typeof value !== 'string') return draft(I_INVALID_TYPE, `${where}: expected ${expected}, found ${found()}`);
-        return draft(I_UNKNOWN_NODE_TYPE, `${where}: unknown node type ${quote(value)}${didYouMean(value, nodeTypes)}; expected ${expected}`);
+        if (typeof value !== 'string') return draft(I_INVALID_TYPE, `${where}: expected ${nodeTypesExpected}, found ${found()}`);
+        return draft(I_UNKNOWN_NODE_TYPE, `${where}: unknown node type ${quote(value)}${didYouMean(value, nodeTypes)}; expected ${nodeTypesExpected}`);
       }
       // A union of different kinds (a list or a map): when the value is of exactly one option's kind, that option's
       // issues are the useful ones (`requires[1]: expected a string`), not "matches no option".

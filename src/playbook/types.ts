@@ -6,7 +6,7 @@
  * `schema.ts` is checked against these interfaces at compile time.
  */
 
-export type NodeType = 'agentic' | 'deterministic' | 'approval' | 'parallel';
+export type NodeType = 'agentic' | 'deterministic' | 'approval' | 'parallel' | 'playbook' | 'map';
 /** How a parallel group reacts to a failed branch (SPEC §9). */
 export type GroupFailure = 'fail_fast' | 'wait_all';
 export type AgentRole = 'orchestrator' | 'lead' | 'worker';
@@ -117,7 +117,44 @@ export interface ParallelNode extends NodeBase {
   branches: PlaybookBranch[];
 }
 
-export type PlaybookNode = AgenticNode | DeterministicNode | ApprovalNode | ParallelNode;
+/**
+ * Runs another playbook as a child run of its own (SPEC §12): the node
+ * succeeds when the child completes, with the keys the child's nodes produced
+ * as its output, and fails like any node otherwise (a retry starts a new child).
+ */
+export interface PlaybookRefNode extends NodeBase {
+  type: 'playbook';
+  /** The playbook to run: a path relative to this file (CLI), or whatever the host's `resolvePlaybook` understands. */
+  playbook: string;
+  /** The child's inputs: templates rendered against this run's context when the child starts. */
+  inputs?: Record<string, string>;
+}
+
+/**
+ * Runs a playbook once per item of a list in the context (SPEC §12), at most
+ * `max_concurrency` children at a time. Its output is `{<id>: [{runId,
+ * status, output}, ...]}` in item order; it fails when more than `tolerate`
+ * children fail (the rest are cancelled).
+ */
+export interface MapNode extends NodeBase {
+  type: 'map';
+  /** A single template naming a list in the context, such as `{{tasks}}`. */
+  items: string;
+  playbook: string;
+  /** The child input that receives each item. */
+  item_input: string;
+  /** The other child inputs, rendered as for a `playbook` node. */
+  inputs?: Record<string, string>;
+  /** Children in flight at once (default: every item at once). */
+  max_concurrency?: number;
+  /** Failed children tolerated before the map fails (default 0). */
+  tolerate: number;
+}
+
+/** A node whose attempt is child runs rather than a dispatch. */
+export type ChildRunNode = PlaybookRefNode | MapNode;
+
+export type PlaybookNode = AgenticNode | DeterministicNode | ApprovalNode | ParallelNode | PlaybookRefNode | MapNode;
 
 /** Exactly one operator besides `field`. */
 export type EdgeCondition =

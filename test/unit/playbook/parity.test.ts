@@ -163,7 +163,7 @@ describe('"did you mean" suggestions', () => {
 
   it('suggests the closest node type', () => {
     const issue = theIssue('version: "1.0"\nname: d\nnodes:\n  - { id: a, type: agentc, skill: s }\n', I_UNKNOWN_NODE_TYPE);
-    expect(issue.message).toBe('nodes[0].type: unknown node type "agentc"; did you mean `agentic`?; expected one of "agentic", "deterministic", "approval"');
+    expect(issue.message).toBe('nodes[0].type: unknown node type "agentc"; did you mean `agentic`?; expected one of "agentic", "deterministic", "approval", "parallel", "playbook", "map"');
   });
 
   it('suggests nothing when no candidate is close', () => {
