@@ -35,6 +35,7 @@ export function toRunRow(model: PlaybookModel, snapshot: StepSnapshot): RunRow {
     version: state.version,
     epicId: state.epicId,
     sessionId: state.sessionId,
+    parentRunId: state.parent?.runId ?? null,
     wakeAt: steps === undefined ? null : wakeAtOf(snapshot, steps),
   };
 }
@@ -44,7 +45,10 @@ export function toRunRow(model: PlaybookModel, snapshot: StepSnapshot): RunRow {
  * steps its machine state names: the run's start when some step can be taken
  * now (a constant, so the indexed column is not rewritten on every step), else
  * the earliest due time among the retries waiting for their backoff and the
- * gates that will expire, else null. Pure.
+ * gates that will expire, else null. A run waiting for child runs is due
+ * too: should its driver die, another one reconciles it; a driver that hands
+ * it back clears the time (`releaseLease` with `wakeAt`), and each child's
+ * last commit sets it again (`AppendRequest.wakeRun`). Pure.
  */
 export function wakeAtOf(snapshot: StepSnapshot, steps: readonly NextStep[]): string | null {
   const now = snapshot.context.startedAt;

@@ -35,6 +35,12 @@ export interface RunRow {
   epicId: string | null;
   sessionId: string | null;
   /**
+   * The run that started this one as a child run (`RunStarted.parent.runId`,
+   * SPEC §12); null for a root run. Set by the first event, never changed:
+   * what `listRuns({parentRunId})` finds a run's children by.
+   */
+  parentRunId: string | null;
+  /**
    * When the run next needs a driver (SPEC §10 durable timers): `startedAt`
    * while it has something to do now (a step, an approved gate to resume, an
    * attempt whose driver may have died), a retry's backoff due time, a pending

@@ -5,8 +5,8 @@ import { verifyChain } from '../events/hashChain.js';
 import type { RunEvent } from '../events/types.js';
 import { CantbookError, E_RUN_NOT_FOUND, E_USAGE } from '../errors.js';
 import { toApprovalRows, toRunRow } from '../projections/projectRun.js';
-import type { ApprovalRow, RunRow, RunStatus } from '../projections/types.js';
-import type { EventStore } from '../store/eventStore.js';
+import type { ApprovalRow, RunRow } from '../projections/types.js';
+import type { EventStore, ListRunsFilter } from '../store/eventStore.js';
 import { foldStoredEvents } from './loadRun.js';
 
 /** A pending gate as operators see it: no token, no token hash. */
@@ -49,13 +49,20 @@ export interface VerifyRunOptions {
   anchor?: RunAnchor | string;
 }
 
-/** The runs-projection row of one run, or null. */
+/** The runs-projection row of one run (`parentRunId` names the run that started it as a child), or null. */
 export function getRun(store: EventStore, runId: string): Promise<RunRow | null> {
   return store.getRun(runId);
 }
 
-/** Runs, oldest first, optionally by status. */
-export function listRuns(store: EventStore, filter: { status?: RunStatus } = {}): Promise<RunRow[]> {
+/**
+ * Runs, oldest first (then by run id), optionally by status and by parent:
+ * `{parentRunId}` lists the child runs a run started (SPEC §12), `{parentRunId,
+ * status}` those of them in that status.
+ *
+ * @example
+ * const waiting = await listRuns(store, { parentRunId: runId, status: 'paused' });
+ */
+export function listRuns(store: EventStore, filter: ListRunsFilter = {}): Promise<RunRow[]> {
   return store.listRuns(filter);
 }
 

@@ -50,6 +50,25 @@ export interface AppendRequest {
    * `E_RUN_ACTIVE` when the run id already has a lease.
    */
   lease?: { token: number; release?: boolean; create?: { owner: string; expiresAt: string } };
+  /**
+   * A wake-up for another run, carried by a child run's final commit for its
+   * parent (SPEC §12, docs/adr/0009-child-runs.md). In the same transaction as
+   * the append, the store moves the `wakeAt` of run `wakeRun`'s row to the `at`
+   * of this append's last event, or keeps it when it is earlier already, so a
+   * worker can claim the parent and fold the settled child. Only a row whose
+   * status is `running` or `paused` is touched: an ended run is left alone,
+   * and a run without a row is no error (nothing is written for it). The
+   * append then also wakes workers ({@link appendMayWakeWorkers}).
+   *
+   * A hint in the projection, never the truth, and not kept: the parent's own
+   * next append (or a rebuild) writes the `wakeAt` its fold computes, so a
+   * parent that appends between folding a child's log and committing can
+   * overwrite the hint of a child that ended meanwhile (recovery finds such a
+   * parent). Name the parent only: two appends whose runs wake each other
+   * could deadlock on PostgreSQL (the server then aborts one of them, a
+   * transient E_STORE_UNAVAILABLE).
+   */
+  wakeRun?: string;
 }
 
 /** Who may drive a run until when (SPEC §11). `token` is the fencing token: it only grows. */
@@ -80,8 +99,11 @@ export interface ClaimRunsRequest {
   limit: number;
 }
 
+/** Which runs `listRuns` returns; the conditions given must all hold. */
 export interface ListRunsFilter {
   status?: RunStatus;
+  /** Only the child runs this run started (`RunRow.parentRunId`, by an index). */
+  parentRunId?: string;
 }
 
 export interface ListApprovalsFilter {
@@ -99,6 +121,8 @@ export interface ListApprovalsFilter {
  * - Two appends at the same expected version: exactly one succeeds, the other
  *   throws a CantbookError `E_CONCURRENT_UPDATE` and writes nothing.
  * - `request.playbook`, when given, is stored by sourceHash (`getPlaybookSource`).
+ * - `request.wakeRun`, when given, moves that run's `wakeAt` in the same
+ *   transaction (see AppendRequest); a refused append wakes nothing.
  * - Reads never see a half-written append.
  * - A store that cannot be opened or read (corrupt file, wrong schema) throws
  *   `E_STORE_UNAVAILABLE` or `E_LOG_CORRUPT`, never a raw driver error.
@@ -111,6 +135,7 @@ export interface EventStore {
   /** Events of all runs with globalSeq > afterGlobalSeq, in globalSeq order, at most `limit`. */
   readAll(afterGlobalSeq: number, limit: number): Promise<RunEvent[]>;
   getRun(runId: string): Promise<RunRow | null>;
+  /** Runs matching `filter` (all by default), by start time, then run id. */
   listRuns(filter?: ListRunsFilter): Promise<RunRow[]>;
   getApproval(approvalId: string): Promise<ApprovalRow | null>;
   listApprovals(filter?: ListApprovalsFilter): Promise<ApprovalRow[]>;
@@ -141,8 +166,16 @@ export interface EventStore {
    * more, even while nobody has taken the run (its driver halted at expiry).
    */
   renewLease(lease: Lease, request: { now: string; ttlMs: number }): Promise<{ lease: Lease; version: number }>;
-  /** Ends a lease at once (nothing happens if it is no longer current); its token is never reused. */
-  releaseLease(lease: Lease): Promise<void>;
+  /**
+   * Ends a lease at once (nothing happens if it is no longer current); its
+   * token is never reused. With `wakeAt`, the run's `wake_at` is set to it in
+   * the same transaction, while the lease is still current: how a driver that
+   * waits only for child runs hands its run back (SPEC §12), since the wake
+   * time its last append gave it (claimable, in case the driver dies) would
+   * otherwise make it claimable at once; each child's last commit wakes it
+   * instead (`AppendRequest.wakeRun`).
+   */
+  releaseLease(lease: Lease, options?: { wakeAt?: string | null }): Promise<void>;
   /** The run's lease row (live or not), or null when it never had one. */
   getLease(runId: string): Promise<Lease | null>;
   /**
@@ -163,7 +196,8 @@ export interface EventStore {
    * Calls `listener` soon after a write may have made a run claimable: an
    * append that leaves the run a wake time and no driver ({@link appendMayWakeWorkers}:
    * a run recorded for workers, a decided gate, a driver handing its run back),
-   * or a released lease. Returns a function that stops the calls. A hint, never
+   * an append that wakes another run (`wakeRun`: a child's end, its parent), or
+   * a released lease. Returns a function that stops the calls. A hint, never
    * the truth: a worker still polls, so a missed call delays work by at most
    * its poll interval. The SQLite store hears its own writes only (other
    * processes are heard by polling); the PostgreSQL store hears every
@@ -174,8 +208,13 @@ export interface EventStore {
   close(): Promise<void>;
 }
 
-/** Whether a committed append may let a worker claim its run: it leaves a wake time, and no driver holds the run after it. */
+/**
+ * Whether a committed append may let a worker claim a run: it leaves its run a
+ * wake time and no driver holds the run after it, or it wakes another run
+ * (`wakeRun`, a child's end waking its parent).
+ */
 export function appendMayWakeWorkers(request: AppendRequest): boolean {
+  if (request.wakeRun !== undefined) return true;
   return request.run.wakeAt !== null && (request.lease === undefined || request.lease.release === true);
 }
 

@@ -18,9 +18,10 @@ import type { AcquireLeaseRequest, AppendRequest, ClaimRunsRequest, EventStore, 
 /**
  * The schema version this code writes and reads (in `cantbook_meta`). The
  * PostgreSQL schema has its own numbering: it starts at 1 with everything the
- * SQLite schema 4 has (per-key projections, leases, wake times).
+ * SQLite schema 4 has (per-key projections, leases, wake times); 2 adds the
+ * append function, 3 the parent run of child runs (SQLite's 5).
  */
-export const POSTGRES_SCHEMA_VERSION = 2;
+export const POSTGRES_SCHEMA_VERSION = 3;
 
 /** Options of {@link openPostgresStore}. */
 export interface PostgresStoreOptions {
@@ -105,10 +106,12 @@ CREATE TABLE ${q}runs (
   version       integer NOT NULL,
   epic_id       text,
   session_id    text,
-  wake_at       text    COLLATE "C"
+  wake_at       text    COLLATE "C",
+  parent_run_id text    COLLATE "C"
 );
 CREATE INDEX runs_by_status ON ${q}runs (status);
 CREATE INDEX runs_by_wake ON ${q}runs (wake_at) WHERE wake_at IS NOT NULL;
+${runsByParentSql(q)}
 CREATE TABLE ${q}run_bindings (
   ord    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   run_id text   COLLATE "C" NOT NULL REFERENCES ${q}runs (run_id) ON DELETE CASCADE,
@@ -150,14 +153,19 @@ CREATE INDEX leases_by_expiry ON ${q}leases (expires_at);
 `;
 }
 
+/** The index of a run's children (schema 3, SPEC §12). Partial: root runs, the most, have no entry. */
+function runsByParentSql(q: string): string {
+  return `CREATE INDEX runs_by_parent ON ${q}runs (parent_run_id) WHERE parent_run_id IS NOT NULL;`;
+}
+
 /** cantbook_append's parameters, typed (pg sends every value as text). */
 const APPEND_TYPES = [
   'text', 'integer', 'text', 'smallint', 'integer', 'text', 'text', 'boolean', 'text',
   'text[]', 'text[]', 'text[]', 'text[]',
   'text', 'text', 'text',
-  'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'integer', 'text', 'text', 'text', 'text', 'text',
+  'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'integer', 'text', 'text', 'text', 'text', 'text', 'text',
   'boolean', 'text[]', 'text[]', 'text[]', 'text[]', 'text[]', 'integer[]',
-  'text',
+  'text', 'text',
 ];
 const APPEND_PARAMS = APPEND_TYPES.map((type, index) => `$${String(index + 1)}::${type}`).join(', ');
 
@@ -166,12 +174,28 @@ const APPEND_PARAMS = APPEND_TYPES.map((type, index) => `$${String(index + 1)}::
  * trip and one transaction per append), in lock order: a new run's lease, or
  * the runs row of a driver's run (the order claimRuns locks in, so the two
  * cannot deadlock); the expected version and the previous hash; the driver's
- * fencing token, locked until commit; the projection rows; the wake-up NOTIFY;
+ * fencing token, locked until commit; the projection rows; the runs row of
+ * the run it wakes (`p_wake_run`, AppendRequest.wakeRun); the wake-up NOTIFY;
  * and last the position counter, held from there to the commit (ADR 0008).
  * Its refusals roll everything back and carry their own SQLSTATE: CBK01 a
  * stale version (DETAIL: the actual one), CBK02 a lost lease (DETAIL: the
  * current token), CBK03 a run id that already has a lease. Two racing appends
  * without a lease to the same run: the loser's insert violates UNIQUE (run_id, seq).
+ *
+ * Why the wake cannot deadlock. An append locks its own run's rows first,
+ * then the runs row of the run it wakes, then the counter. The run it wakes is
+ * its parent, so an append's row locks go from its run up the tree, and a tree
+ * has no cycles; everyone takes the counter last, and its holder only inserts
+ * and commits. So whoever holds the parent's row waits at most for the
+ * counter, for rows of its own run, or (the parent's own final append, when it
+ * is a child too) for the grandparent's row: never for a row of the child's.
+ * claimRuns takes runs rows with SKIP LOCKED (it passes a parent row a wake
+ * holds, and hears the NOTIFY at commit), then only those runs' lease rows,
+ * which an append locks only after its runs row (or before the run has one);
+ * a rebuild locks only its own run's rows. Taken after the counter instead,
+ * the wake would deadlock with the parent's own append (which holds the
+ * parent's row and waits for the counter). Two appends that wake each other's
+ * runs (a misuse) can deadlock: PostgreSQL aborts one, a transient error.
  */
 function appendFunctionSql(q: string): string {
   return `
@@ -182,10 +206,10 @@ CREATE OR REPLACE FUNCTION ${q}cantbook_append(
   p_playbook_hash text, p_playbook_name text, p_playbook_source text,
   r_playbook_name text, r_playbook_hash text, r_status text, r_current_node text, r_error_context text,
   r_started_at text, r_updated_at text, r_completed_at text, r_version integer, r_epic_id text, r_session_id text,
-  r_error text, r_active_nodes text, r_wake_at text,
+  r_error text, r_active_nodes text, r_wake_at text, r_parent_run_id text,
   p_replace_keys boolean, p_removed_keys text[], p_removed_nodes text[], p_keys text[], p_values text[],
   p_nodes text[], p_counts integer[],
-  p_approvals text
+  p_approvals text, p_wake_run text
 ) RETURNS bigint LANGUAGE plpgsql AS $append$
 DECLARE
   v_seq integer;
@@ -216,7 +240,7 @@ BEGIN
       ON CONFLICT (source_hash) DO NOTHING;
   END IF;
   INSERT INTO ${q}runs (${RUN_COLUMNS}) VALUES (p_run_id, r_playbook_name, r_playbook_hash, r_status, r_current_node, r_error_context,
-      r_started_at, r_updated_at, r_completed_at, r_version, r_epic_id, r_session_id, r_error, r_active_nodes, r_wake_at)
+      r_started_at, r_updated_at, r_completed_at, r_version, r_epic_id, r_session_id, r_error, r_active_nodes, r_wake_at, r_parent_run_id)
     ${RUN_UPSERT};
   IF p_replace_keys THEN
     DELETE FROM ${q}run_bindings WHERE run_id = p_run_id;
@@ -242,6 +266,11 @@ BEGIN
       ${APPROVAL_UPSERT};
   END IF;
   IF p_release THEN UPDATE ${q}leases SET expires_at = '' WHERE run_id = p_run_id AND token = p_token; END IF;
+  -- Another run's row, after every lock of this run's and before the counter (see above).
+  IF p_wake_run IS NOT NULL THEN
+    UPDATE ${q}runs SET wake_at = p_ats[v_count]
+      WHERE run_id = p_wake_run AND status IN ('running', 'paused') AND (wake_at IS NULL OR wake_at > p_ats[v_count]);
+  END IF;
   IF p_channel IS NOT NULL THEN PERFORM pg_notify(p_channel, p_run_id); END IF;
   UPDATE ${q}events_head SET global_seq = global_seq + v_count WHERE id = 1 RETURNING global_seq INTO v_last;
   INSERT INTO ${q}events (global_seq, run_id, seq, type, data, at, hash)
@@ -256,10 +285,20 @@ $append$;
 /**
  * Migrations by the version they start from; each runs inside the opening
  * transaction (under the advisory lock), so a schema is migrated whole or not
- * at all. 1 -> 2: the append becomes one server-side function.
+ * at all. 1 -> 2: the append becomes one server-side function. 2 -> 3 (child
+ * runs): runs get `parent_run_id` and its index (NULL for every run there is:
+ * none was a child), and the append function takes the parent run and the
+ * run to wake; the old signature is dropped, not kept beside it, so processes
+ * of the older version append no more once one process migrated.
  */
 const MIGRATIONS: Record<number, (client: PoolClient, q: string) => Promise<void>> = {
   1: async (client, q) => {
+    await client.query(appendFunctionSql(q));
+  },
+  2: async (client, q) => {
+    await client.query(`ALTER TABLE ${q}runs ADD COLUMN parent_run_id text COLLATE "C"; ${runsByParentSql(q)}`);
+    // By name: whichever signature is there (version 2's, or the one migration 1 just created).
+    await client.query(`DROP FUNCTION IF EXISTS ${q}cantbook_append`);
     await client.query(appendFunctionSql(q));
   },
 };
@@ -269,7 +308,7 @@ const HEAD_CACHE_SIZE = 1024;
 
 const RUN_COLUMNS =
   'run_id, playbook_name, playbook_hash, status, current_node, error_context, ' +
-  'started_at, updated_at, completed_at, version, epic_id, session_id, error, active_nodes, wake_at';
+  'started_at, updated_at, completed_at, version, epic_id, session_id, error, active_nodes, wake_at, parent_run_id';
 const APPROVAL_COLUMNS =
   'approval_id, run_id, node_id, status, prompt, token_hash, context_digest, expires_at, requested_at, ' +
   'decided_at, approver, reason, resumed';
@@ -285,6 +324,7 @@ interface RunDbRow {
   run_id: string; playbook_name: string; playbook_hash: string; status: string; current_node: string | null;
   error_context: string | null; started_at: string; updated_at: string; completed_at: string | null; version: number;
   epic_id: string | null; session_id: string | null; error: string | null; active_nodes: string; wake_at: string | null;
+  parent_run_id: string | null;
 }
 interface ApprovalDbRow {
   approval_id: string; run_id: string; node_id: string; status: string; prompt: string; token_hash: string;
@@ -608,6 +648,7 @@ class PostgresEventStore implements EventStore {
       keys.nodes,
       keys.counts,
       request.approvals.length === 0 ? null : JSON.stringify(request.approvals.map(approvalRecord)),
+      request.wakeRun ?? null,
     ];
   }
 
@@ -634,7 +675,7 @@ class PostgresEventStore implements EventStore {
 
   private async writeRun(client: PoolClient, run: RunRow): Promise<void> {
     await client.query(named(
-      `INSERT INTO ${this.q}runs (${RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+      `INSERT INTO ${this.q}runs (${RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
        ${RUN_UPSERT}`,
       runParams(run),
     ));
@@ -714,9 +755,17 @@ class PostgresEventStore implements EventStore {
 
   async listRuns(filter: ListRunsFilter = {}): Promise<RunRow[]> {
     this.assertOpen('listRuns');
-    const { status } = filter;
-    const where = status === undefined ? '' : 'WHERE r.status = $1';
-    const params = status === undefined ? [] : [status];
+    const conditions: string[] = [];
+    const params: string[] = [];
+    if (filter.parentRunId !== undefined) {
+      params.push(filter.parentRunId);
+      conditions.push(`r.parent_run_id = $${params.length}`);
+    }
+    if (filter.status !== undefined) {
+      params.push(filter.status);
+      conditions.push(`r.status = $${params.length}`);
+    }
+    const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
     // Three queries whatever the number of runs, in one snapshot.
     const read = await this.snapshot('list runs', async (c) => ({
       rows: (await c.query<RunDbRow>(named(`SELECT ${RUN_COLUMNS} FROM ${this.q}runs r ${where} ORDER BY started_at, run_id`, params))).rows,
@@ -845,14 +894,36 @@ class PostgresEventStore implements EventStore {
     return { lease: { ...lease, expiresAt }, version: row.version };
   }
 
-  async releaseLease(lease: Lease): Promise<void> {
+  async releaseLease(lease: Lease, options: { wakeAt?: string | null } = {}): Promise<void> {
     this.assertOpen('releaseLease');
+    if (options.wakeAt !== undefined) return this.releaseAndSetWake(lease, options.wakeAt);
     await this.read(`release the lease of run '${lease.runId}'`, (c) =>
       c.query(named(
         `WITH released AS (UPDATE ${this.q}leases SET expires_at = '' WHERE run_id = $1 AND token = $2 RETURNING run_id)
          SELECT pg_notify($3, run_id) FROM released`,
         [lease.runId, lease.token, this.channel],
       )));
+  }
+
+  /**
+   * releaseLease with a new wake time. The runs row is locked first, the
+   * order appends and claims lock in, so this cannot deadlock with them; it
+   * changes only while the lease is current.
+   */
+  private async releaseAndSetWake(lease: Lease, wakeAt: string | null): Promise<void> {
+    const q = this.q;
+    try {
+      await this.transaction(async (client) => {
+        await client.query(named(`SELECT 1 FROM ${q}runs WHERE run_id = $1 FOR UPDATE`, [lease.runId]));
+        const released = await client.query(named(`UPDATE ${q}leases SET expires_at = '' WHERE run_id = $1 AND token = $2 AND expires_at <> ''`, [lease.runId, lease.token]));
+        if (released.rowCount === 0) return;
+        await client.query(named(`UPDATE ${q}runs SET wake_at = $2 WHERE run_id = $1`, [lease.runId, wakeAt]));
+        await client.query(named('SELECT pg_notify($1, $2)', [this.channel, lease.runId]));
+      });
+    } catch (error) {
+      if (error instanceof CantbookError || error instanceof TypeError) throw error;
+      throw storeError(error, this.info, `release the lease of run '${lease.runId}'`);
+    }
   }
 
   async getLease(runId: string): Promise<Lease | null> {
@@ -1081,6 +1152,7 @@ class PostgresEventStore implements EventStore {
       version: row.version,
       epicId: row.epic_id,
       sessionId: row.session_id,
+      parentRunId: row.parent_run_id,
       wakeAt: row.wake_at,
     };
   }

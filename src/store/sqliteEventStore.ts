@@ -25,7 +25,7 @@ interface PendingAppend {
 }
 
 /** The schema version this code writes and reads. Bumped by every schema migration. */
-export const SQLITE_SCHEMA_VERSION = 4;
+export const SQLITE_SCHEMA_VERSION = 5;
 
 /** Options of {@link openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -90,6 +90,14 @@ CREATE INDEX IF NOT EXISTS leases_by_expiry ON leases (expires_at);
 CREATE INDEX IF NOT EXISTS runs_by_wake ON runs (wake_at) WHERE wake_at IS NOT NULL;
 `;
 
+/**
+ * A run's children (schema 5, SPEC §12): `listRuns({parentRunId})` seeks this
+ * index. Partial: root runs, the most, have no entry.
+ */
+const RUNS_BY_PARENT_SQL = `
+CREATE INDEX IF NOT EXISTS runs_by_parent ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
+`;
+
 const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
@@ -129,10 +137,11 @@ CREATE TABLE IF NOT EXISTS runs (
   version          INTEGER NOT NULL,
   epic_id          TEXT,
   session_id       TEXT,
-  wake_at          TEXT
+  wake_at          TEXT,
+  parent_run_id    TEXT
 ) STRICT;
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
-
+${RUNS_BY_PARENT_SQL}
 ${RUN_KEY_TABLES_SQL}
 CREATE TABLE IF NOT EXISTS approvals (
   approval_id    TEXT    PRIMARY KEY,
@@ -155,7 +164,7 @@ ${LEASES_SQL}`;
 
 const RUN_COLUMNS =
   'run_id, playbook_name, playbook_hash, status, current_node, error_context, ' +
-  'started_at, updated_at, completed_at, version, epic_id, session_id, error, active_nodes, wake_at';
+  'started_at, updated_at, completed_at, version, epic_id, session_id, error, active_nodes, wake_at, parent_run_id';
 const APPROVAL_COLUMNS =
   'approval_id, run_id, node_id, status, prompt, token_hash, context_digest, expires_at, requested_at, ' +
   'decided_at, approver, reason, resumed';
@@ -163,9 +172,15 @@ const EVENT_COLUMNS = 'global_seq, run_id, seq, type, data, at, hash';
 
 type SqlValue = string | number | null;
 /** A runs row as SQLite returns it in raw mode, columns in RUN_COLUMNS order. */
-type RunTuple = [string, string, string, string, string | null, string | null, string, string, string | null, number, string | null, string | null, string | null, string, string | null];
+type RunTuple = [string, string, string, string, string | null, string | null, string, string, string | null, number, string | null, string | null, string | null, string, string | null, string | null];
 /** A run_bindings or run_attempts row in raw mode: run id, key, value. */
 type KeyTuple<V> = [string, string, V];
+/** What listRuns reads for one filter: the rows, then every key of those runs (parameters: the filter's values). */
+interface RunListStatements {
+  rows: Database.Statement<string[], RunTuple>;
+  bindings: Database.Statement<string[], KeyTuple<string>>;
+  attempts: Database.Statement<string[], KeyTuple<number>>;
+}
 /** An approvals row in raw mode, columns in APPROVAL_COLUMNS order. */
 type ApprovalTuple = [string, string, string, string, string, string, string, string | null, string, string | null, string | null, string | null, number];
 /** A leases row in raw mode: run id, owner, token, expires_at. */
@@ -354,6 +369,17 @@ const MIGRATIONS: Record<number, (db: Database.Database) => void> = {
       ${LEASES_SQL}
     `);
   },
+  /**
+   * v4 -> v5 (child runs): runs get `parent_run_id` (RunRow.parentRunId) and
+   * its index. Every run in a v4 file is a root run (no child runs existed),
+   * so the column stays NULL, which is what the fold of each log says.
+   */
+  4: (db) => {
+    db.exec(`
+      ALTER TABLE runs ADD COLUMN parent_run_id TEXT;
+      ${RUNS_BY_PARENT_SQL}
+    `);
+  },
 };
 
 /** A v2 JSON column that must hold an object; anything else is a corrupt file. */
@@ -459,6 +485,7 @@ class SqliteEventStore implements EventStore {
   private readonly createLease: Database.Statement<[string, string, string]>;
   private readonly extendLease: Database.Statement<[string, string, number, string]>;
   private readonly dropLease: Database.Statement<[string, number]>;
+  private readonly setWakeAt: Database.Statement<[string | null, string]>;
   private readonly selectRunnable: Database.Statement<[string, string, number], string>;
   private readonly selectNextWake: Database.Statement<[string, string], string | null>;
   private readonly leaseTx: <T>(write: () => T) => T;
@@ -469,18 +496,15 @@ class SqliteEventStore implements EventStore {
   private readonly deleteAttempts: Database.Statement<[string, string]>;
   private readonly deleteAttemptsOfRun: Database.Statement<[string]>;
   private readonly selectBindings: Database.Statement<[string], KeyTuple<string>>;
-  private readonly selectAllBindings: Database.Statement<[], KeyTuple<string>>;
-  private readonly selectBindingsByStatus: Database.Statement<[string], KeyTuple<string>>;
   private readonly selectAttempts: Database.Statement<[string], KeyTuple<number>>;
-  private readonly selectAllAttempts: Database.Statement<[], KeyTuple<number>>;
-  private readonly selectAttemptsByStatus: Database.Statement<[string], KeyTuple<number>>;
+  /** listRuns' statements, by the filter's shape (its WHERE clause), prepared on first use. */
+  private readonly runLists = new Map<string, RunListStatements>();
+  private readonly wakeRunRow: Database.Statement<[string, string, string]>;
   private readonly deleteRun: Database.Statement<[string]>;
   private readonly deleteApprovalsOfRun: Database.Statement<[string]>;
   private readonly selectRunEvents: Database.Statement<[string, number], EventTuple>;
   private readonly selectAllEvents: Database.Statement<[number, number], EventTuple>;
   private readonly selectRun: Database.Statement<[string], RunTuple>;
-  private readonly selectRuns: Database.Statement<[], RunTuple>;
-  private readonly selectRunsByStatus: Database.Statement<[string], RunTuple>;
   private readonly selectApproval: Database.Statement<[string], ApprovalTuple>;
   private readonly selectApprovals: Database.Statement<[], ApprovalTuple>;
   private readonly selectApprovalsByStatus: Database.Statement<[string], ApprovalTuple>;
@@ -524,7 +548,7 @@ class SqliteEventStore implements EventStore {
     );
     this.insertPlaybook = db.prepare('INSERT OR IGNORE INTO playbooks (source_hash, name, source, first_seen_at) VALUES (?, ?, ?, ?)');
     this.upsertRun = db.prepare<SqlValue[]>(
-      `INSERT INTO runs (${RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO runs (${RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (run_id) DO UPDATE SET
          playbook_name = excluded.playbook_name, playbook_hash = excluded.playbook_hash,
          current_node = excluded.current_node, error_context = excluded.error_context, started_at = excluded.started_at, updated_at = excluded.updated_at,
@@ -540,8 +564,13 @@ class SqliteEventStore implements EventStore {
          reason = excluded.reason, resumed = excluded.resumed`,
     );
     // Status and wake time are set apart, and only when one changes: setting an indexed column,
-    // even to the same value, rewrites its index page on every append.
+    // even to the same value, rewrites its index page on every append. The parent run is
+    // indexed too, and only inserted: a run's first event names it, and it never changes.
     this.updateRunIndexed = db.prepare('UPDATE runs SET status = ?, wake_at = ? WHERE run_id = ? AND (status <> ? OR wake_at IS NOT ?)');
+    // AppendRequest.wakeRun: never later than the run's own wake time, never an ended run.
+    this.wakeRunRow = db.prepare<[string, string, string]>(
+      "UPDATE runs SET wake_at = ? WHERE run_id = ? AND status IN ('running', 'paused') AND (wake_at IS NULL OR wake_at > ?)",
+    );
     this.selectLease = db.prepare<[string], LeaseTuple>('SELECT run_id, owner, token, expires_at FROM leases WHERE run_id = ?').raw();
     this.takeLease = db.prepare<[string, string, string], number>(
       `INSERT INTO leases (run_id, owner, token, expires_at) VALUES (?, ?, 1, ?)
@@ -553,6 +582,7 @@ class SqliteEventStore implements EventStore {
     // Only a lease still live: one that ran out is its driver's no more, even if nobody took it yet.
     this.extendLease = db.prepare<[string, string, number, string]>('UPDATE leases SET expires_at = ? WHERE run_id = ? AND token = ? AND expires_at > ?');
     this.dropLease = db.prepare<[string, number]>("UPDATE leases SET expires_at = '' WHERE run_id = ? AND token = ?");
+    this.setWakeAt = db.prepare<[string | null, string]>('UPDATE runs SET wake_at = ? WHERE run_id = ?');
     // Runnable: due, and nobody holds a live lease. The partial index on wake_at orders the scan.
     this.selectRunnable = db.prepare<[string, string, number], string>(
       `SELECT r.run_id FROM runs r LEFT JOIN leases l ON l.run_id = r.run_id
@@ -579,15 +609,7 @@ class SqliteEventStore implements EventStore {
     this.deleteAttemptsOfRun = db.prepare('DELETE FROM run_attempts WHERE run_id = ?');
     // In rowid order: the order in which the run first wrote each key (see RUN_KEY_TABLES_SQL).
     this.selectBindings = db.prepare<[string], KeyTuple<string>>('SELECT run_id, key, value FROM run_bindings WHERE run_id = ? ORDER BY rowid').raw();
-    this.selectAllBindings = db.prepare<[], KeyTuple<string>>('SELECT run_id, key, value FROM run_bindings ORDER BY rowid').raw();
-    this.selectBindingsByStatus = db.prepare<[string], KeyTuple<string>>(
-      'SELECT b.run_id, b.key, b.value FROM run_bindings b JOIN runs r ON r.run_id = b.run_id WHERE r.status = ? ORDER BY b.rowid',
-    ).raw();
     this.selectAttempts = db.prepare<[string], KeyTuple<number>>('SELECT run_id, node_id, attempts FROM run_attempts WHERE run_id = ? ORDER BY rowid').raw();
-    this.selectAllAttempts = db.prepare<[], KeyTuple<number>>('SELECT run_id, node_id, attempts FROM run_attempts ORDER BY rowid').raw();
-    this.selectAttemptsByStatus = db.prepare<[string], KeyTuple<number>>(
-      'SELECT a.run_id, a.node_id, a.attempts FROM run_attempts a JOIN runs r ON r.run_id = a.run_id WHERE r.status = ? ORDER BY a.rowid',
-    ).raw();
     this.deleteApprovalsOfRun = db.prepare('DELETE FROM approvals WHERE run_id = ?');
     this.selectRunEvents = db.prepare<[string, number], EventTuple>(
       `SELECT ${EVENT_COLUMNS} FROM events WHERE run_id = ? AND seq > ? ORDER BY seq`,
@@ -596,10 +618,6 @@ class SqliteEventStore implements EventStore {
       `SELECT ${EVENT_COLUMNS} FROM events WHERE global_seq > ? ORDER BY global_seq LIMIT ?`,
     ).raw();
     this.selectRun = db.prepare<[string], RunTuple>(`SELECT ${RUN_COLUMNS} FROM runs WHERE run_id = ?`).raw();
-    this.selectRuns = db.prepare<[], RunTuple>(`SELECT ${RUN_COLUMNS} FROM runs ORDER BY started_at, run_id`).raw();
-    this.selectRunsByStatus = db.prepare<[string], RunTuple>(
-      `SELECT ${RUN_COLUMNS} FROM runs WHERE status = ? ORDER BY started_at, run_id`,
-    ).raw();
     this.selectApproval = db.prepare<[string], ApprovalTuple>(`SELECT ${APPROVAL_COLUMNS} FROM approvals WHERE approval_id = ?`).raw();
     this.selectApprovals = db.prepare<[], ApprovalTuple>(
       `SELECT ${APPROVAL_COLUMNS} FROM approvals ORDER BY requested_at, approval_id`,
@@ -760,18 +778,45 @@ class SqliteEventStore implements EventStore {
 
   async listRuns(filter: ListRunsFilter = {}): Promise<RunRow[]> {
     this.assertOpen('listRuns');
-    const { status } = filter;
+    const conditions: string[] = [];
+    const params: string[] = [];
+    if (filter.parentRunId !== undefined) {
+      conditions.push('r.parent_run_id = ?');
+      params.push(filter.parentRunId);
+    }
+    if (filter.status !== undefined) {
+      conditions.push('r.status = ?');
+      params.push(filter.status);
+    }
     // Three queries whatever the number of runs: rows, then every key of those runs.
     const read = this.guard('list runs', () =>
-      this.readTx(() =>
-        status === undefined
-          ? { rows: this.selectRuns.all(), bindings: this.selectAllBindings.all(), attempts: this.selectAllAttempts.all() }
-          : { rows: this.selectRunsByStatus.all(status), bindings: this.selectBindingsByStatus.all(status), attempts: this.selectAttemptsByStatus.all(status) },
-      ),
+      this.readTx(() => {
+        const statements = this.runListStatements(conditions);
+        return { rows: statements.rows.all(...params), bindings: statements.bindings.all(...params), attempts: statements.attempts.all(...params) };
+      }),
     );
     const bindings = groupByRun(read.bindings, (row) => row[0]);
     const attempts = groupByRun(read.attempts, (row) => row[0]);
     return read.rows.map((row) => this.toRun(row, bindings.get(row[0]), attempts.get(row[0])));
+  }
+
+  /** listRuns' three statements for runs `r` meeting every condition (all runs for none), prepared once per shape. */
+  private runListStatements(conditions: readonly string[]): RunListStatements {
+    const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
+    let statements = this.runLists.get(where);
+    if (statements === undefined) {
+      // Without a condition the keys need no join: every key of every run.
+      const keysOf = (table: string, columns: string) => where === ''
+        ? `SELECT run_id, ${columns} FROM ${table} ORDER BY rowid`
+        : `SELECT k.run_id, ${columns} FROM ${table} k JOIN runs r ON r.run_id = k.run_id ${where} ORDER BY k.rowid`;
+      statements = {
+        rows: this.db.prepare<string[], RunTuple>(`SELECT ${RUN_COLUMNS} FROM runs r ${where} ORDER BY started_at, run_id`).raw(),
+        bindings: this.db.prepare<string[], KeyTuple<string>>(keysOf('run_bindings', 'key, value')).raw(),
+        attempts: this.db.prepare<string[], KeyTuple<number>>(keysOf('run_attempts', 'node_id, attempts')).raw(),
+      };
+      this.runLists.set(where, statements);
+    }
+    return statements;
   }
 
   async getApproval(approvalId: string): Promise<ApprovalRow | null> {
@@ -846,9 +891,13 @@ class SqliteEventStore implements EventStore {
     });
   }
 
-  async releaseLease(lease: Lease): Promise<void> {
+  async releaseLease(lease: Lease, options: { wakeAt?: string | null } = {}): Promise<void> {
     this.assertOpen('releaseLease');
-    this.leaseWrite(`release the lease of run '${lease.runId}'`, () => this.dropLease.run(lease.runId, lease.token));
+    const { wakeAt } = options;
+    this.leaseWrite(`release the lease of run '${lease.runId}'`, () => {
+      const released = this.dropLease.run(lease.runId, lease.token).changes > 0;
+      if (released && wakeAt !== undefined) this.setWakeAt.run(wakeAt, lease.runId);
+    });
     callListeners(this.runnableListeners);
   }
 
@@ -943,6 +992,10 @@ class SqliteEventStore implements EventStore {
     if (request.changed === undefined) this.replaceRunKeys(request.run);
     else this.writeRunKeys(request.run, request.changed);
     for (const approval of request.approvals) this.upsertApproval.run(...approvalParams(approval, (resumed) => (resumed ? 1 : 0)));
+    if (request.wakeRun !== undefined) {
+      const at = (stored.at(-1) as RunEvent).at;
+      this.wakeRunRow.run(at, request.wakeRun, at);
+    }
     return stored;
   }
 
@@ -1079,7 +1132,7 @@ class SqliteEventStore implements EventStore {
   /** A runs row and its keys (in the order the run first wrote them) as a RunRow. */
   private toRun(row: RunTuple, bindingRows: readonly KeyTuple<string>[] = [], attemptRows: readonly KeyTuple<number>[] = []): RunRow {
     const [runId, playbookName, playbookHash, status, currentNode, errorContext,
-      startedAt, updatedAt, completedAt, version, epicId, sessionId, error, activeNodes, wakeAt] = row;
+      startedAt, updatedAt, completedAt, version, epicId, sessionId, error, activeNodes, wakeAt, parentRunId] = row;
     const where = `the runs row of '${runId}'`;
     // fromEntries, not assignment: a key named __proto__ must stay an own key, as JSON.parse made it.
     const bindings = Object.fromEntries(bindingRows.map(([, key, value]) => [key, this.parseJson(value, `binding '${key}' of run '${runId}'`)]));
@@ -1101,6 +1154,7 @@ class SqliteEventStore implements EventStore {
       version,
       epicId,
       sessionId,
+      parentRunId,
       wakeAt,
     };
   }

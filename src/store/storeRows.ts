@@ -95,6 +95,7 @@ export function runParams(run: RunRow): RowValue[] {
     run.error == null ? null : JSON.stringify(run.error),
     JSON.stringify(run.activeNodes),
     run.wakeAt ?? null,
+    run.parentRunId ?? null,
   ];
 }
 

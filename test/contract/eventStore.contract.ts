@@ -8,6 +8,7 @@ import { GENESIS_HASH, hashEvent, verifyChain } from '../../src/events/hashChain
 import type { RunEvent } from '../../src/events/types.js';
 import type { ApprovalRow, RunRow } from '../../src/projections/types.js';
 import type { AppendRequest, EventStore } from '../../src/store/eventStore.js';
+import { addMs } from '../../src/store/storeRows.js';
 import {
   decideApproval,
   failRun,
@@ -613,6 +614,137 @@ export function describeEventStoreContract(name: string, open: () => Promise<Con
         expect(expired.find((lease) => lease.runId === 'run-2')?.token).toBe((held?.token as number) + 1);
         // Once due, run-3 comes too; runs whose leases lapsed are claimable again, earliest wake first.
         expect((await store.claimRuns({ owner: 'w4', now: at(60_000), ttlMs: 1000, limit: 10 })).map((l) => l.runId)).toEqual(['run-1', 'run-2', 'run-3']);
+      });
+    });
+
+    describe('child runs (SPEC §12)', () => {
+      const t0 = '2025-07-01T08:00:00.000Z';
+      const at = (ms: number) => new Date(Date.parse(t0) + ms).toISOString();
+      const hour = 3_600_000;
+      const childOf = (runId: string, index: number) => ({ runId, nodeId: 'implement_all', attempt: 1, index });
+      /** A run whose only steps wait for its children: no driver, and no wake time (what toRunRow computes). */
+      const waiting = (request: AppendRequest): AppendRequest => ({ ...request, run: { ...request.run, wakeAt: null } });
+      /** The at of a request's last event: what a wakeRun sets. */
+      const lastAt = (request: AppendRequest): string => request.events.at(-1)?.at as string;
+
+      it('records each run\'s parent, and lists a run\'s children by parentRunId (with status), by start time then run id', async () => {
+        const root = await commit(store, startRun('run-p', { at: at(0) }));
+        const late = await commit(store, startRun('run-p.implement_all.1.2', { at: at(2 * hour), parent: childOf('run-p', 2) }));
+        const b = await commit(store, startRun('run-p.implement_all.1.1', { at: at(hour), parent: childOf('run-p', 1), context: { taskId: 'T-2' } }));
+        const a = await commit(store, startRun('run-p.implement_all.1.0', { at: at(hour), parent: childOf('run-p', 0), context: { taskId: 'T-1' } }));
+        // A grandchild and another run's child are not run-p's children.
+        await commit(store, startRun('run-p.implement_all.1.0.sub.1.0', { at: at(hour), parent: childOf('run-p.implement_all.1.0', 0) }));
+        await commit(store, startRun('run-q.implement_all.1.0', { at: at(0), parent: childOf('run-q', 0) }));
+        const done = await commit(store, succeedNode(b, { summary: 'T-2 done' }, null));
+
+        expect(root.parentRunId).toBeNull();
+        expect(await store.getRun('run-p')).toEqual(root);
+        expect(await store.getRun('run-p.implement_all.1.0')).toEqual(a);
+        expect(a.parentRunId).toBe('run-p');
+        // Whole rows, keys included: the children's keys are read with them.
+        expect(await store.listRuns({ parentRunId: 'run-p' })).toEqual([a, done, late]);
+        expect(await store.listRuns({ parentRunId: 'run-p', status: 'running' })).toEqual([a, late]);
+        expect(await store.listRuns({ parentRunId: 'run-p', status: 'completed' })).toEqual([done]);
+        expect(await store.listRuns({ parentRunId: 'run-p', status: 'paused' })).toEqual([]);
+        expect((await store.listRuns({ parentRunId: 'run-p.implement_all.1.0' })).map((r) => r.runId)).toEqual(['run-p.implement_all.1.0.sub.1.0']);
+        expect(await store.listRuns({ parentRunId: 'run-nobody' })).toEqual([]);
+        expect((await store.listRuns()).map((r) => r.runId)).toEqual([
+          'run-p', 'run-q.implement_all.1.0', 'run-p.implement_all.1.0', 'run-p.implement_all.1.0.sub.1.0', 'run-p.implement_all.1.1', 'run-p.implement_all.1.2',
+        ]);
+        expect((await store.listRuns({ status: 'completed' })).map((r) => r.runId)).toEqual(['run-p.implement_all.1.1']);
+      });
+
+      it('a rebuild keeps a child\'s parent; a child whose rows are removed is no longer listed', async () => {
+        await commit(store, startRun('run-p', { at: at(0) }));
+        const child = await commit(store, startRun('run-c', { at: at(1000), parent: childOf('run-p', 0) }));
+        await store.replaceProjections('run-c', child, []);
+        expect(await store.getRun('run-c')).toEqual(child);
+        expect(await store.listRuns({ parentRunId: 'run-p' })).toEqual([child]);
+        await store.replaceProjections('run-c', null, []);
+        expect(await store.listRuns({ parentRunId: 'run-p' })).toEqual([]);
+        await store.replaceProjections('run-c', child, []);
+        expect(await store.listRuns({ parentRunId: 'run-p', status: 'running' })).toEqual([child]);
+      });
+
+      it('wakeRun: a child\'s final commit makes its waiting parent claimable at the time of its last event', async () => {
+        const parent = await commit(store, waiting(startRun('run-p', { at: at(0) })));
+        const child = await commit(store, startRun('run-c', { at: at(1000), parent: childOf('run-p', 0) }));
+        expect(await store.claimRuns({ owner: 'w1', now: at(hour), ttlMs: 1000, limit: 10 })).toEqual([{ runId: 'run-c', owner: 'w1', token: 1, expiresAt: at(hour + 1000) }]);
+        const end = succeedNode(child, { summary: 'done' }, null);
+        await store.append({ ...end, run: { ...end.run, wakeAt: null }, lease: { token: 1, release: true }, wakeRun: 'run-p' });
+
+        // Only the wake time moved; the parent's next append writes its own again.
+        expect(await store.getRun('run-p')).toEqual({ ...parent, wakeAt: lastAt(end) });
+        expect(await store.claimRuns({ owner: 'w2', now: lastAt(end), ttlMs: 1000, limit: 10 })).toEqual([{ runId: 'run-p', owner: 'w2', token: 1, expiresAt: addMs(lastAt(end), 1000) }]);
+        const next = await commit(store, waiting(retryNode(parent, 'settled the child')));
+        expect((await store.getRun('run-p'))?.wakeAt).toBeNull();
+        expect(next.version).toBe(4);
+      });
+
+      it('wakeRun wakes a paused parent too, and never makes a wake time later', async () => {
+        let paused = await commit(store, startRun('run-paused', { at: at(0) }));
+        paused = await commit(store, waiting(pauseRun(paused, 'approval', 'appr-1')));
+        const soon = startRun('run-soon', { at: at(0) });
+        const due = await commit(store, { ...soon, run: { ...soon.run, wakeAt: at(10) } });
+        const later = startRun('run-later', { at: at(0) });
+        const backoff = await commit(store, { ...later, run: { ...later.run, wakeAt: at(10 * hour) } });
+        /** Starts a child of `runId` and fails it, waking `runId`; returns the time it woke it at. */
+        const wakes = async (runId: string, index: number): Promise<string> => {
+          const child = await commit(store, startRun(`${runId}.c`, { at: at(hour), parent: childOf(runId, index) }));
+          const end = waiting(failRun(child, 'child failed'));
+          await store.append({ ...end, wakeRun: runId });
+          return lastAt(end);
+        };
+
+        const pausedWoken = await wakes('run-paused', 0);
+        expect(await store.getRun('run-paused')).toEqual({ ...paused, wakeAt: pausedWoken });
+        await wakes('run-soon', 1);
+        expect(await store.getRun('run-soon')).toEqual(due);
+        const laterWoken = await wakes('run-later', 2);
+        expect(laterWoken < at(10 * hour)).toBe(true);
+        expect(await store.getRun('run-later')).toEqual({ ...backoff, wakeAt: laterWoken });
+      });
+
+      it('wakeRun leaves an ended run alone, and is no error for a run the store has no row of', async () => {
+        const started = await commit(store, startRun('run-p', { at: at(0) }));
+        const ended = await commit(store, waiting(succeedNode(started, {}, null)));
+        const child = await commit(store, startRun('run-c', { at: at(1000), parent: childOf('run-p', 0) }));
+        const end = await commit(store, { ...waiting(succeedNode(child, {}, null)), wakeRun: 'run-p' });
+        expect(await store.getRun('run-p')).toEqual(ended);
+        expect(await store.getRun('run-c')).toEqual(end);
+
+        const orphan = await commit(store, startRun('run-o', { at: at(1000), parent: childOf('run-gone', 0) }));
+        await commit(store, { ...waiting(failRun(orphan, 'no parent')), wakeRun: 'run-gone' });
+        expect(await store.getRun('run-gone')).toBeNull();
+        expect(await store.listRunIds()).toEqual(['run-p', 'run-c', 'run-o']);
+        expect(await store.claimRuns({ owner: 'w1', now: at(hour), ttlMs: 1000, limit: 10 })).toEqual([]);
+      });
+
+      it('a refused append wakes nothing: the wake is in its transaction', async () => {
+        const parent = await commit(store, waiting(startRun('run-p', { at: at(0) })));
+        const child = await commit(store, startRun('run-c', { at: at(1000), parent: childOf('run-p', 0) }));
+        await commit(store, retryNode(child, 'flaky'));
+        const stale = { ...succeedNode(child, {}, null), wakeRun: 'run-p' };
+        expect(hasCode(await rejectionOf(store.append(stale)), E_CONCURRENT_UPDATE)).toBe(true);
+        expect(await store.getRun('run-p')).toEqual(parent);
+      });
+
+      it('onRunnable hears an append that wakes another run, even one that keeps its own lease', async () => {
+        await commit(store, waiting(startRun('run-p', { at: at(0) })));
+        const child = await commit(store, waiting({ ...startRun('run-c', { at: at(1000), parent: childOf('run-p', 0) }), lease: { token: 1, create: { owner: 'w1', expiresAt: at(hour) } } }));
+        let heard = 0;
+        const stop = store.onRunnable(() => {
+          heard += 1;
+        });
+        // A driver's append under its lease, with no wake: nobody to wake.
+        const next = await commit(store, { ...waiting(retryNode(child, 'flaky')), lease: { token: 1 } });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        expect(heard).toBe(0);
+        await commit(store, { ...waiting(succeedNode(next, {}, null)), lease: { token: 1 }, wakeRun: 'run-p' });
+        // PostgreSQL delivers NOTIFY over its own connection: wait (bounded) for it.
+        for (let i = 0; i < 500 && heard < 1; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+        expect(heard).toBe(1);
+        stop();
       });
     });
 

@@ -11,7 +11,7 @@ import { E_STORE_UNAVAILABLE, hasCode } from '../../src/errors.js';
 import type { EventStore } from '../../src/store/eventStore.js';
 import { POSTGRES_SCHEMA_VERSION, openPostgresStore } from '../../src/store/postgresEventStore.js';
 import { describeEventStoreContract, rejectionOf } from './eventStore.contract.js';
-import { retryNode, startRun } from './fixtures/runRequests.js';
+import { retryNode, startRun, succeedNode } from './fixtures/runRequests.js';
 
 const url = process.env['CANTBOOK_TEST_POSTGRES_URL'];
 
@@ -105,20 +105,60 @@ describe.skipIf(url === undefined || url === '')('openPostgresStore (PostgreSQL 
     expect((error as Error).message).toMatch(/newer cantbook/);
   });
 
-  it('migrates a version-1 schema (appends written by the client) to version 2 (one server-side append function) on open', async () => {
+  it('migrates a version-1 schema (appends written by the client) to the current version (one server-side append function) on open', async () => {
     const name = schema();
     const first = await openPostgresStore(url as string, { schema: name });
     await first.append(startRun('run-a'));
     await first.close();
-    // What version 1 was: the same tables, no function.
-    await admin.query(`DROP FUNCTION "${name}".cantbook_append; UPDATE "${name}".cantbook_meta SET value = '1' WHERE key = 'schema_version'`);
+    // What version 1 was: the same tables without runs.parent_run_id (version 3), no function.
+    await admin.query(`DROP FUNCTION "${name}".cantbook_append; ALTER TABLE "${name}".runs DROP COLUMN parent_run_id; UPDATE "${name}".cantbook_meta SET value = '1' WHERE key = 'schema_version'`);
     const reopened = await openPostgresStore(url as string, { schema: name });
     try {
       const version = await admin.query(`SELECT value FROM "${name}".cantbook_meta WHERE key = 'schema_version'`);
-      expect(version.rows).toEqual([{ value: '2' }]);
+      expect(version.rows).toEqual([{ value: String(POSTGRES_SCHEMA_VERSION) }]);
       await reopened.append(startRun('run-b'));
       expect((await reopened.readRun('run-a')).length).toBeGreaterThan(0);
       expect((await reopened.readRun('run-b')).length).toBeGreaterThan(0);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('migrates a version-2 schema to version 3 (child runs): runs.parent_run_id and its index, and the append function in place of the old one', async () => {
+    const name = schema();
+    const fresh = schema();
+    const first = await openPostgresStore(url as string, { schema: name });
+    const root = startRun('run-root');
+    await first.append(root);
+    await first.close();
+    await (await openPostgresStore(url as string, { schema: fresh })).close();
+    // What version 2 was: runs without parent_run_id (its index goes with it), and the append
+    // function with 38 parameters (a stand-in of that signature: the migration must drop it).
+    const v2Parameters = [
+      'text', 'integer', 'text', 'smallint', 'integer', 'text', 'text', 'boolean', 'text', 'text[]', 'text[]', 'text[]', 'text[]', 'text', 'text', 'text',
+      ...Array.from({ length: 8 }, () => 'text'), 'integer', ...Array.from({ length: 5 }, () => 'text'),
+      'boolean', 'text[]', 'text[]', 'text[]', 'text[]', 'text[]', 'integer[]', 'text',
+    ];
+    await admin.query(`DROP FUNCTION "${name}".cantbook_append; ALTER TABLE "${name}".runs DROP COLUMN parent_run_id;
+      CREATE FUNCTION "${name}".cantbook_append(${v2Parameters.join(', ')}) RETURNS bigint LANGUAGE sql AS 'SELECT 0::bigint';
+      UPDATE "${name}".cantbook_meta SET value = '2' WHERE key = 'schema_version'`);
+    const shape = async (of: string): Promise<unknown> => ({
+      columns: (await admin.query('SELECT column_name, data_type, collation_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position', [of, 'runs'])).rows,
+      indexes: (await admin.query("SELECT indexname, replace(indexdef, $1, '') AS def FROM pg_indexes WHERE schemaname = $2 AND tablename = $3 ORDER BY indexname", [`${of}.`, of, 'runs'])).rows,
+      functions: (await admin.query("SELECT p.pronargs FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 AND p.proname = 'cantbook_append'", [of])).rows,
+    });
+    expect(await shape(name)).not.toEqual(await shape(fresh));
+
+    const reopened = await openPostgresStore(url as string, { schema: name });
+    try {
+      const version = await admin.query(`SELECT value FROM "${name}".cantbook_meta WHERE key = 'schema_version'`);
+      expect(version.rows).toEqual([{ value: '3' }]);
+      // A migrated schema is a new one: same columns, indexes and one append function.
+      expect(await shape(name)).toEqual(await shape(fresh));
+      expect(await reopened.getRun('run-root')).toEqual(root.run);
+      const child = startRun('run-root.sub.1.0', { parent: { runId: 'run-root', nodeId: 'sub', attempt: 1, index: 0 } });
+      await reopened.append(child);
+      expect(await reopened.listRuns({ parentRunId: 'run-root' })).toEqual([child.run]);
     } finally {
       await reopened.close();
     }
@@ -225,6 +265,46 @@ describe.skipIf(url === undefined || url === '')('openPostgresStore (PostgreSQL 
       const seen = [...early, ...(await store.readAll(after, 1000))].map((e) => `${e.runId}:${e.seq}`);
       expect(seen).toEqual((await store.readAll(0, 1000)).map((e) => `${e.runId}:${e.seq}`));
       expect(seen).toContain('run-slow:3');
+    } finally {
+      await blocker.end();
+      await store.close();
+    }
+  });
+  it('a child\'s append that wakes its parent and the parent\'s own append, both queued on the counter, both commit (no deadlock)', async () => {
+    // Deterministic: the blocker holds the position counter. The child's final append takes its
+    // own rows and then the parent's runs row (the wake), and queues on the counter; the parent's
+    // driver then queues on its runs row. Were the wake taken after the counter, the child would
+    // get the counter and wait for the parent's row, which the parent's append would hold while
+    // waiting for the counter: a deadlock PostgreSQL breaks by aborting one of them.
+    const name = schema();
+    const store = await openPostgresStore(url as string, { schema: name, maxConnections: 6 });
+    const blocker = new pg.Client({ connectionString: url });
+    await blocker.connect();
+    try {
+      const t0 = '2025-06-01T12:00:00.000Z';
+      const lease = await store.acquireLease({ runId: 'run-p', owner: 'driver', now: t0, ttlMs: 3_600_000 });
+      // The parent waits for its child: no wake time, so the wake has a row to change.
+      const started = startRun('run-p', { at: t0 });
+      const parentStart = { ...started, run: { ...started.run, wakeAt: null } };
+      await store.append({ ...parentStart, lease: { token: lease?.token as number } });
+      const child = startRun('run-c', { at: t0, parent: { runId: 'run-p', nodeId: 'sub', attempt: 1, index: 0 } });
+      await store.append(child);
+      const lockWaiters = async (): Promise<number> => (await admin.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+      )).rows[0]?.n ?? 0;
+      await blocker.query('BEGIN');
+      await blocker.query(`SELECT 1 FROM "${name}".events_head WHERE id = 1 FOR UPDATE`);
+      const end = succeedNode(child.run, {}, null);
+      const childEnd = store.append({ ...end, run: { ...end.run, wakeAt: null }, wakeRun: 'run-p' });
+      await waitUntil(async () => (await lockWaiters()) === 1);
+      const parentNext = retryNode(parentStart.run, 'its own step');
+      const parentAppend = store.append({ ...parentNext, lease: { token: lease?.token as number } });
+      await waitUntil(async () => (await lockWaiters()) === 2);
+      await blocker.query('COMMIT');
+      const results = await Promise.allSettled([childEnd, parentAppend]);
+      expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled']);
+      // The parent's append committed after the wake: its own wake time is the row's (the hint is not kept).
+      expect(await store.getRun('run-p')).toEqual(parentNext.run);
     } finally {
       await blocker.end();
       await store.close();

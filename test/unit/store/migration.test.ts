@@ -11,6 +11,10 @@
  * the last commit that kept a run's whole context in its runs row) is migrated to per-key
  * rows: every run verifies, getRun returns the bindings and attempt counts it returned before
  * (v2-runs.json, in the same key order), and its open runs go on to completion.
+ *
+ * A store at schema 4 (the last before child runs; made here from a new store by
+ * removing what schema 5 added) gets `runs.parent_run_id` and its index: every run in it
+ * is a root run, and children recorded after the migration are found by their parent.
  */
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +27,7 @@ import { recoverRun } from '../../../src/runtime/recoverRun.js';
 import { openSqliteStore, SQLITE_SCHEMA_VERSION } from '../../../src/store/sqliteEventStore.js';
 import type { EventStore } from '../../../src/store/eventStore.js';
 import { scriptedDispatcher } from '../../helpers/runtimeHarness.js';
+import { startRun, succeedNode } from '../../contract/fixtures/runRequests.js';
 
 const fixtures = join(import.meta.dirname, '..', '..', 'fixtures', 'stores');
 const tokens = JSON.parse(readFileSync(join(fixtures, 'v1-runs.tokens.json'), 'utf8')) as Record<'paused' | 'approved', { runId: string; token: string }>;
@@ -50,6 +55,24 @@ const schemaVersion = (file: string): string => {
   }
 };
 
+const columns = (file: string, table: string): string[] => {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db.prepare<[], string>(`SELECT name FROM pragma_table_info('${table}')`).pluck().all();
+  } finally {
+    db.close();
+  }
+};
+
+const indexes = (file: string, table: string): string[] => {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db.prepare<[string], string>("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name").pluck().all(table);
+  } finally {
+    db.close();
+  }
+};
+
 describe('opening a v1 store', () => {
   it('the fixture is a v1 file', () => {
     expect(schemaVersion(path)).toBe('1');
@@ -67,6 +90,9 @@ describe('opening a v1 store', () => {
     expect(await getRun(opened, tokens.paused.runId)).toMatchObject({ status: 'paused', activeNodes: [{ nodeId: 'approval', phase: 'paused' }] });
     // v1 kept an approved, unresumed gate as `paused`; v2 reads it as runnable work.
     expect(await getRun(opened, tokens.approved.runId)).toMatchObject({ status: 'running', activeNodes: [{ nodeId: 'approval', phase: 'approved' }] });
+    // Schema 5: every run of a v1 file is a root run.
+    expect(columns(path, 'runs')).toContain('parent_run_id');
+    expect((await opened.listRuns()).map((run) => run.parentRunId)).toEqual(Array.from({ length: 5 }, () => null));
   });
 
   it('its runs go on: a v1 token approves its gate, an approved gate is resumed by recovery', async () => {
@@ -96,15 +122,6 @@ describe('opening a v2 store', () => {
     path = join(dir, 'v2.db');
     copyFileSync(join(fixtures, 'v2-runs.db'), path);
   });
-
-  const columns = (file: string, table: string): string[] => {
-    const db = new Database(file, { readonly: true });
-    try {
-      return db.prepare<[], string>(`SELECT name FROM pragma_table_info('${table}')`).pluck().all();
-    } finally {
-      db.close();
-    }
-  };
 
   it('the fixture is a v2 file with the context in the runs row', () => {
     expect(schemaVersion(path)).toBe('2');
@@ -153,5 +170,54 @@ describe('opening a v2 store', () => {
     db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(String(SQLITE_SCHEMA_VERSION + 1));
     db.close();
     expect(() => openSqliteStore(path)).toThrow(expect.objectContaining({ code: 'E_STORE_UNAVAILABLE' }));
+  });
+});
+
+describe('opening a v4 store', () => {
+  /** What schema 4 was: today's file without the parent run's column and index. */
+  const downgradeToV4 = (file: string): void => {
+    const db = new Database(file);
+    try {
+      db.exec("DROP INDEX runs_by_parent; ALTER TABLE runs DROP COLUMN parent_run_id; UPDATE meta SET value = '4' WHERE key = 'schema_version'");
+    } finally {
+      db.close();
+    }
+  };
+
+  beforeEach(() => {
+    path = join(dir, 'v4.db');
+  });
+
+  it('adds runs.parent_run_id and its index; old runs are root runs, and new children are found by their parent', async () => {
+    const before = openSqliteStore(path);
+    const root = startRun('run-root');
+    await before.append(root);
+    const done = succeedNode(root.run, { ok: true }, null);
+    await before.append(done);
+    await before.close();
+    downgradeToV4(path);
+    expect(schemaVersion(path)).toBe('4');
+    expect(columns(path, 'runs')).not.toContain('parent_run_id');
+
+    const opened = openSqliteStore(path);
+    store = opened;
+    expect(schemaVersion(path)).toBe(String(SQLITE_SCHEMA_VERSION));
+    expect(columns(path, 'runs')).toContain('parent_run_id');
+    expect(indexes(path, 'runs')).toContain('runs_by_parent');
+    expect(await opened.getRun('run-root')).toEqual(done.run);
+    const child = startRun('run-root.sub.1.0', { parent: { runId: 'run-root', nodeId: 'sub', attempt: 1, index: 0 } });
+    await opened.append(child);
+    expect(await opened.listRuns({ parentRunId: 'run-root' })).toEqual([child.run]);
+    expect((await opened.getRun('run-root'))?.parentRunId).toBeNull();
+  });
+
+  it('a new store has the same runs table as a migrated one', async () => {
+    await openSqliteStore(path).close();
+    const fresh = join(dir, 'fresh.db');
+    await openSqliteStore(fresh).close();
+    downgradeToV4(path);
+    await openSqliteStore(path).close();
+    expect(columns(path, 'runs')).toEqual(columns(fresh, 'runs'));
+    expect(indexes(path, 'runs')).toEqual(indexes(fresh, 'runs'));
   });
 });
