@@ -6,6 +6,7 @@ import type { EscalationTrigger, FailureCause, RunEvent } from '../events/types.
 import type { ParallelNode, PlaybookDefinition, PlaybookNode } from '../playbook/types.js';
 import { decideGatePolicy } from '../policy/gatePolicy.js';
 import { chooseBranch } from './branching.js';
+import { childConcurrency, childRunIdOf, childrenOutcome, isChildNode, isFailing } from './childRuns.js';
 import { attemptTimeoutMs, backoffDelayMs, branchOf, createPlaybookModel, decideFailure, enclosingGroups } from './playbookModel.js';
 import type { FailureDecision, PlaybookModel } from './playbookModel.js';
 import { emptyRunState, evolve, joinOutput, latestGate, readContext, redriveNodeOf, violationAt } from './runState.js';
@@ -229,8 +230,13 @@ class MachineCompiler {
       ready.on.ContractViolated = { ...(target === undefined ? {} : { target }), guard: { type: 'violatesOnEntry', params: p }, actions: 'apply' };
     }
     const exit = hasExitContract(this.model, node);
-    const succeeds = node.type === 'parallel' ? this.groupGuard(node, 'joins', (snapshot, args) => this.joins(node, snapshot, args) && exitConsistent(this.model, args, node.id)) : { type: exit ? 'succeedsNode' : 'isNode', params: p };
+    const succeeds =
+      node.type === 'parallel'
+        ? this.groupGuard(node, 'joins', (snapshot, args) => this.joins(node, snapshot, args) && exitConsistent(this.model, args, node.id))
+        : { type: isChildNode(node) ? 'childrenSucceed' : exit ? 'succeedsNode' : 'isNode', params: p };
     const running: Record<string, Transition | Transition[]> = { NodeSucceeded: { ...after, guard: succeeds }, NodeFailed: failure };
+    // A child-run node's attempt records its children's starts and ends while it runs (SPEC §12).
+    if (isChildNode(node)) Object.assign(running, { ChildRunStarted: { guard: this.childStartGuard(node), actions: 'apply' }, ChildRunSettled: { guard: { type: 'settlesChild', params: p }, actions: 'apply' } });
     if (exit) {
       running.ContractViolated = { guard: { type: 'violatesOnExit', params: p }, actions: 'apply' };
       const checks: Transition[] = [];
@@ -416,11 +422,24 @@ class MachineCompiler {
         e.type === 'NodeFailed'
           ? e.data.nodeId === node.id && e.data.aborted === true && e.data.attempt === (args.context.attempts[node.id] ?? 0)
           : e.type === 'ApprovalCancelled' && e.data.nodeId === node.id && args.context.approvals[e.data.approvalId]?.status === 'pending';
-      // A nested group stops only once nothing inside it is in flight or waiting any more.
-      const settled = node.type !== 'parallel' || this.isSettled(node.id, snapshot.value);
+      // A nested group stops only once nothing inside it is in flight or waiting any more; a child-run node once no child is.
+      const settled = node.type === 'parallel' ? this.isSettled(node.id, snapshot.value) : !isChildNode(node) || args.context.children[node.id]?.running === 0;
       return ofNode && settled && stoppedByFailFast(this.model, snapshot.value, node.id);
     });
     return { target: `${scope.region}.stopped`, guard: { type: name }, actions: 'apply' };
+  }
+
+  /**
+   * A child of a `playbook` / `map` node starts (SPEC §12): the next item in
+   * order, under the derived id, while fewer than `max_concurrency` are in
+   * flight and no more than `tolerate` failed; never inside a failing
+   * `fail_fast` group.
+   */
+  private childStartGuard(node: PlaybookNode): Guard {
+    if (this.failFastGroups(node.id).length === 0) return { type: 'startsChild', params: { node: node.id } };
+    const name = `startsChild:${node.id}`;
+    this.stateGuards[name] = stateGuard((snapshot, args) => startsChild(this.model, args, node.id) && !stoppedByFailFast(this.model, snapshot.value, node.id));
+    return { type: name };
   }
 
   /**
@@ -534,9 +553,35 @@ function belongs(context: RunState, event: RunEvent, node: string): boolean {
 function failureIs(model: PlaybookModel, { context, event }: GuardArgs, nodeId: string, decision: FailureDecision): boolean {
   const node = model.nodes.get(nodeId);
   if (!node || !belongs(context, event, nodeId)) return false;
+  if (isChildNode(node) && !childrenFail(model, context, event, nodeId)) return false;
   const retryable = event.type === 'NodeFailed' ? event.data.retryable : undefined;
   const counts = { attempts: context.capCounts[nodeId] ?? 0, escalations: context.escalations[nodeId] ?? 0, ...(retryable === undefined ? {} : { retryable }) };
   return decideFailure(node, counts, context.maxIterationsDefault) === decision;
+}
+
+/**
+ * A child-run node's attempt fails only as its children say (SPEC §12): more
+ * failed than it tolerates and none is in flight, or its items are no list
+ * (then, and only then, not retryable). Its process dying fails nothing: the
+ * children run on, and whoever drives the run next reads their logs. Pure.
+ */
+function childrenFail(model: PlaybookModel, context: RunState, event: RunEvent, nodeId: string): boolean {
+  const node = model.nodes.get(nodeId);
+  const set = context.children[nodeId];
+  if (event.type !== 'NodeFailed' || !isChildNode(node) || set === undefined || set.attempt !== event.data.attempt || event.data.interrupted === true) return false;
+  const outcome = childrenOutcome(node, set);
+  return outcome.kind === 'failed' && (event.data.retryable === false) === (outcome.retryable === false);
+}
+
+/** The next child of a node's attempt, as `childStartGuard` describes. Pure. */
+function startsChild(model: PlaybookModel, { context, event }: GuardArgs, nodeId: string): boolean {
+  const node = model.nodes.get(nodeId);
+  if (event.type !== 'ChildRunStarted' || event.data.nodeId !== nodeId || !isChildNode(node)) return false;
+  const set = context.children[nodeId];
+  const { attempt, index, childRunId } = event.data;
+  if (set === undefined || attempt !== (context.attempts[nodeId] ?? 0) || set.attempt !== attempt) return false;
+  if (index !== set.next || index >= set.items.length || isFailing(node, set) || set.running >= childConcurrency(node)) return false;
+  return childRunId === childRunIdOf(context.runId, nodeId, attempt, index);
 }
 
 /** A RunFailed (top level) or BranchFailed (naming the node's own branch) for this node with this cause. */
@@ -645,6 +690,26 @@ function contextGuards(model: PlaybookModel) {
       return true;
     },
     startsNode: ({ context, event }: GuardArgs, { node }: NodeParams) => belongs(context, event, node) && entryChecked(model, context, node),
+    startsChild: (args: GuardArgs, { node }: NodeParams) => startsChild(model, args, node),
+    // Once per started child of the current attempt; the outcome is the child's log's (SPEC §12), which this log does not hold.
+    settlesChild: ({ context, event }: GuardArgs, { node }: NodeParams) => {
+      if (event.type !== 'ChildRunSettled' || event.data.nodeId !== node) return false;
+      const set = context.children[node];
+      const { attempt, index, childRunId, status, output } = event.data;
+      if (set === undefined || attempt !== (context.attempts[node] ?? 0) || set.attempt !== attempt) return false;
+      const known = status === 'completed' || status === 'failed' || status === 'cancelled';
+      return known && set.started[index] === childRunId && set.settled[index] === undefined && typeof output === 'object' && output !== null && !Array.isArray(output);
+    },
+    // Every child settled within `tolerate`, and the output is exactly what they add up to (item order for a map).
+    childrenSucceed: (args: GuardArgs, { node }: NodeParams) => {
+      const { context, event } = args;
+      const own = model.nodes.get(node);
+      const set = context.children[node];
+      if (event.type !== 'NodeSucceeded' || !belongs(context, event, node) || !isChildNode(own) || set === undefined || set.attempt !== event.data.attempt) return false;
+      const outcome = childrenOutcome(own, set);
+      if (outcome.kind !== 'succeeded' || canonicalJson(event.data.output) !== canonicalJson(outcome.output)) return false;
+      return !hasExitContract(model, own) || exitConsistent(model, args, node);
+    },
     succeedsNode: (args: GuardArgs, { node }: NodeParams) => belongs(args.context, args.event, node) && exitConsistent(model, args, node),
     // requires: the attempt about to start, not yet recorded, and really missing that field.
     violatesOnEntry: ({ context, event }: GuardArgs, { node }: NodeParams) => {

@@ -2,8 +2,9 @@ import { entryViolation } from '../contracts/checkContracts.js';
 import type { Violation } from '../contracts/checkContracts.js';
 import type { EscalationData, FailureCause, RunContext } from '../events/types.js';
 import { clipText } from '../playbook/describeValue.js';
-import type { ParallelNode, PlaybookNode } from '../playbook/types.js';
+import type { ChildRunNode, ParallelNode, PlaybookNode } from '../playbook/types.js';
 import { chooseBranch } from './branching.js';
+import { childConcurrency, childRunIdOf, childrenOutcome, isChildNode, isFailing } from './childRuns.js';
 import type { FinalState } from './compilePlaybook.js';
 import { finalStates } from './compilePlaybook.js';
 import { backoffDelayMs, branchOf, describeFailurePolicy, enclosingGroups } from './playbookModel.js';
@@ -35,8 +36,16 @@ export type NextStep =
   | { kind: 'paused'; nodeId: string; approvalId: string; expiresAt?: string }
   | { kind: 'resume'; nodeId: string; approvalId: string }
   | { kind: 'escalate'; from: string; to: string; error: string }
+  /** Join: every branch of a group succeeded, or every child of a `playbook` / `map` node settled within `tolerate`. */
   | { kind: 'join'; nodeId: string; attempt: number; output: RunContext }
-  | { kind: 'fail_group'; nodeId: string; attempt: number; error: string }
+  /** A group failed as its failure mode says, or a child-run node's children failed it (`retryable: false`: its items are no list). */
+  | { kind: 'fail_group'; nodeId: string; attempt: number; error: string; retryable?: false }
+  /** Start the child for item `index` (SPEC §12): record ChildRunStarted, then create the child run `childRunId`. */
+  | { kind: 'start_child'; nodeId: string; attempt: number; index: number; childRunId: string }
+  /** A child started and not settled: it runs on its own; once its log says it ended, record ChildRunSettled. */
+  | { kind: 'await_child'; nodeId: string; attempt: number; index: number; childRunId: string }
+  /** A child that must stop (its node failed, a fail_fast sibling failed): cancel the child run, then record how it ended. */
+  | { kind: 'cancel_child'; nodeId: string; attempt: number; index: number; childRunId: string }
   | { kind: 'stop_group'; nodeId: string; attempt: number }
   | { kind: 'complete' }
   | { kind: 'fail'; nodeId: string; cause: FailureCause; error: string; branch?: BranchRef; approvalId?: string }
@@ -127,6 +136,8 @@ export function nextSteps(model: PlaybookModel, snapshot: StepSnapshot): NextSte
         if (node.type === 'parallel') {
           const step = stopping ? stopGroup(model, snapshot, node, attempts) : groupStep(model, snapshot, node, attempts);
           if (step) steps.push(step);
+        } else if (isChildNode(node)) {
+          steps.push(...childSteps(snapshot.context, node, attempts, stopping));
         } else {
           steps.push({ kind: stopping ? 'abort' : 'in_flight', nodeId, attempt: attempts });
         }
@@ -191,6 +202,34 @@ export function nextSteps(model: PlaybookModel, snapshot: StepSnapshot): NextSte
 function exhaustedMessage(node: PlaybookNode, context: RunState, nodeId: string): string {
   const last = context.nodeErrors[nodeId];
   return clipError(`node '${nodeId}' failed after reaching its cap of ${describeFailurePolicy(node, context.maxIterationsDefault)}${last === undefined ? '' : `; last error: ${last}`}`);
+}
+
+/**
+ * A running `playbook` / `map` node's steps (SPEC §12): join or fail once its
+ * children add up to an outcome; else cancel every child in flight when it
+ * is failing (or stopped by a fail_fast sibling), else wait for those in
+ * flight and start the next items, in order, up to `max_concurrency`.
+ */
+function childSteps(state: RunState, node: ChildRunNode, attempt: number, stopping: boolean): NextStep[] {
+  const set = state.children[node.id];
+  if (set === undefined || set.attempt !== attempt) throw new TypeError(`node '${node.id}' runs attempt ${attempt} without its children`);
+  const ref = (index: number) => ({ nodeId: node.id, attempt, index, childRunId: set.started[index] as string });
+  const inFlight = Object.keys(set.started).map(Number).filter((index) => set.settled[index] === undefined);
+  if (stopping || isFailing(node, set)) {
+    if (inFlight.length > 0) return inFlight.map((index) => ({ kind: 'cancel_child', ...ref(index) }));
+    if (stopping) return [{ kind: 'stop_group', nodeId: node.id, attempt }];
+  }
+  const outcome = childrenOutcome(node, set);
+  if (outcome.kind === 'succeeded') return [{ kind: 'join', nodeId: node.id, attempt, output: outcome.output }];
+  if (outcome.kind === 'failed') return [{ kind: 'fail_group', nodeId: node.id, attempt, error: outcome.error, ...(outcome.retryable === false ? { retryable: false as const } : {}) }];
+  const steps: NextStep[] = inFlight.map((index) => ({ kind: 'await_child', ...ref(index) }));
+  let room = childConcurrency(node) - set.running;
+  for (let index = set.next; index < set.items.length && room > 0; index += 1) {
+    if (set.started[index] !== undefined) continue;
+    steps.push({ kind: 'start_child', nodeId: node.id, attempt, index, childRunId: childRunIdOf(state.runId, node.id, attempt, index) });
+    room -= 1;
+  }
+  return steps;
 }
 
 /** A running group inside a failing fail_fast group stops (aborted) once nothing inside it runs or waits. */

@@ -1,5 +1,6 @@
-import type { ContractViolatedData, EscalationData, FailureCause, NewRunEvent, RunContext, RunEvent } from '../events/types.js';
+import type { ChildRunStatus, ContractViolatedData, EscalationData, FailureCause, NewRunEvent, ParentRef, PinnedPlaybooks, RunContext, RunEvent } from '../events/types.js';
 import { readPath } from './branching.js';
+import { isChildNode, openChildSet, settleChild, startChild } from './childRuns.js';
 import { enclosingGroups } from './playbookModel.js';
 import type { PlaybookModel } from './playbookModel.js';
 
@@ -22,6 +23,37 @@ export interface GateState {
   reason: string | null;
   /** True once `RunResumed` has been recorded for this gate. */
   resumed: boolean;
+}
+
+/** How one child run of a node's attempt ended, as its parent recorded it (SPEC §12). */
+export interface ChildOutcome {
+  runId: string;
+  status: ChildRunStatus;
+  /** The keys the child's nodes produced. */
+  output: RunContext;
+  error?: string;
+  /** Carried over from the node's previous attempt (a map keeps the children that completed, for the same item). */
+  kept?: true;
+}
+
+/** The children of the latest attempt of a `playbook` or `map` node (SPEC §12). */
+export interface ChildSet {
+  attempt: number;
+  /** One entry per child, in order: a map's items as they read when the attempt started; `[null]` for a `playbook` node. */
+  items: readonly unknown[];
+  /** Why a map's items could not be read (not a list): the attempt fails without children. */
+  itemsError: string | null;
+  /** The child run of each started item, by index (kept ones included). */
+  started: Record<number, string>;
+  /** How each settled child ended, by index. */
+  settled: Record<number, ChildOutcome>;
+  /** The lowest index not started yet (children start in item order). */
+  next: number;
+  /** Started and not settled. */
+  running: number;
+  /** Settled other than `completed`. */
+  failed: number;
+  settledCount: number;
 }
 
 /** Why a run ended badly: the structured form of SPEC §6 (`error`). Never holds a secret or a token. */
@@ -86,6 +118,12 @@ export interface RunState {
   contractViolations: Record<string, ContractViolatedData>;
   /** The escalation gates (SPEC §13), by approvalId: what opened each one. */
   escalationGates: Record<string, EscalationData>;
+  /** Set for a child run (SPEC §12): who started it. */
+  parent: ParentRef | null;
+  /** The playbook texts this run can start as children (`RunStarted.pinned`). */
+  pinned: PinnedPlaybooks | null;
+  /** The child runs of each `playbook` / `map` node's latest attempt (SPEC §12), by node id. */
+  children: Record<string, ChildSet>;
   startedAt: string;
   updatedAt: string;
   completedAt: string | null;
@@ -120,6 +158,9 @@ export function emptyRunState(): RunState {
     keptNodes: {},
     contractViolations: {},
     escalationGates: {},
+    parent: null,
+    pinned: null,
+    children: {},
     startedAt: '',
     updatedAt: '',
     completedAt: null,
@@ -374,6 +415,8 @@ export function evolve(model: PlaybookModel, state: RunState, event: RunEvent, d
       next.startedAt = event.at;
       next.epicId = d.epicId ?? null;
       next.sessionId = d.sessionId ?? null;
+      next.parent = d.parent ?? null;
+      next.pinned = d.pinned ?? null;
       break;
     }
     case 'NodeStarted': {
@@ -381,7 +424,21 @@ export function evolve(model: PlaybookModel, state: RunState, event: RunEvent, d
       next.attempts = bump(draft, next.attempts, nodeId);
       next.capCounts = bump(draft, next.capCounts, nodeId);
       if (Object.hasOwn(next.retryDue, nodeId)) next.retryDue = remove(draft, next.retryDue, nodeId);
-      if (model.nodes.get(nodeId)?.type === 'parallel') resetGroup(model, next, nodeId, draft);
+      const node = model.nodes.get(nodeId);
+      if (node?.type === 'parallel') resetGroup(model, next, nodeId, draft);
+      // A child-run node's attempt reads its items now, once: a replay never renders them again.
+      else if (isChildNode(node)) next.children = put(draft, next.children, nodeId, openChildSet(model, next, node, next.attempts[nodeId] as number, next.children[nodeId]));
+      break;
+    }
+    case 'ChildRunStarted': {
+      const d = event.data;
+      const set = next.children[d.nodeId];
+      if (set !== undefined) next.children = put(draft, next.children, d.nodeId, startChild(set, d.index, d.childRunId));
+      break;
+    }
+    case 'ChildRunSettled': {
+      const set = next.children[event.data.nodeId];
+      if (set !== undefined) next.children = put(draft, next.children, event.data.nodeId, settleChild(set, event.data));
       break;
     }
     case 'NodeSucceeded': {

@@ -44,6 +44,42 @@ export interface RunStartedData {
    * and carry no flag: their logs fold as they ran.
    */
   contracts?: true;
+  /** Set on a child run (SPEC §12): the run, node, attempt and item index that started it. */
+  parent?: ParentRef;
+  /**
+   * Every playbook text this run can start as a child run, resolved and pinned
+   * before the tree's first event (SPEC §12); absent when its playbook starts none.
+   */
+  pinned?: PinnedPlaybooks;
+}
+
+/** Where a child run comes from: `RunStarted.parent`. */
+export interface ParentRef {
+  runId: string;
+  nodeId: string;
+  attempt: number;
+  /** The item's index for a child of a `map` node (0-based); 0 for a `playbook` node. */
+  index: number;
+}
+
+/**
+ * The playbook texts a run can start as child runs, each pinned by its text
+ * (SPEC §12). `refs` maps the references this run's own text makes
+ * (`playbook: ivtr.cantbook`) to the id its resolver gave them; `texts` holds
+ * every text reachable from here, by id, with the references each one makes
+ * in turn. A child's `RunStarted.pinned` is the part of its parent's reachable
+ * from the child, so every log is self-contained.
+ */
+export interface PinnedPlaybooks {
+  refs: Record<string, string>;
+  texts: Record<string, PinnedText>;
+}
+
+/** One pinned text: its source, hash, and the references it makes (ref -> id in the same `texts`). */
+export interface PinnedText {
+  source: string;
+  sourceHash: string;
+  refs: Record<string, string>;
 }
 
 export interface NodeStartedData {
@@ -194,6 +230,38 @@ export interface ContractViolatedData {
   to?: string;
 }
 
+/**
+ * A `playbook` or `map` node started a child run for its current attempt
+ * (SPEC §12), recorded before the child's own `RunStarted`: a child never
+ * exists without its parent's record of it. `childRunId` is derived
+ * ({@link childRunIdOf}), so the same item of the same attempt never gets two children.
+ */
+export interface ChildRunStartedData {
+  nodeId: string;
+  attempt: number;
+  /** The item's index (0 for a `playbook` node). */
+  index: number;
+  childRunId: string;
+}
+
+/** How a child run ended, as its parent records it. */
+export type ChildRunStatus = 'completed' | 'failed' | 'cancelled';
+
+/**
+ * A child run of the node's current attempt ended (SPEC §12), as read from the
+ * child's own log: `output` holds the keys its nodes produced (internal `__`
+ * keys left out); `error` why it did not complete.
+ */
+export interface ChildRunSettledData {
+  nodeId: string;
+  attempt: number;
+  index: number;
+  childRunId: string;
+  status: ChildRunStatus;
+  output: RunContext;
+  error?: string;
+}
+
 /** A pending gate nobody may decide any more: its branch was stopped by a failed sibling (SPEC §9). */
 export interface ApprovalCancelledData {
   approvalId: string;
@@ -259,6 +327,8 @@ export interface RunEventDataMap {
   ApprovalExpired: ApprovalExpiredData;
   RunRetried: RunRetriedData;
   ContractViolated: ContractViolatedData;
+  ChildRunStarted: ChildRunStartedData;
+  ChildRunSettled: ChildRunSettledData;
 }
 
 export type RunEventType = keyof RunEventDataMap;
@@ -267,7 +337,7 @@ export const runEventTypes: readonly RunEventType[] = [
   'RunStarted', 'NodeStarted', 'NodeSucceeded', 'NodeFailed', 'NodeEscalated', 'RunPaused',
   'ApprovalGranted', 'ApprovalRejected', 'ApprovalCancelled', 'RunResumed', 'BranchFailed', 'RunCompleted',
   'RunFailed', 'RunCancelled', 'NodeRetryScheduled', 'ApprovalExpired', 'RunRetried',
-  'ContractViolated',
+  'ContractViolated', 'ChildRunStarted', 'ChildRunSettled',
 ];
 
 /** An event about to be appended: the store assigns seq, globalSeq and hash. */

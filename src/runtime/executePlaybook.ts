@@ -5,6 +5,8 @@ import { canonicalJson, sha256Hex } from '../events/canonicalJson.js';
 import type { RunContext } from '../events/types.js';
 import { CantbookError, E_INPUT_MISSING, E_INPUT_UNKNOWN, E_PLAYBOOK_PARSE, E_PLAYBOOK_RUNTIME_INVALID, hasCode } from '../errors.js';
 import { closestMatch } from '../playbook/suggest.js';
+import { pinPlaybookTree } from '../playbook/resolvePlaybooks.js';
+import type { PlaybookResolver } from '../playbook/resolvePlaybooks.js';
 import type { PlaybookDefinition } from '../playbook/types.js';
 import type { EventStore } from '../store/eventStore.js';
 import { compileSource } from './playbookCache.js';
@@ -31,6 +33,15 @@ export interface ExecutePlaybookOptions extends HostOptions {
   sessionId?: string;
   /** Run id to use (default: a time-ordered UUIDv7, see newRunId). Must not exist in the store. */
   runId?: string;
+  /**
+   * Finds the playbooks its `playbook` and `map` nodes name (SPEC §12): called
+   * for every reference of the tree before any event, and never again (the
+   * texts are pinned in the run). The CLI's resolves paths relative to the
+   * referring file (`createFileResolver`).
+   */
+  resolvePlaybook?: PlaybookResolver;
+  /** The root playbook's id for `resolvePlaybook` (the CLI: its file's absolute path); null when absent. */
+  playbookId?: string;
 }
 
 /**
@@ -50,7 +61,7 @@ export interface ExecutePlaybookOptions extends HostOptions {
  */
 export async function executePlaybook(options: ExecutePlaybookOptions): Promise<PlaybookResult> {
   // Drive it: the session leases the run before its first commit (RunStarted with the first NodeStarted).
-  return prepareRun(options).drive();
+  return (await prepareRun(options)).drive();
 }
 
 /** What `startRun` returns: the run is recorded and left to a worker. */
@@ -68,13 +79,13 @@ export interface StartedRun {
  * await createWorker({ store, dispatcher }).runUntilIdle();
  */
 export async function startRun(options: Omit<ExecutePlaybookOptions, 'dispatcher'> & { dispatcher?: ExecutePlaybookOptions['dispatcher'] }): Promise<StartedRun> {
-  const session = prepareRun({ ...options, dispatcher: options.dispatcher ?? noDispatch });
+  const session = await prepareRun({ ...options, dispatcher: options.dispatcher ?? noDispatch });
   await session.commit();
   return { runId: session.runId };
 }
 
-/** Pins, checks and records RunStarted (not yet committed) in a new session. */
-function prepareRun(options: ExecutePlaybookOptions): RunSession {
+/** Pins (the child playbooks of the tree too), checks and records RunStarted (not yet committed) in a new session. */
+async function prepareRun(options: ExecutePlaybookOptions): Promise<RunSession> {
   checkHostOptions(options);
   // 1. Pin the playbook text and compile it (memoised by hash).
   const playbook = pin(options);
@@ -85,6 +96,8 @@ function prepareRun(options: ExecutePlaybookOptions): RunSession {
   if (!Number.isInteger(maxIterationsDefault) || maxIterationsDefault < 0 || maxIterationsDefault > 10) {
     throw new CantbookError(E_PLAYBOOK_RUNTIME_INVALID, `maxIterationsDefault must be an integer 0..10, got ${String(maxIterationsDefault)}`);
   }
+  // Every text the tree can start, resolved and checked now: a missing or cyclic reference is refused before any event.
+  const pinned = await pinPlaybookTree({ definition, id: options.playbookId ?? null }, options.resolvePlaybook);
   // 3. Record RunStarted; the session commits it together with the first NodeStarted.
   const session = new RunSession(options.store, playbook, initialRunSnapshot(playbook.machine), options);
   session.record(
@@ -100,6 +113,7 @@ function prepareRun(options: ExecutePlaybookOptions): RunSession {
         maxIterationsDefault,
         ...(options.epicId === undefined ? {} : { epicId: options.epicId }),
         ...(options.sessionId === undefined ? {} : { sessionId: options.sessionId }),
+        ...(pinned === undefined ? {} : { pinned }),
       },
     },
     options.runId ?? newRunId(options.clock?.now ?? options.now),
@@ -163,7 +177,7 @@ function compileText(source: string): CompiledPlaybook {
  * does not declare is refused (E_INPUT_UNKNOWN, SPEC §4: a misspelt input is
  * never silently ignored); a playbook that declares none takes any context.
  */
-function initialContextOf(definition: PlaybookDefinition, given: RunContext): RunContext {
+export function initialContextOf(definition: PlaybookDefinition, given: RunContext): RunContext {
   if (typeof given !== 'object' || given === null || Array.isArray(given)) {
     throw new CantbookError(E_PLAYBOOK_RUNTIME_INVALID, 'initialContext must be an object');
   }

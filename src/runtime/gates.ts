@@ -221,7 +221,42 @@ async function resumeLoaded(options: HostOptions & { store: EventStore }, run: L
     await options.store.releaseLease(lease).catch(() => undefined);
     throw error;
   }
-  return new RunSession(options.store, current.playbook, current.snapshot, options, lease).drive();
+  const result = await new RunSession(options.store, current.playbook, current.snapshot, options, lease).drive();
+  return continueParents(options, current.snapshot.context.parent?.runId, result);
+}
+
+/**
+ * A child run that ended lets its parent go on (SPEC §12): the parent is
+ * driven here, and so on up the tree while each one ends. Stops at a parent
+ * someone else drives (that driver, or a worker woken by the child's end,
+ * goes on) and returns the result of the highest run this call drove.
+ */
+async function continueParents(options: HostOptions & { store: EventStore }, parentRunId: string | undefined, result: PlaybookResult): Promise<PlaybookResult> {
+  let current = result;
+  let next = parentRunId;
+  while (next !== undefined && isEnded(current)) {
+    let lease: Lease;
+    try {
+      lease = await leaseRun(options.store, next, options);
+    } catch (error) {
+      if (hasCode(error, E_RUN_ACTIVE)) return current;
+      throw error;
+    }
+    let parent: LoadedRun;
+    try {
+      parent = await loadRun(options.store, next);
+    } catch (error) {
+      await options.store.releaseLease(lease).catch(() => undefined);
+      throw error;
+    }
+    current = await new RunSession(options.store, parent.playbook, parent.snapshot, options, lease).drive();
+    next = parent.snapshot.context.parent?.runId;
+  }
+  return current;
+}
+
+function isEnded(result: PlaybookResult): boolean {
+  return result.terminalStatus !== 'pending_approval';
 }
 
 /**

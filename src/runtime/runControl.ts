@@ -7,6 +7,7 @@ import { CantbookError, E_CONCURRENT_UPDATE, E_RUN_FINISHED, E_RUN_NOT_RETRYABLE
 import type { EventStore } from '../store/eventStore.js';
 import type { Clock } from './clock.js';
 import { boundedText, MAX_APPROVER_LENGTH, MAX_REASON_LENGTH } from './gates.js';
+import { cancelTree, unsettledChildren } from './childRuns.js';
 import { loadRun } from './loadRun.js';
 import { checkHostOptions, leaseRun, RunSession, resultOf } from './runSession.js';
 import type { HostOptions, PlaybookResult } from './runSession.js';
@@ -38,8 +39,9 @@ const CANCEL_ATTEMPTS = 8;
  * aborted by whoever drives it (at once in this process, within one lease
  * renewal from another; their processes are killed before the driver
  * stops). Works from any process, without the run's lease: the expected
- * version orders it against the driver. Returns the run's result
- * (`cancelled`).
+ * version orders it against the driver. Then every child run it still
+ * waits for is cancelled the same way, depth first (SPEC §12). Returns the
+ * run's result (`cancelled`).
  *
  * Throws E_RUN_FINISHED when the run already ended (completed, failed,
  * cancelled), E_RUN_NOT_FOUND, E_USAGE for a blank or over-long reason.
@@ -59,6 +61,8 @@ export async function cancelRun(options: CancelRunOptions): Promise<PlaybookResu
     session.record({ type: 'RunCancelled', data: { reason, ...(by === undefined ? {} : { by }) } });
     try {
       await session.commit();
+      // Then its children, depth first (SPEC §12); a cascade cut short is finished by each child's next driver.
+      for (const child of unsettledChildren(session.state.context)) await cancelTree(store, child, `its parent run '${runId}' was cancelled: ${reason}`, by);
       return resultOf(run.playbook, session.state);
     } catch (error) {
       // The driver appended first (a result): cancel on top of the log as it is now.
@@ -94,6 +98,11 @@ export async function retryRun(options: RetryRunOptions): Promise<PlaybookResult
     const run = await loadRun(store, runId);
     const fromNode = redriveNodeOf(run.playbook.model, run.snapshot.context);
     const value = run.snapshot.value;
+    const parent = run.snapshot.context.parent;
+    if (parent !== null) {
+      // Its parent recorded how it ended; a retry of the parent's node starts a new child instead.
+      throw new CantbookError(E_RUN_NOT_RETRYABLE, `run '${runId}' is a child of run '${parent.runId}' (node '${parent.nodeId}'): retry that run, which starts a new child`, { runId, parentRunId: parent.runId });
+    }
     if ((value !== 'failed' && value !== 'exceeded_iteration_cap') || fromNode === undefined) {
       const why = typeof value !== 'string' ? 'it has not ended' : value === 'completed' ? 'it completed' : value === 'cancelled' ? 'it was cancelled' : 'a human rejected it';
       throw new CantbookError(E_RUN_NOT_RETRYABLE, `run '${runId}' cannot be retried: ${why}`, { runId, state: value });

@@ -37,6 +37,7 @@ import type { EventStore, Lease } from '../store/eventStore.js';
 import { clockOf, sleep } from './clock.js';
 import type { Clock } from './clock.js';
 import type { CompiledPlaybook } from './playbookCache.js';
+import { cancelTree, ChildTracker, unsettledChildren } from './childRuns.js';
 
 /** How a call into the runtime ended (SPEC §4). */
 export type TerminalStatus = 'completed' | 'failed' | 'pending_approval' | 'exceeded_iteration_cap' | 'cancelled';
@@ -132,8 +133,8 @@ export function noticeAppend(runId: string, except?: RunSession): void {
 
 type Outcome = { status: 'success'; output: RunContext; exitCode?: number } | { status: 'failure'; error: string; retryable?: false };
 
-/** How a driving call ended for a worker: a result, or the run handed back until `dueAt`. */
-export type DriveOutcome = { kind: 'result'; result: PlaybookResult } | { kind: 'waiting'; dueAt: string };
+/** How a driving call ended for a worker: a result, or the run handed back until `dueAt` (null: until a child run it waits for ends). */
+export type DriveOutcome = { kind: 'result'; result: PlaybookResult } | { kind: 'waiting'; dueAt: string | null };
 
 /** Why the runtime gave an attempt up: it decides what (if anything) the attempt records. */
 type AttemptStop =
@@ -202,6 +203,12 @@ export class RunSession {
    * (`reload`).
    */
   private draft = new FoldDraft();
+  /** The child runs this session looks after (SPEC §12), once its steps name one. */
+  private children: ChildTracker | undefined;
+  /** Driving for a worker: children are left to workers, and the run is handed back while it waits for them. */
+  private handBack = false;
+  /** Stops the child sessions this one drives inline when it stops. */
+  private readonly childStop = new AbortController();
 
   constructor(
     private readonly store: EventStore,
@@ -261,6 +268,9 @@ export class RunSession {
     const approvals = toChangedApprovalRows(this.snapshot, this.pending);
     const events = this.pending.map(({ type, data, at }) => ({ type, data, at }) as NewRunEvent);
     const starts = events.some((event) => event.type === 'RunStarted');
+    // A child run's last commit wakes its parent, which learns how it ended from this log (SPEC §12).
+    const parent = this.snapshot.context.parent;
+    const wakeParent = parent !== null && isEnd(this.snapshot.value) && !isEnd(this.committed.value);
     const { sourceHash, source, model } = this.playbook;
     this.committing = true;
     let stored: RunEvent[];
@@ -273,6 +283,7 @@ export class RunSession {
         changed: toRunChanges(model, events),
         approvals,
         ...(starts ? { playbook: { sourceHash, name: model.definition.name, source } } : {}),
+        ...(wakeParent ? { wakeRun: parent.runId } : {}),
         ...(lease === undefined ? {} : { lease: { token: lease.token, ...(release ? { release } : {}), ...(creating ? { create: { owner: lease.owner, expiresAt: lease.expiresAt } } : {}) } }),
       });
     } catch (error) {
@@ -431,6 +442,7 @@ export class RunSession {
     const signal = this.options.signal;
     const onAbort = (): void => this.haltWith(new CantbookError(E_RUN_INTERRUPTED, `the driver of run '${runId}' was asked to stop; the run is left for a worker or \`cantbook recover\``, { runId }));
     this.driving = true;
+    this.handBack = handBack;
     const sessions = liveSessions.get(runId) ?? new Set<RunSession>();
     sessions.add(this);
     liveSessions.set(runId, sessions);
@@ -440,6 +452,7 @@ export class RunSession {
       if (signal?.aborted) onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
       this.renewLater();
+      await this.cancelIfOrphaned();
       return await this.loop(handBack);
     } catch (error) {
       await this.settleAll({ kind: 'halted', why: 'the run stopped on an error' });
@@ -453,6 +466,9 @@ export class RunSession {
       this.cancelDeadline?.();
       sessions.delete(this);
       if (sessions.size === 0) liveSessions.delete(runId);
+      // Children driven inline stop with their parent's driver (recorded as nothing: recoverable).
+      this.childStop.abort();
+      await this.children?.stop();
       await this.releaseLease();
       this.mirror?.stop();
     }
@@ -525,6 +541,68 @@ export class RunSession {
     }
   }
 
+  private childTracker(): ChildTracker {
+    this.children ??= new ChildTracker(
+      { store: this.store, parent: () => ({ playbook: this.playbook, state: this.snapshot.context }), childOptions: () => this.childOptions(), poke: () => this.poke() },
+      !this.handBack,
+    );
+    return this.children;
+  }
+
+  /** What a child session of this one runs with: the same host, no inspector, stopped with this session. */
+  private childOptions(): HostOptions {
+    const { inspect: _inspect, signal, ...host } = this.options;
+    return { ...host, signal: signal === undefined ? this.childStop.signal : AbortSignal.any([signal, this.childStop.signal]) };
+  }
+
+  /** Records how the children with news ended, as their own logs say (ChildRunSettled). */
+  private async settleChildren(): Promise<void> {
+    for (const data of await (this.children as ChildTracker).settled()) {
+      try {
+        this.record({ type: 'ChildRunSettled', data });
+      } catch (refused) {
+        // After a re-read of the log, another driver of this run may have recorded it first.
+        if (!(refused instanceof FoldError)) throw refused;
+      }
+    }
+  }
+
+  /**
+   * The run waits for child runs and nothing else here: its lease goes, and
+   * with it the wake time its last commit gave it (a run with unsettled
+   * children is claimable, so a driver that dies is replaced), since each
+   * child's last commit wakes it instead. A child that ended just before
+   * that would have woken nobody, so the children are looked at once more
+   * afterwards: true when one ended and the loop must go on.
+   */
+  private async letChildrenGo(): Promise<boolean> {
+    const lease = this.lease;
+    if (lease !== undefined) {
+      this.lease = undefined;
+      await this.store.releaseLease(lease, { wakeAt: null });
+    }
+    const ids = unsettledChildren(this.snapshot.context);
+    const rows = await Promise.all(ids.map((id) => this.store.getRun(id)));
+    if (!rows.some((row) => row !== null && (row.status === 'completed' || row.status === 'failed' || row.status === 'cancelled'))) return false;
+    this.childTracker().lookAgain();
+    await this.takeLease();
+    return true;
+  }
+
+  /**
+   * A child run whose parent ended (cancelled, or failed without waiting for
+   * it) is cancelled by whoever drives it: a cascade cut short by a crash is
+   * finished here (SPEC §12).
+   */
+  private async cancelIfOrphaned(): Promise<void> {
+    const parent = this.snapshot.context.parent;
+    if (parent === null || typeof this.snapshot.value === 'string') return;
+    const row = await this.store.getRun(parent.runId);
+    if (row === null || (row.status !== 'completed' && row.status !== 'failed' && row.status !== 'cancelled')) return;
+    this.record({ type: 'RunCancelled', data: { reason: `its parent run '${parent.runId}' ended (${row.status}) without waiting for it` } });
+    await this.commitDurably();
+  }
+
   /**
    * Records the decisions the machine allows that need no dispatch, no new
    * gate and no resume claim (a branch ending, a join, a failure), commits
@@ -550,12 +628,14 @@ export class RunSession {
         this.stale = false;
         await this.reload();
       }
-      // 1. Results that arrived become events (each in the state the machine is in now).
+      // 1. Results that arrived become events (each in the state the machine is in now), and so do child runs that ended.
       for (const { attempt, outcome } of this.arrived.splice(0)) this.recordResult(attempt, outcome);
+      if (this.children?.hasNews() === true) await this.settleChildren();
       // 2-3. Decisions, one at a time: each changes what the machine allows next.
       const now = this.clock.now().getTime();
       const steps = nextSteps(this.playbook.model, this.snapshot);
-      const decision = steps.find((step) => isDecision(step, this.inFlight, now) || (step.kind === 'start' && this.playbook.model.nodes.get(step.nodeId)?.type === 'parallel'));
+      // Entering a group or a child-run node dispatches nothing: a decision like any other.
+      const decision = steps.find((step) => isDecision(step, this.inFlight, now) || (step.kind === 'start' && !isDispatched(this.playbook.model.nodes.get(step.nodeId)) && !isLater(step.notBefore, now)));
       if (decision) {
         await this.decide(decision);
         continue;
@@ -564,10 +644,14 @@ export class RunSession {
       const starts = steps.filter((step): step is Extract<NextStep, { kind: 'start' }> => step.kind === 'start' && !isLater(step.notBefore, now));
       const owner: RunOwner = this.options.workerId === undefined ? thisProcess : { ...thisProcess, worker: this.options.workerId };
       for (const step of starts) this.record({ type: 'NodeStarted', data: { nodeId: step.nodeId, attempt: step.attempt, owner } });
+      // A child is recorded before its stream exists (SPEC §12): a child never exists without its parent's record of it.
+      const childStarts = steps.filter((step) => step.kind === 'start_child');
+      for (const step of childStarts) this.record({ type: 'ChildRunStarted', data: { nodeId: step.nodeId, attempt: step.attempt, index: step.index, childRunId: step.childRunId } });
       if (!(await this.commitOrRebase())) continue; // another writer moved the run: decide again on its log
       // Halted while that commit was out (the lease ran out): nothing more is sent; recovery finds these attempts interrupted.
       if (this.halt !== undefined) continue;
       for (const step of starts) this.dispatchAttempt(step.nodeId, step.attempt);
+      if (steps.some(isChildStep)) this.childTracker().follow(steps);
       for (const step of steps) if (step.kind === 'abort') this.stopAttempt(step.nodeId, { kind: 'aborted', why: 'a sibling branch failed its fail_fast group' });
       if (steps.some((step) => step.kind === 'finished')) {
         // Ended by another writer (a cancellation) while attempts were in flight: stop them first.
@@ -578,10 +662,13 @@ export class RunSession {
       // 6. What to wait for: results in flight, retries waiting for their backoff, gates that will expire.
       const retryAt = earliest(steps.map((step) => (step.kind === 'start' && isLater(step.notBefore, now) ? step.notBefore : undefined)));
       const expiryAt = earliest(steps.map((step) => (step.kind === 'paused' ? step.expiresAt : undefined)));
-      if (this.inFlight.size === 0 && starts.length === 0 && this.arrived.length === 0) {
-        // Nothing runs: done, or waiting for humans (their gates expire without us), or for a backoff.
+      if (this.inFlight.size === 0 && starts.length === 0 && childStarts.length === 0 && this.arrived.length === 0 && this.children?.busy() !== true) {
+        // Nothing runs: done, or waiting for humans (their gates expire without us), for child runs, or for a backoff.
+        const awaiting = steps.some((step) => step.kind === 'await_child');
+        const ends = retryAt === undefined || (handBack && retryAt - now > HAND_BACK_MS) || (handBack && awaiting);
+        if (ends && awaiting && (await this.letChildrenGo())) continue;
+        if (ends && handBack && (awaiting || retryAt !== undefined)) return { kind: 'waiting', dueAt: retryAt === undefined ? null : new Date(retryAt).toISOString() };
         if (retryAt === undefined) return { kind: 'result', result: this.finish() };
-        if (handBack && retryAt - now > HAND_BACK_MS) return { kind: 'waiting', dueAt: new Date(retryAt).toISOString() };
       }
       // Still driving: wake for the next retry, and for a gate's expiry, which the machine decides then.
       const wakeAt = retryAt === undefined ? expiryAt : expiryAt === undefined ? retryAt : Math.min(retryAt, expiryAt);
@@ -590,12 +677,12 @@ export class RunSession {
   }
 
   /**
-   * Step 6: waits for a result, a due time (`inMs`), another writer's append or
-   * a halt. When other attempts are still out, lets this turn of the event loop
+   * Step 6: waits for a result, a due time (`inMs`), another writer's append,
+   * news of a child run, or a halt. When other attempts are still out, lets this turn of the event loop
    * deliver every result that is ready, so they share one commit.
    */
   private async waitForNews(inMs: number | undefined): Promise<void> {
-    if (this.arrived.length === 0 && !this.stale && this.halt === undefined) {
+    if (this.arrived.length === 0 && !this.stale && this.halt === undefined && this.children?.hasNews() !== true) {
       const cancel = inMs === undefined ? undefined : this.clock.setTimer(() => this.poke(), Math.max(0, inMs));
       await new Promise<void>((resolve) => (this.wake = resolve));
       cancel?.();
@@ -606,7 +693,7 @@ export class RunSession {
   /** Records the one event a decision step calls for (and commits a resume claim at once). */
   private async decide(step: NextStep): Promise<void> {
     switch (step.kind) {
-      case 'start': // a group: entering it dispatches nothing
+      case 'start': // a group or a child-run node: entering it dispatches nothing
         this.record({ type: 'NodeStarted', data: { nodeId: step.nodeId, attempt: step.attempt } });
         return;
       case 'in_flight': // started by a driver whose lease is gone (recovery): record the interruption
@@ -657,7 +744,7 @@ export class RunSession {
         this.record({ type: 'NodeFailed', data: { nodeId: step.nodeId, attempt: step.attempt, error: 'aborted: a sibling branch failed its fail_fast group', aborted: true } });
         return;
       case 'fail_group':
-        this.record({ type: 'NodeFailed', data: { nodeId: step.nodeId, attempt: step.attempt, error: step.error } });
+        this.record({ type: 'NodeFailed', data: { nodeId: step.nodeId, attempt: step.attempt, error: step.error, ...(step.retryable === false ? { retryable: false } : {}) } });
         return;
       case 'complete':
         this.record({ type: 'RunCompleted', data: {} });
@@ -854,12 +941,15 @@ export class RunSession {
       await this.commitDurably();
     } catch {
       this.pending = []; // the run stays as committed; recovery finishes it
+      return;
     }
+    // Children it waited for are cancelled (their own drivers would otherwise find it ended and do so).
+    for (const id of unsettledChildren(this.snapshot.context)) await cancelTree(this.store, id, `its parent run '${this.runId}' failed`).catch(() => undefined);
   }
 
-  /** Builds the caller's result from the fold. */
+  /** Builds the caller's result from the fold (and the gates its children wait at). */
   private finish(): PlaybookResult {
-    return resultOf(this.playbook, this.snapshot, this.tokens);
+    return resultOf(this.playbook, this.snapshot, this.tokens, this.children?.gates() ?? []);
   }
 }
 
@@ -1005,6 +1095,21 @@ class LazyContext {
   }
 }
 
+/** Whether a node's attempt is a dispatch (an agent or a command), not branches or child runs. */
+function isDispatched(node: PlaybookNode | undefined): boolean {
+  return node?.type === 'agentic' || node?.type === 'deterministic';
+}
+
+/** A step about a child run (SPEC §12). */
+function isChildStep(step: NextStep): boolean {
+  return step.kind === 'start_child' || step.kind === 'await_child' || step.kind === 'cancel_child';
+}
+
+/** A state value in which the run has ended (not `idle`, which has not begun). */
+function isEnd(value: unknown): boolean {
+  return typeof value === 'string' && value !== 'idle';
+}
+
 function isQuietDecision(step: NextStep): boolean {
   return ['escalate', 'cancel_gate', 'join', 'fail_group', 'stop_group', 'complete', 'fail', 'violate'].includes(step.kind);
 }
@@ -1025,6 +1130,10 @@ function isDecision(step: NextStep, inFlight: ReadonlyMap<string, Attempt>, now:
     case 'in_flight':
     case 'abort':
       return !inFlight.has(step.nodeId); // ours end when their dispatch settles
+    case 'start_child':
+    case 'await_child':
+    case 'cancel_child':
+      return false; // carried out by the loop and the child tracker
     default:
       return true;
   }
@@ -1032,9 +1141,11 @@ function isDecision(step: NextStep, inFlight: ReadonlyMap<string, Attempt>, now:
 
 /**
  * The §6 result of a folded run. `tokens` holds the tokens of gates opened by
- * the current call (approvalId -> token).
+ * the current call (approvalId -> token); `childGates` the gates its child
+ * runs wait at (SPEC §12: a run waiting only for children that wait for
+ * humans is `pending_approval` with their gates).
  */
-export function resultOf(playbook: Pick<CompiledPlaybook, 'model'>, snapshot: RunSnapshot, tokens: ReadonlyMap<string, string> = new Map()): PlaybookResult {
+export function resultOf(playbook: Pick<CompiledPlaybook, 'model'>, snapshot: RunSnapshot, tokens: ReadonlyMap<string, string> = new Map(), childGates: readonly PendingGate[] = []): PlaybookResult {
   const state = snapshot.context;
   const result: PlaybookResult = { runId: state.runId, terminalStatus: 'failed', finalContext: state.context };
   const value = snapshot.value;
@@ -1048,12 +1159,13 @@ export function resultOf(playbook: Pick<CompiledPlaybook, 'model'>, snapshot: Ru
     if (value === 'exceeded_iteration_cap' && state.error?.nodeId !== undefined) result.exceededNodeId = state.error.nodeId;
     return result;
   }
-  if (runStatusOf(playbook.model, snapshot) === 'paused') {
+  if (runStatusOf(playbook.model, snapshot) === 'paused' || childGates.length > 0) {
     const gates = Object.values(state.approvals).filter((gate): gate is GateState => gate.status === 'pending');
-    const approvals = gates.map(({ approvalId, nodeId, runId }): PendingGate => {
+    const own = gates.map(({ approvalId, nodeId, runId }): PendingGate => {
       const token = tokens.get(approvalId);
       return token === undefined ? { approvalId, nodeId, runId } : { approvalId, nodeId, runId, token };
     });
+    const approvals = [...own, ...childGates];
     const [first] = approvals;
     if (first) {
       result.terminalStatus = 'pending_approval';

@@ -25,7 +25,7 @@ export interface PlaybookArbitraryOptions {
   /** Most nodes (default 8). */
   maxNodes?: number;
   /** Node kinds to draw from (default all three). */
-  nodeTypes?: readonly Exclude<PlaybookNode['type'], 'parallel'>[];
+  nodeTypes?: readonly Exclude<PlaybookNode['type'], 'parallel' | 'playbook' | 'map'>[];
   /** Whether `on_failure.inject_into` may be generated (default true); targets are always upstream nodes. */
   injectInto?: boolean;
 }
@@ -101,7 +101,7 @@ function contractsOf(type: Exclude<PlaybookNode['type'], 'parallel'>, fields: st
 }
 
 /** The kind-specific part of a node, fields as `parsePlaybook` returns them. */
-function nodeBodyArbitrary(type: Exclude<PlaybookNode['type'], 'parallel'>, inputNames: readonly string[]): fc.Arbitrary<Record<string, unknown>> {
+function nodeBodyArbitrary(type: Exclude<PlaybookNode['type'], 'parallel' | 'playbook' | 'map'>, inputNames: readonly string[]): fc.Arbitrary<Record<string, unknown>> {
   const t = templated(inputNames);
   switch (type) {
     case 'agentic':

@@ -34,8 +34,8 @@ describe('golden logs written by earlier versions', () => {
     expect(verifyChain(runId, events)).toEqual([]);
     const { playbook, snapshot } = foldStoredEvents(runId, events);
     expect(snapshot.value).toEqual(expected.value);
-    // Logs recorded before runs had a wake time (every golden run has ended: it never wakes).
-    const recorded = { wakeAt: null, ...(recordedWith === 'cantbook 0.1.0' ? fromV1Row(expected.run as V1Row) : (expected.run as object)) };
+    // Logs recorded before runs had a wake time (every golden run has ended: it never wakes) or a parent (none is a child run).
+    const recorded = { wakeAt: null, parentRunId: null, ...(recordedWith === 'cantbook 0.1.0' ? fromV1Row(expected.run as V1Row) : (expected.run as object)) };
     expect(toRunRow(playbook.model, snapshot)).toEqual(recorded);
     expect(toApprovalRows(snapshot)).toEqual(expected.approvals);
   });
