@@ -30,6 +30,9 @@ export type {
   DeterministicNode,
   ApprovalNode,
   ParallelNode,
+  PlaybookRefNode,
+  MapNode,
+  ChildRunNode,
   PlaybookBranch,
   PlaybookEdge,
   EdgeCondition,
@@ -39,6 +42,13 @@ export type {
   ParsePlaybookOptions,
   ApprovalPolicy,
 } from './playbook/types.js';
+
+// Child playbooks (SPEC §12)
+export { pinPlaybookTree, pinnedSubtree, MAX_PLAYBOOK_NESTING } from './playbook/resolvePlaybooks.js';
+export type { PlaybookResolver, ResolvedPlaybook } from './playbook/resolvePlaybooks.js';
+export { createFileResolver } from './adapters/fileResolver.js';
+export type { FileResolverOptions } from './adapters/fileResolver.js';
+export { childRunIdOf } from './compiler/childRuns.js';
 
 // Approval policies (SPEC §13)
 export { evaluatePolicy, DEFAULT_POLICY_RULES, policyRuleIssues, I_POLICY_RULE_INVALID } from './policy/evaluatePolicy.js';
@@ -57,10 +67,28 @@ export { foldRun, initialRunSnapshot } from './compiler/foldRun.js';
 export type { RunSnapshot } from './compiler/foldRun.js';
 
 // Events and projections
-export type { RunEvent, NewRunEvent, RunEventType, RunEventDataMap, RunContext, RunOwner, FailureCause, ContractKind, ContractViolatedData, EscalationData, EscalationTrigger } from './events/types.js';
+export type {
+  RunEvent,
+  NewRunEvent,
+  RunEventType,
+  RunEventDataMap,
+  RunContext,
+  RunOwner,
+  FailureCause,
+  ContractKind,
+  ContractViolatedData,
+  EscalationData,
+  EscalationTrigger,
+  ParentRef,
+  PinnedPlaybooks,
+  PinnedText,
+  ChildRunStartedData,
+  ChildRunSettledData,
+  ChildRunStatus,
+} from './events/types.js';
 export { runEventTypes } from './events/types.js';
 export type { RunRow, RunChanges, ApprovalRow, RunStatus, ApprovalStatus, ActiveNode, RunError } from './projections/types.js';
-export type { RunState, GateState } from './compiler/runState.js';
+export type { RunState, GateState, ChildSet, ChildOutcome } from './compiler/runState.js';
 export { isRedrivable } from './compiler/runState.js';
 export { nextSteps, runStatusOf } from './compiler/nextStep.js';
 export type { NextStep } from './compiler/nextStep.js';
@@ -140,5 +168,7 @@ export {
   E_RUN_INTERRUPTED,
   E_RUN_FINISHED,
   E_RUN_NOT_RETRYABLE,
+  E_PLAYBOOK_NOT_FOUND,
+  E_PLAYBOOK_CYCLE,
 } from './errors.js';
 export type { CantbookErrorCode } from './errors.js';

@@ -99,7 +99,12 @@ export interface CliContext {
    * deterministic nodes go to the subprocess runner); others fail with
    * E_ADAPTER_INVALID (exit 78) explaining how to configure an agent.
    */
-  dispatcher(agentFlag: string | undefined, playbook: PlaybookDefinition | null): AgentDispatcher;
+  /**
+   * The agent for a run of `playbook` (and of the child playbooks it can start,
+   * SPEC §12): the flag, else the config file's, else none when no node of them
+   * is agentic (E_ADAPTER_INVALID otherwise).
+   */
+  dispatcher(agentFlag: string | undefined, playbook: PlaybookDefinition | readonly PlaybookDefinition[] | null): AgentDispatcher;
   /** The subprocess runner for deterministic nodes. */
   runner(): DeterministicRunner;
   /**
@@ -223,9 +228,12 @@ export function createCliContext(environment: CliEnvironment, globals: GlobalOpt
       if (flag !== undefined && flag !== '') return createDispatcherFromSpec(flag, { cwd });
       const configured = readConfig();
       if (configured?.agent !== undefined) return createDispatcherFromSpec(configured.agent, { cwd: dirname(configured.path) });
-      const agentic = playbook?.nodes.filter((node) => node.type === 'agentic').map((node) => node.id) ?? [];
-      if (playbook !== null && agentic.length === 0) return noAgent;
-      const which = playbook === null ? 'this run has agentic nodes' : `playbook '${playbook.name}' has agentic node${agentic.length > 1 ? 's' : ''} ${agentic.map((id) => `'${id}'`).join(', ')}`;
+      const tree = playbook === null ? [] : Array.isArray(playbook) ? (playbook as readonly PlaybookDefinition[]) : [playbook as PlaybookDefinition];
+      const named = tree.flatMap((definition) => agenticNodeIds(definition.nodes).map((id) => ({ id, name: definition.name })));
+      if (playbook !== null && named.length === 0) return noAgent;
+      const first = named[0];
+      const agentic = named.filter((node) => node.name === first?.name).map((node) => node.id);
+      const which = first === undefined ? 'this run has agentic nodes' : `playbook '${first.name}' has agentic node${agentic.length > 1 ? 's' : ''} ${agentic.map((id) => `'${id}'`).join(', ')}`;
       throw new CliError(
         'E_ADAPTER_INVALID',
         CONFIG_EXIT_CODE,
@@ -302,6 +310,11 @@ export function parseLeaseMs(text: string | undefined): number | undefined {
 }
 
 /** Stands in when no agent is configured and the playbook has no agentic node: never called. */
+/** The agentic nodes of a graph, parallel branches included. */
+function agenticNodeIds(nodes: PlaybookDefinition['nodes']): string[] {
+  return nodes.flatMap((node) => (node.type === 'agentic' ? [node.id] : node.type === 'parallel' ? node.branches.flatMap((branch) => agenticNodeIds(branch.nodes)) : []));
+}
+
 const noAgent: AgentDispatcher = {
   dispatch() {
     return { status: 'failure', error: 'no agent is configured (pass --agent or set "agent" in cantbook.config.json)' };

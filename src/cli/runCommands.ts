@@ -4,7 +4,8 @@
  * SIGINT/SIGTERM (src/cli/shutdown.ts).
  */
 import type { Command } from 'commander';
-import { checkInputs, E_RUN_ACTIVE, E_RUN_INTERRUPTED, executePlaybook, hasCode, listRuns, recoverRun, resumeRun, sweepExpiredApprovals } from '../index.js';
+import { resolve } from 'node:path';
+import { checkInputs, createFileResolver, E_RUN_ACTIVE, E_RUN_INTERRUPTED, executePlaybook, hasCode, listRuns, parsePlaybook, pinPlaybookTree, recoverRun, resumeRun, sweepExpiredApprovals } from '../index.js';
 import type { AgentDispatcher, PlaybookResult } from '../index.js';
 import type { CliContext } from './cliContext.js';
 import { describeError, runNotFound } from './cliErrors.js';
@@ -46,13 +47,20 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
       const initialContext = readInputs(ctx.cwd, opts.inputs, opts.input);
       // The command line is checked before the environment: a missing input is reported even when no agent is set.
       checkInputs(playbook.definition, initialContext);
-      const dispatcher = ctx.dispatcher(opts.agent, playbook.definition);
+      // Child playbooks resolve relative to the file that names them (SPEC §12); a missing one or a cycle is refused here.
+      const resolvePlaybook = createFileResolver({ cwd: ctx.cwd });
+      const playbookId = resolve(ctx.cwd, file);
+      const pinned = await pinPlaybookTree({ definition: playbook.definition, id: playbookId }, resolvePlaybook);
+      const tree = [playbook.definition, ...Object.values(pinned?.texts ?? {}).map((text) => parsePlaybook(text.source, { pinned: true }).definition)];
+      const dispatcher = ctx.dispatcher(opts.agent, tree);
       return withDriver(ctx, opts.agent, async (store, host) => {
         const result = await executePlaybook({
           store,
           playbook: playbook.definition,
           source: playbook.source,
           playbookHash: playbook.sourceHash,
+          resolvePlaybook,
+          playbookId,
           initialContext,
           dispatcher,
           deterministicRunner: ctx.runner(),

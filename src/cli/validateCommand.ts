@@ -1,9 +1,10 @@
 /**
  * `cantbook validate <files..>`: parses playbooks and reports every issue with
- * file:line:col.
+ * file:line:col, then resolves the child playbooks each one names.
  */
 import type { Command } from 'commander';
-import { formatIssue } from '../index.js';
+import { resolve } from 'node:path';
+import { createFileResolver, formatIssue, pinPlaybookTree } from '../index.js';
 import type { PlaybookIssue } from '../index.js';
 import { describeError } from './cliErrors.js';
 import type { BindAction } from './commandKit.js';
@@ -39,6 +40,8 @@ export function registerValidate(program: Command, bind: BindAction): void {
       for (const file of files) {
         try {
           const { definition, sourceHash } = readPlaybookFile(ctx.cwd, file);
+          // The playbooks it starts as child runs must exist, parse, take its inputs and not lead back to it (SPEC §12).
+          await pinPlaybookTree({ definition, id: resolve(ctx.cwd, file) }, createFileResolver({ cwd: ctx.cwd }));
           results.push({ file, ok: true, name: definition.name, sourceHash, nodes: definition.nodes.length });
           ctx.out.line(`✓ ${file}  ${definition.name} · ${definition.nodes.length} node${definition.nodes.length === 1 ? '' : 's'} · sha256 ${sourceHash.slice(0, 12)}`);
         } catch (error) {

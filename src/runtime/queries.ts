@@ -115,7 +115,10 @@ export async function verifyRun(store: EventStore, runId: string, options: Verif
   let expected: { run: RunRow; approvals: ApprovalRow[] } | undefined;
   try {
     const { playbook, snapshot } = foldStoredEvents(runId, events);
-    expected = { run: toRunRow(playbook.model, snapshot), approvals: toApprovalRows(snapshot) };
+    const run = toRunRow(playbook.model, snapshot);
+    // A run waiting for child runs has its wake time set by their last commits and cleared by its driver's hand-back (SPEC §12): a hint, not a fold.
+    const waits = Object.values(snapshot.context.children).some((set) => set.running > 0);
+    expected = { run: waits && row !== null ? { ...run, wakeAt: row.wakeAt } : run, approvals: toApprovalRows(snapshot) };
   } catch (error) {
     problems.push({ kind: 'unreplayable', message: (error as Error).message });
   }
