@@ -11,6 +11,9 @@
 // attempts (attempts are numbered per node across the run), which shows retries and escalation.
 // DEMO_AGENT_EMPTY=<nodeId>[,...] makes those nodes succeed with an empty output, breaking any contract
 // on what they produce (rcasd's decomposition then leaves no task_tree), which shows contracts.
+//
+// rcasd's decomposition also answers `tasks`, five task ids derived from the epic id (EPIC-1-T1 ..
+// EPIC-1-T5): the list epic.cantbook's map node runs ivtr.cantbook over.
 
 const chunks = [];
 for await (const chunk of process.stdin) chunks.push(chunk);
@@ -97,6 +100,9 @@ function outputFor(req, attempt) {
           tasks: [`${epic}-T1: api`, `${epic}-T2: worker`, `${epic}-T3: store`],
           summary: `${epic} split into 3 tasks.`,
         },
+        // The ids epic.cantbook's map runs ivtr for, one child run per id: five, so the map's
+        // max_concurrency of 3 has something to hold back. Derived from the epic id only.
+        tasks: taskIds(epic, 5),
         // What rcasd's `ensures: { schema: task_tree }` checks: a non-empty list of tasks, each with a
         // title and at least one acceptance criterion.
         task_tree: [
@@ -138,6 +144,11 @@ function outputFor(req, attempt) {
     default:
       return { [req.nodeId]: { summary: `demo agent handled '${req.nodeId}' (agent '${req.agentId}', attempt ${attempt})` } };
   }
+}
+
+/** taskIds("EPIC-1", 3) -> ["EPIC-1-T1", "EPIC-1-T2", "EPIC-1-T3"]. */
+function taskIds(epic, count) {
+  return Array.from({ length: count }, (_, index) => `${epic}-T${index + 1}`);
 }
 
 /** "1.2.0" -> "1.1.0", "2.0.0" -> "1.0.0"; anything else -> "the previous release". */

@@ -249,6 +249,7 @@ describe('every starter, contracts included, runs end to end with the demo agent
     'release.cantbook': ['--input', 'targetVersion=1.0.0'],
     'review.cantbook': ['--input', 'change=PR-1'],
     'ci-gate.cantbook': [],
+    'epic.cantbook': ['--input', 'epicId=EPIC-1', '--input', 'targetVersion=1.0.0'],
   };
   const files = readdirSync(join(repoRoot, 'starter')).filter((file) => file.endsWith('.cantbook'));
 

@@ -44,6 +44,7 @@ describe('machines/', () => {
     expect(problems, `machines/ drifted from starter/; run \`${REGENERATE_COMMAND}\`:\n${problems.join('\n')}`).toEqual([]);
     expect(renderMachineFiles(root).map((file) => file.path)).toEqual([
       'machines/ci-gate.machine.js',
+      'machines/epic.machine.js',
       'machines/ivtr.machine.js',
       'machines/rcasd.machine.js',
       'machines/release.machine.js',
