@@ -54,7 +54,11 @@ function svg(tag, attributes = {}, ...children) {
 }
 
 const badge = (status) => h('span', { class: `badge ${status}`, dataset: { status } }, status);
-const shortId = (id) => (id.length > 13 ? `${id.slice(0, 8)}…` : id);
+/** A run id, short: a child run's id repeats its parent's, so it is shown by what it adds (`….plan.1.0`). */
+const shortId = (id, parentId) => {
+  if (parentId && id.startsWith(`${parentId}.`)) return `…${id.slice(parentId.length)}`;
+  return id.length > 13 ? `${id.slice(0, 8)}…` : id;
+};
 const time = (iso) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '–');
 
 function errorBox(error) {
@@ -92,8 +96,11 @@ async function showHome() {
     ? h('p', { class: 'muted' }, 'No runs yet: start one with `cantbook run <file>`.')
     : h('table', { class: 'list', id: 'runs' },
         h('thead', {}, h('tr', {}, ['Run', 'Playbook', 'Status', 'Node', 'Started', 'Updated'].map((t) => h('th', {}, t)))),
-        h('tbody', {}, runs.map((run) => h('tr', { dataset: { runId: run.runId } },
-          h('td', {}, h('a', { href: `#/runs/${encodeURIComponent(run.runId)}`, title: run.runId }, shortId(run.runId))),
+        h('tbody', {}, runs.map((run) => h('tr', { dataset: { runId: run.runId, depth: run.depth ?? 0 }, class: run.depth > 0 ? 'child-run' : undefined },
+          // A child run (SPEC §12) sits under its parent, indented by its depth in the tree.
+          h('td', {},
+            run.depth > 0 ? h('span', { class: 'tree' }, `${'   '.repeat(run.depth - 1)}↳ `) : '',
+            h('a', { href: `#/runs/${encodeURIComponent(run.runId)}`, title: run.runId }, shortId(run.runId, run.parentRunId))),
           h('td', {}, run.playbookName),
           h('td', {}, badge(run.status)),
           h('td', {}, run.currentNode ?? '–'),
@@ -108,7 +115,7 @@ async function showHome() {
 // 3. One run: statechart + timeline + the state at the selected event + the gate form.
 async function showRun(runId) {
   const [detail, { steps }] = await Promise.all([api(`/api/runs/${encodeURIComponent(runId)}`), api(`/api/runs/${encodeURIComponent(runId)}/states`)]);
-  const { run, graph, approvals, playbook } = detail;
+  const { run, graph, approvals, playbook, parent, children = [] } = detail;
   let selected = steps.length - 1;
 
   const chart = drawChart(graph);
@@ -166,8 +173,10 @@ async function showRun(runId) {
       h('a', { href: '#/', class: 'back' }, '← all runs'),
       h('h2', {}, playbook.name, ' ', badge(run.status)),
       h('p', { class: 'muted ids' }, `run ${run.runId} · playbook sha256 ${playbook.sourceHash.slice(0, 12)} · ${steps.length} events`),
+      parent ? parentLine(parent) : '',
       playbook.description ? h('p', { class: 'muted' }, playbook.description) : ''),
     pending ? gateForm(run.runId, pending) : '',
+    children.length > 0 ? childrenSection(run.runId, children) : '',
     h('div', { class: `run-grid${Number(chart.dataset.width) > 1000 ? ' wide' : ''}` },
       h('section', { class: 'chart-panel' }, h('h3', {}, 'Statechart'), chart, position),
       h('section', { class: 'timeline-panel' }, h('h3', {}, 'Timeline'), stepper, timeline)),
@@ -179,6 +188,29 @@ async function showRun(runId) {
     if (event.key === 'ArrowRight') select(selected + 1);
   };
   select(selected);
+}
+
+/** "child run of <parent> (node implement_all, item 2) · epic · paused": the link up the tree (SPEC §12). */
+function parentLine(parent) {
+  return h('p', { class: 'parent-run', id: 'parent-run', dataset: { runId: parent.runId } },
+    'child run of ',
+    h('a', { href: `#/runs/${encodeURIComponent(parent.runId)}`, title: parent.runId }, parent.playbookName ?? shortId(parent.runId)),
+    ` (${parent.place})`,
+    parent.status ? [' · ', badge(parent.status)] : '');
+}
+
+/** The runs this one started, in the order it started them, each with its status and where it sits. */
+function childrenSection(runId, children) {
+  return h('section', { class: 'children', id: 'children' },
+    h('h3', {}, `Child runs (${children.length})`),
+    h('table', { class: 'list' },
+      h('thead', {}, h('tr', {}, ['Run', 'Playbook', 'Status', 'Started by', 'Node'].map((t) => h('th', {}, t)))),
+      h('tbody', {}, children.map((child) => h('tr', { dataset: { runId: child.runId } },
+        h('td', {}, h('a', { href: `#/runs/${encodeURIComponent(child.runId)}`, title: child.runId }, shortId(child.runId, runId))),
+        h('td', {}, child.playbookName),
+        h('td', {}, badge(child.status)),
+        h('td', {}, child.place ?? '–'),
+        h('td', {}, child.status === 'completed' ? '–' : (child.currentNode ?? '–')))))));
 }
 
 /**
@@ -258,6 +290,8 @@ const BOX = { width: 200, height: 58, gapX: 40, gapY: 62, margin: 28, side: 130 
 /** Room for a retry loop's label (left of a box) and an escalation's curve (right of it) inside a lane. */
 const LANE = { head: 26, pad: 14, gap: 14, gutter: 16, retry: 150, escalate: 130 };
 const GROUP = { head: 44, pad: 12 };
+/** How far inside a child-run node's box its subroutine bars are drawn. */
+const SUBROUTINE_INSET = 9;
 
 function layout(graph) {
   const byId = new Map(graph.nodes.map((node) => [node.id, node]));
@@ -408,8 +442,13 @@ function drawChart(graph) {
     const group = svg('g', { class: `node ${node.type}`, dataset: { node: node.id, active: 'false' }, transform: `translate(${x},${y})` });
     group.append(svg('title', {}, node.description ?? node.detail));
     group.append(svg('rect', { width: BOX.width, height: BOX.height, rx: final ? BOX.height / 2 : 8 }));
+    // A node that runs child runs (SPEC §12) is drawn as a subroutine: a bar inside each side of its box.
+    const childRuns = node.type === 'playbook' || node.type === 'map';
+    if (childRuns) {
+      for (const x of [SUBROUTINE_INSET, BOX.width - SUBROUTINE_INSET]) group.append(svg('line', { x1: x, y1: 0, x2: x, y2: BOX.height, class: 'subroutine-bar' }));
+    }
     group.append(svg('text', { x: BOX.width / 2, y: final ? BOX.height / 2 + 5 : 24, class: 'node-id' }, final ? node.detail : node.id));
-    if (!final) group.append(svg('text', { x: BOX.width / 2, y: 44, class: 'node-detail' }, clip(node.detail, 30)));
+    if (!final) group.append(svg('text', { x: BOX.width / 2, y: 44, class: 'node-detail' }, clip(node.detail, childRuns ? 34 : 30)));
     root.append(group);
   }
   return root;

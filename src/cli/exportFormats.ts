@@ -22,6 +22,8 @@ export interface ExportSubject {
  * The config is plain JSON: guards and the `apply` action are referenced by
  * name (with params), and cantbook supplies their implementations at run time.
  * A parallel group is a `type: 'parallel'` state with one region per branch.
+ * A `playbook` or `map` node (SPEC §12) is a state like the others; the header
+ * lists each with what it runs (`plan: playbook · rcasd.cantbook`).
  *
  * Pure.
  *
@@ -30,10 +32,18 @@ export interface ExportSubject {
  */
 export function renderStatelyModule(subject: ExportSubject, config: unknown): string {
   const { definition, sourceHash } = subject;
+  // The machine holds a child-run node as a state like any other: what it runs is said here, once.
+  const childRuns = [...createPlaybookModel(definition).nodes.values()].filter(isChildRunNode);
   return [
     `// Playbook ${commentSafe(JSON.stringify(definition.name))}, sourceHash ${sourceHash}`,
     '// Exported by `cantbook export --format stately`: paste into Stately Studio (Import from code).',
     '// Guards and the `apply` action are referenced by name with their params; cantbook implements them.',
+    ...(childRuns.length === 0
+      ? []
+      : [
+          '// Child runs: each of these states runs another playbook as a run of its own; cantbook starts and settles them.',
+          ...childRuns.map((node) => `//   ${commentSafe(node.id)}: ${commentSafe(describeNode(node))}`),
+        ]),
     "import { createMachine } from 'xstate';",
     '',
     `export const machine = createMachine(${JSON.stringify(config, null, 2)});`,
@@ -80,6 +90,9 @@ const MERMAID_RESERVED = new Set([
   'default', 'click', 'accdescr', 'acctitle', 'hide', 'scale',
 ]);
 const FINALS = ['completed', 'failed', 'exceeded_iteration_cap'] as const;
+/** The Mermaid class of `playbook` and `map` nodes: the heavy border a subroutine gets, state diagrams having no such shape. */
+const CHILD_RUN_CLASS = 'childRun';
+const CHILD_RUN_STYLE = 'stroke-width:4px';
 const BRANCH_ENDS = ['succeeded', 'failed', 'stopped'] as const;
 type BranchEnd = (typeof BRANCH_ENDS)[number];
 
@@ -95,6 +108,11 @@ type BranchEnd = (typeof BRANCH_ENDS)[number];
  * its ends: `<branch>_succeeded`, `<branch>_failed` and, in a `fail_fast`
  * group, `<branch>_stopped` (a sibling failed). Edges never leave a branch;
  * the join is the group's own edge to its successor.
+ *
+ * A `playbook` node (`plan · playbook · rcasd.cantbook`) and a `map` node
+ * (`implement_all · map tasks → ivtr.cantbook (≤ 3)`) run child runs (SPEC
+ * §12). State diagrams have no subroutine shape, so both get the class
+ * `childRun`, drawn with a heavy border.
  *
  * Pure. Caps of nodes without `max_iterations` are `maxIterationsDefault`
  * (the runtime's default unless given).
@@ -170,6 +188,9 @@ export function renderMermaid(subject: ExportSubject, maxIterationsDefault: numb
 
   renderGraph(definition.nodes, model.entry, null, '  ');
   for (const final of FINALS) lines.push(`  ${final} --> [*]`);
+  // State diagrams have no subroutine shape: a child-run node gets the double-weight border of a class.
+  const childRuns = [...model.nodes.values()].filter(isChildRunNode).map((node) => idOf(node.id));
+  if (childRuns.length > 0) lines.push(`  classDef ${CHILD_RUN_CLASS} ${CHILD_RUN_STYLE}`, `  class ${childRuns.join(',')} ${CHILD_RUN_CLASS}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -214,7 +235,30 @@ function describeNode(node: PlaybookNode): string {
       return `approval gate${node.policy === undefined ? '' : ` · ${node.policy}`}${node.timeout === undefined ? '' : ` · expires after ${node.timeout}`}`;
     case 'parallel':
       return `parallel · ${node.branches.length} branches · ${node.failure}${node.max_concurrency === undefined ? '' : ` · at most ${node.max_concurrency} at once`}`;
+    case 'playbook':
+      return `playbook · ${node.playbook}`;
+    case 'map':
+      return describeMap(node);
   }
+}
+
+type MapNode = Extract<PlaybookNode, { type: 'map' }>;
+
+/**
+ * A map node in one line: `map tasks → ivtr.cantbook (≤ 3)`, what it runs over
+ * (the `items` path without its braces), the playbook each item runs, how many
+ * children at once (`all at once` without a cap) and, when it has any, how
+ * many failed children it tolerates. Pure.
+ */
+export function describeMap(node: MapNode): string {
+  const items = node.items.replace(/^\s*\{\{\s*/, '').replace(/\s*\}\}\s*$/, '');
+  const tolerate = node.tolerate > 0 ? ` · tolerates ${node.tolerate} failure${node.tolerate === 1 ? '' : 's'}` : '';
+  return `map ${items} → ${node.playbook} (${node.max_concurrency === undefined ? 'all at once' : `≤ ${node.max_concurrency}`})${tolerate}`;
+}
+
+/** Whether a node's attempt is child runs (`playbook`, `map`; SPEC §12) rather than a dispatch. Pure. */
+export function isChildRunNode(node: PlaybookNode): node is Extract<PlaybookNode, { type: 'playbook' | 'map' }> {
+  return node.type === 'playbook' || node.type === 'map';
 }
 
 /** `mode == "full"`, `ok != false`, `report exists`, `tier in ["a","b"]`, `done is truthy`. Pure. */

@@ -5,6 +5,8 @@ import { Option } from 'commander';
 import type { Command } from 'commander';
 import { getRun, listRuns, readRunEvents } from '../index.js';
 import type { RunEvent, RunStatus } from '../index.js';
+import { describePlace, mapNodeIdsOfLog, orderRunTree, readRunFamily } from './childRuns.js';
+import type { ChildRunView, ParentRunView } from './childRuns.js';
 import { runNotFound } from './cliErrors.js';
 import type { BindAction } from './commandKit.js';
 import { withExamples } from './commandKit.js';
@@ -15,11 +17,15 @@ import { formatFields, formatTable, oneLine } from './output.js';
 
 const RUN_STATUSES: readonly RunStatus[] = ['running', 'paused', 'completed', 'failed', 'cancelled'];
 
-/** Registers `runs`, `show` and `log`. All exit 0, or 67 for an unknown run. */
+/**
+ * Registers `runs`, `show` and `log`. All exit 0, or 67 for an unknown run.
+ * `runs` draws child runs (SPEC §12) under their parent; `show` names a run's
+ * parent and lists its children.
+ */
 export function registerQueryCommands(program: Command, bind: BindAction): void {
   const runs = program
     .command('runs')
-    .description('list runs, oldest first')
+    .description('list runs, oldest first, child runs under their parent')
     .addOption(new Option('--status <status>', 'only runs with this status').choices(RUN_STATUSES));
   withExamples(runs, ['cantbook runs', 'cantbook runs --status paused', 'cantbook runs --status failed --json']);
   runs.action(
@@ -32,7 +38,7 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
         ctx.out.line(
           formatTable(
             ['RUN', 'PLAYBOOK', 'STATUS', 'NODE', 'STARTED', 'UPDATED'],
-            rows.map((row) => [row.runId, row.playbookName, row.status, row.currentNode ?? '-', row.startedAt, row.updatedAt]),
+            orderRunTree(rows).map(({ row, prefix }) => [`${prefix}${row.runId}`, row.playbookName, row.status, row.currentNode ?? '-', row.startedAt, row.updatedAt]),
           ),
         );
       }
@@ -40,18 +46,19 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
     }),
   );
 
-  const show = program.command('show').description("a run's summary: status, current node, attempts, error, approvals").argument('<runId>', 'the run');
+  const show = program.command('show').description("a run's summary: status, current node, attempts, error, approvals, parent and child runs").argument('<runId>', 'the run');
   withExamples(show, ['cantbook show 7f1c2a9e-…', 'cantbook show 7f1c2a9e-… --json']);
   show.action(
     bind(async (ctx, cmd) => {
       const runId = cmd.processedArgs[0] as string;
-      const { row, approvals } = await ctx.withReadStore(async (store) => {
+      const { row, approvals, family } = await ctx.withReadStore(async (store) => {
         const found = await getRun(store, runId);
         if (found === null) throw runNotFound(runId);
         // Escalations and auto-passes are marked in the log, not in the approvals row.
-        return { row: found, approvals: await markGates(store, (await store.listApprovals({ runId })).map(publicApproval)) };
+        const gates = await markGates(store, (await store.listApprovals({ runId })).map(publicApproval));
+        return { row: found, approvals: gates, family: await readRunFamily(store, found) };
       });
-      ctx.out.data({ ...row, approvals });
+      ctx.out.data({ ...row, approvals, parent: family.parent, children: family.children });
       const attempts = Object.entries(row.iterationCounts).map(([node, count]) => `${node} ${count}`).join(' · ');
       const error = row.error;
       const active = row.activeNodes.map((node) => `${node.nodeId} (${node.phase})`).join(' · ');
@@ -70,6 +77,8 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
       ];
       if (row.epicId !== null) fields.push(['epic', row.epicId]);
       if (row.sessionId !== null) fields.push(['session', row.sessionId]);
+      if (family.parent !== null) fields.push(['parent', describeParent(family.parent, family.parentMaps)]);
+      describeChildren(family.children, family.maps).forEach((line, index) => fields.push([index === 0 ? 'children' : '', line]));
       for (const gate of approvals) {
         fields.push([gate.escalation === undefined ? 'approval' : 'escalation', `${gate.nodeId} · ${gateSummary(gate)} · id ${gate.approvalId}${gate.expiresAt === null ? '' : ` · expires ${gate.expiresAt}`}`]);
         fields.push(['', oneLine(gate.prompt, 300)]);
@@ -89,10 +98,33 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
       const events = await ctx.withReadStore((store) => readRunEvents(store, runId));
       if (events.length === 0) throw runNotFound(runId);
       ctx.out.data(events);
-      ctx.out.line(formatTable(['SEQ', 'AT', 'TYPE', 'DETAILS'], events.map((event) => [String(event.seq), event.at, event.type, summarize(event)])));
+      const maps = mapNodeIdsOfLog(events);
+      ctx.out.line(formatTable(['SEQ', 'AT', 'TYPE', 'DETAILS'], events.map((event) => [String(event.seq), event.at, event.type, summarize(event, maps)])));
       return 0;
     }),
   );
+}
+
+/** `<runId> (node implement_all, item 2) · epic · paused`: the `parent` line of `show`. Pure. */
+export function describeParent(parent: ParentRunView, maps: ReadonlySet<string> | null): string {
+  const about = [parent.playbookName, parent.status].filter((part) => part !== null).join(' · ');
+  return `${parent.runId} (${describePlace(parent, maps)})${about === '' ? '' : ` · ${about}`}`;
+}
+
+/**
+ * The `children` lines of `show`, one per child, columns aligned:
+ * `<id>  paused     release  node release · at approval`. Pure.
+ */
+export function describeChildren(children: readonly ChildRunView[], maps: ReadonlySet<string> | null): string[] {
+  const width = (pick: (child: ChildRunView) => string): number => Math.max(0, ...children.map((child) => pick(child).length));
+  const idWidth = width((child) => child.runId);
+  const statusWidth = width((child) => child.status);
+  const nameWidth = width((child) => child.playbookName);
+  return children.map((child) => {
+    const place = child.nodeId === null ? '-' : describePlace({ nodeId: child.nodeId, attempt: child.attempt ?? 1, index: child.index ?? 0 }, maps);
+    const at = child.currentNode === null || child.status === 'completed' ? '' : ` · at ${child.currentNode}`;
+    return `${child.runId.padEnd(idWidth)}  ${child.status.padEnd(statusWidth)}  ${child.playbookName.padEnd(nameWidth)}  ${place}${at}`;
+  });
 }
 
 /**
@@ -107,11 +139,19 @@ function gateSummary(gate: MarkedGate<{ status: string; approver: string | null;
   return `${opened}${gate.status}${decided}`;
 }
 
-/** One line about an event's data, for `log`. Pure. */
-export function summarize(event: RunEvent): string {
+/**
+ * One line about an event's data, for `log`. `maps`, the ids of the run's
+ * `map` nodes, says which child runs have an item worth naming (null: name
+ * it always; see {@link describePlace}). Pure.
+ */
+export function summarize(event: RunEvent, maps: ReadonlySet<string> | null = null): string {
   switch (event.type) {
-    case 'RunStarted':
-      return oneLine(`${event.data.playbookName} sha256 ${event.data.sourceHash.slice(0, 12)} context ${JSON.stringify(event.data.context)}`, 120);
+    case 'RunStarted': {
+      const parent = event.data.parent;
+      // A child's parent is named before its context: the context is the long part that gets cut.
+      const child = parent === undefined ? '' : ` child of ${parent.runId} (${describePlace(parent, null)})`;
+      return oneLine(`${event.data.playbookName} sha256 ${event.data.sourceHash.slice(0, 12)}${child} context ${JSON.stringify(event.data.context)}`, child === '' ? 120 : 240);
+    }
     case 'NodeStarted':
       return `${event.data.nodeId} attempt ${event.data.attempt}`;
     case 'NodeSucceeded':
@@ -148,6 +188,16 @@ export function summarize(event: RunEvent): string {
       return oneLine(`from ${event.data.fromNode}${event.data.by === undefined ? '' : ` by ${event.data.by}`}${event.data.reason ? `: ${event.data.reason}` : ''}`, 120);
     case 'ContractViolated':
       return oneLine(`${event.data.nodeId} attempt ${event.data.attempt} ${event.data.kind} ${event.data.key}: ${event.data.message}`, 120);
+    case 'ChildRunStarted': {
+      // A child's id repeats its parent's: never cut these lines at the id, only a settled child's error.
+      const item = maps === null || maps.has(event.data.nodeId) ? ` for item ${event.data.index}` : '';
+      return `${event.data.nodeId} attempt ${event.data.attempt}: started child ${event.data.childRunId}${item}`;
+    }
+    case 'ChildRunSettled': {
+      const { nodeId, attempt, childRunId, status, error } = event.data;
+      const why = status === 'completed' || error === undefined ? '' : `: ${oneLine(error, 120)}`;
+      return `${nodeId} attempt ${attempt}: child ${childRunId} ${status}${why}`;
+    }
   }
 }
 

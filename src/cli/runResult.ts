@@ -78,10 +78,16 @@ export function printResult(out: Output, result: AnchoredResult, command: Comman
       break;
     case 'pending_approval': {
       const gates = result.approvals ?? [];
-      const where = gates.length > 1 ? `${gates.length} gates (${gates.map((gate) => `'${gate.nodeId}'`).join(', ')})` : `'${result.pausedNodeId ?? '?'}' (approval ${result.approvalId ?? '?'})`;
+      // A gate inside a child run (SPEC §12) is named with the run that holds it.
+      const inRun = (gate: { nodeId: string; runId?: string }): string => (gate.runId === undefined || gate.runId === id ? '' : ` of child run ${gate.runId}`);
+      const only = gates.length === 1 ? gates[0] : undefined;
+      const where =
+        gates.length > 1
+          ? `${gates.length} gates (${gates.map((gate) => `'${gate.nodeId}'${inRun(gate)}`).join(', ')})`
+          : `'${only?.nodeId ?? result.pausedNodeId ?? '?'}'${only === undefined ? '' : inRun(only)} (approval ${only?.approvalId ?? result.approvalId ?? '?'})`;
       out.line(`⏸ run ${id} is waiting for approval at ${where}`);
       for (const gate of gates.length > 0 ? gates : [{ nodeId: result.pausedNodeId ?? '?', token: result.approvalToken }]) {
-        if (gates.length > 1) out.line(`  gate ${gate.nodeId}:`);
+        if (gates.length > 1) out.line(`  gate ${gate.nodeId}${inRun(gate)}:`);
         if (gate.token === undefined) {
           out.line(`  the token was printed when the gate opened; list gates with: ${command('approvals', '--pending')}`);
           continue;

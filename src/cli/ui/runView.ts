@@ -5,7 +5,7 @@
  */
 import { activeNodes, createPlaybookModel, DEFAULT_MAX_ITERATIONS, runStatusOf } from '../../index.js';
 import type { ActiveNode, PlaybookDefinition, PlaybookModel, PlaybookNode, RunEvent, RunSnapshot } from '../../index.js';
-import { edgeCondition, failurePathsOf } from '../exportFormats.js';
+import { describeMap, edgeCondition, failurePathsOf } from '../exportFormats.js';
 import { oneLine } from '../output.js';
 import { failureFlags } from '../queryCommands.js';
 
@@ -15,8 +15,10 @@ export const COMPLETED_NODE = '@completed';
 export interface GraphNode {
   id: string;
   type: PlaybookNode['type'] | 'final';
-  /** One line: the agent, the command, the gate's policy or the group's branches. */
+  /** One line: the agent, the command, the gate's policy, the group's branches, or what a child-run node runs. */
   detail: string;
+  /** The playbook a `playbook` or `map` node runs as child runs (SPEC §12), as the file names it. */
+  playbook?: string;
   description?: string;
   /** The branch that holds the node directly; absent at the top level. */
   branch?: string;
@@ -95,7 +97,9 @@ export interface StepView {
  *
  * A parallel group is a node whose branches are lanes (`branches`); a branch's
  * nodes name it in `branch`, its edges stay inside it, and its last node has no
- * edge out (the branch ends there). The join is the group's own edge. Pure.
+ * edge out (the branch ends there). The join is the group's own edge.
+ * A `playbook` or `map` node is a node like the others whose `playbook` names
+ * what it runs as child runs (SPEC §12). Pure.
  */
 export function buildRunGraph(definition: PlaybookDefinition, maxIterationsDefault: number = DEFAULT_MAX_ITERATIONS): RunGraph {
   const model = createPlaybookModel(definition);
@@ -109,6 +113,7 @@ export function buildRunGraph(definition: PlaybookDefinition, maxIterationsDefau
         id: node.id,
         type: node.type,
         detail: detailOf(node),
+        ...(node.type === 'playbook' || node.type === 'map' ? { playbook: node.playbook } : {}),
         ...(node.description === undefined ? {} : { description: oneLine(node.description, 200) }),
         ...(branch === null ? {} : { branch }),
       });
@@ -138,6 +143,7 @@ export function buildRunGraph(definition: PlaybookDefinition, maxIterationsDefau
 
 /** One StepView per event; `steps[i]` is the fold after `events[i]`. Pure. */
 export function buildStepViews(model: PlaybookModel, events: readonly RunEvent[], steps: readonly RunSnapshot[]): StepView[] {
+  const maps = new Set([...model.nodes.values()].filter((node) => node.type === 'map').map((node) => node.id));
   return events.map((event, index) => {
     const snapshot = steps[index] as RunSnapshot;
     const { node, phase } = positionOf(model, snapshot);
@@ -145,7 +151,7 @@ export function buildStepViews(model: PlaybookModel, events: readonly RunEvent[]
       seq: event.seq,
       type: event.type,
       at: event.at,
-      summary: summarize(event),
+      summary: summarize(event, maps),
       data: publicData(event),
       value: snapshot.value,
       status: runStatusOf(model, snapshot),
@@ -160,11 +166,18 @@ export function buildStepViews(model: PlaybookModel, events: readonly RunEvent[]
 }
 
 /**
- * An event's data as the viewer shows it: the pinned source shortened, and a
+ * An event's data as the viewer shows it: the pinned sources shortened (the
+ * run's own and those of the playbooks it can start), and a
  * gate's `tokenHash` left out (the viewer's API never serves it). Pure.
  */
 function publicData(event: RunEvent): unknown {
-  if (event.type === 'RunStarted') return { ...event.data, source: `(${event.data.source.length} characters, sha256 ${event.data.sourceHash})` };
+  if (event.type === 'RunStarted') {
+    const shortened = (text: { source: string; sourceHash: string }): string => `(${text.source.length} characters, sha256 ${text.sourceHash})`;
+    const { pinned } = event.data;
+    // The texts a run can start as child runs (SPEC §12) are pinned whole: shortened like its own.
+    const texts = pinned === undefined ? undefined : Object.fromEntries(Object.entries(pinned.texts).map(([id, text]) => [id, { ...text, source: shortened(text) }]));
+    return { ...event.data, source: shortened(event.data), ...(pinned === undefined ? {} : { pinned: { ...pinned, texts } }) };
+  }
   if (event.type === 'RunPaused') {
     const { tokenHash: _hidden, ...rest } = event.data;
     return rest;
@@ -185,11 +198,16 @@ export function positionOf(model: PlaybookModel, snapshot: RunSnapshot): { node:
   return first === undefined ? { node: null, phase: null } : { node: first.nodeId, phase: first.phase };
 }
 
-/** One line per event, for the timeline. Pure. */
-export function summarize(event: RunEvent): string {
+/**
+ * One line per event, for the timeline. `maps`, the run's `map` node ids,
+ * says which children have an item worth naming (default: none). Pure.
+ */
+export function summarize(event: RunEvent, maps: ReadonlySet<string> = new Set()): string {
   switch (event.type) {
     case 'RunStarted':
-      return `run of '${event.data.playbookName}' started`;
+      return event.data.parent === undefined
+        ? `run of '${event.data.playbookName}' started`
+        : `run of '${event.data.playbookName}' started as a child of ${event.data.parent.runId} (node ${event.data.parent.nodeId})`;
     case 'NodeStarted':
       return `${event.data.nodeId} started (attempt ${event.data.attempt})`;
     case 'NodeSucceeded': {
@@ -227,7 +245,18 @@ export function summarize(event: RunEvent): string {
       return `run retried from '${event.data.fromNode}'${event.data.by === undefined ? '' : ` by ${event.data.by}`}`;
     case 'ContractViolated':
       return `${event.data.nodeId} broke its contract (${event.data.kind} ${event.data.key}): ${oneLine(event.data.message, 120)}`;
+    case 'ChildRunStarted':
+      return `${event.data.nodeId} started child ${childIdIn(event.runId, event.data.childRunId)}${maps.has(event.data.nodeId) ? ` for item ${event.data.index}` : ''} (attempt ${event.data.attempt})`;
+    case 'ChildRunSettled': {
+      const { nodeId, childRunId, status, error } = event.data;
+      return `child ${childIdIn(event.runId, childRunId)} of ${nodeId} ${status}${status === 'completed' || error === undefined ? '' : `: ${oneLine(error, 120)}`}`;
+    }
   }
+}
+
+/** A child's id on its parent's page: what it adds to the parent's (`….implement_all.1.2`), as the page's lists show it. Pure. */
+function childIdIn(parentRunId: string, childRunId: string): string {
+  return childRunId.startsWith(`${parentRunId}.`) ? `…${childRunId.slice(parentRunId.length)}` : childRunId;
 }
 
 function detailOf(node: PlaybookNode): string {
@@ -240,5 +269,9 @@ function detailOf(node: PlaybookNode): string {
       return `approval${node.policy === undefined ? '' : ` · ${node.policy}`}${node.timeout === undefined ? '' : ` · ${node.timeout}`}`;
     case 'parallel':
       return `parallel · ${node.branches.map((branch) => branch.id).join(' | ')} · ${node.failure}`;
+    case 'playbook':
+      return `runs ${node.playbook}`;
+    case 'map':
+      return describeMap(node);
   }
 }

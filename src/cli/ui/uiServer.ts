@@ -22,7 +22,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { approveGate, getPendingApprovals, getRun, listRuns, rejectGate, replayRun, resumePlaybook } from '../../index.js';
-import type { AgentDispatcher, DeterministicRunner, EventStore, PlaybookResult } from '../../index.js';
+import type { AgentDispatcher, DeterministicRunner, EventStore, PlaybookResult, RunRow } from '../../index.js';
+import { describePlace, orderRunTree, readRunFamily } from '../childRuns.js';
 import { describeError, messageOf, runNotFound, usageError } from '../cliErrors.js';
 import { gateMarksOf, markGates, withGateMarks } from '../gateMarks.js';
 import { buildRunGraph, buildStepViews } from './runView.js';
@@ -172,7 +173,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   async function runsPage() {
     const [runs, pending] = await Promise.all([listRuns(options.store), getPendingApprovals(options.store, clock)]);
     // A pending escalation gate is marked as one (SPEC §13); the mark is in its run's log.
-    return { label: options.label ?? '', runs: [...runs].reverse(), approvals: await markGates(options.store, pending) };
+    return { label: options.label ?? '', runs: newestTreesFirst(runs), approvals: await markGates(options.store, pending) };
   }
 
   async function runPage(runId: string) {
@@ -182,7 +183,21 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     const marks = gateMarksOf(replay.events);
     const approvals = (await options.store.listApprovals({ runId })).map(({ tokenHash: _hidden, ...rest }) => withGateMarks(rest, marks));
     const maxIterationsDefault = (replay.steps.at(-1) ?? replay.initial).context.maxIterationsDefault;
-    return { run, approvals, graph: buildRunGraph(replay.playbook, maxIterationsDefault), playbook: { name: replay.playbook.name, description: replay.playbook.description ?? '', sourceHash: replay.sourceHash } };
+    // The run's place in its tree (SPEC §12), for the links to its parent and children; display only.
+    const family = await readRunFamily(options.store, run);
+    const parent = family.parent === null ? null : { ...family.parent, place: describePlace(family.parent, family.parentMaps) };
+    const children = family.children.map((child) => ({
+      ...child,
+      place: child.nodeId === null ? null : describePlace({ nodeId: child.nodeId, attempt: child.attempt ?? 1, index: child.index ?? 0 }, family.maps),
+    }));
+    return {
+      run,
+      approvals,
+      parent,
+      children,
+      graph: buildRunGraph(replay.playbook, maxIterationsDefault),
+      playbook: { name: replay.playbook.name, description: replay.playbook.description ?? '', sourceHash: replay.sourceHash },
+    };
   }
 
   async function statesPage(runId: string) {
@@ -253,6 +268,20 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * The runs for the start page: newest tree first, each root followed by its
+ * child runs (oldest first, as they started), each row with its `depth` in
+ * the tree. Pure.
+ */
+export function newestTreesFirst(runs: readonly RunRow[]): (RunRow & { depth: number })[] {
+  const trees: (RunRow & { depth: number })[][] = [];
+  for (const { row, depth } of orderRunTree(runs)) {
+    if (depth === 0) trees.push([]);
+    trees.at(-1)?.push({ ...row, depth });
+  }
+  return trees.reverse().flat();
 }
 
 /** Host header values that address this server: loopback names and the bound host, with the port. */
