@@ -27,6 +27,7 @@ const sections = [
   { id: 'parallel', file: 'parallel.mjs', title: '6. Parallel groups' },
   { id: 'workers', file: 'workers.mjs', title: '7. Workers' },
   { id: 'postgres', file: 'postgres.mjs', title: '8. PostgreSQL' },
+  { id: 'children', file: 'childRuns.mjs', title: '9. Child runs' },
 ];
 
 const args = parseArgs();
@@ -204,7 +205,21 @@ function targetRows(r) {
   } else rows.push({ target: 'a group of 8 branches <= 1.5x one branch (issue 9)', measured: q?.error ?? 'not run', met: null });
   rows.push(...workerTargetRows(r.workers));
   rows.push(...postgresTargetRows(r.postgres));
+  rows.push(...childRunsTargetRows(r.children));
   return rows;
+}
+
+/** Issue 13's child-run row: a map's wall time over the ideal and storage per child run (reported, no threshold). */
+function childRunsTargetRows(c) {
+  if (failed(c)) return [{ target: 'a map of 100 items over a 3-node child playbook (5 ms dispatcher, max_concurrency 10): wall time / the ideal 150 ms, and storage per child run', measured: c?.error ?? 'not run', met: null }];
+  const s = c.sqlite;
+  const p = failed(c.postgres) ? null : c.postgres;
+  return [{
+    target: `a map of ${num(c.items)} items over a ${c.chain}-node child playbook (${c.dispatchMs} ms dispatcher, max_concurrency ${c.maxConcurrency}): wall time / the ideal ${num(c.idealMs)} ms (${num(c.idealMs / (c.chain * c.dispatchMs))} waves × ${c.chain} × ${c.dispatchMs} ms), and storage per child run`,
+    measured: `${num(s.tree5.overIdeal, 2)}x on SQLite (${num(s.tree5.medianMs, 1)} ms; the same nodes as ${num(c.items)} root runs, ${c.maxConcurrency} at a time: ${num(s.roots5.overIdeal, 2)}x)${p ? `, ${num(p.tree5.overIdeal, 2)}x on PostgreSQL` : ''}; ` +
+      `${num(s.storage.treeBytesPerChild)} bytes and ${num(s.detail.child.eventsPerRun)} + ${num(s.detail.parent.perChild.events)} events (its own, its parent's) per child run, against ${num(s.storage.rootBytesPerRun)} bytes and ${num(s.detail.rootRun.eventsPerRun)} events per root run of the same nodes`,
+    met: 'reported',
+  }];
 }
 
 /** Issue 12's two PostgreSQL rows: workers' scaling on one server (reported), and DBOS Transact's throughput. */
@@ -348,6 +363,21 @@ function printTable(meta, r, rows) {
     ]));
     out.push('');
   }
+  if (!failed(r.children)) {
+    const c = r.children;
+    const kindRows = (label, x) => [
+      [`${label}: map tree, ${c.dispatchMs} ms dispatcher`, num(x.tree5.medianMs, 1), num(x.tree5.overIdeal, 2), num(x.tree5.cpuMs), x.tree5.appends === null ? '' : `${num(x.tree5.appends)} / ${num(x.tree5.commits)}`],
+      [`${label}: ${c.items} root runs, ${c.maxConcurrency} at a time`, num(x.roots5.medianMs, 1), num(x.roots5.overIdeal, 2), num(x.roots5.cpuMs), x.roots5.appends === null ? '' : `${num(x.roots5.appends)} / ${num(x.roots5.commits)}`],
+      [`${label}: map tree, answered at once`, num(x.tree0.medianMs, 1), num(x.tree0.overIdeal, 2), num(x.tree0.cpuMs), x.tree0.appends === null ? '' : `${num(x.tree0.appends)} / ${num(x.tree0.commits)}`],
+      [`${label}: root runs, answered at once`, num(x.roots0.medianMs, 1), num(x.roots0.overIdeal, 2), num(x.roots0.cpuMs), x.roots0.appends === null ? '' : `${num(x.roots0.appends)} / ${num(x.roots0.commits)}`],
+    ];
+    out.push(table(['9. child runs', 'median ms', `/ ideal ${c.idealMs} ms`, 'CPU ms', 'appends / commits'], [...kindRows('SQLite', c.sqlite), ...(failed(c.postgres) ? [] : kindRows('PostgreSQL', c.postgres))]));
+    const st = c.sqlite.storage;
+    const dt = c.sqlite.detail;
+    out.push(`storage (SQLite): ${num(st.treeBytesPerChild)} B per child (${num(st.treeBytesPerRun)} per run of the tree) vs ${num(st.rootBytesPerRun)} B per root run (${num(st.childOverRoot, 2)}x); events ${dt.child.eventsPerRun} per child + ${num(dt.parent.perChild.events)} in the parent, ${dt.rootRun.eventsPerRun} per root run` +
+      (failed(c.postgres) ? `; PostgreSQL not measured: ${c.postgres?.error ?? 'not run'}` : `; PostgreSQL ${num(c.postgres.storage.treeBytesPerChild)} vs ${num(c.postgres.storage.rootBytesPerRun)} B`));
+    out.push('');
+  }
   out.push(table(['target', 'measured', 'verdict'], rows.map((t) => [t.target, t.measured, t.met === true ? 'met' : t.met === false ? 'NOT met' : t.met === 'reported' ? 'reported' : 'not measured'])));
   for (const [id, res] of Object.entries(r)) if (res.error) out.push(`\n${id}: ${res.error}`);
   process.stdout.write(`${out.join('\n')}\n`);
@@ -408,6 +438,7 @@ function documentOf(meta, r, rows) {
   d.push(...parallelSection(r.parallel));
   d.push(...workersSection(r.workers, meta.loadAverage.after[0], m.cores));
   d.push(...postgresSection(r.postgres, m.cores));
+  d.push(...childRunsSection(r.children, meta.loadAverage.after[0], m.cores));
   d.push('## How to reproduce');
   d.push('');
   d.push('```sh');
@@ -418,7 +449,7 @@ function documentOf(meta, r, rows) {
   d.push('');
   d.push('`npm run bench` builds `dist/` and runs `bench/run.mjs`, which runs each section in its own Node process and writes the raw figures to `bench/.out/results-<mode>.json`. ' +
     'The first run installs the LangGraph peer into `bench/peers/langgraph/node_modules` (`npm ci --prefix bench/peers/langgraph`, which compiles better-sqlite3: a minute or more, not counted as bench time) and the DBOS Transact peer into `bench/peers/dbos/node_modules` (`npm ci --prefix bench/peers/dbos`, pure JavaScript, seconds). ' +
-    'Section 8 needs a PostgreSQL server: with the server binaries installed (`apt-get install postgresql`) it starts a throwaway durable cluster of its own (`scripts/pgTestCluster.sh start DIR --durable`) and removes it at the end; `CANTBOOK_BENCH_POSTGRES_URL=postgres://...` points it at a server of yours instead (it works in schemas `cantbook_bench_<pid>_*` and drops them). ' +
+    'Section 8 needs a PostgreSQL server: with the server binaries installed (`apt-get install postgresql`) it starts a throwaway durable cluster of its own (`scripts/pgTestCluster.sh start DIR --durable`) and removes it at the end; `CANTBOOK_BENCH_POSTGRES_URL=postgres://...` points it at a server of yours instead (it works in schemas `cantbook_bench_<pid>_*` and drops them). Section 9 takes its PostgreSQL server the same way and, when none can be had, reports SQLite alone. ' +
     'The step workload is always CPU-profiled; `npm run bench -- --full --profile` also profiles the whole-file replay (it takes minutes); profiles are kept under `bench/.out/prof` and summarised here. `--only=step,replay` runs some sections without rewriting this file, `--render --write` rewrites it from the last complete full run\'s saved figures. ' +
     'A section can also run alone: `node bench/stepOverhead.mjs [--full]` prints its JSON. Quick mode uses smaller sizes (fewer runs, a 300-node largest growth run, a 2,000-event long run, 100,000 events), so its figures check that the benches work and are not the targets\' own.');
   d.push('');
@@ -818,5 +849,104 @@ function postgresSection(p, cores) {
       `cantbook's phases counted ${num(c.writeTransactions * p.nodes, 1)} write transactions per run of ${p.nodes} steps, which is cantbook's own appends (one per step and one to start the run), so that polling wrote nothing.`);
     d.push('');
   }
+  return d;
+}
+
+function childRunsSection(c, loadAfter, cores) {
+  const d = ['## 9. Child runs'];
+  if (failed(c)) return [...d, ...notMeasured(c)];
+  const s = c.sqlite;
+  const p = failed(c.postgres) ? null : c.postgres;
+  const waves = c.idealMs / (c.chain * c.dispatchMs);
+  d.push('');
+  d.push(`A root playbook of two nodes: \`plan\`, whose dispatch returns ${num(c.items)} items at once, then a \`map\` over them (\`max_concurrency: ${c.maxConcurrency}\`, \`item_input: item\`) whose child playbook is ${c.chain} sequential agentic nodes, each answered by the dispatcher after ${c.dispatchMs} ms (a \`setTimeout\`) with a small output (\`{sK: 'done'}\`). ` +
+    `The whole tree is one \`executePlaybook\` call (the child's text from an in-memory \`resolvePlaybook\`), timed until it returns, on a fresh SQLite file${p ? ` and on a fresh schema of a PostgreSQL server (section 8's: ${p.server.external ? 'the server of `CANTBOOK_BENCH_POSTGRES_URL`' : 'a throwaway durable cluster'}, ${p.server.version}, fsync ${p.server.fsync}, synchronous_commit ${p.server.synchronousCommit})` : ''}. ` +
+    `**Ideal:** were the runtime free, ${num(waves)} waves of ${c.maxConcurrency} children, each ${c.chain} × ${c.dispatchMs} ms: ${num(c.idealMs)} ms. ` +
+    `**Baseline, same rounds:** the same ${num(c.items * c.chain)} dispatches as ${num(c.items)} root runs of the child playbook, ${c.maxConcurrency} at a time (${c.maxConcurrency} lanes of \`executePlaybook\`, each one run after another): the same ideal, without a parent. ` +
+    'Both again with a dispatcher that answers at once: nothing waits, so the wall time is the runtime\'s and the store\'s own work. ' +
+    `${s.rounds} rounds on SQLite${p ? `, ${p.rounds} on PostgreSQL` : ''}, the four kinds alternating their order, after one untimed sample of each; medians. CPU time is this process's, all its threads (\`process.cpuUsage\`: the garbage collector's helper threads too, so it can exceed the wall time), appends and commits the SQLite store's own counts (\`store.stats\`). ` +
+    `Checked: every tree completed with ${num(c.items)} completed children listed in item order in the map's output, every root run completed, and never more than ${c.maxConcurrency} dispatches waited at once.`);
+  d.push('');
+  const kindRows = (store, x) => [
+    ['tree5', `map of ${num(c.items)} children`, `${c.dispatchMs} ms`],
+    ['roots5', `${num(c.items)} root runs, ${c.maxConcurrency} at a time`, `${c.dispatchMs} ms`],
+    ['tree0', `map of ${num(c.items)} children`, 'at once'],
+    ['roots0', `${num(c.items)} root runs, ${c.maxConcurrency} at a time`, 'at once'],
+  ].map(([key, what, dispatcher]) => {
+    const k = x[key];
+    return [store, what, dispatcher, `${num(k.medianMs, 1)} ms`, k.samplesMs.map((v) => num(v)).join(', '), key === 'tree5' ? `**${num(k.overIdeal, 2)}**` : num(k.overIdeal, 2), `${num(k.cpuMs)} ms`,
+      k.appends === null ? '' : `${num(k.appends)} / ${num(k.commits)}`, key.endsWith('5') ? num(k.peakWaiting) : ''];
+  });
+  d.push(mdTable(['store', 'workload', 'dispatcher', 'wall time (median)', 'per round (ms)', `/ ideal (${num(c.idealMs)} ms)`, 'CPU time', 'appends / commits', 'most dispatches waiting at once'],
+    [...kindRows('SQLite', s), ...(p ? kindRows('PostgreSQL', p) : [])]));
+  d.push('');
+  const excess = s.tree5.medianMs - c.idealMs;
+  let text = `**What the ratio means.** On SQLite the tree took **${num(s.tree5.overIdeal, 2)}×** the ideal (per round ${s.roundRatios.map((v) => num(v, 2)).join(', ')}), ${num(excess)} ms more than its ${num(c.idealMs)} ms of waiting; the same nodes as ${num(c.items)} root runs took ${num(s.roots5.overIdeal, 2)}×, so the tree took ${num(s.treeOverRoots, 2)}× their time. ` +
+    `With a dispatcher that answers at once the tree took ${num(s.tree0.medianMs, 1)} ms (${num(s.tree0.medianMs / c.items, 2)} ms per child) and the root runs ${num(s.roots0.medianMs, 1)} ms (${num(s.roots0.medianMs / c.items, 2)} ms per run): with nothing to wait for, the wall time is the runtime's own work, and the tree's is ${num(s.atOnceTreeOverRoots, 2)}× that of the same nodes as root runs. ` +
+    `One Node thread does the work of every run: when a wave's ${c.maxConcurrency} answers arrive together, their folds and commits run one after another, and each child's next dispatch starts only once its own step is committed, so the work per step adds to the ${c.dispatchMs} ms waits unless it overlaps another child's wait. ` +
+    `With the ${c.dispatchMs} ms dispatcher the tree used ${num(s.tree5.cpuMs)} ms of CPU (${num(s.tree5.cpuMs / c.items, 2)} ms per child; the root runs ${num(s.roots5.cpuMs)} ms)`;
+  text += s.tree5.cpuMs >= 0.8 * excess
+    ? `, about as much as the ${num(excess)} ms excess or more: the excess over the ideal is the runtime's CPU work, which the waits hide only in part.`
+    : `, less than the ${num(excess)} ms excess: for the rest the process waited with nothing it could run (for a core, with a load average of ${num(loadAfter, 2)} on ${cores} cores after the bench, or for the disk).`;
+  d.push(text);
+  d.push('');
+  const pt = c.profile?.tree;
+  const pr = c.profile?.roots;
+  if (pt && pr && !pt.error && !pr.error) {
+    const names = [...new Set([...pt.categories, ...pr.categories].map((x) => x.name))];
+    const of = (prof, name) => prof.categories.find((x) => x.name === name)?.msPerRun ?? 0;
+    const cats = names.map((name) => ({ name, tree: of(pt, name), roots: of(pr, name) })).filter((x) => Math.max(x.tree, x.roots) >= 0.01).sort((a, b) => b.tree - a.tree);
+    const perTree = pt.totalMs / (pt.samples * c.items);
+    const perRoot = pr.totalMs / (pr.samples * c.items);
+    const grew = [...cats].sort((a, b) => (b.tree - b.roots) - (a.tree - a.roots)).filter((x) => x.tree - x.roots > 0.01).slice(0, 3);
+    d.push(`**Where the work goes.** The two at-once workloads, ${pt.samples} trees and as many batches of ${num(c.items)} root runs, each in a process of its own under \`node --cpu-prof\` (kept as \`${pt.file}\` and \`${pr.file}\`; module loading is in both, under Node.js internals), by category as in section 1, in ms of CPU per child or per root run: ` +
+      `${num(perTree, 2)} against ${num(perRoot, 2)} in all` + (grew.length > 0 ? `; the most grows ${grew.map((x) => `${x.name} (+${num(x.tree - x.roots, 2)} ms)`).join(', ')}.` : '.') +
+      ' Time inside the store\'s SQLite calls counts as store.' +
+      (of(pt, 'JSON.parse of event data') > 0.005 && of(pr, 'JSON.parse of event data') < 0.005
+        ? ' Only the tree reads logs back (JSON.parse of event data, which the root runs do not): before it starts a child the parent looks for the child\'s log, and when a child ends it reads and folds that log to record the child\'s outcome; the fold counts as other cantbook code, with the rest of `compiler/`.'
+        : ''));
+    d.push('');
+    d.push(mdTable(['category', 'map tree, ms per child', 'root runs, ms per run', 'difference'], [
+      ...cats.map((x) => [x.name, num(x.tree, 3), num(x.roots, 3), `${x.tree - x.roots >= 0 ? '+' : ''}${num(x.tree - x.roots, 3)}`]),
+      ['**all**', `**${num(perTree, 3)}**`, `**${num(perRoot, 3)}**`, `${perTree - perRoot >= 0 ? '+' : ''}${num(perTree - perRoot, 3)}`],
+    ]));
+    d.push('');
+  }
+  const st = s.storage;
+  const x = s.detail;
+  d.push(`**Storage.** Each ${c.dispatchMs} ms sample's file, checkpointed, against the same file just after it was opened (the schema alone): the tree grew it by **${num(st.treeBytesPerChild)} bytes per child** — everything it stored, the root's share included, over the ${num(c.items)} items; ${num(st.treeBytesPerRun)} per run over its ${num(c.items + 1)} runs — and the root runs by **${num(st.rootBytesPerRun)} bytes per run**: **${num(st.childOverRoot, 2)}×**. ` +
+    `Per table with its indexes (SQLite's \`dbstat\`, whole ${num(x.pageSize)}-byte pages) and per event (the events' own columns, as in section 4), from the first round:`);
+  d.push('');
+  const tables = Object.entries(x.byTable).filter(([, v]) => v.treeBytesPerChild !== 0 || v.rootBytesPerRun !== 0).sort((a, b) => b[1].treeBytesPerChild - a[1].treeBytesPerChild);
+  const started = (side) => side.byType.RunStarted?.bytes ?? 0;
+  d.push(mdTable(['', 'per child of the map (tree / ' + num(c.items) + ')', 'per root run'], [
+    ['events in the run\'s own log', num(x.child.eventsPerRun), num(x.rootRun.eventsPerRun)],
+    ['… their bytes', num(x.child.eventBytesPerRun), num(x.rootRun.eventBytesPerRun)],
+    ['… of which `RunStarted` (the pinned text, the inputs; a child\'s also its `parent`)', num(started(x.child)), num(started(x.rootRun))],
+    ['run id, characters (in every event row, index entry and projection row)', num(x.child.runIdChars, 1), num(x.rootRun.runIdChars, 1)],
+    ['the parent\'s events for it: `ChildRunStarted` + `ChildRunSettled`', `${num(x.parent.perChild.events)} (${num(x.parent.perChild.eventBytes)} bytes)`, ''],
+    ['the parent\'s other events, shared out', `${num(x.parent.others.events, 2)} (${num(x.parent.others.eventBytes)} bytes)`, ''],
+    ...tables.map(([name, v]) => [`file: \`${name}\``, num(v.treeBytesPerChild), num(v.rootBytesPerRun)]),
+    ['**file growth in all**', `**${num(st.treeBytesPerChild)}**`, `**${num(st.rootBytesPerRun)}**`],
+    ...(p ? [['PostgreSQL: schema growth (tables, indexes, TOAST)', num(p.storage.treeBytesPerChild), num(p.storage.rootBytesPerRun)]] : []),
+  ]));
+  d.push('');
+  d.push(`What being a child costs: ${num(st.treeBytesPerChild - st.rootBytesPerRun)} bytes of file per item. The child's own ${num(x.child.eventsPerRun)} events take ${num(x.child.eventBytesPerRun - x.rootRun.eventBytesPerRun)} bytes more than a root run's: its run id is longer (${num(x.child.runIdChars, 1)} against ${num(x.rootRun.runIdChars, 1)} characters: the root's id and \`.each.<attempt>.<index>\`) in every event, and its \`RunStarted\` carries the \`parent\` reference (${num(started(x.child) - started(x.rootRun))} bytes more). ` +
+    'Both kinds of run carry their own playbook text in their `RunStarted` (a run is pinned to its text; the `playbooks` table keeps each text once per file), and the root\'s carries the child\'s text once more in `pinned`. ' +
+    `The parent adds two events per child, ${num(x.parent.perChild.eventBytes)} bytes, the \`ChildRunSettled\` with the child's output, and the map's output lists every child's run id, status and output once in the map node's \`NodeSucceeded\` (${num(x.parent.mapOutput.eventBytesPerChild)} bytes per child) and once in the root's context row (${num(x.parent.mapOutput.bindingBytesPerChild)} bytes per child, in \`run_bindings\`); the projection rows (\`runs\`, \`run_bindings\`, \`run_attempts\`) grow with the longer run ids and the parent's rows.`);
+  d.push('');
+  if (p) {
+    let pg = `**On PostgreSQL** the tree took **${num(p.tree5.overIdeal, 2)}×** the ideal (${num(p.tree5.medianMs)} ms), the root runs ${num(p.roots5.overIdeal, 2)}× (tree / root runs ${num(p.treeOverRoots, 2)}); answered at once, ${num(p.tree0.overIdeal, 2)}× and ${num(p.roots0.overIdeal, 2)}×. ` +
+      'There every append is a transaction of its own that waits for its WAL flush, and appends to different runs commit one after another (section 8)';
+    pg += p.tree5.cpuMs < 0.6 * p.tree5.medianMs
+      ? `: the process used ${num(p.tree5.cpuMs)} ms of CPU in the tree's ${num(p.tree5.medianMs)} ms, so for most of it the runs waited for the server's commits, not for the dispatcher or the CPU` +
+        (p.tree0.medianMs >= 0.9 * p.tree5.medianMs ? `, which is why answering at once does not make the tree faster (${num(p.tree0.medianMs)} against ${num(p.tree5.medianMs)} ms): the ${c.dispatchMs} ms waits hide behind the commits.` : '.')
+      : `; the process used ${num(p.tree5.cpuMs)} ms of CPU in the tree's ${num(p.tree5.medianMs)} ms.`;
+    pg += ` The schema grew by ${num(p.storage.treeBytesPerChild)} bytes per child against ${num(p.storage.rootBytesPerRun)} per root run (${num(p.storage.childOverRoot, 2)}×; whole 8 KB pages, with the dead row versions of the updated projection rows that autovacuum had not yet reclaimed).`;
+    d.push(pg);
+  } else {
+    d.push(`PostgreSQL not measured in this run: ${c.postgres?.error ?? 'the section did not run it'}. The SQLite figures above stand alone.`);
+  }
+  d.push('');
   return d;
 }

@@ -71,13 +71,16 @@ export function registerGateCommands(program: Command, bind: BindAction): void {
     bind(async (ctx, cmd) => {
       const token = cmd.processedArgs[0] as string;
       const opts = cmd.opts<{ by: string; reason: string }>();
-      const decision = await ctx.withStore(async (store) => {
+      const { decision, parentRunId } = await ctx.withStore(async (store) => {
         const made = await rejectGate({ store, token, approver: opts.by, reason: opts.reason });
-        return made.result === undefined ? made : { ...made, result: await withAnchor(store, made.result) };
+        const parent = made.result === undefined ? null : ((await store.getRun(made.runId))?.parentRunId ?? null);
+        return { decision: made.result === undefined ? made : { ...made, result: await withAnchor(store, made.result) }, parentRunId: parent };
       });
       ctx.out.line(`✗ rejected '${decision.nodeId}' of run ${decision.runId} as ${opts.by.trim()}`);
       if (decision.result) printResult(ctx.out, decision.result, ctx.command);
       else ctx.out.data(decision);
+      // A child run that ended this way wakes its parent (SPEC §12); without a worker, recover drives it on.
+      if (parentRunId !== null) ctx.out.line(`  its parent run ${parentRunId} goes on with a worker, or: ${ctx.command('recover')}`);
       return 0;
     }),
   );

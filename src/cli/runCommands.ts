@@ -122,7 +122,10 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
         for (const approvalId of expired) ctx.out.line(`⌛ approval ${approvalId} expired; its run failed (approval_expired)`);
         const outcomes: (PlaybookResult | { runId: string; error: { code: string; message: string } } | { runId: string; skipped: { code: string; message: string } })[] = [];
         let exitCode = 0;
-        const running = await listRuns(store, { status: 'running' });
+        const all = await listRuns(store, { status: 'running' });
+        // A child run whose parent is recovered too is driven by its parent's recovery (SPEC §12).
+        const parents = new Set(all.map((row) => row.runId));
+        const running = all.filter((row) => row.parentRunId === null || !parents.has(row.parentRunId));
         if (running.length === 0) ctx.out.line('no interrupted runs');
         for (const row of running) {
           ctx.out.line(`↻ recovering run ${row.runId} · playbook ${row.playbookName}`);

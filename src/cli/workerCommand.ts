@@ -181,7 +181,9 @@ function createReport(ctx: CliContext): Report {
         record(outcome.kind === 'result' ? { type: 'driven', runId, result: outcome.result } : { type: 'waiting', runId, dueAt: outcome.dueAt });
         return;
       }
-      if (outcome.kind === 'waiting') say(`⏲ run ${runId} waits until ${outcome.dueAt} (handed back; a worker takes it then)`);
+      if (outcome.kind === 'waiting') {
+        say(outcome.dueAt === null ? `⏲ run ${runId} waits for its child runs (handed back; the last of each wakes it)` : `⏲ run ${runId} waits until ${outcome.dueAt} (handed back; a worker takes it then)`);
+      }
       else for (const line of outcomeLines(outcome.result, ctx)) say(line);
     },
     error(runId, error) {

@@ -568,24 +568,31 @@ export class RunSession {
   }
 
   /**
-   * The run waits for child runs and nothing else here: its lease goes, and
-   * with it the wake time its last commit gave it (a run with unsettled
-   * children is claimable, so a driver that dies is replaced), since each
-   * child's last commit wakes it instead. A child that ended just before
-   * that would have woken nobody, so the children are looked at once more
-   * afterwards: true when one ended and the loop must go on.
+   * The run waits for child runs, and otherwise at most for a due time
+   * (`wakeAt`: a retry's backoff, a gate's expiry): its lease goes, and its
+   * wake time becomes that due time (a run with unsettled children is
+   * otherwise claimable, so a driver that dies is replaced), since each
+   * child's last commit wakes it. A child that ended just before the release
+   * would have woken nobody, so the children are looked at once more
+   * afterwards: true when one ended and the loop must go on, under the lease
+   * again (false when another driver took the run meanwhile: it goes on).
    */
-  private async letChildrenGo(): Promise<boolean> {
+  private async letChildrenGo(wakeAt: string | null): Promise<boolean> {
     const lease = this.lease;
     if (lease !== undefined) {
       this.lease = undefined;
-      await this.store.releaseLease(lease, { wakeAt: null });
+      await this.store.releaseLease(lease, { wakeAt });
     }
     const ids = unsettledChildren(this.snapshot.context);
     const rows = await Promise.all(ids.map((id) => this.store.getRun(id)));
     if (!rows.some((row) => row !== null && (row.status === 'completed' || row.status === 'failed' || row.status === 'cancelled'))) return false;
+    try {
+      await this.takeLease();
+    } catch (error) {
+      if (hasCode(error, E_RUN_ACTIVE)) return false;
+      throw error;
+    }
     this.childTracker().lookAgain();
-    await this.takeLease();
     return true;
   }
 
@@ -666,7 +673,9 @@ export class RunSession {
         // Nothing runs: done, or waiting for humans (their gates expire without us), for child runs, or for a backoff.
         const awaiting = steps.some((step) => step.kind === 'await_child');
         const ends = retryAt === undefined || (handBack && retryAt - now > HAND_BACK_MS) || (handBack && awaiting);
-        if (ends && awaiting && (await this.letChildrenGo())) continue;
+        // Handed back while it waits for children, it still wakes for its own next due time.
+        const dueMs = Math.min(retryAt ?? Infinity, expiryAt ?? Infinity);
+        if (ends && awaiting && (await this.letChildrenGo(Number.isFinite(dueMs) ? new Date(dueMs).toISOString() : null))) continue;
         if (ends && handBack && (awaiting || retryAt !== undefined)) return { kind: 'waiting', dueAt: retryAt === undefined ? null : new Date(retryAt).toISOString() };
         if (retryAt === undefined) return { kind: 'result', result: this.finish() };
       }
