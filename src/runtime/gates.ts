@@ -235,6 +235,8 @@ async function continueParents(options: HostOptions & { store: EventStore }, par
   let current = result;
   let next = parentRunId;
   while (next !== undefined && isEnded(current)) {
+    // A parent that already ended (cancelled without waiting for this child) has nothing to go on with.
+    if (typeof (await loadRun(options.store, next)).snapshot.value === 'string') return current;
     let lease: Lease;
     try {
       lease = await leaseRun(options.store, next, options);

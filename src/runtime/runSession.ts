@@ -38,6 +38,7 @@ import { clockOf, sleep } from './clock.js';
 import type { Clock } from './clock.js';
 import type { CompiledPlaybook } from './playbookCache.js';
 import { cancelTree, ChildTracker, unsettledChildren } from './childRuns.js';
+import { loadRun } from './loadRun.js';
 
 /** How a call into the runtime ended (SPEC §4). */
 export type TerminalStatus = 'completed' | 'failed' | 'pending_approval' | 'exceeded_iteration_cap' | 'cancelled';
@@ -209,6 +210,8 @@ export class RunSession {
   private handBack = false;
   /** Stops the child sessions this one drives inline when it stops. */
   private readonly childStop = new AbortController();
+  /** Inline, the lease was let go while only children run (SPEC §12): the next commit leases the run again, if it still can. */
+  private waitingForChildren = false;
 
   constructor(
     private readonly store: EventStore,
@@ -555,6 +558,43 @@ export class RunSession {
     return { ...host, signal: signal === undefined ? this.childStop.signal : AbortSignal.any([signal, this.childStop.signal]) };
   }
 
+  /**
+   * Inline, a run whose only work is its children's waits for them without
+   * its lease (SPEC §12), as a worker's does: the lease goes with the run's
+   * own next due time, and the commit that records a child's end leases the
+   * run again.
+   */
+  private async waitWithoutLease(dueMs: number | undefined): Promise<void> {
+    const lease = this.lease;
+    if (lease === undefined || this.children === undefined) return;
+    this.lease = undefined;
+    this.waitingForChildren = true;
+    await this.store.releaseLease(lease, { wakeAt: dueMs === undefined ? null : new Date(dueMs).toISOString() });
+  }
+
+  /**
+   * Another driver took the run while this one waited for its children
+   * without the lease: follows the log until the run ends, or until nobody
+   * holds it any more (then this session leases it again and goes on:
+   * undefined). Its children, driven here, go on meanwhile.
+   */
+  private async followElsewhere(): Promise<DriveOutcome | undefined> {
+    this.pending = [];
+    for (;;) {
+      if (this.halt !== undefined) throw this.halt;
+      await this.reload();
+      if (typeof this.snapshot.value === 'string') return { kind: 'result', result: this.finish() };
+      try {
+        await this.takeLease();
+        this.waitingForChildren = false;
+        return undefined;
+      } catch (error) {
+        if (!hasCode(error, E_RUN_ACTIVE)) throw error;
+      }
+      await sleep(this.clock, FOLLOW_MS);
+    }
+  }
+
   /** Records how the children with news ended, as their own logs say (ChildRunSettled). */
   private async settleChildren(): Promise<void> {
     for (const data of await (this.children as ChildTracker).settled()) {
@@ -604,9 +644,12 @@ export class RunSession {
   private async cancelIfOrphaned(): Promise<void> {
     const parent = this.snapshot.context.parent;
     if (parent === null || typeof this.snapshot.value === 'string') return;
+    // The row is written with the log in one transaction: a parent it shows running has not ended. Its log decides.
     const row = await this.store.getRun(parent.runId);
     if (row === null || (row.status !== 'completed' && row.status !== 'failed' && row.status !== 'cancelled')) return;
-    this.record({ type: 'RunCancelled', data: { reason: `its parent run '${parent.runId}' ended (${row.status}) without waiting for it` } });
+    const ended = (await loadRun(this.store, parent.runId)).snapshot.value;
+    if (typeof ended !== 'string' || ended === 'idle') return;
+    this.record({ type: 'RunCancelled', data: { reason: `its parent run '${parent.runId}' ended (${ended}) without waiting for it` } });
     await this.commitDurably();
   }
 
@@ -654,7 +697,18 @@ export class RunSession {
       // A child is recorded before its stream exists (SPEC §12): a child never exists without its parent's record of it.
       const childStarts = steps.filter((step) => step.kind === 'start_child');
       for (const step of childStarts) this.record({ type: 'ChildRunStarted', data: { nodeId: step.nodeId, attempt: step.attempt, index: step.index, childRunId: step.childRunId } });
-      if (!(await this.commitOrRebase())) continue; // another writer moved the run: decide again on its log
+      let committed: boolean;
+      try {
+        committed = await this.commitOrRebase();
+      } catch (error) {
+        // Another driver (a worker) took the run while it waited for its children without its lease: follow it.
+        if (!this.waitingForChildren || !hasCode(error, E_RUN_ACTIVE)) throw error;
+        const followed = await this.followElsewhere();
+        if (followed !== undefined) return followed;
+        continue;
+      }
+      if (!committed) continue; // another writer moved the run: decide again on its log
+      if (this.lease !== undefined) this.waitingForChildren = false;
       // Halted while that commit was out (the lease ran out): nothing more is sent; recovery finds these attempts interrupted.
       if (this.halt !== undefined) continue;
       for (const step of starts) this.dispatchAttempt(step.nodeId, step.attempt);
@@ -681,6 +735,11 @@ export class RunSession {
       }
       // Still driving: wake for the next retry, and for a gate's expiry, which the machine decides then.
       const wakeAt = retryAt === undefined ? expiryAt : expiryAt === undefined ? retryAt : Math.min(retryAt, expiryAt);
+      // The children just started are awaited now: read the steps as they stand after their record.
+      const waiting = childStarts.length > 0 ? nextSteps(this.playbook.model, this.snapshot) : steps;
+      if (this.inFlight.size === 0 && this.arrived.length === 0 && this.pending.length === 0 && waiting.some((step) => step.kind === 'await_child') && waiting.every(waitsOnly)) {
+        await this.waitWithoutLease(wakeAt);
+      }
       await this.waitForNews(wakeAt === undefined ? undefined : wakeAt - now);
     }
   }
@@ -1107,6 +1166,14 @@ class LazyContext {
 /** Whether a node's attempt is a dispatch (an agent or a command), not branches or child runs. */
 function isDispatched(node: PlaybookNode | undefined): boolean {
   return node?.type === 'agentic' || node?.type === 'deterministic';
+}
+
+/** How often an inline driver looks at a run another driver took from it while it waited for children. */
+const FOLLOW_MS = 250;
+
+/** Steps that only wait: for child runs, a human, or a retry's due time (nothing to record or dispatch now). */
+function waitsOnly(step: NextStep): boolean {
+  return step.kind === 'await_child' || step.kind === 'paused' || (step.kind === 'start' && step.notBefore !== undefined);
 }
 
 /** A step about a child run (SPEC §12). */

@@ -15,6 +15,7 @@ import { approveGate, rejectGate, resumePlaybook } from '../../../src/runtime/ga
 import { loadRun } from '../../../src/runtime/loadRun.js';
 import { getRun, listRuns, readRunEvents, verifyRun } from '../../../src/runtime/queries.js';
 import { cancelRun, retryRun } from '../../../src/runtime/runControl.js';
+import { RunSession } from '../../../src/runtime/runSession.js';
 import type { PlaybookResult } from '../../../src/runtime/runSession.js';
 import { createWorker } from '../../../src/runtime/worker.js';
 import type { PlaybookResolver } from '../../../src/playbook/resolvePlaybooks.js';
@@ -152,7 +153,9 @@ describe('a map node', () => {
     const each = result.finalContext['each'] as { runId: string; status: string; output: Record<string, unknown> }[];
     expect(each.map((entry) => [entry.runId, entry.status, entry.output['done']])).toEqual(five.map((t, i) => [`${result.runId}.each.1.${i}`, 'completed', t]));
     expect(dispatcher.peak).toBeLessThanOrEqual(2);
-    expect(dispatcher.peak).toBe(2);
+    // Two children in flight at once, as the parent's log has them: both started before either settled.
+    const kinds = (await readRunEvents(store, result.runId)).filter((event) => event.type === 'ChildRunStarted' || event.type === 'ChildRunSettled').map((event) => event.type);
+    expect(kinds.slice(0, 3)).toEqual(['ChildRunStarted', 'ChildRunStarted', 'ChildRunSettled']);
     expect((await verifiedTree(result.runId)).length).toBe(6);
   });
 
@@ -272,6 +275,24 @@ describe('cancel, retry and workers', () => {
     await verifiedTree(paused.runId);
   });
 
+  it('a child whose parent ended without it (a cascade cut short) is cancelled by its next driver', async () => {
+    const dispatcher = taskDispatcher();
+    const paused = await run(mapRoot({ concurrency: 1, child: 'gated' }), { gated: gatedTask }, { dispatcher });
+    // The parent alone is cancelled, as if the process died before the cascade reached its child.
+    const parent = await loadRun(store, paused.runId);
+    const session = new RunSession(store, parent.playbook, parent.snapshot, { dispatcher });
+    session.record({ type: 'RunCancelled', data: { reason: 'stopped' } });
+    await session.commit();
+    const child = `${paused.runId}.each.1.0`;
+    expect((await getRun(store, child))?.status).toBe('paused');
+    await approveGate({ store, token: paused.approvalToken as string, approver: 'dana' });
+    const resumed = await resumePlaybook({ store, approvalToken: paused.approvalToken as string, dispatcher });
+    expect(resumed).toMatchObject({ runId: child, terminalStatus: 'cancelled' });
+    expect(resumed.errorContext).toContain(`its parent run '${paused.runId}' ended (cancelled)`);
+    expect(dispatcher.calls.filter((call) => call.runId === child && call.nodeId !== 'work')).toEqual([]);
+    await verifiedTree(paused.runId);
+  });
+
   it('a child run cannot be retried on its own', async () => {
     const dispatcher = taskDispatcher((taskId) => (taskId === 't0' ? { status: 'failure', error: 'broke' } : success()));
     const failed = await run(mapRoot({ concurrency: 1 }), { task }, { dispatcher });
@@ -288,6 +309,45 @@ describe('cancel, retry and workers', () => {
     expect((root?.bindings['each'] as unknown[]).length).toBe(5);
     expect(dispatcher.peak).toBeLessThanOrEqual(3);
     await verifiedTree(runId);
+  });
+});
+
+describe('the parent waits for its children without its lease', () => {
+  it('inline: while a child works, nobody holds the parent; the tree still completes', async () => {
+    const held: boolean[] = [];
+    let rootId = '';
+    const dispatcher: AgentDispatcher = {
+      async dispatch(request) {
+        if (request.nodeId === 'plan') {
+          rootId = request.runId;
+          return success({ tasks: ['a', 'b'] });
+        }
+        if (request.nodeId === 'work') {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          const lease = await store.getLease(rootId);
+          held.push(lease !== null && lease.expiresAt !== '' && Date.parse(lease.expiresAt) > Date.now());
+        }
+        return success();
+      },
+    };
+    const result = await run(mapRoot({ concurrency: 1 }), { task }, { dispatcher });
+    expect(result.terminalStatus).toBe('completed');
+    expect(held).toEqual([false, false]);
+    await verifiedTree(result.runId);
+  });
+
+  it('inline and a worker at once: the worker may take the parent meanwhile, and the inline call follows it to the end', async () => {
+    const dispatcher = taskDispatcher((taskId) => success({ done: taskId }));
+    const worker = createWorker({ store, dispatcher, concurrency: 4, pollMs: 10 });
+    worker.start();
+    try {
+      const result = await run(mapRoot({ concurrency: 2 }), { task }, { dispatcher });
+      expect(result.terminalStatus).toBe('completed');
+      expect((result.finalContext['each'] as unknown[]).length).toBe(5);
+      await verifiedTree(result.runId);
+    } finally {
+      await worker.stop({ graceMs: 1000 });
+    }
   });
 });
 
