@@ -3,7 +3,7 @@
  * file:line:col, then resolves the child playbooks each one names.
  */
 import type { Command } from 'commander';
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { createFileResolver, formatIssue, pinPlaybookTree } from '../index.js';
 import type { PlaybookIssue } from '../index.js';
 import { describeError } from './cliErrors.js';
@@ -52,7 +52,10 @@ export function registerValidate(program: Command, bind: BindAction): void {
           results.push(result);
           const issues = reported.issues ?? [];
           const headline = issues.length > 0 ? `${file}: ${issues.length} issue${issues.length === 1 ? '' : 's'}` : reported.message;
-          ctx.out.note([`error[${reported.code}]: ${headline}`, ...issues.map((issue) => `  ${formatIssue(issue, file)}`)].join('\n'));
+          // A child playbook's issues are located in the child's file, which the error names.
+          const where = (error as { fileName?: unknown }).fileName;
+          const located = typeof where === 'string' && resolve(ctx.cwd, file) !== where ? relative(ctx.cwd, where) : file;
+          ctx.out.note([`error[${reported.code}]: ${headline}`, ...issues.map((issue) => `  ${formatIssue(issue, located)}`)].join('\n'));
         }
       }
       const firstError = results.find((result) => !result.ok)?.error;
