@@ -4,6 +4,8 @@
  * and the fold refusing logs that invent or skip a child. Every run of each
  * tree is verified: replay of its log equals its live projections.
  */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentDispatcher, DispatchRequest, NodeOutcome } from '../../../src/adapters/types.js';
 import { FoldError, foldRun, initialRunSnapshot } from '../../../src/compiler/foldRun.js';
@@ -23,8 +25,9 @@ import type { EventStore } from '../../../src/store/eventStore.js';
 import { playbookFrom, scriptedDispatcher, success, tempStore } from '../../helpers/runtimeHarness.js';
 
 let store: EventStore;
+let storeSpec: string;
 let cleanup: () => Promise<void>;
-beforeEach(async () => ({ store, cleanup } = await tempStore()));
+beforeEach(async () => ({ store, cleanup, spec: storeSpec } = await tempStore()));
 afterEach(() => cleanup());
 
 /** An in-memory library of playbooks, resolved by name. */
@@ -95,6 +98,35 @@ function taskDispatcher(answer: (taskId: string, request: DispatchRequest) => No
     },
   };
   return self;
+}
+
+/** A child whose `route` sends only the item `t2` (the third of five) to a gate. */
+const thirdOfFive = `version: "1.0"
+name: third
+inputs: [{ name: taskId, required: true }, { name: epic }]
+nodes:
+  - { id: work, type: agentic, skill: s }
+  - { id: route, type: agentic, skill: s, depends: [work] }
+  - { id: check, type: approval, prompt: "ship {{inputs.taskId}}?" }
+  - { id: fin, type: agentic, skill: s }
+edges:
+  - { from: route, to: check, when: { field: gated, equals: true } }
+  - { from: route, to: fin }
+  - { from: check, to: fin }
+`;
+
+/** `route` answers whether its child's item is `t2`; everything else goes to `dispatcher`. */
+function routedByTask(dispatcher: AgentDispatcher): AgentDispatcher {
+  return { dispatch: (request) => (request.nodeId === 'route' ? success({ gated: request.context['taskId'] === 't2' }) : dispatcher.dispatch(request)) };
+}
+
+const resumeScript = fileURLToPath(new URL('../../fixtures/resumeGate.ts', import.meta.url));
+
+/** Runs a process to its end; resolves with its stdout (rejects with its stderr on a non-zero exit). */
+function runProcess(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { env: process.env }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)));
+  });
 }
 
 function run(source: string, texts: Record<string, string>, extra: Partial<ExecutePlaybookOptions> & { dispatcher: AgentDispatcher }): Promise<PlaybookResult> {
@@ -205,24 +237,8 @@ describe('a map node', () => {
 
 describe('gates inside children', () => {
   it('a gate in the third of five children: the root pauses with it; approving finishes the child and the root once', async () => {
-    const third = `version: "1.0"
-name: third
-inputs: [{ name: taskId, required: true }, { name: epic }]
-nodes:
-  - { id: work, type: agentic, skill: s }
-  - { id: route, type: agentic, skill: s, depends: [work] }
-  - { id: check, type: approval, prompt: "ship {{inputs.taskId}}?" }
-  - { id: fin, type: agentic, skill: s }
-edges:
-  - { from: route, to: check, when: { field: gated, equals: true } }
-  - { from: route, to: fin }
-  - { from: check, to: fin }
-`;
-    const dispatcher = taskDispatcher();
-    const routed: AgentDispatcher = {
-      dispatch: (request) => (request.nodeId === 'route' ? success({ gated: request.context['taskId'] === 't2' }) : dispatcher.dispatch(request)),
-    };
-    const paused = await run(mapRoot({ concurrency: 5, child: 'third' }), { third }, { dispatcher: routed });
+    const routed = routedByTask(taskDispatcher());
+    const paused = await run(mapRoot({ concurrency: 5, child: 'third' }), { third: thirdOfFive }, { dispatcher: routed });
     expect(paused.terminalStatus).toBe('pending_approval');
     expect(paused.approvals).toHaveLength(1);
     const gate = paused.approvals?.[0];
@@ -245,6 +261,22 @@ edges:
     expect(events.filter((event) => event.type === 'NodeStarted' && event.data.nodeId === 'ship')).toHaveLength(1);
     await verifiedTree(paused.runId);
   });
+
+  it('two processes resume the gate of the third of five children at once: one drives the child and the root on, once', async () => {
+    const paused = await run(mapRoot({ concurrency: 5, child: 'third' }), { third: thirdOfFive }, { dispatcher: routedByTask(taskDispatcher()) });
+    expect(paused.approvals?.map((gate) => gate.runId)).toEqual([`${paused.runId}.each.1.2`]);
+    const token = paused.approvalToken as string;
+    await approveGate({ store, token, approver: 'alice' });
+    const resume = () => runProcess(process.execPath, ['--import', 'tsx', resumeScript, storeSpec, token]);
+    const outputs = (await Promise.all([resume(), resume()])).map((out) => JSON.parse(out.trim()) as { runId?: string; terminalStatus?: string; code?: string });
+    expect(outputs.filter((out) => out.terminalStatus !== undefined)).toEqual([{ runId: paused.runId, terminalStatus: 'completed' }]);
+    expect(outputs.filter((out) => out.code !== undefined).map((out) => out.code)).toEqual(['E_PLAYBOOK_RESUME_BLOCKED']);
+    const events = await readRunEvents(store, paused.runId);
+    expect(events.filter((event) => event.type === 'RunCompleted')).toHaveLength(1);
+    expect(events.filter((event) => event.type === 'NodeStarted' && event.data.nodeId === 'ship')).toHaveLength(1);
+    expect((await readRunEvents(store, `${paused.runId}.each.1.2`)).filter((event) => event.type === 'RunResumed')).toHaveLength(1);
+    await verifiedTree(paused.runId);
+  }, 60_000);
 
   it('a rejected gate in a child fails the child, and then the map', async () => {
     const dispatcher = taskDispatcher();
