@@ -207,8 +207,9 @@ export class ChildTracker {
         out.push(ended);
       } else if (watch.error !== undefined) {
         throw watch.error;
-      } else if (this.inline && watch.work === undefined && watch.gates === undefined && !this.stopped) {
-        this.begin(watch); // its driver stopped short (a lease taken over): follow it again
+      } else if (watch.work === undefined && !this.stopped && (watch.step.kind === 'cancel_child' || (this.inline && watch.gates === undefined))) {
+        // To be cancelled while it was being created; or (inline) its driver stopped short, a lease taken over: again.
+        this.begin(watch);
       }
     }
     return out;
