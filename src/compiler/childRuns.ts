@@ -5,7 +5,7 @@
  * the fold when the attempt starts, so a replay never renders them again.
  */
 import { canonicalJson } from '../events/canonicalJson.js';
-import type { ChildRunSettledData, RunContext, RunEvent } from '../events/types.js';
+import type { RunContext, RunEvent } from '../events/types.js';
 import { clipText } from '../playbook/describeValue.js';
 import { renderTemplate } from '../playbook/templates.js';
 import type { ChildRunNode, MapNode, PlaybookNode } from '../playbook/types.js';
@@ -60,7 +60,7 @@ function readInputs(inputs: RunContext, path: string): unknown {
  * Pure.
  */
 export function openChildSet(model: PlaybookModel, state: RunState, node: ChildRunNode, attempt: number, previous: ChildSet | undefined): ChildSet {
-  const set: ChildSet = { attempt, items: [null], itemsError: null, started: {}, settled: {}, next: 0, running: 0, failed: 0, settledCount: 0 };
+  const set: ChildSet = { attempt, items: [null], itemsError: null, started: {}, inFlight: {}, settled: {}, next: 0, running: 0, failed: 0, settledCount: 0 };
   if (node.type === 'playbook') return set;
   const read = readItems(model, state, node);
   if ('error' in read) return { ...set, items: [], itemsError: read.error };
@@ -137,25 +137,6 @@ function failureMessage(node: ChildRunNode, set: ChildSet): string {
   }
   const listed = bad.map(({ index, outcome }) => `item ${index} (${outcome.runId}) ${what(outcome)}`).join('; ');
   return clipText(`map '${node.id}': ${bad.length} of ${set.items.length} children did not complete (tolerate ${node.tolerate}): ${listed}`, 4000);
-}
-
-/** A ChildRunSettled folded into its set (a new set; the maps it changes are copied). Pure. */
-export function settleChild(set: ChildSet, data: ChildRunSettledData): ChildSet {
-  const outcome: ChildOutcome = { runId: data.childRunId, status: data.status, output: data.output, ...(data.error === undefined ? {} : { error: data.error }) };
-  return {
-    ...set,
-    settled: { ...set.settled, [data.index]: outcome },
-    running: set.running - 1,
-    failed: set.failed + (data.status === 'completed' ? 0 : 1),
-    settledCount: set.settledCount + 1,
-  };
-}
-
-/** A ChildRunStarted folded into its set. Pure. */
-export function startChild(set: ChildSet, index: number, childRunId: string): ChildSet {
-  const next: ChildSet = { ...set, started: { ...set.started, [index]: childRunId }, running: set.running + 1 };
-  next.next = nextUnstarted(next, index);
-  return next;
 }
 
 /**

@@ -214,7 +214,7 @@ function childSteps(state: RunState, node: ChildRunNode, attempt: number, stoppi
   const set = state.children[node.id];
   if (set === undefined || set.attempt !== attempt) throw new TypeError(`node '${node.id}' runs attempt ${attempt} without its children`);
   const ref = (index: number) => ({ nodeId: node.id, attempt, index, childRunId: set.started[index] as string });
-  const inFlight = Object.keys(set.started).map(Number).filter((index) => set.settled[index] === undefined);
+  const inFlight = Object.keys(set.inFlight).map(Number);
   if (stopping || isFailing(node, set)) {
     if (inFlight.length > 0) return inFlight.map((index) => ({ kind: 'cancel_child', ...ref(index) }));
     if (stopping) return [{ kind: 'stop_group', nodeId: node.id, attempt }];

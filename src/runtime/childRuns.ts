@@ -318,7 +318,7 @@ export async function cancelTree(store: EventStore, runId: string, reason: strin
 export function unsettledChildren(state: RunState): string[] {
   const out: string[] = [];
   for (const set of Object.values(state.children)) {
-    for (const [index, runId] of Object.entries(set.started)) if (set.settled[Number(index)] === undefined) out.push(runId);
+    out.push(...Object.values(set.inFlight));
   }
   return out;
 }
