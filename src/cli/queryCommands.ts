@@ -14,6 +14,7 @@ import { publicApproval } from './gateCommands.js';
 import { markGates } from './gateMarks.js';
 import type { MarkedGate } from './gateMarks.js';
 import { formatFields, formatTable, oneLine } from './output.js';
+import { followLog } from './followCommand.js';
 
 const RUN_STATUSES: readonly RunStatus[] = ['running', 'paused', 'completed', 'failed', 'cancelled'];
 
@@ -90,11 +91,16 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
     }),
   );
 
-  const log = program.command('log').description("a run's events in order (the source of truth)").argument('<runId>', 'the run');
-  withExamples(log, ['cantbook log 7f1c2a9e-…', 'cantbook log 7f1c2a9e-… --json | jq ".[].type"']);
+  const log = program
+    .command('log')
+    .description("a run's events in order (the source of truth)")
+    .argument('<runId>', 'the run')
+    .option('-f, --follow', 'keep printing events as they are appended, until the run ends or waits for a human (--json: one event per line)');
+  withExamples(log, ['cantbook log 7f1c2a9e-…', 'cantbook log 7f1c2a9e-… --json | jq ".[].type"', 'cantbook log 7f1c2a9e-… --follow']);
   log.action(
     bind(async (ctx, cmd) => {
       const runId = cmd.processedArgs[0] as string;
+      if (cmd.opts<{ follow?: boolean }>().follow === true) return followLog(ctx, runId);
       const events = await ctx.withReadStore((store) => readRunEvents(store, runId));
       if (events.length === 0) throw runNotFound(runId);
       ctx.out.data(events);

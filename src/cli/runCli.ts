@@ -15,6 +15,8 @@ import { registerGateCommands } from './gateCommands.js';
 import { registerInspect } from './inspectCommand.js';
 import { createOutput } from './output.js';
 import { registerQueryCommands } from './queryCommands.js';
+import { registerWatch } from './followCommand.js';
+import { registerCompletion } from './completionCommand.js';
 import { registerRunCommands } from './runCommands.js';
 import { registerUi } from './uiCommand.js';
 import { registerValidate } from './validateCommand.js';
@@ -68,10 +70,12 @@ export function createProgram(bind: BindAction, environment: Pick<CliEnvironment
   registerControlCommands(program, bind);
   registerWorker(program, bind);
   registerQueryCommands(program, bind);
+  registerWatch(program, bind);
   registerVerify(program, bind);
   registerExport(program, bind);
   registerInspect(program, bind);
   registerUi(program, bind);
+  registerCompletion(program, bind);
   return program;
 }
 
