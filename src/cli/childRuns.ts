@@ -164,8 +164,14 @@ export function orderRunTree(rows: readonly RunRow[]): RunTreeLine[] {
   for (const row of rows) {
     const parent = row.parentRunId;
     if (parent === null || parent === row.runId || !listed.has(parent)) roots.push(row);
-    else children.set(parent, [...(children.get(parent) ?? []), row]);
+    else {
+      const siblings = children.get(parent);
+      if (siblings === undefined) children.set(parent, [row]);
+      else siblings.push(row);
+    }
   }
+  // Children in the order they started, whatever order the runs are listed in (newest first, say); ties keep the listing's.
+  for (const siblings of children.values()) siblings.sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt));
   const lines: RunTreeLine[] = [];
   const placed = new Set<string>();
   const walk = (row: RunRow, depth: number, prefix: string, indent: string): void => {

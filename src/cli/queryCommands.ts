@@ -4,10 +4,11 @@
 import { Option } from 'commander';
 import type { Command } from 'commander';
 import { getRun, listRuns, readRunEvents } from '../index.js';
-import type { RunEvent, RunStatus } from '../index.js';
+import { parseDuration } from '../index.js';
+import type { ListRunsFilter, RunEvent, RunStatus } from '../index.js';
 import { describePlace, mapNodeIdsOfLog, orderRunTree, readRunFamily } from './childRuns.js';
 import type { ChildRunView, ParentRunView } from './childRuns.js';
-import { runNotFound } from './cliErrors.js';
+import { runNotFound, usageError } from './cliErrors.js';
 import type { BindAction } from './commandKit.js';
 import { withExamples } from './commandKit.js';
 import { publicApproval } from './gateCommands.js';
@@ -26,15 +27,24 @@ const RUN_STATUSES: readonly RunStatus[] = ['running', 'paused', 'completed', 'f
 export function registerQueryCommands(program: Command, bind: BindAction): void {
   const runs = program
     .command('runs')
-    .description('list runs, oldest first, child runs under their parent')
-    .addOption(new Option('--status <status>', 'only runs with this status').choices(RUN_STATUSES));
-  withExamples(runs, ['cantbook runs', 'cantbook runs --status paused', 'cantbook runs --status failed --json']);
+    .description('list runs, newest first, child runs under their parent')
+    .addOption(new Option('--status <status>', 'only runs with this status').choices(RUN_STATUSES))
+    .option('--playbook <name>', "only runs of the playbook with this name (its `name:`)")
+    .option('--since <when>', 'only runs started since then: an ISO-8601 time, or a duration back from now (30m, 2h, 7d)')
+    .option('--limit <n>', 'at most this many runs, the newest', positiveInteger('--limit'));
+  withExamples(runs, ['cantbook runs', 'cantbook runs --status paused', 'cantbook runs --playbook release --since 7d --limit 20', 'cantbook runs --status failed --json']);
   runs.action(
     bind(async (ctx, cmd) => {
-      const { status } = cmd.opts<{ status?: RunStatus }>();
-      const rows = await ctx.withReadStore((store) => listRuns(store, status === undefined ? {} : { status }));
+      const opts = cmd.opts<{ status?: RunStatus; playbook?: string; since?: string; limit?: number }>();
+      const filter: ListRunsFilter = { newestFirst: true };
+      if (opts.status !== undefined) filter.status = opts.status;
+      if (opts.playbook !== undefined) filter.playbookName = opts.playbook;
+      if (opts.since !== undefined) filter.startedSince = sinceOf(opts.since, new Date());
+      if (opts.limit !== undefined) filter.limit = opts.limit;
+      const rows = await ctx.withReadStore((store) => listRuns(store, filter));
       ctx.out.data(rows);
-      if (rows.length === 0) ctx.out.line(status === undefined ? 'no runs' : `no ${status} runs`);
+      const { status } = opts;
+      if (rows.length === 0) ctx.out.line(Object.keys(filter).length === 1 ? 'no runs' : status === undefined ? 'no runs match' : `no ${status} runs match`);
       else {
         ctx.out.line(
           formatTable(
@@ -109,6 +119,26 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
       return 0;
     }),
   );
+}
+
+/** A commander parser for an option that takes a positive integer (E_USAGE otherwise). */
+function positiveInteger(flag: string): (value: string) => number {
+  return (value) => {
+    if (!/^[1-9][0-9]*$/.test(value)) throw usageError(`${flag} must be a positive integer, got '${value}'`);
+    return Number(value);
+  };
+}
+
+/**
+ * `--since`: an ISO-8601 time as it is (normalised), or a duration (`30m`,
+ * `2h`, `7d`) back from `now`. E_USAGE for anything else. Pure.
+ */
+export function sinceOf(value: string, now: Date): string {
+  const duration = parseDuration(value);
+  if (duration !== null) return new Date(now.getTime() - duration).toISOString();
+  const at = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(at)) throw usageError(`--since must be an ISO-8601 time (2026-12-01, 2026-12-01T09:00:00Z) or a duration back from now (30m, 2h, 7d), got '${value}'`);
+  return new Date(at).toISOString();
 }
 
 /** `<runId> (node implement_all, item 2) · epic · paused`: the `parent` line of `show`. Pure. */

@@ -104,6 +104,14 @@ export interface ListRunsFilter {
   status?: RunStatus;
   /** Only the child runs this run started (`RunRow.parentRunId`, by an index). */
   parentRunId?: string;
+  /** Only runs of the playbook with this `name`. */
+  playbookName?: string;
+  /** Only runs started at or after this ISO-8601 time. */
+  startedSince?: string;
+  /** Newest first (by `startedAt`, then id, both descending); default oldest first. */
+  newestFirst?: boolean;
+  /** At most this many runs (a positive integer), the first ones in the order asked for. */
+  limit?: number;
 }
 
 export interface ListApprovalsFilter {

@@ -12,7 +12,7 @@ import { chainEvents, GENESIS_HASH } from '../events/hashChain.js';
 import type { RunEvent } from '../events/types.js';
 import type { ApprovalRow, ApprovalStatus, RunChanges, RunRow, RunStatus } from '../projections/types.js';
 import { appendMayWakeWorkers, callListeners } from './eventStore.js';
-import { addMs, approvalParams, bindingValue, claimRequest, concurrentUpdate, groupByRun, leaseLost, leaseRequest, runParams, storedEvent, validateAppend } from './storeRows.js';
+import { addMs, approvalParams, bindingValue, claimRequest, concurrentUpdate, groupByRun, leaseLost, leaseRequest, limitOf, runParams, storedEvent, validateAppend } from './storeRows.js';
 import type { AcquireLeaseRequest, AppendRequest, ClaimRunsRequest, EventStore, Lease, ListApprovalsFilter, ListRunsFilter } from './eventStore.js';
 
 /**
@@ -765,14 +765,29 @@ class PostgresEventStore implements EventStore {
       params.push(filter.status);
       conditions.push(`r.status = $${params.length}`);
     }
+    if (filter.playbookName !== undefined) {
+      params.push(filter.playbookName);
+      conditions.push(`r.playbook_name = $${params.length}`);
+    }
+    if (filter.startedSince !== undefined) {
+      params.push(filter.startedSince);
+      conditions.push(`r.started_at >= $${params.length}`);
+    }
     const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
+    const order = filter.newestFirst === true ? 'r.started_at DESC, r.run_id DESC' : 'r.started_at, r.run_id';
+    const limit = limitOf(filter.limit);
+    if (limit !== undefined) params.push(String(limit));
+    const bounded = limit === undefined ? '' : ` LIMIT $${params.length}`;
+    // The runs listed, as a relation the keys are joined to (a limit picks them first).
+    const runs = limit === undefined ? `${this.q}runs r` : `(SELECT r.run_id FROM ${this.q}runs r ${where} ORDER BY ${order}${bounded}) r`;
+    const keyWhere = limit === undefined ? where : '';
     // Three queries whatever the number of runs, in one snapshot.
     const read = await this.snapshot('list runs', async (c) => ({
-      rows: (await c.query<RunDbRow>(named(`SELECT ${RUN_COLUMNS} FROM ${this.q}runs r ${where} ORDER BY started_at, run_id`, params))).rows,
+      rows: (await c.query<RunDbRow>(named(`SELECT ${RUN_COLUMNS} FROM ${this.q}runs r ${where} ORDER BY ${order}${bounded}`, params))).rows,
       bindings: (await c.query<KeyDbRow<string>>(
-        `SELECT b.run_id, b.key, b.value FROM ${this.q}run_bindings b JOIN ${this.q}runs r ON r.run_id = b.run_id ${where} ORDER BY b.ord`, params)).rows,
+        `SELECT b.run_id, b.key, b.value FROM ${this.q}run_bindings b JOIN ${runs} ON r.run_id = b.run_id ${keyWhere} ORDER BY b.ord`, params)).rows,
       attempts: (await c.query<KeyDbRow<number>>(
-        `SELECT a.run_id, a.node_id AS key, a.attempts AS value FROM ${this.q}run_attempts a JOIN ${this.q}runs r ON r.run_id = a.run_id ${where} ORDER BY a.ord`, params)).rows,
+        `SELECT a.run_id, a.node_id AS key, a.attempts AS value FROM ${this.q}run_attempts a JOIN ${runs} ON r.run_id = a.run_id ${keyWhere} ORDER BY a.ord`, params)).rows,
     }));
     const bindings = groupByRun(read.bindings, (row) => row.run_id);
     const attempts = groupByRun(read.attempts, (row) => row.run_id);

@@ -11,7 +11,7 @@ import { chainEvents, GENESIS_HASH } from '../events/hashChain.js';
 import type { RunEvent } from '../events/types.js';
 import type { ApprovalRow, ApprovalStatus, RunChanges, RunRow, RunStatus } from '../projections/types.js';
 import { appendMayWakeWorkers, callListeners } from './eventStore.js';
-import { addMs, approvalParams, bindingValue, claimRequest, concurrentUpdate, groupByRun, leaseLost, leaseRequest, runParams, storedEvent, validateAppend } from './storeRows.js';
+import { addMs, approvalParams, bindingValue, claimRequest, concurrentUpdate, groupByRun, leaseLost, leaseRequest, limitOf, runParams, storedEvent, validateAppend } from './storeRows.js';
 import type { AcquireLeaseRequest, AppendRequest, ClaimRunsRequest, EventStore, Lease, ListApprovalsFilter, ListRunsFilter } from './eventStore.js';
 
 /** An append waiting for its commit, and what became of it. */
@@ -788,10 +788,21 @@ class SqliteEventStore implements EventStore {
       conditions.push('r.status = ?');
       params.push(filter.status);
     }
+    if (filter.playbookName !== undefined) {
+      conditions.push('r.playbook_name = ?');
+      params.push(filter.playbookName);
+    }
+    if (filter.startedSince !== undefined) {
+      conditions.push('r.started_at >= ?');
+      params.push(filter.startedSince);
+    }
+    const order = filter.newestFirst === true ? 'started_at DESC, run_id DESC' : 'started_at, run_id';
+    const limit = limitOf(filter.limit);
+    if (limit !== undefined) params.push(String(limit));
     // Three queries whatever the number of runs: rows, then every key of those runs.
     const read = this.guard('list runs', () =>
       this.readTx(() => {
-        const statements = this.runListStatements(conditions);
+        const statements = this.runListStatements(conditions, order, limit !== undefined);
         return { rows: statements.rows.all(...params), bindings: statements.bindings.all(...params), attempts: statements.attempts.all(...params) };
       }),
     );
@@ -800,21 +811,30 @@ class SqliteEventStore implements EventStore {
     return read.rows.map((row) => this.toRun(row, bindings.get(row[0]), attempts.get(row[0])));
   }
 
-  /** listRuns' three statements for runs `r` meeting every condition (all runs for none), prepared once per shape. */
-  private runListStatements(conditions: readonly string[]): RunListStatements {
+  /**
+   * listRuns' three statements for runs `r` meeting every condition (all runs
+   * for none), in `order`, the first `?` of them when `limited`; prepared once
+   * per shape.
+   */
+  private runListStatements(conditions: readonly string[], order: string, limited: boolean): RunListStatements {
     const where = conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
-    let statements = this.runLists.get(where);
+    const shape = `${where} ${order} ${limited}`;
+    let statements = this.runLists.get(shape);
     if (statements === undefined) {
-      // Without a condition the keys need no join: every key of every run.
-      const keysOf = (table: string, columns: string) => where === ''
-        ? `SELECT run_id, ${columns} FROM ${table} ORDER BY rowid`
-        : `SELECT k.run_id, ${columns} FROM ${table} k JOIN runs r ON r.run_id = k.run_id ${where} ORDER BY k.rowid`;
+      const selected = `SELECT r.run_id FROM runs r ${where} ORDER BY ${order}${limited ? ' LIMIT ?' : ''}`;
+      // Without a condition or a limit the keys need no join: every key of every run.
+      const keysOf = (table: string, columns: string) =>
+        limited
+          ? `SELECT k.run_id, ${columns} FROM ${table} k WHERE k.run_id IN (${selected}) ORDER BY k.rowid`
+          : where === ''
+            ? `SELECT run_id, ${columns} FROM ${table} ORDER BY rowid`
+            : `SELECT k.run_id, ${columns} FROM ${table} k JOIN runs r ON r.run_id = k.run_id ${where} ORDER BY k.rowid`;
       statements = {
-        rows: this.db.prepare<string[], RunTuple>(`SELECT ${RUN_COLUMNS} FROM runs r ${where} ORDER BY started_at, run_id`).raw(),
+        rows: this.db.prepare<string[], RunTuple>(`SELECT ${RUN_COLUMNS} FROM runs r ${where} ORDER BY ${order}${limited ? ' LIMIT ?' : ''}`).raw(),
         bindings: this.db.prepare<string[], KeyTuple<string>>(keysOf('run_bindings', 'key, value')).raw(),
         attempts: this.db.prepare<string[], KeyTuple<number>>(keysOf('run_attempts', 'node_id, attempts')).raw(),
       };
-      this.runLists.set(where, statements);
+      this.runLists.set(shape, statements);
     }
     return statements;
   }

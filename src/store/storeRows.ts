@@ -138,3 +138,10 @@ export function groupByRun<R>(rows: readonly R[], runOf: (row: R) => string): Ma
   }
   return byRun;
 }
+
+/** A listRuns limit: undefined for none, else a positive integer (TypeError otherwise: a programmer error). */
+export function limitOf(limit: number | undefined): number | undefined {
+  if (limit === undefined) return undefined;
+  if (!Number.isInteger(limit) || limit < 1) throw new TypeError(`listRuns: limit must be a positive integer, got ${String(limit)}`);
+  return limit;
+}

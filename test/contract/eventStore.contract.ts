@@ -654,6 +654,20 @@ export function describeEventStoreContract(name: string, open: () => Promise<Con
         expect((await store.listRuns({ status: 'completed' })).map((r) => r.runId)).toEqual(['run-p.implement_all.1.1']);
       });
 
+      it('lists by playbook and start time, newest first, and at most a limit of runs, keys included', async () => {
+        const first = await commit(store, startRun('run-a', { at: at(0), context: { n: 1 } }));
+        const second = await commit(store, startRun('run-b', { at: at(hour), context: { n: 2 } }));
+        const third = await commit(store, startRun('run-c', { at: at(2 * hour), context: { n: 3 } }));
+        expect(await store.listRuns({ newestFirst: true })).toEqual([third, second, first]);
+        expect(await store.listRuns({ newestFirst: true, limit: 2 })).toEqual([third, second]);
+        expect(await store.listRuns({ limit: 1 })).toEqual([first]);
+        expect(await store.listRuns({ startedSince: at(hour) })).toEqual([second, third]);
+        expect(await store.listRuns({ startedSince: at(hour), newestFirst: true, limit: 1 })).toEqual([third]);
+        expect(await store.listRuns({ playbookName: first.playbookName, status: 'running', limit: 5 })).toEqual([first, second, third]);
+        expect(await store.listRuns({ playbookName: 'no-such-playbook' })).toEqual([]);
+        await expect(store.listRuns({ limit: 0 })).rejects.toThrow(TypeError);
+      });
+
       it('a rebuild keeps a child\'s parent; a child whose rows are removed is no longer listed', async () => {
         await commit(store, startRun('run-p', { at: at(0) }));
         const child = await commit(store, startRun('run-c', { at: at(1000), parent: childOf('run-p', 0) }));

@@ -118,7 +118,7 @@ beforeAll(async () => {
     ],
   });
   await writeRun(store, PLAN, { name: 'rcasd', source: CHILD('rcasd'), start: 3, status: 'completed', currentNode: null, parent: { nodeId: 'plan', attempt: 1, index: 0 } });
-  // The second item's child started first: the tree follows the listing (oldest first), show the parent's order.
+  // The second item's child started first: the tree lists children in the order they started, show in the parent's order.
   await writeRun(store, ITEM1, { name: 'ivtr', source: CHILD('ivtr'), start: 14, status: 'paused', currentNode: 'approval', parent: { nodeId: 'implement_all', attempt: 1, index: 1 } });
   await writeRun(store, ITEM0, { name: 'ivtr', source: CHILD('ivtr'), start: 15, status: 'completed', currentNode: null, parent: { nodeId: 'implement_all', attempt: 1, index: 0 } });
   await writeRun(store, OTHER, { name: 'release', source: CHILD('release'), start: 30, status: 'completed', currentNode: null });
@@ -140,18 +140,29 @@ async function json<T>(...argv: string[]): Promise<T> {
 }
 
 describe('cantbook runs', () => {
-  it('draws child runs under their parent, oldest first, and other roots after', async () => {
+  it('lists the newest root first, each with its children under it in the order they started', async () => {
     const result = await cli('runs');
     expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
     const lines = result.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^RUN +PLAYBOOK +STATUS +NODE +STARTED +UPDATED$/);
     expect(lines.slice(1).map((line) => line.split(/ {2,}/).slice(0, 4))).toEqual([
+      [OTHER, 'release', 'completed', '-'],
       [ROOT, 'epic', 'running', 'implement_all'],
       [`├─ ${PLAN}`, 'rcasd', 'completed', '-'],
       [`├─ ${ITEM1}`, 'ivtr', 'paused', 'approval'],
       [`└─ ${ITEM0}`, 'ivtr', 'completed', '-'],
-      [OTHER, 'release', 'completed', '-'],
     ]);
+  });
+
+  it('--limit keeps the newest runs; --playbook and --since filter; bad values are E_USAGE', async () => {
+    const ids = async (...argv: string[]) => (await json<{ runId: string }[]>('runs', ...argv)).map((r) => r.runId);
+    expect(await ids('--limit', '2')).toEqual([OTHER, ITEM0]);
+    expect(await ids('--playbook', 'ivtr')).toEqual([ITEM0, ITEM1]);
+    expect(await ids('--since', at(15))).toEqual([OTHER, ITEM0]);
+    expect(await ids('--playbook', 'ivtr', '--status', 'paused')).toEqual([ITEM1]);
+    expect((await cli('runs', '--limit', '0')).code).toBe(64);
+    expect((await cli('runs', '--since', 'last tuesday')).code).toBe(64);
+    expect((await cli('runs', '--playbook', 'nothing')).stdout).toBe('no runs match\n');
   });
 
   it('a filter that leaves the parent out shows its child at the top level', async () => {
@@ -162,11 +173,11 @@ describe('cantbook runs', () => {
   it('--json: the rows in listing order, each with its parentRunId', async () => {
     const rows = await json<{ runId: string; parentRunId: string | null }[]>('runs');
     expect(rows.map((r) => [r.runId, r.parentRunId])).toEqual([
-      [ROOT, null],
-      [PLAN, ROOT],
-      [ITEM1, ROOT],
-      [ITEM0, ROOT],
       [OTHER, null],
+      [ITEM0, ROOT],
+      [ITEM1, ROOT],
+      [PLAN, ROOT],
+      [ROOT, null],
     ]);
   });
 });
