@@ -8,6 +8,7 @@ import type { BindAction } from './commandKit.js';
 import { bounded, withExamples } from './commandKit.js';
 import { oneLine } from './output.js';
 import { playbookOfRun } from './playbookFile.js';
+import { resolveRunId } from './runIds.js';
 import { printResult, withAnchor } from './runResult.js';
 import { AGENT_HELP, resolvedOnUse } from './runCommands.js';
 import { withDriver } from './shutdown.js';
@@ -34,16 +35,15 @@ export function registerControlCommands(program: Command, bind: BindAction): voi
   withExamples(cancel, ['cantbook cancel 7f1c2a9e-… --reason "superseded by 1.2.1" --by alice', 'cantbook cancel 7f1c2a9e-… --reason "wrong inputs" --json']);
   cancel.action(
     bind(async (ctx, cmd) => {
-      const runId = cmd.processedArgs[0] as string;
       const opts = cmd.opts<{ reason: string; by?: string }>();
       const by = opts.by?.trim();
-      const { result, driver } = await ctx.withStore(async (store) => {
-        if ((await store.getRun(runId)) === null) throw runNotFound(runId);
+      const { result, driver, runId } = await ctx.withStore(async (store) => {
+        const runId = await resolveRunId(store, cmd.processedArgs[0] as string);
         // Read before cancelling: the driver releases its lease once it stopped.
         const lease = await store.getLease(runId);
         const live = lease !== null && Date.parse(lease.expiresAt) > Date.now() ? lease.owner : undefined;
         const cancelled = await cancelRun({ store, runId, reason: opts.reason.trim(), ...(by === undefined ? {} : { by }) });
-        return { result: await withAnchor(store, cancelled), driver: live };
+        return { result: await withAnchor(store, cancelled), driver: live, runId };
       });
       ctx.out.line(`✓ cancelled run ${runId}${by === undefined ? '' : ` as ${by}`}: ${oneLine(opts.reason, 200)}`);
       if (driver !== undefined) ctx.out.line(`  '${driver}' drives it: it stops the run's attempts at its next lease renewal`);
@@ -68,9 +68,9 @@ export function registerControlCommands(program: Command, bind: BindAction): voi
   withExamples(retry, ['cantbook retry 7f1c2a9e-…', 'cantbook retry 7f1c2a9e-… --by alice --reason "flaky network" --json']);
   retry.action(
     bind(async (ctx, cmd) => {
-      const runId = cmd.processedArgs[0] as string;
       const opts = cmd.opts<{ by?: string; reason?: string; agent?: string }>();
       return withDriver(ctx, opts.agent, async (store, host) => {
+        const runId = await resolveRunId(store, cmd.processedArgs[0] as string);
         const row = await store.getRun(runId);
         if (row === null) throw runNotFound(runId);
         const definition = await playbookOfRun(store, runId);

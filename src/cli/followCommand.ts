@@ -12,6 +12,7 @@ import { mapNodeIdsOfLog } from './childRuns.js';
 import { runNotFound } from './cliErrors.js';
 import type { BindAction } from './commandKit.js';
 import { withExamples } from './commandKit.js';
+import { resolveRunId } from './runIds.js';
 import { summarize } from './queryCommands.js';
 
 /** How often the log is read again while the run moves. */
@@ -33,8 +34,9 @@ export function registerWatch(program: Command, bind: BindAction): void {
  * nothing more was appended. Exit code 0; E_RUN_NOT_FOUND for a run that
  * does not exist.
  */
-export async function followLog(ctx: CliContext, runId: string): Promise<number> {
+export async function followLog(ctx: CliContext, given: string): Promise<number> {
   return ctx.withReadStore(async (store) => {
+    const runId = await resolveRunId(store, given);
     let seq = 0;
     let maps: ReadonlySet<string> | null = null;
     for (;;) {

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { replayInspection, replayRun } from '../index.js';
 import type { BindAction } from './commandKit.js';
+import { resolveRunId } from './runIds.js';
 import { withExamples } from './commandKit.js';
 import { parseInspectorUrl, sendInspectionRecords } from './inspectionSocket.js';
 
@@ -29,14 +30,14 @@ export function registerInspect(program: Command, bind: BindAction): void {
   ]);
   command.action(
     bind(async (ctx, cmd) => {
-      const runId = cmd.processedArgs[0] as string;
       const opts = cmd.opts<{ ws?: string; sessionId?: string }>();
       const url = opts.ws === undefined ? undefined : parseInspectorUrl(opts.ws);
-      const sessionId = opts.sessionId ?? runId;
-      const records = await ctx.withReadStore(async (store) => {
+      const { records, runId } = await ctx.withReadStore(async (store) => {
+        const runId = await resolveRunId(store, cmd.processedArgs[0] as string);
         const replay = await replayRun(store, runId);
-        return replayInspection(replay.machine, replay.events, { sessionId });
+        return { records: replayInspection(replay.machine, replay.events, { sessionId: opts.sessionId ?? runId }), runId };
       });
+      const sessionId = opts.sessionId ?? runId;
       if (url === undefined) {
         ctx.out.data({ runId, sessionId, records });
         if (!ctx.out.json) ctx.out.stdout.write(records.map((record) => `${JSON.stringify(record)}\n`).join(''));

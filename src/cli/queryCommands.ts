@@ -16,6 +16,7 @@ import { markGates } from './gateMarks.js';
 import type { MarkedGate } from './gateMarks.js';
 import { formatFields, formatTable, oneLine } from './output.js';
 import { followLog } from './followCommand.js';
+import { resolveRunId } from './runIds.js';
 
 const RUN_STATUSES: readonly RunStatus[] = ['running', 'paused', 'completed', 'failed', 'cancelled'];
 
@@ -61,8 +62,8 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
   withExamples(show, ['cantbook show 7f1c2a9e-…', 'cantbook show 7f1c2a9e-… --json']);
   show.action(
     bind(async (ctx, cmd) => {
-      const runId = cmd.processedArgs[0] as string;
       const { row, approvals, family } = await ctx.withReadStore(async (store) => {
+        const runId = await resolveRunId(store, cmd.processedArgs[0] as string);
         const found = await getRun(store, runId);
         if (found === null) throw runNotFound(runId);
         // Escalations and auto-passes are marked in the log, not in the approvals row.
@@ -109,10 +110,10 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
   withExamples(log, ['cantbook log 7f1c2a9e-…', 'cantbook log 7f1c2a9e-… --json | jq ".[].type"', 'cantbook log 7f1c2a9e-… --follow']);
   log.action(
     bind(async (ctx, cmd) => {
-      const runId = cmd.processedArgs[0] as string;
-      if (cmd.opts<{ follow?: boolean }>().follow === true) return followLog(ctx, runId);
-      const events = await ctx.withReadStore((store) => readRunEvents(store, runId));
-      if (events.length === 0) throw runNotFound(runId);
+      const given = cmd.processedArgs[0] as string;
+      if (cmd.opts<{ follow?: boolean }>().follow === true) return followLog(ctx, given);
+      const events = await ctx.withReadStore(async (store) => readRunEvents(store, await resolveRunId(store, given)));
+      if (events.length === 0) throw runNotFound(given);
       ctx.out.data(events);
       const maps = mapNodeIdsOfLog(events);
       ctx.out.line(formatTable(['SEQ', 'AT', 'TYPE', 'DETAILS'], events.map((event) => [String(event.seq), event.at, event.type, summarize(event, maps)])));

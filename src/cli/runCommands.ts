@@ -8,11 +8,12 @@ import { resolve } from 'node:path';
 import { checkInputs, createFileResolver, E_RUN_ACTIVE, E_RUN_INTERRUPTED, executePlaybook, hasCode, listRuns, parsePlaybook, pinPlaybookTree, recoverRun, resumeRun, sweepExpiredApprovals } from '../index.js';
 import type { AgentDispatcher, PlaybookResult } from '../index.js';
 import type { CliContext } from './cliContext.js';
-import { describeError, runNotFound } from './cliErrors.js';
+import { describeError } from './cliErrors.js';
 import type { BindAction } from './commandKit.js';
 import { collect, withExamples } from './commandKit.js';
 import { playbookOfRun, readInputs, readPlaybookFile } from './playbookFile.js';
 import { printResult, withAnchor } from './runResult.js';
+import { resolveRunId } from './runIds.js';
 import { withDriver } from './shutdown.js';
 
 /** The --agent option's help, shared by every command that dispatches. */
@@ -81,10 +82,9 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
   withExamples(resume, ['cantbook resume 7f1c2a9e-…', 'cantbook resume 7f1c2a9e-… --json']);
   resume.action(
     bind(async (ctx, cmd) => {
-      const runId = cmd.processedArgs[0] as string;
       const opts = cmd.opts<{ agent?: string }>();
       return withDriver(ctx, opts.agent, async (store, host) => {
-        if ((await store.getRun(runId)) === null) throw runNotFound(runId);
+        const runId = await resolveRunId(store, cmd.processedArgs[0] as string);
         const definition = await playbookOfRun(store, runId);
         // A run that cannot resume (gate pending, rejected or already resumed) is refused by resumeRun before it
         // dispatches anything, so the agent is resolved up front only when the gate is approved and not yet resumed.

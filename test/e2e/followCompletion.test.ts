@@ -82,6 +82,26 @@ describe('cantbook watch and log --follow', () => {
   });
 });
 
+describe('run ids by a unique start (SPEC §7)', () => {
+  it('show, log and watch take any start of an id that names one run; a shared start is refused with the runs it names', async () => {
+    writeFileSync(cli.path('quick.cantbook'), `version: "1.0"\nname: quick\nnodes:\n  - { id: only, type: deterministic, command: "${process.execPath}", args: ["-e", ""] }\n`);
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) ids.push((JSON.parse((await cli.run(['--db', 'ids.db', 'run', 'quick.cantbook', '--json'])).stdout) as { runId: string }).runId);
+    const [first, second] = ids as [string, string];
+    let shared = 0;
+    while (first[shared] === second[shared]) shared += 1;
+    const unique = first.slice(0, shared + 1);
+    expect((await cli.json<{ runId: string }>(['--db', 'ids.db', 'show', unique])).runId).toBe(first);
+    expect((await cli.json<{ runId: string }[]>(['--db', 'ids.db', 'log', unique]))[0]?.runId).toBe(first);
+    const watched = await cli.run(['--db', 'ids.db', 'watch', unique]);
+    expect(watched.stdout.trimEnd().split('\n').at(-1)).toBe(`✔ run ${first} completed`);
+    const ambiguous = await cli.run(['--db', 'ids.db', 'show', first.slice(0, shared)]);
+    expect(ambiguous.code).toBe(64);
+    expect(ambiguous.stderr).toContain(`is the start of 2 run ids (${[first, second].sort().join(', ')}); give more of the id`);
+    expect((await cli.run(['--db', 'ids.db', 'show', 'zzzz'])).code).toBe(67);
+  });
+});
+
 describe('cantbook completion', () => {
   /** What `_cantbook` offers for a command line (the last word is the one being completed). */
   async function complete(...words: string[]): Promise<string[]> {
