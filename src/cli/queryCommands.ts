@@ -45,7 +45,8 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
       const rows = await ctx.withReadStore((store) => listRuns(store, filter));
       ctx.out.data(rows);
       const { status } = opts;
-      if (rows.length === 0) ctx.out.line(Object.keys(filter).length === 1 ? 'no runs' : status === undefined ? 'no runs match' : `no ${status} runs match`);
+      const narrowed = Object.keys(filter).some((key) => key !== 'newestFirst');
+      if (rows.length === 0) ctx.out.line(!narrowed ? 'no runs' : status === undefined ? 'no runs match' : `no ${status} runs match`);
       else {
         ctx.out.line(
           formatTable(

@@ -7,8 +7,10 @@
 import { canonicalJson } from '../events/canonicalJson.js';
 import type { RunContext, RunEvent } from '../events/types.js';
 import { clipText } from '../playbook/describeValue.js';
+import { mapItemsPath } from '../playbook/graphIssues.js';
 import { renderTemplate } from '../playbook/templates.js';
 import type { ChildRunNode, MapNode, PlaybookNode } from '../playbook/types.js';
+import { readPath } from './branching.js';
 import type { PlaybookModel } from './playbookModel.js';
 import { contextOf, readContext } from './runState.js';
 import type { ChildOutcome, ChildSet, RunState } from './runState.js';
@@ -27,30 +29,20 @@ export function childRunIdOf(parentRunId: string, nodeId: string, attempt: numbe
   return `${parentRunId}.${nodeId}.${attempt}.${index}`;
 }
 
-/** `{{path}}` and nothing else: the only form a map's `items` takes (the parser refuses others). */
-const singlePlaceholder = /^\{\{\s*([^{}]*?)\s*\}\}$/;
-
 /**
  * A map's items as its node sees them now: the list its `items` template
- * names (`{{inputs.x}}` reads the inputs, anything else the context), or why
- * it is not one. Pure.
+ * names (`{{inputs.x}}` reads the inputs, anything else the context; the
+ * parser's own reading of the template, `mapItemsPath`), or why it is not
+ * one. Pure.
  */
 export function readItems(model: PlaybookModel, state: RunState, node: MapNode): { items: readonly unknown[] } | { error: string } {
-  const path = singlePlaceholder.exec(node.items)?.[1];
-  if (path === undefined || path === '') return { error: `map '${node.id}': items '${node.items}' is not a single {{path}} template` };
-  const value = path.startsWith('inputs.') ? readInputs(state.inputs, path.slice('inputs.'.length)) : readContext(model, state, node.id, path);
+  const where = mapItemsPath(node.items);
+  if (where === null) return { error: `map '${node.id}': items '${node.items}' is not a single {{path}} template` };
+  const path = where.path.join('.');
+  const value = where.source === 'inputs' ? readPath(state.inputs, path) : readContext(model, state, node.id, path);
   if (Array.isArray(value)) return { items: value };
-  const found = value === undefined ? 'nothing' : `${Array.isArray(value) ? 'a list' : value === null ? 'null' : typeof value}`;
+  const found = value === undefined ? 'nothing' : value === null ? 'null' : typeof value;
   return { error: `map '${node.id}': ${node.items} must be a list in the context, found ${found}` };
-}
-
-function readInputs(inputs: RunContext, path: string): unknown {
-  let value: unknown = inputs;
-  for (const key of path.split('.')) {
-    if (value === null || typeof value !== 'object' || !Object.hasOwn(value, key)) return undefined;
-    value = (value as Record<string, unknown>)[key];
-  }
-  return value;
 }
 
 /**

@@ -7,7 +7,7 @@ import { CREDENTIAL_BYTES, digestContext, hashResumeToken, issueResumeToken } fr
 import { FoldError, foldRun, initialRunSnapshot } from '../compiler/foldRun.js';
 import type { RunSnapshot } from '../compiler/foldRun.js';
 import { clipError, nextSteps, runStatusOf } from '../compiler/nextStep.js';
-import type { NextStep } from '../compiler/nextStep.js';
+import type { NextStep, RunStatus } from '../compiler/nextStep.js';
 import { FoldDraft, contextOf } from '../compiler/runState.js';
 import type { GateState, RunError } from '../compiler/runState.js';
 import { attemptTimeoutMs } from '../compiler/playbookModel.js';
@@ -625,7 +625,7 @@ export class RunSession {
     }
     const ids = unsettledChildren(this.snapshot.context);
     const rows = await Promise.all(ids.map((id) => this.store.getRun(id)));
-    if (!rows.some((row) => row !== null && (row.status === 'completed' || row.status === 'failed' || row.status === 'cancelled'))) return false;
+    if (!rows.some((row) => row !== null && hasEnded(row.status))) return false;
     try {
       await this.takeLease();
     } catch (error) {
@@ -646,7 +646,7 @@ export class RunSession {
     if (parent === null || typeof this.snapshot.value === 'string') return;
     // The row is written with the log in one transaction: a parent it shows running has not ended. Its log decides.
     const row = await this.store.getRun(parent.runId);
-    if (row === null || (row.status !== 'completed' && row.status !== 'failed' && row.status !== 'cancelled')) return;
+    if (row === null || !hasEnded(row.status)) return;
     const ended = (await loadRun(this.store, parent.runId)).snapshot.value;
     if (typeof ended !== 'string' || ended === 'idle') return;
     this.record({ type: 'RunCancelled', data: { reason: `its parent run '${parent.runId}' ended (${ended}) without waiting for it` } });
@@ -1179,6 +1179,11 @@ function waitsOnly(step: NextStep): boolean {
 /** A step about a child run (SPEC §12). */
 function isChildStep(step: NextStep): boolean {
   return step.kind === 'start_child' || step.kind === 'await_child' || step.kind === 'cancel_child';
+}
+
+/** A runs row's status that no driver changes any more. */
+function hasEnded(status: RunStatus): boolean {
+  return status === 'completed' || status === 'failed' || status === 'cancelled';
 }
 
 /** A state value in which the run has ended (not `idle`, which has not begun). */
