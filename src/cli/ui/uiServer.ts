@@ -48,6 +48,7 @@ const ASSETS: Readonly<Record<string, { file: string; type: string }>> = {
   '/viewer.js': { file: 'viewer.js', type: 'text/javascript; charset=utf-8' },
   '/viewer.css': { file: 'viewer.css', type: 'text/css; charset=utf-8' },
   '/chart.js': { file: 'chart.js', type: 'text/javascript; charset=utf-8' },
+  '/chart.css': { file: 'chart.css', type: 'text/css; charset=utf-8' },
 };
 
 export interface UiServerOptions {
