@@ -69,6 +69,41 @@ export interface AppendRequest {
    * transient E_STORE_UNAVAILABLE).
    */
   wakeRun?: string;
+  /**
+   * How the run is driven, remembered beside its log (SPEC §7, docs/adr/0010):
+   * written with the first append of a root run (expectedVersion 0) and never
+   * changed after. Not an event, never hashed, never read by the fold or the
+   * machine: host configuration that lets a pasted `approve` or `resume` find
+   * the run's agent. Ignored on any later append (the first one's are kept,
+   * never overwritten), and not written when the append is refused.
+   */
+  settings?: RunSettings;
+  /**
+   * The logs of the attempts whose results these events record (what the agent
+   * or the command wrote to stderr, bounded by the runtime), stored in the same
+   * transaction beside the log (`listAttemptLogs`). Not events: diagnostics,
+   * never hashed or folded. One per (nodeId, attempt); a second write of the
+   * same attempt replaces the first (within one request too: the last one
+   * wins). Not written when the append is refused. A NUL character in `text`
+   * is stored as U+FFFD (PostgreSQL's text cannot hold one).
+   */
+  attemptLogs?: readonly AttemptLog[];
+}
+
+/** What a run remembers of how it was started (ADR 0010). `{}` (no agent) is stored and read back as `{}`. */
+export interface RunSettings {
+  /** The agent spec (`exec:…`, `module:…`, `http:…`) it was started with; never one that carries a credential. */
+  agent?: string;
+}
+
+/** What one attempt of a node wrote to stderr, kept as its log (SPEC §7). */
+export interface AttemptLog {
+  nodeId: string;
+  attempt: number;
+  /** The log's text: its last part, when it was longer than the bound. */
+  text: string;
+  /** How many bytes of the start were dropped to keep it within the bound (0: all of it). */
+  droppedBytes: number;
 }
 
 /** Who may drive a run until when (SPEC §11). `token` is the fencing token: it only grows. */
@@ -131,6 +166,10 @@ export interface ListApprovalsFilter {
  * - `request.playbook`, when given, is stored by sourceHash (`getPlaybookSource`).
  * - `request.wakeRun`, when given, moves that run's `wakeAt` in the same
  *   transaction (see AppendRequest); a refused append wakes nothing.
+ * - `request.settings` (on a run's first append) and `request.attemptLogs` are
+ *   written in the append's transaction, so a refused append writes neither.
+ *   They are kept beside the log, not projected from it: `replaceProjections`
+ *   never touches them.
  * - Reads never see a half-written append.
  * - A store that cannot be opened or read (corrupt file, wrong schema) throws
  *   `E_STORE_UNAVAILABLE` or `E_LOG_CORRUPT`, never a raw driver error.
@@ -149,12 +188,19 @@ export interface EventStore {
   listApprovals(filter?: ListApprovalsFilter): Promise<ApprovalRow[]>;
   /** The exact playbook text stored for a sourceHash, or null. */
   getPlaybookSource(sourceHash: string): Promise<string | null>;
+  /** The settings the run was started with (`AppendRequest.settings`), or null when it has none. */
+  getRunSettings(runId: string): Promise<RunSettings | null>;
+  /** The run's attempt logs, by node id then attempt; only `nodeId`'s when given. */
+  listAttemptLogs(runId: string, filter?: { nodeId?: string }): Promise<(AttemptLog & { runId: string })[]>;
   /** Ids of every run that has events (for verify and rebuild). */
   listRunIds(): Promise<string[]>;
   /**
    * Replaces one run's projection rows (rebuild from events); writes no events.
    * Approvals of the run not in `approvals` are removed; `run = null` removes the
-   * run's rows. A non-null `run` must be the fold of the whole log: if `run.version`
+   * run's projection rows. What is kept beside the log rather than folded from
+   * it is left alone either way: the run's settings and attempt logs (no fold
+   * could write them again), its lease and its playbook text. A non-null `run`
+   * must be the fold of the whole log: if `run.version`
    * is not the stream's current version, nothing is written and it throws
    * `E_CONCURRENT_UPDATE` (an append raced the rebuild).
    */

@@ -12,16 +12,17 @@ import { chainEvents, GENESIS_HASH } from '../events/hashChain.js';
 import type { RunEvent } from '../events/types.js';
 import type { ApprovalRow, ApprovalStatus, RunChanges, RunRow, RunStatus } from '../projections/types.js';
 import { appendMayWakeWorkers, callListeners } from './eventStore.js';
-import { addMs, approvalParams, bindingValue, claimRequest, concurrentUpdate, groupByRun, leaseLost, leaseRequest, limitOf, runParams, storedEvent, validateAppend } from './storeRows.js';
-import type { AcquireLeaseRequest, AppendRequest, ClaimRunsRequest, EventStore, Lease, ListApprovalsFilter, ListRunsFilter } from './eventStore.js';
+import { addMs, approvalParams, attemptLogRows, bindingValue, claimRequest, concurrentUpdate, groupByRun, leaseLost, leaseRequest, limitOf, runParams, storedEvent, validateAppend } from './storeRows.js';
+import type { AcquireLeaseRequest, AppendRequest, AttemptLog, ClaimRunsRequest, EventStore, Lease, ListApprovalsFilter, ListRunsFilter, RunSettings } from './eventStore.js';
 
 /**
  * The schema version this code writes and reads (in `cantbook_meta`). The
  * PostgreSQL schema has its own numbering: it starts at 1 with everything the
  * SQLite schema 4 has (per-key projections, leases, wake times); 2 adds the
- * append function, 3 the parent run of child runs (SQLite's 5).
+ * append function, 3 the parent run of child runs (SQLite's 5), 4 the run
+ * settings and attempt logs kept beside the log (SQLite's 6).
  */
-export const POSTGRES_SCHEMA_VERSION = 3;
+export const POSTGRES_SCHEMA_VERSION = 4;
 
 /** Options of {@link openPostgresStore}. */
 export interface PostgresStoreOptions {
@@ -150,6 +151,34 @@ CREATE TABLE ${q}leases (
   expires_at text    COLLATE "C" NOT NULL
 );
 CREATE INDEX leases_by_expiry ON ${q}leases (expires_at);
+${runSideTablesSql(q)}`;
+}
+
+/**
+ * What is kept beside a run's log (schema 4, SPEC §7, docs/adr/0010): how the
+ * run is driven (`run_settings`, written with its first append, never changed)
+ * and what each attempt wrote to stderr (`attempt_logs`, upserted by attempt).
+ * Neither is history nor a projection (no fold can write them again): only an
+ * append writes them, and replaceProjections leaves them alone, so no foreign
+ * key to `runs` (whose row a rebuild deletes). A column per setting, not one
+ * JSON column: a later setting comes with a migration that says what older
+ * runs have (NULL), and a setting not given is NULL (`{}` reads back as `{}`).
+ * `dropped_bytes` is bigint: a chatty process can drop more than 2 GiB.
+ */
+function runSideTablesSql(q: string): string {
+  return `
+CREATE TABLE ${q}run_settings (
+  run_id text COLLATE "C" PRIMARY KEY,
+  agent  text
+);
+CREATE TABLE ${q}attempt_logs (
+  run_id        text    COLLATE "C" NOT NULL,
+  node_id       text    COLLATE "C" NOT NULL,
+  attempt       integer NOT NULL CHECK (attempt >= 1),
+  text          text    NOT NULL,
+  dropped_bytes bigint  NOT NULL CHECK (dropped_bytes >= 0),
+  PRIMARY KEY (run_id, node_id, attempt)
+);
 `;
 }
 
@@ -166,6 +195,7 @@ const APPEND_TYPES = [
   'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'integer', 'text', 'text', 'text', 'text', 'text', 'text',
   'boolean', 'text[]', 'text[]', 'text[]', 'text[]', 'text[]', 'integer[]',
   'text', 'text',
+  'boolean', 'text', 'text',
 ];
 const APPEND_PARAMS = APPEND_TYPES.map((type, index) => `$${String(index + 1)}::${type}`).join(', ');
 
@@ -174,7 +204,8 @@ const APPEND_PARAMS = APPEND_TYPES.map((type, index) => `$${String(index + 1)}::
  * trip and one transaction per append), in lock order: a new run's lease, or
  * the runs row of a driver's run (the order claimRuns locks in, so the two
  * cannot deadlock); the expected version and the previous hash; the driver's
- * fencing token, locked until commit; the projection rows; the runs row of
+ * fencing token, locked until commit; the projection rows and what is kept
+ * beside the log (the run's settings, its attempt logs); the runs row of
  * the run it wakes (`p_wake_run`, AppendRequest.wakeRun); the wake-up NOTIFY;
  * and last the position counter, held from there to the commit (ADR 0008).
  * Its refusals roll everything back and carry their own SQLSTATE: CBK01 a
@@ -209,7 +240,8 @@ CREATE OR REPLACE FUNCTION ${q}cantbook_append(
   r_error text, r_active_nodes text, r_wake_at text, r_parent_run_id text,
   p_replace_keys boolean, p_removed_keys text[], p_removed_nodes text[], p_keys text[], p_values text[],
   p_nodes text[], p_counts integer[],
-  p_approvals text, p_wake_run text
+  p_approvals text, p_wake_run text,
+  p_settings boolean, p_agent text, p_attempt_logs text
 ) RETURNS bigint LANGUAGE plpgsql AS $append$
 DECLARE
   v_seq integer;
@@ -265,6 +297,15 @@ BEGIN
         expires_at text, requested_at text, decided_at text, approver text, reason text, resumed boolean)
       ${APPROVAL_UPSERT};
   END IF;
+  IF p_settings THEN
+    INSERT INTO ${q}run_settings (run_id, agent) VALUES (p_run_id, p_agent) ON CONFLICT (run_id) DO NOTHING;
+  END IF;
+  IF p_attempt_logs IS NOT NULL THEN
+    INSERT INTO ${q}attempt_logs (${ATTEMPT_LOG_COLUMNS})
+      SELECT p_run_id, node_id, attempt, text, dropped_bytes FROM json_to_recordset(p_attempt_logs::json) AS l (
+        node_id text, attempt integer, text text, dropped_bytes bigint)
+      ON CONFLICT (run_id, node_id, attempt) DO UPDATE SET text = excluded.text, dropped_bytes = excluded.dropped_bytes;
+  END IF;
   IF p_release THEN UPDATE ${q}leases SET expires_at = '' WHERE run_id = p_run_id AND token = p_token; END IF;
   -- Another run's row, after every lock of this run's and before the counter (see above).
   IF p_wake_run IS NOT NULL THEN
@@ -289,7 +330,11 @@ $append$;
  * runs): runs get `parent_run_id` and its index (NULL for every run there is:
  * none was a child), and the append function takes the parent run and the
  * run to wake; the old signature is dropped, not kept beside it, so processes
- * of the older version append no more once one process migrated.
+ * of the older version append no more once one process migrated. 3 -> 4 (runs
+ * remember their agent, attempts keep their logs; ADR 0010): the empty
+ * `run_settings` and `attempt_logs` tables (a run recorded before has neither),
+ * and the append function that writes them, replacing the old one the same way.
+ * Each step creates today's append function; the next drops it by name.
  */
 const MIGRATIONS: Record<number, (client: PoolClient, q: string) => Promise<void>> = {
   1: async (client, q) => {
@@ -298,6 +343,11 @@ const MIGRATIONS: Record<number, (client: PoolClient, q: string) => Promise<void
   2: async (client, q) => {
     await client.query(`ALTER TABLE ${q}runs ADD COLUMN parent_run_id text COLLATE "C"; ${runsByParentSql(q)}`);
     // By name: whichever signature is there (version 2's, or the one migration 1 just created).
+    await client.query(`DROP FUNCTION IF EXISTS ${q}cantbook_append`);
+    await client.query(appendFunctionSql(q));
+  },
+  3: async (client, q) => {
+    await client.query(runSideTablesSql(q));
     await client.query(`DROP FUNCTION IF EXISTS ${q}cantbook_append`);
     await client.query(appendFunctionSql(q));
   },
@@ -313,6 +363,7 @@ const APPROVAL_COLUMNS =
   'approval_id, run_id, node_id, status, prompt, token_hash, context_digest, expires_at, requested_at, ' +
   'decided_at, approver, reason, resumed';
 const EVENT_COLUMNS = 'global_seq, run_id, seq, type, data, at, hash';
+const ATTEMPT_LOG_COLUMNS = 'run_id, node_id, attempt, text, dropped_bytes';
 /** Upserts of a runs and an approvals row (the append function and a rebuild): every column but the key takes the new value. */
 const upsertOf = (key: string, columns: string): string =>
   `ON CONFLICT (${key}) DO UPDATE SET ${columns.split(', ').filter((column) => column !== key).map((column) => `${column} = excluded.${column}`).join(', ')}`;
@@ -335,6 +386,8 @@ interface ApprovalDbRow {
 interface EventDbRow { global_seq: string; run_id: string; seq: number; type: string; data: string; at: string; hash: string }
 interface LeaseDbRow { run_id: string; owner: string; token: number; expires_at: string }
 interface KeyDbRow<V> { run_id: string; key: string; value: V }
+/** dropped_bytes is bigint: a string from node-postgres. */
+interface AttemptLogDbRow { run_id: string; node_id: string; attempt: number; text: string; dropped_bytes: string }
 
 /** Where the store connects, for messages: never the password. */
 interface TargetInfo { host: string; port: number | string; database: string; user: string; password?: string }
@@ -618,7 +671,7 @@ class PostgresEventStore implements EventStore {
 
   /** cantbook_append's arguments, in APPEND_PARAMS order. */
   private appendParams(request: AppendRequest, prevHash: string, chained: readonly { seq: number; hash: string }[]): unknown[] {
-    const { runId, expectedVersion, events, lease, run, changed, playbook } = request;
+    const { runId, expectedVersion, events, lease, run, changed, playbook, settings, attemptLogs } = request;
     const keys = changed === undefined ? allKeys(run) : changedKeys(run, changed);
     const leaseMode = lease === undefined ? 0 : lease.create === undefined ? 1 : 2;
     return [
@@ -649,6 +702,10 @@ class PostgresEventStore implements EventStore {
       keys.counts,
       request.approvals.length === 0 ? null : JSON.stringify(request.approvals.map(approvalRecord)),
       request.wakeRun ?? null,
+      // Settings only with a run's first append: a later one's are ignored (AppendRequest.settings).
+      settings !== undefined && expectedVersion === 0,
+      settings?.agent ?? null,
+      attemptLogs === undefined || attemptLogs.length === 0 ? null : JSON.stringify(attemptLogRows(attemptLogs).map(attemptLogRecord)),
     ];
   }
 
@@ -827,6 +884,25 @@ class PostgresEventStore implements EventStore {
     return rows.rows[0]?.source ?? null;
   }
 
+  async getRunSettings(runId: string): Promise<RunSettings | null> {
+    this.assertOpen('getRunSettings');
+    const rows = await this.read('read the settings of a run', (c) =>
+      c.query<{ agent: string | null }>(named(`SELECT agent FROM ${this.q}run_settings WHERE run_id = $1`, [runId])));
+    const row = rows.rows[0];
+    if (row === undefined) return null;
+    return row.agent === null ? {} : { agent: row.agent };
+  }
+
+  async listAttemptLogs(runId: string, filter: { nodeId?: string } = {}): Promise<(AttemptLog & { runId: string })[]> {
+    this.assertOpen('listAttemptLogs');
+    const { nodeId } = filter;
+    const rows = await this.read('list attempt logs', (c) =>
+      nodeId === undefined
+        ? c.query<AttemptLogDbRow>(named(`SELECT ${ATTEMPT_LOG_COLUMNS} FROM ${this.q}attempt_logs WHERE run_id = $1 ORDER BY node_id, attempt`, [runId]))
+        : c.query<AttemptLogDbRow>(named(`SELECT ${ATTEMPT_LOG_COLUMNS} FROM ${this.q}attempt_logs WHERE run_id = $1 AND node_id = $2 ORDER BY attempt`, [runId, nodeId])));
+    return rows.rows.map((row) => ({ runId: row.run_id, nodeId: row.node_id, attempt: row.attempt, text: row.text, droppedBytes: Number(row.dropped_bytes) }));
+  }
+
   async listRunIds(): Promise<string[]> {
     this.assertOpen('listRunIds');
     // Order of first appearance, so `verify` reports runs chronologically.
@@ -847,6 +923,7 @@ class PostgresEventStore implements EventStore {
     try {
       await this.transaction(async (client) => {
         const q = this.q;
+        // Projection rows only: the run's settings and attempt logs stay (see runSideTablesSql).
         // The runs row first, the order every append locks in, so a rebuild racing an append cannot deadlock.
         await client.query(named(`SELECT 1 FROM ${q}runs WHERE run_id = $1 FOR UPDATE`, [runId]));
         await client.query(named(`DELETE FROM ${q}approvals WHERE run_id = $1`, [runId]));
@@ -1224,6 +1301,11 @@ function toLease(row: LeaseDbRow): Lease {
 function approvalRecord(approval: ApprovalRow): Record<string, SqlValue> {
   const values = approvalParams(approval, (resumed) => resumed);
   return Object.fromEntries(APPROVAL_COLUMNS.split(', ').map((column, index) => [column, values[index] as SqlValue]));
+}
+
+/** An attempt log as cantbook_append's json_to_recordset reads it (column names). */
+function attemptLogRecord(log: AttemptLog): Record<string, SqlValue> {
+  return { node_id: log.nodeId, attempt: log.attempt, text: log.text, dropped_bytes: log.droppedBytes };
 }
 
 /** A run's keys to write, by kind. */

@@ -11,8 +11,8 @@ import { chainEvents, GENESIS_HASH } from '../events/hashChain.js';
 import type { RunEvent } from '../events/types.js';
 import type { ApprovalRow, ApprovalStatus, RunChanges, RunRow, RunStatus } from '../projections/types.js';
 import { appendMayWakeWorkers, callListeners } from './eventStore.js';
-import { addMs, approvalParams, bindingValue, claimRequest, concurrentUpdate, groupByRun, leaseLost, leaseRequest, limitOf, runParams, storedEvent, validateAppend } from './storeRows.js';
-import type { AcquireLeaseRequest, AppendRequest, ClaimRunsRequest, EventStore, Lease, ListApprovalsFilter, ListRunsFilter } from './eventStore.js';
+import { addMs, approvalParams, attemptLogRows, bindingValue, claimRequest, concurrentUpdate, groupByRun, leaseLost, leaseRequest, limitOf, runParams, storedEvent, validateAppend } from './storeRows.js';
+import type { AcquireLeaseRequest, AppendRequest, AttemptLog, ClaimRunsRequest, EventStore, Lease, ListApprovalsFilter, ListRunsFilter, RunSettings } from './eventStore.js';
 
 /** An append waiting for its commit, and what became of it. */
 interface PendingAppend {
@@ -25,7 +25,7 @@ interface PendingAppend {
 }
 
 /** The schema version this code writes and reads. Bumped by every schema migration. */
-export const SQLITE_SCHEMA_VERSION = 5;
+export const SQLITE_SCHEMA_VERSION = 6;
 
 /** Options of {@link openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -98,6 +98,35 @@ const RUNS_BY_PARENT_SQL = `
 CREATE INDEX IF NOT EXISTS runs_by_parent ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
 `;
 
+/**
+ * What is kept beside a run's log (schema 6, SPEC §7, docs/adr/0010): how the
+ * run is driven (`run_settings`, written with its first append, never changed)
+ * and what each attempt wrote to stderr (`attempt_logs`, upserted by attempt).
+ * Neither is history (never hashed, never folded) nor a projection (no fold can
+ * write them again): only an append writes them, in its transaction, and
+ * `replaceProjections` leaves them alone, a rebuild and a removal of the run's
+ * rows alike. Hence no foreign key to `runs`, whose row a rebuild deletes.
+ *
+ * A column per setting, not one JSON column: a setting added later comes with
+ * a migration that says what older runs have (NULL, as for a runs column), a
+ * setting not given is NULL (`{}` reads back as `{}`), and nothing is parsed.
+ */
+const RUN_SIDE_TABLES_SQL = `
+CREATE TABLE IF NOT EXISTS run_settings (
+  run_id TEXT PRIMARY KEY,
+  agent  TEXT
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS attempt_logs (
+  run_id        TEXT    NOT NULL,
+  node_id       TEXT    NOT NULL,
+  attempt       INTEGER NOT NULL CHECK (attempt >= 1),
+  text          TEXT    NOT NULL,
+  dropped_bytes INTEGER NOT NULL CHECK (dropped_bytes >= 0),
+  PRIMARY KEY (run_id, node_id, attempt)
+) STRICT;
+`;
+
 const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
@@ -160,7 +189,8 @@ CREATE TABLE IF NOT EXISTS approvals (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS approvals_by_status ON approvals (status);
 CREATE INDEX IF NOT EXISTS approvals_by_run ON approvals (run_id);
-${LEASES_SQL}`;
+${LEASES_SQL}
+${RUN_SIDE_TABLES_SQL}`;
 
 const RUN_COLUMNS =
   'run_id, playbook_name, playbook_hash, status, current_node, error_context, ' +
@@ -187,6 +217,9 @@ type ApprovalTuple = [string, string, string, string, string, string, string, st
 type LeaseTuple = [string, string, number, string];
 /** An events row in raw mode, columns in EVENT_COLUMNS order. */
 type EventTuple = [number, string, number, string, string, string, string];
+/** An attempt_logs row in raw mode, columns in ATTEMPT_LOG_COLUMNS order. */
+type AttemptLogTuple = [string, string, number, string, number];
+const ATTEMPT_LOG_COLUMNS = 'run_id, node_id, attempt, text, dropped_bytes';
 
 /**
  * Opens (and on first use initialises) a cantbook store in one SQLite file, or in memory.
@@ -380,6 +413,14 @@ const MIGRATIONS: Record<number, (db: Database.Database) => void> = {
       ${RUNS_BY_PARENT_SQL}
     `);
   },
+  /**
+   * v5 -> v6 (runs remember their agent, attempts keep their logs; ADR 0010):
+   * the empty `run_settings` and `attempt_logs` tables. A run recorded before
+   * has no settings (getRunSettings: null) and no attempt logs: v5 kept none.
+   */
+  5: (db) => {
+    db.exec(RUN_SIDE_TABLES_SQL);
+  },
 };
 
 /** A v2 JSON column that must hold an object; anything else is a corrupt file. */
@@ -511,6 +552,11 @@ class SqliteEventStore implements EventStore {
   private readonly selectApprovalsByRun: Database.Statement<[string], ApprovalTuple>;
   private readonly selectApprovalsByRunAndStatus: Database.Statement<[string, string], ApprovalTuple>;
   private readonly selectPlaybookSource: Database.Statement<[string], string>;
+  private readonly insertSettings: Database.Statement<[string, string | null]>;
+  private readonly upsertAttemptLog: Database.Statement<[string, string, number, string, number]>;
+  private readonly selectSettings: Database.Statement<[string], [string | null]>;
+  private readonly selectAttemptLogs: Database.Statement<[string], AttemptLogTuple>;
+  private readonly selectAttemptLogsOfNode: Database.Statement<[string, string], AttemptLogTuple>;
   private readonly selectRunIds: Database.Statement<[], string>;
 
   /** Commits a batch of appends in one transaction, each in its own savepoint (a conflict fails only its own). */
@@ -632,6 +678,20 @@ class SqliteEventStore implements EventStore {
       `SELECT ${APPROVAL_COLUMNS} FROM approvals WHERE run_id = ? AND status = ? ORDER BY requested_at, approval_id`,
     ).raw();
     this.selectPlaybookSource = db.prepare<[string], string>('SELECT source FROM playbooks WHERE source_hash = ?').pluck();
+    // Written once, by the run's first append: a later write (none should come) changes nothing.
+    this.insertSettings = db.prepare('INSERT INTO run_settings (run_id, agent) VALUES (?, ?) ON CONFLICT (run_id) DO NOTHING');
+    this.upsertAttemptLog = db.prepare(
+      `INSERT INTO attempt_logs (${ATTEMPT_LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (run_id, node_id, attempt) DO UPDATE SET text = excluded.text, dropped_bytes = excluded.dropped_bytes`,
+    );
+    this.selectSettings = db.prepare<[string], [string | null]>('SELECT agent FROM run_settings WHERE run_id = ?').raw();
+    // The primary key's order: node id (byte order), then attempt as a number.
+    this.selectAttemptLogs = db.prepare<[string], AttemptLogTuple>(
+      `SELECT ${ATTEMPT_LOG_COLUMNS} FROM attempt_logs WHERE run_id = ? ORDER BY node_id, attempt`,
+    ).raw();
+    this.selectAttemptLogsOfNode = db.prepare<[string, string], AttemptLogTuple>(
+      `SELECT ${ATTEMPT_LOG_COLUMNS} FROM attempt_logs WHERE run_id = ? AND node_id = ? ORDER BY attempt`,
+    ).raw();
     // Order of first appearance, so `verify` reports runs chronologically.
     this.selectRunIds = db.prepare<[], string>('SELECT run_id FROM events GROUP BY run_id ORDER BY MIN(global_seq)').pluck();
 
@@ -864,6 +924,22 @@ class SqliteEventStore implements EventStore {
     return this.guard('read a playbook source', () => this.selectPlaybookSource.get(sourceHash)) ?? null;
   }
 
+  async getRunSettings(runId: string): Promise<RunSettings | null> {
+    this.assertOpen('getRunSettings');
+    const row = this.guard('read the settings of a run', () => this.selectSettings.get(runId));
+    if (row === undefined) return null;
+    const [agent] = row;
+    return agent === null ? {} : { agent };
+  }
+
+  async listAttemptLogs(runId: string, filter: { nodeId?: string } = {}): Promise<(AttemptLog & { runId: string })[]> {
+    this.assertOpen('listAttemptLogs');
+    const { nodeId } = filter;
+    const rows = this.guard('list attempt logs', () =>
+      nodeId === undefined ? this.selectAttemptLogs.all(runId) : this.selectAttemptLogsOfNode.all(runId, nodeId));
+    return rows.map(([id, node, attempt, text, droppedBytes]) => ({ runId: id, nodeId: node, attempt, text, droppedBytes }));
+  }
+
   async listRunIds(): Promise<string[]> {
     this.assertOpen('listRunIds');
     return this.guard('list run ids', () => this.selectRunIds.all());
@@ -1008,6 +1084,11 @@ class SqliteEventStore implements EventStore {
       const { sourceHash, name, source } = request.playbook;
       this.insertPlaybook.run(sourceHash, name, source, events[0]?.at ?? '');
     }
+    // Beside the log, after the events: a refused append rolls them back with its savepoint.
+    if (request.settings !== undefined && expectedVersion === 0) this.insertSettings.run(runId, request.settings.agent ?? null);
+    if (request.attemptLogs !== undefined) {
+      for (const log of attemptLogRows(request.attemptLogs)) this.upsertAttemptLog.run(runId, log.nodeId, log.attempt, log.text, log.droppedBytes);
+    }
     this.writeRun(request.run);
     if (request.changed === undefined) this.replaceRunKeys(request.run);
     else this.writeRunKeys(request.run, request.changed);
@@ -1019,7 +1100,11 @@ class SqliteEventStore implements EventStore {
     return stored;
   }
 
-  /** The body of the replaceProjections transaction; runs under BEGIN IMMEDIATE. */
+  /**
+   * The body of the replaceProjections transaction; runs under BEGIN IMMEDIATE.
+   * It touches projection rows only: a run's settings and attempt logs stay
+   * (see RUN_SIDE_TABLES_SQL), as do its lease and its playbook text.
+   */
   private writeProjections(runId: string, run: RunRow | null, approvals: readonly ApprovalRow[]): void {
     if (run !== null) {
       // A rebuild folded the log at some version; if the log has moved on since, the

@@ -6,7 +6,7 @@
 import { CantbookError, E_CONCURRENT_UPDATE, E_LEASE_LOST } from '../errors.js';
 import type { NewRunEvent, RunEvent } from '../events/types.js';
 import type { ApprovalRow, RunRow } from '../projections/types.js';
-import type { AppendRequest, ClaimRunsRequest } from './eventStore.js';
+import type { AppendRequest, AttemptLog, ClaimRunsRequest, RunSettings } from './eventStore.js';
 
 /** A value bound to a SQL parameter by both drivers. */
 export type RowValue = string | number | null;
@@ -33,6 +33,42 @@ export function validateAppend(request: AppendRequest): void {
       throw new TypeError(`append: approval '${approval.approvalId}' belongs to run '${approval.runId}', not '${runId}'`);
     }
   }
+  if (request.settings !== undefined) validateSettings(runId, request.settings);
+  if (request.attemptLogs !== undefined) for (const log of request.attemptLogs) validateAttemptLog(runId, log);
+}
+
+function validateSettings(runId: string, settings: RunSettings): void {
+  if (typeof settings !== 'object' || settings === null) {
+    throw new TypeError(`append: the settings of run '${runId}' must be an object, got ${String(settings)}`);
+  }
+  if (settings.agent !== undefined && typeof settings.agent !== 'string') {
+    throw new TypeError(`append: the settings of run '${runId}' have agent ${JSON.stringify(settings.agent)}, expected a string`);
+  }
+}
+
+function validateAttemptLog(runId: string, log: AttemptLog): void {
+  const where = `append: the attempt log of run '${runId}', node ${JSON.stringify(log.nodeId)}, attempt ${String(log.attempt)}`;
+  if (typeof log.nodeId !== 'string' || log.nodeId === '') throw new TypeError(`${where}: nodeId must be a non-empty string`);
+  if (!Number.isInteger(log.attempt) || log.attempt < 1) throw new TypeError(`${where}: attempt must be a positive integer`);
+  if (typeof log.text !== 'string') throw new TypeError(`${where}: text must be a string, got ${typeof log.text}`);
+  if (!Number.isSafeInteger(log.droppedBytes) || log.droppedBytes < 0) {
+    throw new TypeError(`${where}: droppedBytes must be a non-negative integer, got ${String(log.droppedBytes)}`);
+  }
+}
+
+/**
+ * The attempt logs an append writes, as both stores store them: one per
+ * (nodeId, attempt), the last of duplicates winning (as over two appends), and
+ * a NUL character as U+FFFD, since PostgreSQL's text cannot hold one and both
+ * stores must read back the same text.
+ */
+export function attemptLogRows(logs: readonly AttemptLog[]): AttemptLog[] {
+  const byAttempt = new Map<string, AttemptLog>();
+  for (const log of logs) {
+    const key = `${log.nodeId}\u0000${String(log.attempt)}`;
+    byAttempt.set(key, log.text.includes('\u0000') ? { ...log, text: log.text.replaceAll('\u0000', '\uFFFD') } : log);
+  }
+  return [...byAttempt.values()];
 }
 
 /** E_LEASE_LOST: the token is not the run's current one, or its lease ran out. */

@@ -7,7 +7,7 @@ import { E_CONCURRENT_UPDATE, E_LEASE_LOST, E_RUN_ACTIVE, hasCode } from '../../
 import { GENESIS_HASH, hashEvent, verifyChain } from '../../src/events/hashChain.js';
 import type { RunEvent } from '../../src/events/types.js';
 import type { ApprovalRow, RunRow } from '../../src/projections/types.js';
-import type { AppendRequest, EventStore } from '../../src/store/eventStore.js';
+import type { AppendRequest, AttemptLog, EventStore } from '../../src/store/eventStore.js';
 import { addMs } from '../../src/store/storeRows.js';
 import {
   decideApproval,
@@ -496,6 +496,128 @@ export function describeEventStoreContract(name: string, open: () => Promise<Con
       });
     });
 
+    describe('run settings and attempt logs, beside the log (SPEC §7, ADR 0010)', () => {
+      const t0 = '2025-08-01T10:00:00.000Z';
+      const at = (ms: number) => new Date(Date.parse(t0) + ms).toISOString();
+      const log = (nodeId: string, attempt: number, text: string, droppedBytes = 0): AttemptLog => ({ nodeId, attempt, text, droppedBytes });
+      const listed = (runId: string, ...logs: AttemptLog[]) => logs.map((l) => ({ runId, ...l }));
+
+      it('writes settings with a run\'s first append and reads them back; {} stays {}; a run without has null', async () => {
+        await commit(store, { ...startRun('run-a'), settings: { agent: 'exec:node agent.mjs --fast' } });
+        await commit(store, { ...startRun('run-b'), settings: {} });
+        await commit(store, startRun('run-c'));
+
+        expect(await store.getRunSettings('run-a')).toEqual({ agent: 'exec:node agent.mjs --fast' });
+        expect(await store.getRunSettings('run-b')).toStrictEqual({});
+        expect(await store.getRunSettings('run-c')).toBeNull();
+        expect(await store.getRunSettings('run-nobody')).toBeNull();
+      });
+
+      it('never overwrites settings: a later append\'s are ignored, also for a run started without', async () => {
+        const a = await commit(store, { ...startRun('run-a'), settings: { agent: 'exec:first' } });
+        await commit(store, { ...retryNode(a, 'flaky'), settings: { agent: 'exec:second' } });
+        const c = await commit(store, startRun('run-c'));
+        await commit(store, { ...retryNode(c, 'flaky'), settings: { agent: 'exec:late' } });
+
+        expect(await store.getRunSettings('run-a')).toEqual({ agent: 'exec:first' });
+        expect(await store.getRunSettings('run-c')).toBeNull();
+      });
+
+      it('writes no settings when the first append is refused (a second start of a run id, a run id with a lease, a lost lease)', async () => {
+        await commit(store, startRun('run-a'));
+        const twice = await rejectionOf(store.append({ ...startRun('run-a', { at: at(0) }), settings: { agent: 'exec:again' } }));
+        expect(hasCode(twice, E_CONCURRENT_UPDATE)).toBe(true);
+        expect(await store.getRunSettings('run-a')).toBeNull();
+
+        await store.acquireLease({ runId: 'run-b', owner: 'w9', now: t0, ttlMs: 1000 });
+        const active = await rejectionOf(store.append({ ...startRun('run-b'), settings: { agent: 'exec:b' }, lease: { token: 1, create: { owner: 'w1', expiresAt: at(1000) } } }));
+        expect(hasCode(active, E_RUN_ACTIVE)).toBe(true);
+        expect(await store.getRunSettings('run-b')).toBeNull();
+
+        const lease = await store.acquireLease({ runId: 'run-c', owner: 'w1', now: t0, ttlMs: 1000 });
+        await store.acquireLease({ runId: 'run-c', owner: 'w2', now: t0, ttlMs: 1000, force: true });
+        const lost = await rejectionOf(store.append({ ...startRun('run-c'), settings: { agent: 'exec:c' }, lease: { token: lease?.token as number } }));
+        expect(hasCode(lost, E_LEASE_LOST)).toBe(true);
+        expect(await store.getRunSettings('run-c')).toBeNull();
+        expect(await store.readRun('run-c')).toEqual([]);
+      });
+
+      it('writes attempt logs with the append, upserted by (nodeId, attempt), listed by node id then attempt, per run', async () => {
+        let a = await commit(store, startRun('run-a'));
+        a = await commit(store, { ...retryNode(a, 'flaky'), attemptLogs: [log('version_bump', 1, 'first try\n'), log('version_bump', 10, 'tenth')] });
+        a = await commit(store, { ...retryNode(a, 'flaky'), attemptLogs: [log('alpha', 2, 'a2'), log('Zeta', 1, 'z1', 4096), log('alpha', 1, 'a1')] });
+        // The same attempt written again (a re-recorded result) replaces the first write.
+        await commit(store, { ...retryNode(a, 'flaky'), attemptLogs: [log('version_bump', 1, 'first try, again', 12)] });
+        const b = await commit(store, startRun('run-b'));
+        await commit(store, { ...retryNode(b, 'flaky'), attemptLogs: [log('version_bump', 1, 'run b')] });
+
+        // Node ids in byte order ('Z' before 'a'), attempts as numbers (2 before 10).
+        expect(await store.listAttemptLogs('run-a')).toEqual(listed('run-a',
+          log('Zeta', 1, 'z1', 4096), log('alpha', 1, 'a1'), log('alpha', 2, 'a2'), log('version_bump', 1, 'first try, again', 12), log('version_bump', 10, 'tenth')));
+        expect(await store.listAttemptLogs('run-a', { nodeId: 'alpha' })).toEqual(listed('run-a', log('alpha', 1, 'a1'), log('alpha', 2, 'a2')));
+        expect(await store.listAttemptLogs('run-a', { nodeId: 'nobody' })).toEqual([]);
+        expect(await store.listAttemptLogs('run-b')).toEqual(listed('run-b', log('version_bump', 1, 'run b')));
+        expect(await store.listAttemptLogs('run-nobody')).toEqual([]);
+      });
+
+      it('keeps a log\'s text exactly (unicode, newlines, 256 KiB), the last of one attempt\'s writes in one append, a NUL as U+FFFD', async () => {
+        const big = 'x'.repeat(256 * 1024);
+        const unicode = 'naïve café ✓ 🚀 "quoted" \\ back\r\nslash\ttab';
+        const a = await commit(store, startRun('run-a'));
+        await commit(store, {
+          ...retryNode(a, 'flaky'),
+          attemptLogs: [log('big', 1, big, 3_000_000_000), log('unicode', 1, unicode), log('dup', 1, 'first'), log('dup', 1, 'last', 7), log('nul', 1, 'a\u0000b'), log('empty', 1, '')],
+        });
+        expect(await store.listAttemptLogs('run-a')).toEqual(listed('run-a',
+          log('big', 1, big, 3_000_000_000), log('dup', 1, 'last', 7), log('empty', 1, ''), log('nul', 1, 'a\uFFFDb'), log('unicode', 1, unicode)));
+      });
+
+      it('writes no attempt logs when the append is refused (E_CONCURRENT_UPDATE, E_LEASE_LOST)', async () => {
+        const lease = await store.acquireLease({ runId: 'run-a', owner: 'w1', now: t0, ttlMs: 1000 });
+        const a = await commit(store, { ...startRun('run-a'), lease: { token: lease?.token as number }, attemptLogs: [log('version_bump', 1, 'kept')] });
+        const moved = await commit(store, { ...retryNode(a, 'flaky'), lease: { token: lease?.token as number } });
+
+        const stale = await rejectionOf(store.append({ ...retryNode(a, 'stale'), lease: { token: lease?.token as number }, attemptLogs: [log('version_bump', 1, 'stale'), log('stale', 1, 'stale')] }));
+        expect(hasCode(stale, E_CONCURRENT_UPDATE)).toBe(true);
+        await store.acquireLease({ runId: 'run-a', owner: 'w2', now: at(2000), ttlMs: 1000 });
+        const lost = await rejectionOf(store.append({ ...retryNode(moved, 'late'), lease: { token: lease?.token as number }, attemptLogs: [log('version_bump', 1, 'late'), log('late', 1, 'late')] }));
+        expect(hasCode(lost, E_LEASE_LOST)).toBe(true);
+
+        expect(await store.listAttemptLogs('run-a')).toEqual(listed('run-a', log('version_bump', 1, 'kept')));
+      });
+
+      it('a rebuild keeps them, and so does removing the run\'s rows: they are not projections', async () => {
+        let a = await commit(store, { ...startRun('run-a'), settings: { agent: 'module:./agent.mjs' } });
+        a = await commit(store, { ...retryNode(a, 'flaky'), attemptLogs: [log('version_bump', 1, 'boom')] });
+        const logs = await store.listAttemptLogs('run-a');
+
+        await store.replaceProjections('run-a', a, []);
+        expect(await store.getRunSettings('run-a')).toEqual({ agent: 'module:./agent.mjs' });
+        expect(await store.listAttemptLogs('run-a')).toEqual(logs);
+
+        // No fold could write them again, so a removal and a rebuild after it must not lose them.
+        await store.replaceProjections('run-a', null, []);
+        expect(await store.getRun('run-a')).toBeNull();
+        expect(await store.getRunSettings('run-a')).toEqual({ agent: 'module:./agent.mjs' });
+        expect(await store.listAttemptLogs('run-a')).toEqual(logs);
+        await store.replaceProjections('run-a', a, []);
+        expect(await store.getRun('run-a')).toEqual(a);
+        expect(await store.listAttemptLogs('run-a')).toEqual(logs);
+      });
+
+      it('refuses malformed settings and attempt logs as programmer errors (TypeError), writing nothing', async () => {
+        const start = startRun('run-a');
+        await expect(store.append({ ...start, settings: { agent: 42 as unknown as string } })).rejects.toThrow(TypeError);
+        await expect(store.append({ ...start, attemptLogs: [log('n', 0, 'attempts start at 1')] })).rejects.toThrow(TypeError);
+        await expect(store.append({ ...start, attemptLogs: [log('n', 1, 'x', -1)] })).rejects.toThrow(TypeError);
+        await expect(store.append({ ...start, attemptLogs: [log('', 1, 'x')] })).rejects.toThrow(TypeError);
+        await expect(store.append({ ...start, attemptLogs: [{ ...log('n', 1, 'x'), text: null as unknown as string }] })).rejects.toThrow(TypeError);
+        expect(await store.readRun('run-a')).toEqual([]);
+        expect(await store.getRunSettings('run-a')).toBeNull();
+        expect(await store.listAttemptLogs('run-a')).toEqual([]);
+      });
+    });
+
     describe('leases and claims (SPEC §11)', () => {
       const t0 = '2025-06-01T12:00:00.000Z';
       const at = (ms: number) => new Date(Date.parse(t0) + ms).toISOString();
@@ -788,6 +910,19 @@ export function describeEventStoreContract(name: string, open: () => Promise<Con
         expect(after).toHaveLength(6);
         expect(verifyChain('run-a', after)).toEqual([]);
         expect((await store.readAll(0, 100)).map((e) => e.globalSeq)).toEqual(after.map((e) => e.globalSeq));
+      });
+
+      it('keeps run settings and attempt logs across close and reopen', async (context) => {
+        if (handle.reopen === undefined) {
+          context.skip();
+          return;
+        }
+        const a = await commit(store, { ...startRun('run-a'), settings: { agent: 'http://agents.internal/run' } });
+        await commit(store, { ...retryNode(a, 'flaky'), attemptLogs: [{ nodeId: 'version_bump', attempt: 1, text: 'stderr\n', droppedBytes: 5 }] });
+
+        store = await handle.reopen();
+        expect(await store.getRunSettings('run-a')).toEqual({ agent: 'http://agents.internal/run' });
+        expect(await store.listAttemptLogs('run-a', { nodeId: 'version_bump' })).toEqual([{ runId: 'run-a', nodeId: 'version_bump', attempt: 1, text: 'stderr\n', droppedBytes: 5 }]);
       });
     });
     describe.skipIf(features.connections !== true)('several connections (as several processes)', () => {

@@ -110,13 +110,15 @@ describe.skipIf(url === undefined || url === '')('openPostgresStore (PostgreSQL 
     const first = await openPostgresStore(url as string, { schema: name });
     await first.append(startRun('run-a'));
     await first.close();
-    // What version 1 was: the same tables without runs.parent_run_id (version 3), no function.
-    await admin.query(`DROP FUNCTION "${name}".cantbook_append; ALTER TABLE "${name}".runs DROP COLUMN parent_run_id; UPDATE "${name}".cantbook_meta SET value = '1' WHERE key = 'schema_version'`);
+    // What version 1 was: the same tables without runs.parent_run_id (version 3), run_settings and attempt_logs (version 4), no function.
+    await admin.query(`DROP FUNCTION "${name}".cantbook_append; ALTER TABLE "${name}".runs DROP COLUMN parent_run_id;
+      DROP TABLE "${name}".run_settings; DROP TABLE "${name}".attempt_logs; UPDATE "${name}".cantbook_meta SET value = '1' WHERE key = 'schema_version'`);
     const reopened = await openPostgresStore(url as string, { schema: name });
     try {
       const version = await admin.query(`SELECT value FROM "${name}".cantbook_meta WHERE key = 'schema_version'`);
       expect(version.rows).toEqual([{ value: String(POSTGRES_SCHEMA_VERSION) }]);
-      await reopened.append(startRun('run-b'));
+      await reopened.append({ ...startRun('run-b'), settings: { agent: 'exec:b' } });
+      expect(await reopened.getRunSettings('run-b')).toEqual({ agent: 'exec:b' });
       expect((await reopened.readRun('run-a')).length).toBeGreaterThan(0);
       expect((await reopened.readRun('run-b')).length).toBeGreaterThan(0);
     } finally {
@@ -124,7 +126,7 @@ describe.skipIf(url === undefined || url === '')('openPostgresStore (PostgreSQL 
     }
   });
 
-  it('migrates a version-2 schema to version 3 (child runs): runs.parent_run_id and its index, and the append function in place of the old one', async () => {
+  it('migrates a version-2 schema (before child runs) to the current version: runs.parent_run_id and its index, and the append function in place of the old one', async () => {
     const name = schema();
     const fresh = schema();
     const first = await openPostgresStore(url as string, { schema: name });
@@ -132,14 +134,16 @@ describe.skipIf(url === undefined || url === '')('openPostgresStore (PostgreSQL 
     await first.append(root);
     await first.close();
     await (await openPostgresStore(url as string, { schema: fresh })).close();
-    // What version 2 was: runs without parent_run_id (its index goes with it), and the append
-    // function with 38 parameters (a stand-in of that signature: the migration must drop it).
+    // What version 2 was: runs without parent_run_id (its index goes with it), no run_settings
+    // and attempt_logs (version 4), and the append function with 38 parameters (a stand-in of
+    // that signature: the migration must drop it).
     const v2Parameters = [
       'text', 'integer', 'text', 'smallint', 'integer', 'text', 'text', 'boolean', 'text', 'text[]', 'text[]', 'text[]', 'text[]', 'text', 'text', 'text',
       ...Array.from({ length: 8 }, () => 'text'), 'integer', ...Array.from({ length: 5 }, () => 'text'),
       'boolean', 'text[]', 'text[]', 'text[]', 'text[]', 'text[]', 'integer[]', 'text',
     ];
     await admin.query(`DROP FUNCTION "${name}".cantbook_append; ALTER TABLE "${name}".runs DROP COLUMN parent_run_id;
+      DROP TABLE "${name}".run_settings; DROP TABLE "${name}".attempt_logs;
       CREATE FUNCTION "${name}".cantbook_append(${v2Parameters.join(', ')}) RETURNS bigint LANGUAGE sql AS 'SELECT 0::bigint';
       UPDATE "${name}".cantbook_meta SET value = '2' WHERE key = 'schema_version'`);
     const shape = async (of: string): Promise<unknown> => ({
@@ -152,13 +156,65 @@ describe.skipIf(url === undefined || url === '')('openPostgresStore (PostgreSQL 
     const reopened = await openPostgresStore(url as string, { schema: name });
     try {
       const version = await admin.query(`SELECT value FROM "${name}".cantbook_meta WHERE key = 'schema_version'`);
-      expect(version.rows).toEqual([{ value: '3' }]);
+      expect(version.rows).toEqual([{ value: String(POSTGRES_SCHEMA_VERSION) }]);
       // A migrated schema is a new one: same columns, indexes and one append function.
       expect(await shape(name)).toEqual(await shape(fresh));
       expect(await reopened.getRun('run-root')).toEqual(root.run);
       const child = startRun('run-root.sub.1.0', { parent: { runId: 'run-root', nodeId: 'sub', attempt: 1, index: 0 } });
       await reopened.append(child);
       expect(await reopened.listRuns({ parentRunId: 'run-root' })).toEqual([child.run]);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('migrates a version-3 schema to version 4: empty run_settings and attempt_logs, and the append function that writes them in place of the old one', async () => {
+    const name = schema();
+    const fresh = schema();
+    const first = await openPostgresStore(url as string, { schema: name });
+    const old = startRun('run-old');
+    await first.append(old);
+    await first.close();
+    await (await openPostgresStore(url as string, { schema: fresh })).close();
+    // What version 3 was: no run_settings and attempt_logs, and the append function with 40
+    // parameters (a stand-in of that signature: the migration must drop it).
+    const v3Parameters = [
+      'text', 'integer', 'text', 'smallint', 'integer', 'text', 'text', 'boolean', 'text', 'text[]', 'text[]', 'text[]', 'text[]', 'text', 'text', 'text',
+      ...Array.from({ length: 8 }, () => 'text'), 'integer', ...Array.from({ length: 6 }, () => 'text'),
+      'boolean', 'text[]', 'text[]', 'text[]', 'text[]', 'text[]', 'integer[]', 'text', 'text',
+    ];
+    expect(v3Parameters).toHaveLength(40);
+    await admin.query(`DROP FUNCTION "${name}".cantbook_append; DROP TABLE "${name}".run_settings; DROP TABLE "${name}".attempt_logs;
+      CREATE FUNCTION "${name}".cantbook_append(${v3Parameters.join(', ')}) RETURNS bigint LANGUAGE sql AS 'SELECT 0::bigint';
+      UPDATE "${name}".cantbook_meta SET value = '3' WHERE key = 'schema_version'`);
+    const shape = async (of: string): Promise<unknown> => ({
+      columns: (await admin.query(
+        "SELECT table_name, column_name, data_type, collation_name, is_nullable FROM information_schema.columns WHERE table_schema = $1 AND table_name IN ('run_settings', 'attempt_logs') ORDER BY table_name, ordinal_position",
+        [of],
+      )).rows,
+      indexes: (await admin.query("SELECT tablename, indexname, replace(indexdef, $1, '') AS def FROM pg_indexes WHERE schemaname = $2 ORDER BY tablename, indexname", [`${of}.`, of])).rows,
+      checks: (await admin.query(
+        "SELECT t.relname, pg_get_constraintdef(c.oid) AS def FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = $1 AND c.contype IN ('c', 'p') ORDER BY t.relname, def",
+        [of],
+      )).rows,
+      functions: (await admin.query("SELECT p.pronargs FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 AND p.proname = 'cantbook_append'", [of])).rows,
+    });
+    expect(await shape(name)).not.toEqual(await shape(fresh));
+
+    const reopened = await openPostgresStore(url as string, { schema: name });
+    try {
+      const version = await admin.query(`SELECT value FROM "${name}".cantbook_meta WHERE key = 'schema_version'`);
+      expect(version.rows).toEqual([{ value: '4' }]);
+      // A migrated schema is a new one: same columns, indexes, keys, checks and one append function.
+      expect(await shape(name)).toEqual(await shape(fresh));
+      expect(await reopened.getRun('run-old')).toEqual(old.run);
+      expect(await reopened.getRunSettings('run-old')).toBeNull();
+      expect(await reopened.listAttemptLogs('run-old')).toEqual([]);
+      // The old run goes on and keeps its logs; a new run remembers its agent.
+      await reopened.append({ ...succeedNode(old.run, { ok: true }, null), attemptLogs: [{ nodeId: 'version_bump', attempt: 1, text: 'done', droppedBytes: 0 }] });
+      expect(await reopened.listAttemptLogs('run-old')).toEqual([{ runId: 'run-old', nodeId: 'version_bump', attempt: 1, text: 'done', droppedBytes: 0 }]);
+      await reopened.append({ ...startRun('run-new'), settings: { agent: 'exec:node agent.mjs' } });
+      expect(await reopened.getRunSettings('run-new')).toEqual({ agent: 'exec:node agent.mjs' });
     } finally {
       await reopened.close();
     }

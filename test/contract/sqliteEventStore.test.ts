@@ -123,7 +123,7 @@ describe('openSqliteStore (SQLite specifics)', () => {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe(String(SQLITE_SCHEMA_VERSION));
       const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-      expect(tables).toEqual(['approvals', 'events', 'leases', 'meta', 'playbooks', 'run_attempts', 'run_bindings', 'runs']);
+      expect(tables).toEqual(['approvals', 'attempt_logs', 'events', 'leases', 'meta', 'playbooks', 'run_attempts', 'run_bindings', 'run_settings', 'runs']);
     });
 
     it('opens an existing store again without touching its data', async () => {

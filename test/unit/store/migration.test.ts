@@ -15,6 +15,10 @@
  * A store at schema 4 (the last before child runs; made here from a new store by
  * removing what schema 5 added) gets `runs.parent_run_id` and its index: every run in it
  * is a root run, and children recorded after the migration are found by their parent.
+ *
+ * A store at schema 5 (the last before run settings and attempt logs; made the same way,
+ * by dropping the two tables schema 6 added) gets them, empty: its runs remember no agent
+ * and have no logs, and new appends write both.
  */
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -173,9 +177,30 @@ describe('opening a v2 store', () => {
   });
 });
 
+/** What schema 5 was: today's file without the run_settings and attempt_logs tables. */
+const downgradeToV5 = (file: string): void => {
+  const db = new Database(file);
+  try {
+    db.exec("DROP TABLE run_settings; DROP TABLE attempt_logs; UPDATE meta SET value = '5' WHERE key = 'schema_version'");
+  } finally {
+    db.close();
+  }
+};
+
+/** A file's whole schema: every table and index, as SQLite keeps its definition. */
+const schemaOf = (file: string): unknown[] => {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db.prepare("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name").all();
+  } finally {
+    db.close();
+  }
+};
+
 describe('opening a v4 store', () => {
-  /** What schema 4 was: today's file without the parent run's column and index. */
+  /** What schema 4 was: a schema-5 file without the parent run's column and index. */
   const downgradeToV4 = (file: string): void => {
+    downgradeToV5(file);
     const db = new Database(file);
     try {
       db.exec("DROP INDEX runs_by_parent; ALTER TABLE runs DROP COLUMN parent_run_id; UPDATE meta SET value = '4' WHERE key = 'schema_version'");
@@ -219,5 +244,49 @@ describe('opening a v4 store', () => {
     await openSqliteStore(path).close();
     expect(columns(path, 'runs')).toEqual(columns(fresh, 'runs'));
     expect(indexes(path, 'runs')).toEqual(indexes(fresh, 'runs'));
+  });
+});
+
+describe('opening a v5 store', () => {
+  beforeEach(() => {
+    path = join(dir, 'v5.db');
+  });
+
+  it('adds run_settings and attempt_logs, empty: old runs have no settings and no logs; new appends write both', async () => {
+    const before = openSqliteStore(path);
+    const old = startRun('run-old');
+    await before.append(old);
+    await before.close();
+    downgradeToV5(path);
+    expect(schemaVersion(path)).toBe('5');
+    expect(columns(path, 'run_settings')).toEqual([]);
+    expect(columns(path, 'attempt_logs')).toEqual([]);
+
+    const opened = openSqliteStore(path);
+    store = opened;
+    expect(schemaVersion(path)).toBe(String(SQLITE_SCHEMA_VERSION));
+    expect(columns(path, 'run_settings')).toEqual(['run_id', 'agent']);
+    expect(columns(path, 'attempt_logs')).toEqual(['run_id', 'node_id', 'attempt', 'text', 'dropped_bytes']);
+    expect(await opened.getRun('run-old')).toEqual(old.run);
+    expect(await opened.getRunSettings('run-old')).toBeNull();
+    expect(await opened.listAttemptLogs('run-old')).toEqual([]);
+    // The old run goes on: its next append keeps a log (its settings stay unwritten: only a first append writes them).
+    const next = succeedNode(old.run, { ok: true }, null);
+    await opened.append({ ...next, settings: { agent: 'exec:late' }, attemptLogs: [{ nodeId: 'version_bump', attempt: 1, text: 'done', droppedBytes: 0 }] });
+    expect(await opened.getRunSettings('run-old')).toBeNull();
+    expect(await opened.listAttemptLogs('run-old')).toEqual([{ runId: 'run-old', nodeId: 'version_bump', attempt: 1, text: 'done', droppedBytes: 0 }]);
+    await opened.append({ ...startRun('run-new'), settings: { agent: 'exec:node agent.mjs' } });
+    expect(await opened.getRunSettings('run-new')).toEqual({ agent: 'exec:node agent.mjs' });
+    expect((await opened.readRun('run-old')).map((event) => event.seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('a migrated file has exactly the schema of a new one', async () => {
+    await openSqliteStore(path).close();
+    const fresh = join(dir, 'fresh.db');
+    await openSqliteStore(fresh).close();
+    downgradeToV5(path);
+    expect(schemaOf(path)).not.toEqual(schemaOf(fresh));
+    await openSqliteStore(path).close();
+    expect(schemaOf(path)).toEqual(schemaOf(fresh));
   });
 });
