@@ -12,6 +12,7 @@ import type { ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { inheritedEnv } from './runEnv.js';
+import type { NodeOutcome } from './types.js';
 import { parseSupervisorReport, supervisorArgs, supervisorEnv, supervisorHeader } from './supervisor.js';
 
 /** Ten minutes: how long a command or agent may run when nothing else is configured. */
@@ -291,6 +292,14 @@ export function runChild(spec: ChildSpec): Promise<ChildResult> {
 export function tail(text: string, maxChars = 2000): string {
   const trimmed = text.trim();
   return trimmed.length > maxChars ? `…${trimmed.slice(-maxChars)}` : trimmed;
+}
+
+/**
+ * The outcome with what the process wrote to stderr as its `log` (SPEC §7),
+ * when it wrote anything; a capture cut at its limit ends by saying so.
+ */
+export function withLog(outcome: NodeOutcome, stderr: CapturedText): NodeOutcome {
+  return stderr.text === '' ? outcome : { ...outcome, log: stderr.text };
 }
 
 /** A readable reason from an aborted signal. */

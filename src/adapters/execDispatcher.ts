@@ -9,8 +9,9 @@ import {
   reasonOf,
   runChild,
   tail,
+  withLog,
 } from './childProcess.js';
-import type { ChildProcessOptions } from './childProcess.js';
+import type { ChildProcessOptions, ChildResult } from './childProcess.js';
 import { splitCommandLine } from './commandLine.js';
 import { cantbookRunEnv } from './runEnv.js';
 import type { AgentDispatcher, DispatchRequest, NodeOutcome } from './types.js';
@@ -82,19 +83,27 @@ export function createExecDispatcher(command: string | ExecCommand, options: Exe
         ...(request.signal === undefined ? {} : { signal: request.signal }),
       });
       if (result.kind === 'spawn_error') return { status: 'failure', error: result.message.replace(/^command /, 'agent command ') };
-      const stderr = result.stderr.text.trim() === '' ? '' : `: ${tail(result.stderr.text)}`;
-      if (result.stoppedBy === 'timeout') return { status: 'failure', error: `${name} timed out after ${timeoutMs} ms${stderr}` };
-      if (result.stoppedBy === 'abort') return { status: 'failure', error: `${name} was cancelled${request.signal ? `: ${reasonOf(request.signal)}` : ''}` };
-      if (result.exitCode === null) return { status: 'failure', error: `${name} was killed by signal ${result.exitSignal ?? 'unknown'}${stderr}` };
-      const answer = result.stdout.truncated
-        ? { ok: false as const, problem: `it wrote ${result.stdout.bytes} bytes to stdout, more than the ${maxOutputBytes}-byte limit` }
-        : parseAgentAnswerText(result.stdout.text);
-      if (result.exitCode !== 0) {
-        const reported = answer.ok && answer.outcome.status === 'failure' && answer.outcome.error !== undefined ? `: ${answer.outcome.error}` : stderr || ' (no stderr)';
-        return { status: 'failure', error: `${name} exited with code ${result.exitCode}${reported}` };
-      }
-      if (!answer.ok) return { status: 'failure', error: `${name} gave an invalid answer: ${answer.problem}${stderr === '' ? '' : ` (stderr${stderr})`}` };
-      return answer.outcome;
+      // The agent's stderr is the attempt's log (SPEC §7), whatever it answered.
+      return withLog(answerOf(result, name, { timeoutMs, maxOutputBytes }, request.signal), result.stderr);
     },
   };
 }
+
+/** What an agent process that ran answered, as an outcome (see createExecDispatcher). */
+function answerOf(result: Extract<ChildResult, { kind: 'exited' }>, name: string, limits: { timeoutMs: number; maxOutputBytes: number }, signal: AbortSignal | undefined): NodeOutcome {
+  const { timeoutMs, maxOutputBytes } = limits;
+  const stderr = result.stderr.text.trim() === '' ? '' : `: ${tail(result.stderr.text)}`;
+  if (result.stoppedBy === 'timeout') return { status: 'failure', error: `${name} timed out after ${timeoutMs} ms${stderr}` };
+  if (result.stoppedBy === 'abort') return { status: 'failure', error: `${name} was cancelled${signal ? `: ${reasonOf(signal)}` : ''}` };
+  if (result.exitCode === null) return { status: 'failure', error: `${name} was killed by signal ${result.exitSignal ?? 'unknown'}${stderr}` };
+  const answer = result.stdout.truncated
+    ? { ok: false as const, problem: `it wrote ${result.stdout.bytes} bytes to stdout, more than the ${maxOutputBytes}-byte limit` }
+    : parseAgentAnswerText(result.stdout.text);
+  if (result.exitCode !== 0) {
+    const reported = answer.ok && answer.outcome.status === 'failure' && answer.outcome.error !== undefined ? `: ${answer.outcome.error}` : stderr || ' (no stderr)';
+    return { status: 'failure', error: `${name} exited with code ${result.exitCode}${reported}` };
+  }
+  if (!answer.ok) return { status: 'failure', error: `${name} gave an invalid answer: ${answer.problem}${stderr === '' ? '' : ` (stderr${stderr})`}` };
+  return answer.outcome;
+}
+

@@ -7,8 +7,9 @@ import {
   reasonOf,
   runChild,
   tail,
+  withLog,
 } from './childProcess.js';
-import type { ChildProcessOptions } from './childProcess.js';
+import type { ChildProcessOptions, ChildResult } from './childProcess.js';
 import { cantbookRunEnv } from './runEnv.js';
 import type { DeterministicRunner, NodeOutcome, RunCommandRequest } from './types.js';
 
@@ -72,18 +73,24 @@ export function createSubprocessRunner(options: SubprocessRunnerOptions = {}): D
       });
       const name = `command '${request.command}'`;
       if (result.kind === 'spawn_error') return { status: 'failure', error: result.message };
-      const stderr = result.stderr.text;
-      const detail = stderr.trim() === '' ? '' : `: ${tail(stderr)}`;
-      if (result.stoppedBy === 'timeout') return { status: 'failure', error: `${name} timed out after ${timeoutMs} ms${detail}` };
-      if (result.stoppedBy === 'abort') {
-        return { status: 'failure', error: `${name} was cancelled${request.signal ? `: ${reasonOf(request.signal)}` : ''}` };
-      }
-      if (result.exitCode === null) return { status: 'failure', error: `${name} was killed by signal ${result.exitSignal ?? 'unknown'}${detail}` };
-      // The exit code the node ensures counts as success; the contract check (SPEC §13) compares it.
-      if (result.exitCode !== 0 && result.exitCode !== request.expectedExitCode) return { status: 'failure', error: `${name} exited with code ${result.exitCode}${detail || ' (no stderr)'}` };
-      return { status: 'success', output: successOutput(request.nodeId, result.stdout.text, stderr, result.stdout.truncated, result.exitCode), exitCode: result.exitCode };
+      // What it wrote to stderr is also the attempt's log (SPEC §7).
+      return withLog(outcomeOfCommand(result, request, name, timeoutMs), result.stderr);
     },
   };
+}
+
+/** How a command that ran ended, as an outcome (see createSubprocessRunner). */
+function outcomeOfCommand(result: Extract<ChildResult, { kind: 'exited' }>, request: RunCommandRequest, name: string, timeoutMs: number): NodeOutcome {
+  const stderr = result.stderr.text;
+  const detail = stderr.trim() === '' ? '' : `: ${tail(stderr)}`;
+  if (result.stoppedBy === 'timeout') return { status: 'failure', error: `${name} timed out after ${timeoutMs} ms${detail}` };
+  if (result.stoppedBy === 'abort') {
+    return { status: 'failure', error: `${name} was cancelled${request.signal ? `: ${reasonOf(request.signal)}` : ''}` };
+  }
+  if (result.exitCode === null) return { status: 'failure', error: `${name} was killed by signal ${result.exitSignal ?? 'unknown'}${detail}` };
+  // The exit code the node ensures counts as success; the contract check (SPEC §13) compares it.
+  if (result.exitCode !== 0 && result.exitCode !== request.expectedExitCode) return { status: 'failure', error: `${name} exited with code ${result.exitCode}${detail || ' (no stderr)'}` };
+  return { status: 'success', output: successOutput(request.nodeId, result.stdout.text, stderr, result.stdout.truncated, result.exitCode), exitCode: result.exitCode };
 }
 
 /** The output rule of a successful command (see createSubprocessRunner). */

@@ -3,12 +3,20 @@ import type { RunContext } from '../events/types.js';
 /**
  * What a node handed to an agent or a command returns. A dispatcher that throws
  * is the same as `{status: 'failure'}` with the thrown message as `error`.
+ *
+ * `log`, on either: what the attempt wrote for its operator (an exec agent's
+ * or a command's stderr). The runtime keeps its last {@link MAX_ATTEMPT_LOG_BYTES}
+ * as the attempt's log beside the run's events (`show --logs`, the viewer;
+ * SPEC §7), never in an event.
  */
 export type NodeOutcome =
   /** `exitCode`: what a command exited with (a runner's report; `ensures.exitCode` checks it, SPEC §13). */
-  | { status: 'success'; output?: Record<string, unknown>; exitCode?: number }
+  | { status: 'success'; output?: Record<string, unknown>; exitCode?: number; log?: string }
   /** `retryable: false`: retrying in place is pointless (the node fails for good, or escalates; SPEC §4). */
-  | { status: 'failure'; error?: string; retryable?: boolean };
+  | { status: 'failure'; error?: string; retryable?: boolean; log?: string };
+
+/** How much of an attempt's log is kept: its last 64 KiB (SPEC §7: bounded). */
+export const MAX_ATTEMPT_LOG_BYTES = 64 * 1024;
 
 /** Fields every node dispatch carries. */
 interface DispatchBase {

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { createActor } from 'xstate';
 import type { Actor, InspectionEvent, Observer } from 'xstate';
+import { MAX_ATTEMPT_LOG_BYTES } from '../adapters/types.js';
 import type { AgentDispatcher, DeterministicRunner, NodeOutcome } from '../adapters/types.js';
 import { CREDENTIAL_BYTES, digestContext, hashResumeToken, issueResumeToken } from '../approvals/resumeToken.js';
 import { FoldError, foldRun, initialRunSnapshot } from '../compiler/foldRun.js';
@@ -33,7 +34,7 @@ import { parseDuration } from '../playbook/duration.js';
 import { renderTemplate } from '../playbook/templates.js';
 import type { PlaybookNode } from '../playbook/types.js';
 import { toChangedApprovalRows, toRunChanges, toRunRow } from '../projections/projectRun.js';
-import type { EventStore, Lease } from '../store/eventStore.js';
+import type { AttemptLog, EventStore, Lease, RunSettings } from '../store/eventStore.js';
 import { clockOf, sleep } from './clock.js';
 import type { Clock } from './clock.js';
 import type { CompiledPlaybook } from './playbookCache.js';
@@ -109,6 +110,12 @@ export interface HostOptions {
   schemas?: SchemaRegistry;
   /** The rules of gates with `policy: custom` (SPEC §13); `permissive` gates use DEFAULT_POLICY_RULES. */
   policyRules?: readonly PolicyRule[];
+  /**
+   * What a new root run remembers of how it is driven (the agent spec it was
+   * started with; docs/adr/0010), stored beside its log with its first event
+   * and read back by `getRunSettings`. Never put a credential here.
+   */
+  runSettings?: RunSettings;
 }
 
 /** This process, as NodeStarted records it (information: leases decide who drives). */
@@ -156,6 +163,8 @@ interface Attempt {
   cancelTimeout?: () => void;
   /** The session's reload count when dispatched: a result refused after a reload was overtaken by another writer. */
   generation: number;
+  /** What the dispatch returned as its log, bounded (SPEC §7). */
+  log?: AttemptLog;
 }
 
 /**
@@ -212,6 +221,8 @@ export class RunSession {
   private readonly childStop = new AbortController();
   /** Inline, the lease was let go while only children run (SPEC §12): the next commit leases the run again, if it still can. */
   private waitingForChildren = false;
+  /** Logs of recorded attempts, by attempt key, written with the commit that holds the attempt's result. */
+  private readonly logs = new Map<string, AttemptLog>();
 
   constructor(
     private readonly store: EventStore,
@@ -275,6 +286,9 @@ export class RunSession {
     const parent = this.snapshot.context.parent;
     const wakeParent = parent !== null && isEnd(this.snapshot.value) && !isEnd(this.committed.value);
     const { sourceHash, source, model } = this.playbook;
+    const attemptLogs = this.logs.size === 0 ? [] : this.logsOf(events);
+    // What a root run remembers of how it is driven (docs/adr/0010): written once, with its first event.
+    const settings = starts && parent === null ? this.options.runSettings : undefined;
     this.committing = true;
     let stored: RunEvent[];
     try {
@@ -287,6 +301,8 @@ export class RunSession {
         approvals,
         ...(starts ? { playbook: { sourceHash, name: model.definition.name, source } } : {}),
         ...(wakeParent ? { wakeRun: parent.runId } : {}),
+        ...(attemptLogs.length === 0 ? {} : { attemptLogs }),
+        ...(settings === undefined ? {} : { settings }),
         ...(lease === undefined ? {} : { lease: { token: lease.token, ...(release ? { release } : {}), ...(creating ? { create: { owner: lease.owner, expiresAt: lease.expiresAt } } : {}) } }),
       });
     } catch (error) {
@@ -296,6 +312,7 @@ export class RunSession {
       this.committing = false;
     }
     if (release) this.lease = undefined;
+    for (const log of attemptLogs) this.logs.delete(attemptKey(log.nodeId, log.attempt));
     for (const event of stored) this.mirror?.send(event as never);
     this.pending = [];
     this.committed = { version: this.snapshot.context.version, value: this.snapshot.value };
@@ -360,6 +377,17 @@ export class RunSession {
     this.generation += 1;
     this.snapshot = foldRun(machine, initialRunSnapshot(machine), await this.store.readRun(this.runId), { draft: this.draft });
     this.committed = { version: this.snapshot.context.version, value: this.snapshot.value };
+  }
+
+  /** The logs of the attempts whose results `events` record. */
+  private logsOf(events: readonly NewRunEvent[]): AttemptLog[] {
+    const logs: AttemptLog[] = [];
+    for (const event of events) {
+      if (event.type !== 'NodeSucceeded' && event.type !== 'NodeFailed') continue;
+      const log = this.logs.get(attemptKey(event.data.nodeId, event.data.attempt));
+      if (log !== undefined) logs.push(log);
+    }
+    return logs;
   }
 
   /** A result of an attempt this session dispatched (not an interruption it recorded for a dead process). */
@@ -835,6 +863,7 @@ export class RunSession {
   private recordResult(attempt: Attempt, outcome: Outcome): void {
     const { nodeId, attempt: n, stop } = attempt;
     if (stop?.kind === 'halted') return; // the driver stopped: the attempt is recovered later, never recorded falsely
+    if (attempt.log !== undefined) this.logs.set(attemptKey(nodeId, n), attempt.log);
     let data: Extract<NewRunEvent, { type: 'NodeFailed' }>['data'] | undefined;
     if (stop?.kind === 'aborted') data = { nodeId, attempt: n, error: `aborted: ${stop.why}`, aborted: true };
     else if (stop?.kind === 'timed_out') data = { nodeId, attempt: n, error: stop.why, timedOut: true };
@@ -926,7 +955,11 @@ export class RunSession {
       return;
     }
     Promise.resolve(pending).then(
-      (outcome) => arrive(outcomeOf(nodeId, outcome)),
+      (outcome) => {
+        const log = attemptLogOf(nodeId, attempt, outcome);
+        if (log !== undefined) entry.log = log;
+        arrive(outcomeOf(nodeId, outcome));
+      },
       (error: unknown) => arrive({ status: 'failure', error: clipError(messageOf(error)) }),
     );
   }
@@ -1259,6 +1292,19 @@ export function resultOf(playbook: Pick<CompiledPlaybook, 'model'>, snapshot: Ru
     }
   }
   throw new TypeError(`run '${state.runId}' is still running at ${JSON.stringify(value)}`);
+}
+
+const attemptKey = (nodeId: string, attempt: number): string => `${nodeId}\u0000${attempt}`;
+
+/** The attempt's log (SPEC §7): the last MAX_ATTEMPT_LOG_BYTES of what its dispatch returned as `log`, cut at a character. */
+export function attemptLogOf(nodeId: string, attempt: number, outcome: NodeOutcome): AttemptLog | undefined {
+  const text = (outcome as { log?: unknown } | null)?.log;
+  if (typeof text !== 'string' || text === '') return undefined;
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= MAX_ATTEMPT_LOG_BYTES) return { nodeId, attempt, text, droppedBytes: 0 };
+  let start = bytes.length - MAX_ATTEMPT_LOG_BYTES;
+  while (start < bytes.length && ((bytes[start] as number) & 0xc0) === 0x80) start += 1; // not inside a character
+  return { nodeId, attempt, text: bytes.subarray(start).toString('utf8'), droppedBytes: start };
 }
 
 function outcomeOf(nodeId: string, outcome: NodeOutcome): Outcome {

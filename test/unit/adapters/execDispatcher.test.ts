@@ -88,6 +88,22 @@ describe('createExecDispatcher', () => {
     expect(failure(await withMode('exit1-claims-success').dispatch(dispatchRequest()))).toBe(`agent command '${process.execPath}' exited with code 1 (no stderr)`);
   });
 
+  it("returns the agent's stderr as the attempt's log, whatever it answered (SPEC §7)", async () => {
+    expect(await withMode('echo').dispatch(dispatchRequest())).toMatchObject({ status: 'success', log: 'stderr is for logs\n' });
+    expect(await withMode('exit3').dispatch(dispatchRequest())).toMatchObject({ status: 'failure', log: 'agent crashed: disk full\n' });
+    const timedOut = await withMode('hang', { timeoutMs: 1000 }).dispatch(dispatchRequest());
+    expect(timedOut).toMatchObject({ status: 'failure', log: expect.stringMatching(/^pid \d+\n$/) });
+    // Nothing written, no log.
+    expect(await withMode('fail-answer').dispatch(dispatchRequest())).not.toHaveProperty('log');
+  });
+
+  it('says how much of a stderr past its capture limit was not kept', async () => {
+    const dispatcher = createExecDispatcher({ command: process.execPath, args: [agent] }, { maxOutputBytes: 1000, env: { FIXTURE_MODE: 'chatty', FIXTURE_BYTES: '5000' } });
+    const outcome = await dispatcher.dispatch(dispatchRequest());
+    expect(outcome.status).toBe('success');
+    expect(outcome.log).toBe(`${'x'.repeat(1000)}\n… [truncated: 4001 more bytes]`);
+  });
+
   it('caps the answer size', async () => {
     expect(failure(await withMode('big', { maxOutputBytes: 10_000 }).dispatch(dispatchRequest()))).toMatch(/gave an invalid answer: it wrote \d+ bytes to stdout, more than the 10000-byte limit/);
     expect((await withMode('big').dispatch(dispatchRequest())).status).toBe('success');

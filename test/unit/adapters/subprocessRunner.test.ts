@@ -52,9 +52,9 @@ describe('createSubprocessRunner', () => {
       expect(outcome).toEqual({ status: 'success', output: { greet: { exitCode: 0, stdout: 'hello\nworld' } }, exitCode: 0 });
     });
 
-    it('adds stderr to the text shape only when there is some', async () => {
+    it('adds stderr to the text shape only when there is some, and returns it as the attempt log', async () => {
       const outcome = await runner.run(nodeScript(`process.stdout.write('out'); process.stderr.write('warning: x\\n')`));
-      expect(outcome).toEqual({ status: 'success', output: { n1: { exitCode: 0, stdout: 'out', stderr: 'warning: x' } }, exitCode: 0 });
+      expect(outcome).toEqual({ status: 'success', output: { n1: { exitCode: 0, stdout: 'out', stderr: 'warning: x' } }, exitCode: 0, log: 'warning: x\n' });
     });
 
     it('treats a JSON array, a JSON string and an empty stdout as text', async () => {
