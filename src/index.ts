@@ -85,6 +85,7 @@ export type {
   ChildRunStartedData,
   ChildRunSettledData,
   ChildRunStatus,
+  RunStartedData,
 } from './events/types.js';
 export { runEventTypes } from './events/types.js';
 export type { RunRow, RunChanges, ApprovalRow, RunStatus, ApprovalStatus, ActiveNode, RunError } from './projections/types.js';
@@ -93,6 +94,7 @@ export { isRedrivable } from './compiler/runState.js';
 export { nextSteps, runStatusOf } from './compiler/nextStep.js';
 export type { NextStep } from './compiler/nextStep.js';
 export { activeNodes } from './compiler/stateValue.js';
+export { remainingNodes } from './compiler/remainingNodes.js';
 export { createPlaybookModel, decideFailure, describeFailurePolicy, DEFAULT_MAX_ITERATIONS } from './compiler/playbookModel.js';
 export type { FailureDecision, PlaybookModel, BranchModel } from './compiler/playbookModel.js';
 export { foldRunSteps } from './projections/foldRunSteps.js';
@@ -112,12 +114,13 @@ export { openSqliteStore } from './store/sqliteEventStore.js';
 export type { SqliteStoreOptions } from './store/sqliteEventStore.js';
 export { openPostgresStore } from './store/postgresEventStore.js';
 export type { PostgresStoreOptions, PostgresStoreTarget } from './store/postgresEventStore.js';
-export type { EventStore, AppendRequest, ListRunsFilter, ListApprovalsFilter, Lease, AcquireLeaseRequest, ClaimRunsRequest } from './store/eventStore.js';
+export type { EventStore, AppendRequest, ListRunsFilter, ListApprovalsFilter, Lease, AcquireLeaseRequest, ClaimRunsRequest, RunSettings, AttemptLog } from './store/eventStore.js';
 
 // Adapters (ports)
 export type { AgentDispatcher, DeterministicRunner, DispatchRequest, RunCommandRequest, NodeOutcome } from './adapters/types.js';
 export { createSubprocessRunner } from './adapters/subprocessRunner.js';
 export { createDispatcherFromSpec } from './adapters/dispatcherSpec.js';
+export { splitCommandLine } from './adapters/commandLine.js';
 
 // Runtime
 export { executePlaybook, startRun, checkInputs } from './runtime/executePlaybook.js';

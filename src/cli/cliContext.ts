@@ -7,11 +7,12 @@
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { CantbookError, createDispatcherFromSpec, createSubprocessRunner, DEFAULT_LEASE_MS, exitCodes, openPostgresStore, openSqliteStore } from '../index.js';
-import type { AgentDispatcher, DeterministicRunner, EventStore, PlaybookDefinition } from '../index.js';
+import type { AgentDispatcher, DeterministicRunner, EventStore } from '../index.js';
 import { CliError, describeError, messageOf } from './cliErrors.js';
 import { CONFIG_EXIT_CODE, CONFIG_FILE_NAME, readConfigFile } from './configFile.js';
 import type { CliConfig } from './configFile.js';
 import { createOutput } from './output.js';
+import type { AgentNeed } from './runAgent.js';
 import type { Output, TextSink } from './output.js';
 import { isPostgresUrl, parsePostgresUrl, scrubSecrets } from './postgresUrl.js';
 import type { PostgresUrl } from './postgresUrl.js';
@@ -94,17 +95,13 @@ export interface CliContext {
    */
   openWritableStore(): EventStore;
   /**
-   * The agent dispatcher: `--agent` when given, else the config file's `agent`.
-   * When neither is set, playbooks without agentic nodes still run (their
-   * deterministic nodes go to the subprocess runner); others fail with
-   * E_ADAPTER_INVALID (exit 78) explaining how to configure an agent.
+   * The agent for the nodes `need` names (SPEC §7, docs/adr/0010), in this
+   * order: `--agent`, the spec the run remembers, the config file's `agent`;
+   * with none of them, a stand-in that is never called when no agentic node
+   * is left, else E_ADAPTER_INVALID (exit 78) naming the nodes and how to
+   * configure an agent. `need` null: not known (an agent is required).
    */
-  /**
-   * The agent for a run of `playbook` (and of the child playbooks it can start,
-   * SPEC §12): the flag, else the config file's, else none when no node of them
-   * is agentic (E_ADAPTER_INVALID otherwise).
-   */
-  dispatcher(agentFlag: string | undefined, playbook: PlaybookDefinition | readonly PlaybookDefinition[] | null): AgentDispatcher;
+  dispatcher(agentFlag: string | undefined, need: AgentNeed | null): AgentDispatcher;
   /** The subprocess runner for deterministic nodes. */
   runner(): DeterministicRunner;
   /**
@@ -223,17 +220,18 @@ export function createCliContext(environment: CliEnvironment, globals: GlobalOpt
       if (found.kind !== 'sqlite') throw new TypeError('openWritableStore: the database is PostgreSQL; the store withReadStore opened is writable');
       return openSqliteStore(ensureDatabase(found).path);
     },
-    dispatcher(agentFlag, playbook) {
+    dispatcher(agentFlag, need) {
       const flag = agentFlag?.trim();
       if (flag !== undefined && flag !== '') return createDispatcherFromSpec(flag, { cwd });
+      const remembered = need?.remembered;
+      // Pasted in the same directory (SPEC §7), a relative path in the spec names what it named at the start.
+      if (remembered?.agent !== undefined) return createDispatcherFromSpec(remembered.agent, { cwd });
       const configured = readConfig();
       if (configured?.agent !== undefined) return createDispatcherFromSpec(configured.agent, { cwd: dirname(configured.path) });
-      const tree = playbook === null ? [] : Array.isArray(playbook) ? (playbook as readonly PlaybookDefinition[]) : [playbook as PlaybookDefinition];
-      const named = tree.flatMap((definition) => agenticNodeIds(definition.nodes).map((id) => ({ id, name: definition.name })));
-      if (playbook !== null && named.length === 0) return noAgent;
-      const first = named[0];
-      const agentic = named.filter((node) => node.name === first?.name).map((node) => node.id);
-      const which = first === undefined ? 'this run has agentic nodes' : `playbook '${first.name}' has agentic node${agentic.length > 1 ? 's' : ''} ${agentic.map((id) => `'${id}'`).join(', ')}`;
+      if (need !== null && need.agentic.length === 0) return noAgent;
+      const first = need?.agentic[0];
+      const agentic = [...new Set((need?.agentic ?? []).filter((node) => node.playbook === first?.playbook).map((node) => node.id))];
+      const which = first === undefined ? 'this run has agentic nodes' : `playbook '${first.playbook}' has agentic node${agentic.length > 1 ? 's' : ''} ${agentic.map((id) => `'${id}'`).join(', ')} still to run`;
       throw new CliError(
         'E_ADAPTER_INVALID',
         CONFIG_EXIT_CODE,
@@ -309,12 +307,7 @@ export function parseLeaseMs(text: string | undefined): number | undefined {
   return ms;
 }
 
-/** Stands in when no agent is configured and the playbook has no agentic node: never called. */
-/** The agentic nodes of a graph, parallel branches included. */
-function agenticNodeIds(nodes: PlaybookDefinition['nodes']): string[] {
-  return nodes.flatMap((node) => (node.type === 'agentic' ? [node.id] : node.type === 'parallel' ? node.branches.flatMap((branch) => agenticNodeIds(branch.nodes)) : []));
-}
-
+/** Stands in when no agent is configured and no agentic node is left to run: never called. */
 const noAgent: AgentDispatcher = {
   dispatch() {
     return { status: 'failure', error: 'no agent is configured (pass --agent or set "agent" in cantbook.config.json)' };

@@ -7,7 +7,7 @@ import { runNotFound } from './cliErrors.js';
 import type { BindAction } from './commandKit.js';
 import { bounded, withExamples } from './commandKit.js';
 import { oneLine } from './output.js';
-import { playbookOfRun } from './playbookFile.js';
+import { agentNeedOfRun } from './runAgent.js';
 import { resolveRunId } from './runIds.js';
 import { printResult, withAnchor } from './runResult.js';
 import { AGENT_HELP, resolvedOnUse } from './runCommands.js';
@@ -73,9 +73,9 @@ export function registerControlCommands(program: Command, bind: BindAction): voi
         const runId = await resolveRunId(store, cmd.processedArgs[0] as string);
         const row = await store.getRun(runId);
         if (row === null) throw runNotFound(runId);
-        const definition = await playbookOfRun(store, runId);
+        const need = await agentNeedOfRun(store, runId);
         // retryRun refuses a run that cannot be retried before it dispatches anything: only a retryable one needs an agent now.
-        const dispatcher = row.status === 'failed' && isRedrivable(row.error) ? ctx.dispatcher(opts.agent, definition) : resolvedOnUse(() => ctx.dispatcher(opts.agent, definition));
+        const dispatcher = row.status === 'failed' && isRedrivable(row.error) ? ctx.dispatcher(opts.agent, need) : resolvedOnUse(() => ctx.dispatcher(opts.agent, need));
         const result = await retryRun({
           store,
           runId,

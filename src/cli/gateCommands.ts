@@ -11,7 +11,7 @@ import { bounded, withExamples } from './commandKit.js';
 import { gateDecider, gateKind, gateStatus, markGates } from './gateMarks.js';
 import type { MarkedGate } from './gateMarks.js';
 import { formatTable } from './output.js';
-import { playbookOfRun } from './playbookFile.js';
+import { agentNeedOfRun } from './runAgent.js';
 import { printResult, withAnchor } from './runResult.js';
 import { withDriver } from './shutdown.js';
 
@@ -42,7 +42,7 @@ export function registerGateCommands(program: Command, bind: BindAction): void {
         //    approval stands and `resume` continues the run (RunResumed is not written before the agent resolves).
         let result: PlaybookResult;
         try {
-          const dispatcher = ctx.dispatcher(opts.agent, await playbookOfRun(store, decision.runId));
+          const dispatcher = ctx.dispatcher(opts.agent, await agentNeedOfRun(store, decision.runId));
           result = await resumePlaybook({ store, approvalToken: token, dispatcher, deterministicRunner: ctx.runner(), ...host });
         } catch (error) {
           if (isDrivenElsewhere(error)) {
@@ -137,8 +137,9 @@ function afterApproval(ctx: CliContext, runId: string, error: unknown): string {
   const { code } = describeError(error);
   // Someone else resumed it between our decision and our resume: nothing is left to do here.
   if (code === 'E_PLAYBOOK_RESUME_BLOCKED') return `the approval is recorded; see the run with: ${ctx.command('show', runId)}`;
-  const agent = code === 'E_ADAPTER_INVALID' ? ' --agent <spec>' : '';
-  return `the approval is recorded; continue the run with: ${ctx.command('resume', runId)}${agent}`;
+  // A placeholder that pastes safely: the shell puts the spec in, once the operator has set it.
+  if (code === 'E_ADAPTER_INVALID') return `the approval is recorded; set CANTBOOK_AGENT to the agent's spec, then continue the run with: ${ctx.command('resume', runId, '--agent', '"$CANTBOOK_AGENT"')}`;
+  return `the approval is recorded; continue the run with: ${ctx.command('resume', runId)}`;
 }
 
 /** The resume after a decision was refused because another driver holds the run's lease (it resumes the gate). */

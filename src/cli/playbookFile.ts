@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parsePlaybook } from '../index.js';
-import type { EventStore, PlaybookDefinition, RunContext, RunEvent } from '../index.js';
+import type { PlaybookDefinition, RunContext } from '../index.js';
 import { unreadableFile, usageError } from './cliErrors.js';
 
 /** A playbook file read and parsed. */
@@ -30,33 +30,6 @@ export function readPlaybookFile(cwd: string, fileName: string): PlaybookFile {
   }
   const { definition, sourceHash } = parsePlaybook(source, { fileName });
   return { fileName, source, definition, sourceHash };
-}
-
-/**
- * The playbooks a command driving a stored run may run: the text its tree's
- * root is pinned to and every child playbook pinned with it (SPEC §12: a
- * child's gate resumed drives the child, then its parents). Null when the
- * run is not in the store or its texts do not parse (the runtime then
- * reports the log with a proper code).
- */
-export async function playbookOfRun(store: EventStore, runId: string): Promise<PlaybookDefinition[] | null> {
-  let started = await firstEvent(store, runId);
-  for (let depth = 0; started?.type === 'RunStarted' && started.data.parent !== undefined && depth < 32; depth += 1) {
-    const parent = await firstEvent(store, started.data.parent.runId);
-    if (parent?.type !== 'RunStarted') break;
-    started = parent;
-  }
-  if (started?.type !== 'RunStarted') return null;
-  try {
-    const texts = [started.data.source, ...Object.values(started.data.pinned?.texts ?? {}).map((text) => text.source)];
-    return texts.map((text) => parsePlaybook(text, { pinned: true }).definition);
-  } catch {
-    return null;
-  }
-}
-
-async function firstEvent(store: EventStore, runId: string): Promise<RunEvent | undefined> {
-  return (await store.readRun(runId))[0];
 }
 
 /**

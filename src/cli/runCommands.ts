@@ -11,7 +11,9 @@ import type { CliContext } from './cliContext.js';
 import { describeError } from './cliErrors.js';
 import type { BindAction } from './commandKit.js';
 import { collect, withExamples } from './commandKit.js';
-import { playbookOfRun, readInputs, readPlaybookFile } from './playbookFile.js';
+import { readInputs, readPlaybookFile } from './playbookFile.js';
+import { agentNeedOfRun, agentNeedOfTree, settingsFor } from './runAgent.js';
+import type { AgentNeed } from './runAgent.js';
 import { printResult, withAnchor } from './runResult.js';
 import { resolveRunId } from './runIds.js';
 import { withDriver } from './shutdown.js';
@@ -53,7 +55,10 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
       const playbookId = resolve(ctx.cwd, file);
       const pinned = await pinPlaybookTree({ definition: playbook.definition, id: playbookId }, resolvePlaybook);
       const tree = [playbook.definition, ...Object.values(pinned?.texts ?? {}).map((text) => parsePlaybook(text.source, { pinned: true }).definition)];
-      const dispatcher = ctx.dispatcher(opts.agent, tree);
+      const dispatcher = ctx.dispatcher(opts.agent, agentNeedOfTree(tree));
+      // The run remembers the agent it was started with, so the commands it prints need no --agent (ADR 0010).
+      const { settings, refused } = settingsFor(opts.agent);
+      if (refused !== undefined) ctx.out.note(`note: the run does not remember its agent, because ${refused} (a credential is never stored): give --agent again to approve, resume, retry or recover it`);
       return withDriver(ctx, opts.agent, async (store, host) => {
         const result = await executePlaybook({
           store,
@@ -66,6 +71,7 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
           dispatcher,
           deterministicRunner: ctx.runner(),
           ...host,
+          ...(settings === undefined ? {} : { runSettings: settings }),
           ...(opts.epic === undefined ? {} : { epicId: opts.epic }),
           ...(opts.session === undefined ? {} : { sessionId: opts.session }),
         });
@@ -85,12 +91,12 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
       const opts = cmd.opts<{ agent?: string }>();
       return withDriver(ctx, opts.agent, async (store, host) => {
         const runId = await resolveRunId(store, cmd.processedArgs[0] as string);
-        const definition = await playbookOfRun(store, runId);
+        const need = await agentNeedOfRun(store, runId);
         // A run that cannot resume (gate pending, rejected or already resumed) is refused by resumeRun before it
         // dispatches anything, so the agent is resolved up front only when the gate is approved and not yet resumed.
         const gate = (await store.listApprovals({ runId })).at(-1);
         const resumable = gate?.status === 'approved' && !gate.resumed;
-        const dispatcher = resumable ? ctx.dispatcher(opts.agent, definition) : resolvedOnUse(() => ctx.dispatcher(opts.agent, definition));
+        const dispatcher = resumable ? ctx.dispatcher(opts.agent, need) : resolvedOnUse(() => ctx.dispatcher(opts.agent, need));
         const result = await resumeRun({ store, runId, dispatcher, deterministicRunner: ctx.runner(), ...host });
         return printResult(ctx.out, await withAnchor(store, result), ctx.command);
       });
@@ -130,8 +136,8 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
         for (const row of running) {
           ctx.out.line(`↻ recovering run ${row.runId} · playbook ${row.playbookName}`);
           try {
-            const definition = await playbookOfRun(store, row.runId);
-            const result = await withAnchor(store, await recoverRun({ store, runId: row.runId, ...hostOptions(ctx, opts.agent, definition), ...host, force: opts.force === true }));
+            const need = await agentNeedOfRun(store, row.runId);
+            const result = await withAnchor(store, await recoverRun({ store, runId: row.runId, ...hostOptions(ctx, opts.agent, need), ...host, force: opts.force === true }));
             progress.stop();
             outcomes.push(result);
             // In JSON mode the results go out once, together, below: stdout holds one document.
@@ -160,8 +166,8 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
 }
 
 /** Dispatcher and runner for continuing a stored run. */
-function hostOptions(ctx: CliContext, agent: string | undefined, definition: Parameters<CliContext['dispatcher']>[1]) {
-  return { dispatcher: ctx.dispatcher(agent, definition), deterministicRunner: ctx.runner() };
+function hostOptions(ctx: CliContext, agent: string | undefined, need: AgentNeed | null) {
+  return { dispatcher: ctx.dispatcher(agent, need), deterministicRunner: ctx.runner() };
 }
 
 /** A dispatcher resolved on its first dispatch (for a resume that is expected to be refused before any). */

@@ -9,7 +9,7 @@ import type { EventStore } from '../index.js';
 import { CliError, messageOf, usageError } from './cliErrors.js';
 import type { BindAction } from './commandKit.js';
 import { withExamples } from './commandKit.js';
-import { playbookOfRun } from './playbookFile.js';
+import { agentNeedOfRun } from './runAgent.js';
 import { startUiServer } from './ui/uiServer.js';
 
 /** Code and exit code (sysexits EX_UNAVAILABLE) when the viewer cannot listen where asked. */
@@ -55,7 +55,7 @@ export function registerUi(program: Command, bind: BindAction): void {
             port,
             sessionKey,
             label: ctx.database().label,
-            dispatcherFor: async (runId) => ctx.dispatcher(opts.agent, await playbookOfRun(store, runId)),
+            dispatcherFor: async (runId) => ctx.dispatcher(opts.agent, await agentNeedOfRun(store, runId)),
             deterministicRunner: ctx.runner(),
           });
         } catch (error) {

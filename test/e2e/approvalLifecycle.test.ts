@@ -62,9 +62,10 @@ beforeAll(() => {
 });
 afterAll(() => cli.remove());
 
-/** A fresh paused release run (agent by --agent), for the tests that need their own gate. */
-async function pausedRun(targetVersion: string, env: Record<string, string> = {}): Promise<Result> {
-  const result = await cli.json<Result>(['run', 'release.cantbook', '--input', `targetVersion=${targetVersion}`, '--agent', demoAgent], { env });
+/** A fresh paused release run (agent by --agent, which the run remembers; or by the config file, remembering none), for the tests that need their own gate. */
+async function pausedRun(targetVersion: string, env: Record<string, string> = {}, agentFrom: 'flag' | 'config' = 'flag'): Promise<Result> {
+  const agent = agentFrom === 'flag' ? ['--agent', demoAgent] : [];
+  const result = await cli.json<Result>(['run', 'release.cantbook', '--input', `targetVersion=${targetVersion}`, ...agent], { env });
   expect(result.terminalStatus).toBe('pending_approval');
   return result;
 }
@@ -207,12 +208,13 @@ describe.concurrent('gate decisions: checked before agents are; reject -> failed
   });
 
   it('approve with no agent records the approval, says how to continue, and resume --agent finishes the run', async () => {
-    const paused = await pausedRun('2.2.0');
+    // Started with the config file's agent, the run remembers none: elsewhere, no agent is configured.
+    const paused = await pausedRun('2.2.0', {}, 'config');
     const approved = await cli.run([...NO_AGENT_DB, 'approve', paused.approvalToken ?? '', '--by', 'carol'], NO_AGENT);
     // The decision is made and said so on stdout; the resume is what fails, with the code of the missing agent.
     expect({ code: approved.code, stdout: approved.stdout }).toEqual({ code: 78, stdout: `✓ approved 'approval' of run ${paused.runId} as carol\n` });
     expect(approved.stderr).toMatch(/^error\[E_ADAPTER_INVALID\]: no agent configured/);
-    expect(approved.stderr).toContain(`hint: the approval is recorded; continue the run with: cantbook --db ${join('..', DB)} resume ${paused.runId} --agent <spec>`);
+    expect(approved.stderr).toContain(`hint: the approval is recorded; set CANTBOOK_AGENT to the agent's spec, then continue the run with: cantbook --db ${join('..', DB)} resume ${paused.runId} --agent "$CANTBOOK_AGENT"`);
     expect(await cli.json<RunRow>(['show', paused.runId])).toMatchObject({ status: 'running', activeNodes: [{ nodeId: 'approval', phase: 'approved' }], approvals: [{ status: 'approved', approver: 'carol', resumed: false }] });
     const resumed = await cli.json<Result>(['resume', paused.runId, '--agent', demoAgent]);
     expect(resumed).toMatchObject({ runId: paused.runId, terminalStatus: 'completed', finalContext: { published: { version: '2.2.0', channel: 'latest' } } });

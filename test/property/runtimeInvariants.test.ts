@@ -15,6 +15,9 @@ import { toApprovalRows, toRunRow } from '../../src/projections/projectRun.js';
 import { executePlaybook } from '../../src/runtime/executePlaybook.js';
 import { approveGate, rejectGate, resumePlaybook } from '../../src/runtime/gates.js';
 import { foldStoredEvents } from '../../src/runtime/loadRun.js';
+import { retryRun } from '../../src/runtime/runControl.js';
+import { remainingNodes } from '../../src/compiler/remainingNodes.js';
+import { isRedrivable } from '../../src/compiler/runState.js';
 import { readRunEvents, verifyRun } from '../../src/runtime/queries.js';
 import type { PlaybookResult } from '../../src/runtime/runSession.js';
 import type { EventStore } from '../../src/store/eventStore.js';
@@ -188,6 +191,42 @@ describe('runtime invariants (fast-check)', () => {
       }),
       { seed: seed + 1, numRuns },
     );
+  });
+
+  it('every node that starts later is among the remaining nodes of every earlier state, a retry included (SPEC §7)', async () => {
+    let retried = 0;
+    let narrowed = 0;
+    await fc.assert(
+      fc.asyncProperty(scenarioArbitrary, async (scenario) => {
+        const { result } = await play(scenario);
+        if (result.terminalStatus !== 'completed' && isRedrivable(result.error)) {
+          await retryRun({ store, runId: result.runId, by: 'p', dispatcher: scriptedBy([]), approvalSecret: SECRET }).catch(() => undefined);
+          retried += 1;
+        }
+        const events = await readRunEvents(store, result.runId);
+        const { playbook } = foldStoredEvents(result.runId, events);
+        const { machine, model } = playbook;
+        // Walk the log backwards once: the nodes started after each event.
+        const startedAfter: Set<string>[] = [];
+        let later = new Set<string>();
+        for (let i = events.length - 1; i >= 0; i--) {
+          startedAfter[i] = later;
+          const event = events[i] as RunEvent;
+          if (event.type === 'NodeStarted') later = new Set([...later, event.data.nodeId]);
+        }
+        let snapshot = initialRunSnapshot(machine);
+        events.forEach((event, i) => {
+          snapshot = foldRun(machine, snapshot, [event]);
+          const remaining = remainingNodes(model, snapshot);
+          for (const nodeId of startedAfter[i] as Set<string>) expect(remaining, `after #${event.seq} ${event.type}`).toContain(nodeId);
+          if (remaining.size < model.nodes.size) narrowed += 1;
+        });
+      }),
+      { seed: seed + 5, numRuns },
+    );
+    // Failed runs were retried, and the remaining nodes were fewer than all of them (the check is not vacuous).
+    expect(retried).toBeGreaterThan(5);
+    expect(narrowed).toBeGreaterThan(numRuns);
   });
 
   it('resuming a token twice runs downstream nodes once', async () => {
