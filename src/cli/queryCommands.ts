@@ -5,7 +5,7 @@ import { Option } from 'commander';
 import type { Command } from 'commander';
 import { getRun, listRuns, readRunEvents } from '../index.js';
 import { parseDuration } from '../index.js';
-import type { ListRunsFilter, RunEvent, RunStatus } from '../index.js';
+import type { AttemptLog, ListRunsFilter, RunEvent, RunStatus } from '../index.js';
 import { describePlace, mapNodeIdsOfLog, orderRunTree, readRunFamily } from './childRuns.js';
 import type { ChildRunView, ParentRunView } from './childRuns.js';
 import { runNotFound, usageError } from './cliErrors.js';
@@ -15,6 +15,7 @@ import { publicApproval } from './gateCommands.js';
 import { markGates } from './gateMarks.js';
 import type { MarkedGate } from './gateMarks.js';
 import { formatFields, formatTable, oneLine } from './output.js';
+import type { Output } from './output.js';
 import { followLog } from './followCommand.js';
 import { resolveRunId } from './runIds.js';
 
@@ -59,19 +60,30 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
     }),
   );
 
-  const show = program.command('show').description("a run's summary: status, current node, attempts, error, approvals, parent and child runs").argument('<runId>', 'the run');
-  withExamples(show, ['cantbook show 7f1c2a9e-…', 'cantbook show 7f1c2a9e-… --json']);
+  const show = program
+    .command('show')
+    .description("a run's summary: status, current node, attempts, error, approvals, parent and child runs, the agent it remembers")
+    .argument('<runId>', 'the run')
+    .option('--logs', "also print each attempt's log (what the agent or command wrote to stderr; its last 64 KiB)");
+  withExamples(show, ['cantbook show 7f1c2a9e-…', 'cantbook show 7f1c2a9e-… --json', 'cantbook show 7f1c2a9e --logs']);
   show.action(
     bind(async (ctx, cmd) => {
-      const { row, approvals, family } = await ctx.withReadStore(async (store) => {
+      const withLogs = cmd.opts<{ logs?: boolean }>().logs === true;
+      const { row, approvals, family, settings, logs } = await ctx.withReadStore(async (store) => {
         const runId = await resolveRunId(store, cmd.processedArgs[0] as string);
         const found = await getRun(store, runId);
         if (found === null) throw runNotFound(runId);
         // Escalations and auto-passes are marked in the log, not in the approvals row.
         const gates = await markGates(store, (await store.listApprovals({ runId })).map(publicApproval));
-        return { row: found, approvals: gates, family: await readRunFamily(store, found) };
+        return {
+          row: found,
+          approvals: gates,
+          family: await readRunFamily(store, found),
+          settings: await store.getRunSettings(runId),
+          logs: withLogs ? (await store.listAttemptLogs(runId)).map(({ runId: _run, ...log }) => log) : undefined,
+        };
       });
-      ctx.out.data({ ...row, approvals, parent: family.parent, children: family.children });
+      ctx.out.data({ ...row, approvals, parent: family.parent, children: family.children, settings, ...(logs === undefined ? {} : { logs }) });
       const attempts = Object.entries(row.iterationCounts).map(([node, count]) => `${node} ${count}`).join(' · ');
       const error = row.error;
       const active = row.activeNodes.map((node) => `${node.nodeId} (${node.phase})`).join(' · ');
@@ -90,6 +102,7 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
       ];
       if (row.epicId !== null) fields.push(['epic', row.epicId]);
       if (row.sessionId !== null) fields.push(['session', row.sessionId]);
+      if (settings?.agent !== undefined) fields.push(['agent', `${settings.agent} (remembered: approve, resume, retry and recover use it)`]);
       if (family.parent !== null) fields.push(['parent', describeParent(family.parent, family.parentMaps)]);
       describeChildren(family.children, family.maps).forEach((line, index) => fields.push([index === 0 ? 'children' : '', line]));
       for (const gate of approvals) {
@@ -99,6 +112,7 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
         if (gate.status === 'approved' && !gate.resumed) fields.push(['', `continue with: ${ctx.command('resume', row.runId)}`]);
       }
       ctx.out.line(formatFields(fields));
+      if (logs !== undefined) printAttemptLogs(ctx.out, logs);
       return 0;
     }),
   );
@@ -242,4 +256,23 @@ export function summarize(event: RunEvent, maps: ReadonlySet<string> | null = nu
 /** How an attempt failed, beyond its message: ` (interrupted)`, ` (aborted)`, ` (timed out)`, ` (not retryable)`. Pure. */
 export function failureFlags(data: { interrupted?: boolean; aborted?: boolean; timedOut?: boolean; retryable?: boolean }): string {
   return `${data.interrupted === true ? ' (interrupted)' : ''}${data.aborted === true ? ' (aborted)' : ''}${data.timedOut === true ? ' (timed out)' : ''}${data.retryable === false ? ' (not retryable)' : ''}`;
+}
+
+/** Each attempt's log under a heading; agent output is shown with its control characters escaped. */
+function printAttemptLogs(out: Output, logs: readonly AttemptLog[]): void {
+  if (logs.length === 0) {
+    out.line('\nno attempt logs (no attempt of this run wrote to stderr)');
+    return;
+  }
+  for (const log of logs) {
+    const dropped = log.droppedBytes === 0 ? '' : ` (its first ${log.droppedBytes} bytes were not kept)`;
+    out.line(`\n── log of ${log.nodeId}, attempt ${log.attempt}${dropped}`);
+    out.line(printable(log.text.replace(/\n$/, '')));
+  }
+}
+
+/** `text` with every control character but newline and tab written as `\xNN`, so it cannot drive the terminal. Pure. */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
