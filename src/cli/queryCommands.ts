@@ -108,7 +108,7 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
       for (const gate of approvals) {
         fields.push([gate.escalation === undefined ? 'approval' : 'escalation', `${gate.nodeId} · ${gateSummary(gate)} · id ${gate.approvalId}${gate.expiresAt === null ? '' : ` · expires ${gate.expiresAt}`}`]);
         fields.push(['', oneLine(gate.prompt, 300)]);
-        if (gate.status === 'pending') fields.push(['', `decide with: ${ctx.command('approve', '<token>', '--by', '"$USER"')} (the token was printed by run)`]);
+        if (gate.status === 'pending') fields.push(['', `decide with: ${ctx.command('approve', "'<the token run printed>'", '--by', '"$USER"')}`]);
         if (gate.status === 'approved' && !gate.resumed) fields.push(['', `continue with: ${ctx.command('resume', row.runId)}`]);
       }
       ctx.out.line(formatFields(fields));

@@ -182,7 +182,7 @@ describe('an escalation gate (contract_violation: hitl_escalate)', () => {
   it('`show` lists the gate as an escalation, with what opened it and how to decide it', async () => {
     const text = await cli.run(['--db', db, 'show', paused.runId]);
     expect(text.stdout).toMatch(/^escalation {2}plan · contract_violation at entry · pending · id [0-9a-f-]{36}$/m);
-    expect(text.stdout).toMatch(/^ {12}decide with: cantbook --db escalate\.db approve <token> --by "\$USER"/m);
+    expect(text.stdout).toMatch(/^ {12}decide with: cantbook --db escalate\.db approve '<the token run printed>' --by "\$USER"/m);
     const log = await cli.run(['--db', db, 'log', paused.runId]);
     expect(log.stdout).toMatch(/ContractViolated {2}plan attempt 1 requires topic: requires on 'plan': the context has no 'topic'$/m);
     expect(log.stdout).toMatch(/RunPaused {9}plan escalation \(contract_violation\) /);

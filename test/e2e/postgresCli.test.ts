@@ -232,7 +232,7 @@ describe.skipIf(baseUrl === '')('the CLI on PostgreSQL (CANTBOOK_TEST_POSTGRES_U
     expect(pending).toMatchObject([{ runId: paused.runId, nodeId: 'approval' }]);
     const shown = await cli.run(['--db', url, 'show', paused.runId], env);
     expect(shown.code).toBe(0);
-    expect(shown.stdout).toContain(`decide with: cantbook --db ${quoted(url)} approve <token> --by "$USER"`);
+    expect(shown.stdout).toContain(`decide with: cantbook --db ${quoted(url)} approve '<the token run printed>' --by "$USER"`);
 
     const approved = await cli.json<Result>(['--db', url, 'approve', paused.approvalToken ?? '', '--by', 'ann'], env);
     expect(approved).toMatchObject({ runId: paused.runId, terminalStatus: 'completed' });
