@@ -1,6 +1,6 @@
 /**
  * Which agent a command that continues a run uses, and whether it needs one
- * at all (SPEC §7, docs/adr/0010-run-remembers-agent.md): the run remembers
+ * at all (SPEC §7, docs/adr/0010-runs-remember-their-agent.md): the run remembers
  * the spec it was started with, unless the spec carries a credential, and
  * only the nodes the run can still run decide whether an agent is needed.
  */
