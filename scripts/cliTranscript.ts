@@ -57,20 +57,25 @@ export function recordCliSession(root = repoRoot): string {
     };
 
     cantbook('validate', 'starter/release.cantbook');
-    const paused = cantbook('run', 'starter/release.cantbook', '--input', 'targetVersion=1.2.0');
+    // Started with --agent: the run remembers it, so the commands it prints need none (SPEC §7).
+    const paused = cantbook('run', 'starter/release.cantbook', '--input', 'targetVersion=1.2.0', '--agent', 'exec:node starter/demo-agent.mjs');
     const runId = grab(paused, /^run (\S+) · /m);
     const token = grab(paused, /^ {2}token: +(\S+)$/m);
     cantbook('runs', '--status', 'paused');
     cantbook('approvals', '--pending');
     cantbook('approve', token, '--by', 'alice', '--reason', 'changelog reviewed');
     cantbook('approve', token, '--by', 'bob');
-    cantbook('show', runId);
+    // A run id by any start that names one run: the first 16 characters reach past its timestamp.
+    cantbook('show', runId.slice(0, 16), '--logs');
     cantbook('log', runId);
     cantbook('verify');
     const second = cantbook('run', 'starter/release.cantbook', '--input', 'targetVersion=1.3.0', '--json');
     const secondToken = (JSON.parse(second) as { approvalToken?: string }).approvalToken ?? '';
     cantbook('reject', secondToken, '--by', 'bob', '--reason', 'wait for the security fix');
-    cantbook('runs');
+    const third = cantbook('run', 'starter/release.cantbook', '--input', 'targetVersion=1.4.0', '--json');
+    cantbook('cancel', (JSON.parse(third) as { runId: string }).runId, '--reason', 'superseded by 1.4.1', '--by', 'carol');
+    cantbook('runs', '--limit', '2');
+    cantbook('runs', '--playbook', 'release', '--status', 'completed');
     return ['```console', blocks.join('\n\n'), '```'].join('\n');
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -30,7 +30,10 @@ if (typeof request !== 'object' || request === null || typeof request.nodeId !==
   process.exit(2);
 }
 
-process.stdout.write(`${JSON.stringify(answer(request, process.env.DEMO_AGENT_FAIL ?? '', process.env.DEMO_AGENT_EMPTY ?? ''))}\n`);
+const reply = answer(request, process.env.DEMO_AGENT_FAIL ?? '', process.env.DEMO_AGENT_EMPTY ?? '');
+// What a real agent would log as it works: cantbook keeps it as the attempt's log (`cantbook show --logs`).
+process.stderr.write(`demo-agent: ${request.nodeId} attempt ${request.iteration ?? 1}: ${reply.status === 'success' ? `answered ${Object.keys(reply.output ?? {}).join(', ') || 'nothing'}` : reply.error}\n`);
+process.stdout.write(`${JSON.stringify(reply)}\n`);
 
 /** The whole agent: a pure function of the request and the DEMO_AGENT_FAIL and DEMO_AGENT_EMPTY values. */
 function answer(req, failSpec, emptySpec) {
