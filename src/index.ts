@@ -90,7 +90,7 @@ export type {
 export { runEventTypes } from './events/types.js';
 export type { RunRow, RunChanges, ApprovalRow, RunStatus, ApprovalStatus, ActiveNode, RunError } from './projections/types.js';
 export type { RunState, GateState, ChildSet, ChildOutcome } from './compiler/runState.js';
-export { isRedrivable } from './compiler/runState.js';
+export { contextOf, isRedrivable } from './compiler/runState.js';
 export { nextSteps, runStatusOf } from './compiler/nextStep.js';
 export type { NextStep } from './compiler/nextStep.js';
 export { activeNodes } from './compiler/stateValue.js';

@@ -304,6 +304,9 @@ describe.skipIf(SKIP)('the viewer in headless Chromium', () => {
       docs_review: ['false', 'done'],
       merge: ['false', ''],
       '@completed': ['false', ''],
+      '@failed': ['false', ''],
+      '@exceeded_iteration_cap': ['false', ''],
+      '@cancelled': ['false', ''],
     });
 
     type Box = { x: number; y: number; width: number; height: number };

@@ -238,6 +238,9 @@ describe.skipIf(SKIP)('the viewer shows child runs', () => {
       { node: 'implement_all', type: ['map'], id: 'implement_all', detail: 'map tasks → ivtr.cantbook (≤ 3)', bars: 2 },
       { node: 'release', type: ['playbook'], id: 'release', detail: 'runs release.cantbook', bars: 2 },
       { node: '@completed', type: ['final'], id: 'completed', detail: null, bars: 0 },
+      { node: '@failed', type: ['final'], id: 'failed', detail: null, bars: 0 },
+      { node: '@exceeded_iteration_cap', type: ['final'], id: 'exceeded_iteration_cap', detail: null, bars: 0 },
+      { node: '@cancelled', type: ['final'], id: 'cancelled', detail: null, bars: 0 },
     ]);
     for (const { node, box } of nodes) {
       expect(await page.isVisible(`#chart g.node[data-node="${node}"]`), node).toBe(true);
@@ -261,7 +264,15 @@ describe.skipIf(SKIP)('the viewer shows child runs', () => {
     ]);
     // The epic waits in its release node (the child's gate); plan and implement_all are done.
     const states = await page.$$eval('#chart g.node', (groups) => Object.fromEntries(groups.map((g) => [g.getAttribute('data-node'), [g.getAttribute('data-active'), g.getAttribute('data-state')]])));
-    expect(states).toEqual({ plan: ['false', 'done'], implement_all: ['false', 'done'], release: ['true', 'running'], '@completed': ['false', ''] });
+    expect(states).toEqual({
+      plan: ['false', 'done'],
+      implement_all: ['false', 'done'],
+      release: ['true', 'running'],
+      '@completed': ['false', ''],
+      '@failed': ['false', ''],
+      '@exceeded_iteration_cap': ['false', ''],
+      '@cancelled': ['false', ''],
+    });
   });
 
   it("approving the gate on the release child's page finishes the release, then the epic", async () => {

@@ -3,7 +3,7 @@
  * transitions between them) and, for every event of the log, the state the
  * fold reached. Pure: built from a parsed playbook and a replayed run.
  */
-import { activeNodes, createPlaybookModel, DEFAULT_MAX_ITERATIONS, runStatusOf } from '../../index.js';
+import { activeNodes, createPlaybookModel, decideFailure, DEFAULT_MAX_ITERATIONS, runStatusOf } from '../../index.js';
 import type { ActiveNode, PlaybookDefinition, PlaybookModel, PlaybookNode, RunEvent, RunSnapshot } from '../../index.js';
 import { describeMap, edgeCondition, failurePathsOf } from '../exportFormats.js';
 import { oneLine } from '../output.js';
@@ -11,6 +11,12 @@ import { failureFlags } from '../queryCommands.js';
 
 /** The id of the drawn final state `completed` (not an identifier, so it never clashes with a node id). */
 export const COMPLETED_NODE = '@completed';
+
+/**
+ * The ids of the drawn end states besides `completed`, one per final state of
+ * the machine (compilePlaybook's `finalStates`); like `@completed`, never a node id.
+ */
+export const END_NODES = { failed: '@failed', exceeded_iteration_cap: '@exceeded_iteration_cap', cancelled: '@cancelled' } as const;
 
 export interface GraphNode {
   id: string;
@@ -29,11 +35,14 @@ export interface GraphEdge {
   to: string;
   /**
    * `next`: taken on success (or approval); `retry`: a failure runs the node
-   * again (`from === to`); `escalate`: a failure hands control back (`inject_into`).
+   * again (`from === to`); `escalate`: a failure hands control back (`inject_into`);
+   * `end`: a way the node ends the run in a failed end state (only in `endEdges`).
    * Both ends are always in the same graph (the top level, or one branch).
    */
-  kind: 'next' | 'retry' | 'escalate';
+  kind: 'next' | 'retry' | 'escalate' | 'end';
   label?: string;
+  /** For an `end` edge: every way the node ends the run there, in words (the drawing's tooltip). */
+  title?: string;
 }
 
 /** One branch of a parallel group: a lane of the group's box, holding its own nodes. */
@@ -59,6 +68,14 @@ export interface RunGraph {
   edges: GraphEdge[];
   /** Every branch of every group, groups in file order, branches in declaration order. */
   branches: GraphBranch[];
+  /**
+   * The run's other end states the playbook can reach (type `final`, ids in
+   * `END_NODES`): `failed` and `cancelled` always (a host error or an operator
+   * can end any run there), `exceeded_iteration_cap` when a node can exhaust its cap.
+   */
+  ends: GraphNode[];
+  /** How top-level nodes end the run in `ends` (kind `end`): one edge per node and end state. */
+  endEdges: GraphEdge[];
 }
 
 /** The run as it stood after one event. */
@@ -85,6 +102,14 @@ export interface StepView {
   /** The run context (inputs and node outputs). */
   context: unknown;
   error: unknown;
+  /** Milliseconds since the previous event (null for the first, or when either time does not parse). */
+  sincePreviousMs: number | null;
+  /**
+   * For `NodeSucceeded` and `NodeFailed`: how long the attempt took, from its
+   * `NodeStarted` (null when the log has no start for it, e.g. an interrupted
+   * attempt recorded by recovery without one).
+   */
+  attemptMs?: number | null;
 }
 
 /**
@@ -99,7 +124,11 @@ export interface StepView {
  * nodes name it in `branch`, its edges stay inside it, and its last node has no
  * edge out (the branch ends there). The join is the group's own edge.
  * A `playbook` or `map` node is a node like the others whose `playbook` names
- * what it runs as child runs (SPEC §12). Pure.
+ * what it runs as child runs (SPEC §12).
+ *
+ * The other end states are in `ends`, with `endEdges` from the top-level
+ * nodes that lead there as the compiled machine does (`endWaysOf`); inside a
+ * branch a failure ends the branch, and the group decides. Pure.
  */
 export function buildRunGraph(definition: PlaybookDefinition, maxIterationsDefault: number = DEFAULT_MAX_ITERATIONS): RunGraph {
   const model = createPlaybookModel(definition);
@@ -138,16 +167,84 @@ export function buildRunGraph(definition: PlaybookDefinition, maxIterationsDefau
   };
   addGraph(definition.nodes, null);
   nodes.push({ id: COMPLETED_NODE, type: 'final', detail: 'completed' });
-  return { name: definition.name, entry: model.entry, nodes, edges, branches };
+
+  const endEdges: GraphEdge[] = [];
+  for (const node of definition.nodes) {
+    for (const [end, ways] of endWaysOf(model, node, maxIterationsDefault)) {
+      const labelled = ways.filter((way) => way.label);
+      endEdges.push({
+        from: node.id,
+        to: END_NODES[end],
+        kind: 'end',
+        ...(labelled.length === 0 ? {} : { label: labelled.map((way) => way.text).join(' · ') }),
+        title: ways.map((way) => way.text).join('; '),
+      });
+    }
+  }
+  const capped = endEdges.some((edge) => edge.to === END_NODES.exceeded_iteration_cap);
+  const ends: GraphNode[] = [
+    { id: END_NODES.failed, type: 'final', detail: 'failed', description: 'The run failed: a node ended it, or the host failed it.' },
+    ...(capped ? [{ id: END_NODES.exceeded_iteration_cap, type: 'final' as const, detail: 'exceeded_iteration_cap', description: 'A node failed more often than its cap allows.' }] : []),
+    { id: END_NODES.cancelled, type: 'final', detail: 'cancelled', description: 'An operator can cancel the run from any state.' },
+  ];
+  return { name: definition.name, entry: model.entry, nodes, edges, branches, ends, endEdges };
 }
 
-/** One StepView per event; `steps[i]` is the fold after `events[i]`. Pure. */
-export function buildStepViews(model: PlaybookModel, events: readonly RunEvent[], steps: readonly RunSnapshot[]): StepView[] {
+/** One way a node ends the run; `label` when it says more than the end state's name does. */
+interface EndWay {
+  text: string;
+  label: boolean;
+}
+
+/**
+ * How a top-level node can end the run, by end state, as the compiled
+ * machine's transitions go (compilePlaybook's `ending`): a gate rejected or
+ * expired, no or two branches matching, a failure not worth retrying
+ * (`decideFailure` gives up), and the cap exhausted (`exceeded_iteration_cap`,
+ * or a human's gate to reject when `iteration_cap_exceeded` escalates). Ways
+ * that need a handler and a timeout or a contract are left out. Pure.
+ */
+function endWaysOf(model: PlaybookModel, node: PlaybookNode, maxIterationsDefault: number): Map<'failed' | 'exceeded_iteration_cap', EndWay[]> {
+  const ways = new Map<'failed' | 'exceeded_iteration_cap', EndWay[]>();
+  const add = (end: 'failed' | 'exceeded_iteration_cap', text: string, label: boolean): void => {
+    ways.set(end, [...(ways.get(end) ?? []), { text, label }]);
+  };
+  if (node.type === 'approval') add('failed', node.timeout === undefined ? 'rejected' : 'rejected or expired', true);
+  const out = model.edges.get(node.id) ?? [];
+  const guarded = out.filter((edge) => edge.when !== undefined).length;
+  if (guarded > 0 && !out.some((edge) => edge.when === undefined)) add('failed', 'no branch matches', true);
+  if (guarded > 1) add('failed', 'two branches match', true);
+  if (node.type === 'approval') return ways;
+  if (node.type !== 'parallel' && decideFailure(node, { attempts: 1, escalations: 0, retryable: false }, maxIterationsDefault) === 'give_up') {
+    add('failed', 'an attempt fails with retryable: false', false);
+  }
+  if (model.handlers.iteration_cap_exceeded?.action === 'hitl_escalate') add('failed', 'its cap is reached and a human rejects going on', true);
+  else add('exceeded_iteration_cap', 'it fails more often than its cap allows', false);
+
+  return ways;
+}
+
+/**
+ * One StepView per event; `steps[i]` is the fold after `events[i]`. With
+ * `afterSeq`, only the views of events after it (the durations still measured
+ * from the whole log). Pure.
+ */
+export function buildStepViews(model: PlaybookModel, events: readonly RunEvent[], steps: readonly RunSnapshot[], afterSeq = 0): StepView[] {
   const maps = new Set([...model.nodes.values()].filter((node) => node.type === 'map').map((node) => node.id));
-  return events.map((event, index) => {
+  const started = new Map<string, string>();
+  const views: StepView[] = [];
+  events.forEach((event, index) => {
+    const previous = index === 0 ? undefined : events[index - 1];
+    let attemptMs: number | null | undefined;
+    if (event.type === 'NodeStarted') started.set(`${event.data.nodeId}:${event.data.attempt}`, event.at);
+    if (event.type === 'NodeSucceeded' || event.type === 'NodeFailed') {
+      const at = started.get(`${event.data.nodeId}:${event.data.attempt}`);
+      attemptMs = at === undefined ? null : millisBetween(at, event.at);
+    }
+    if (event.seq <= afterSeq) return;
     const snapshot = steps[index] as RunSnapshot;
     const { node, phase } = positionOf(model, snapshot);
-    return {
+    views.push({
       seq: event.seq,
       type: event.type,
       at: event.at,
@@ -161,8 +258,17 @@ export function buildStepViews(model: PlaybookModel, events: readonly RunEvent[]
       attempt: node === null ? 0 : (snapshot.context.attempts[node] ?? 0),
       context: snapshot.context.context,
       error: snapshot.context.error,
-    };
+      sincePreviousMs: previous === undefined ? null : millisBetween(previous.at, event.at),
+      ...(attemptMs === undefined ? {} : { attemptMs }),
+    });
   });
+  return views;
+}
+
+/** `to - from` in milliseconds; null when either is not a time. Pure. */
+export function millisBetween(from: string, to: string): number | null {
+  const ms = Date.parse(to) - Date.parse(from);
+  return Number.isFinite(ms) ? ms : null;
 }
 
 /**

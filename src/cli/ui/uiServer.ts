@@ -14,6 +14,13 @@
  * - Deciding a gate also needs its resume token, checked by approveGate /
  *   rejectGate exactly as for the CLI; approving then resumes the run with the
  *   configured agent dispatcher.
+ * - Cancelling and retrying a run go through cancelRun / retryRun, with the
+ *   CLI's checks (a run that ended cannot be cancelled, only a failed root run
+ *   can be retried); a retry drives the run with the configured dispatcher.
+ *
+ * The page stays live by polling `GET /api/changes?after=<globalSeq>` (one
+ * indexed read of the events appended since) and reading a run again only
+ * when its events moved (`GET /api/runs/:id/live?after=<seq>`).
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -21,17 +28,19 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { approveGate, getPendingApprovals, getRun, listRuns, rejectGate, replayRun, resumePlaybook } from '../../index.js';
-import type { AgentDispatcher, DeterministicRunner, EventStore, PlaybookResult, RunRow } from '../../index.js';
+import { approveGate, cancelRun, getPendingApprovals, getRun, isRedrivable, listRuns, rejectGate, replayRun, resumePlaybook, retryRun } from '../../index.js';
+import type { AgentDispatcher, DeterministicRunner, EventStore, PlaybookResult, RunEvent, RunRow } from '../../index.js';
 import { describePlace, orderRunTree, readRunFamily } from '../childRuns.js';
 import { describeError, messageOf, runNotFound, usageError } from '../cliErrors.js';
 import { gateMarksOf, markGates, withGateMarks } from '../gateMarks.js';
+import { buildNodeDetail } from './nodeDetail.js';
 import { buildRunGraph, buildStepViews } from './runView.js';
+import { layoutRunGraph } from './graphLayout.js';
 
 /** Code of a request refused before it reaches the API (wrong Host or Origin, missing session key, bad method or media type). */
 export const E_UI_FORBIDDEN = 'E_UI_FORBIDDEN';
 
-/** Code of a request for a page or API path the viewer does not have (HTTP 404). */
+/** Code of a request for a page or API path the viewer does not have, or a node a run's playbook does not have (HTTP 404). */
 export const E_UI_NOT_FOUND = 'E_UI_NOT_FOUND';
 
 /** Header carrying the session key. */
@@ -41,6 +50,9 @@ export const SESSION_KEY_HEADER = 'x-cantbook-key';
 export const VIEWER_DIR = fileURLToPath(new URL('../../../viewer/', import.meta.url));
 
 const MAX_BODY_BYTES = 64 * 1024;
+
+/** At most this many events are read per `GET /api/changes` call; `more: true` says there are others. */
+export const CHANGES_PAGE = 500;
 
 const ASSETS: Readonly<Record<string, { file: string; type: string }>> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
@@ -147,15 +159,20 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     // 3. Routes.
     const parts = path.split('/').filter((part) => part !== '').map((part) => decodePathPart(part, path));
     if (request.method === 'GET') {
+      if (parts.length === 2 && parts[1] === 'changes') return sendJson(response, 200, await changesPage(seqParam(url, 'after')));
       if (parts.length === 2 && parts[1] === 'runs') return sendJson(response, 200, await runsPage());
       if (parts.length === 3 && parts[1] === 'runs') return sendJson(response, 200, await runPage(parts[2] as string));
-      if (parts.length === 4 && parts[1] === 'runs' && parts[3] === 'states') return sendJson(response, 200, await statesPage(parts[2] as string));
+      if (parts.length === 4 && parts[1] === 'runs' && parts[3] === 'states') return sendJson(response, 200, await statesPage(parts[2] as string, seqParam(url, 'after') ?? 0));
+      if (parts.length === 4 && parts[1] === 'runs' && parts[3] === 'live') return sendJson(response, 200, await livePage(parts[2] as string, seqParam(url, 'after') ?? 0));
+      if (parts.length === 5 && parts[1] === 'runs' && parts[3] === 'nodes') return sendJson(response, 200, await nodePage(parts[2] as string, parts[4] as string));
       throw new HttpError(404, E_UI_NOT_FOUND, `no API at ${path}`);
     }
-    if (request.method === 'POST' && parts.length === 4 && parts[1] === 'runs' && (parts[3] === 'approve' || parts[3] === 'reject')) {
+    const action = parts.length === 4 && parts[1] === 'runs' ? parts[3] : undefined;
+    if (request.method === 'POST' && (action === 'approve' || action === 'reject' || action === 'cancel' || action === 'retry')) {
       const body = await readJsonBody(request);
       const runId = parts[2] as string;
-      return sendJson(response, 200, parts[3] === 'approve' ? await approve(runId, body) : await reject(runId, body));
+      const answer = action === 'approve' ? approve(runId, body) : action === 'reject' ? reject(runId, body) : action === 'cancel' ? cancel(runId, body) : retry(runId, body);
+      return sendJson(response, 200, await answer);
     }
     throw new HttpError(405, E_UI_FORBIDDEN, `${request.method ?? '?'} ${path} is not an API call`);
   }
@@ -182,29 +199,112 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     const run = await getRun(options.store, runId);
     if (run === null) throw runNotFound(runId);
     const replay = await replayRun(options.store, runId);
-    const marks = gateMarksOf(replay.events);
-    const approvals = (await options.store.listApprovals({ runId })).map(({ tokenHash: _hidden, ...rest }) => withGateMarks(rest, marks));
+    const { approvals, parent, children } = await aroundRun(run, replay.events);
     const maxIterationsDefault = (replay.steps.at(-1) ?? replay.initial).context.maxIterationsDefault;
-    // The run's place in its tree (SPEC §12), for the links to its parent and children; display only.
+    const graph = buildRunGraph(replay.playbook, maxIterationsDefault);
+    return {
+      run,
+      approvals,
+      parent,
+      children,
+      graph,
+      // Where the page draws the graph's boxes, lanes, edges and labels (ELK, laid out here so the page only draws).
+      layout: await layoutRunGraph(graph),
+      playbook: { name: replay.playbook.name, description: replay.playbook.description ?? '', sourceHash: replay.sourceHash },
+    };
+  }
+
+  /** A run's gates (without token hashes, with their marks) and its place in its tree (SPEC §12), for the links to its parent and children; display only. */
+  async function aroundRun(run: RunRow, events: readonly RunEvent[]) {
+    const marks = gateMarksOf(events);
+    const approvals = (await options.store.listApprovals({ runId: run.runId })).map(({ tokenHash: _hidden, ...rest }) => withGateMarks(rest, marks));
     const family = await readRunFamily(options.store, run);
     const parent = family.parent === null ? null : { ...family.parent, place: describePlace(family.parent, family.parentMaps) };
     const children = family.children.map((child) => ({
       ...child,
       place: child.nodeId === null ? null : describePlace({ nodeId: child.nodeId, attempt: child.attempt ?? 1, index: child.index ?? 0 }, family.maps),
     }));
-    return {
-      run,
-      approvals,
-      parent,
-      children,
-      graph: buildRunGraph(replay.playbook, maxIterationsDefault),
-      playbook: { name: replay.playbook.name, description: replay.playbook.description ?? '', sourceHash: replay.sourceHash },
-    };
+    return { approvals, parent, children };
   }
 
-  async function statesPage(runId: string) {
+  async function statesPage(runId: string, after: number) {
     const replay = await replayRun(options.store, runId);
-    return { runId, steps: buildStepViews(replay.model, replay.events, replay.steps) };
+    return { runId, steps: buildStepViews(replay.model, replay.events, replay.steps, after) };
+  }
+
+  /** The newest globalSeq this server has seen; advanced by reading forward, so only the first call reads the whole store. */
+  let head = 0;
+  async function changesPage(after: number | undefined) {
+    if (after === undefined) {
+      for (;;) {
+        const events = await options.store.readAll(head, 1000);
+        head = events.at(-1)?.globalSeq ?? head;
+        if (events.length < 1000) return { globalSeq: head, runIds: [], more: false };
+      }
+    }
+    // The runs whose events were appended after `after`: what a page showing them reads again.
+    const events = await options.store.readAll(after, CHANGES_PAGE);
+    const last = events.at(-1)?.globalSeq;
+    // Only what was read moves the cache: an `after` beyond the store's end (a store rebuilt since) moves nothing.
+    if (last !== undefined && last > head) head = last;
+    const globalSeq = last ?? after;
+    return { globalSeq, runIds: [...new Set(events.map((event) => event.runId))], more: events.length === CHANGES_PAGE };
+  }
+
+  /**
+   * What changes on a run's page as the run moves: its row, gates, parent and
+   * children, what may be done to it now, and the timeline after `after`.
+   */
+  async function livePage(runId: string, after: number) {
+    const run = await getRun(options.store, runId);
+    if (run === null) throw runNotFound(runId);
+    const replay = await replayRun(options.store, runId);
+    const { approvals, parent, children } = await aroundRun(run, replay.events);
+    const version = replay.events.at(-1)?.seq ?? 0;
+    return { run, approvals, parent, children, actions: actionsFor(run), version, steps: buildStepViews(replay.model, replay.events, replay.steps, after) };
+  }
+
+  /** One node's attempts (inputs as dispatched, output, error, duration, log, child runs) and gates. */
+  async function nodePage(runId: string, nodeId: string) {
+    const replay = await replayRun(options.store, runId);
+    const logs = await options.store.listAttemptLogs(runId, { nodeId });
+    const detail = buildNodeDetail({ runId, model: replay.model, events: replay.events, steps: replay.steps, nodeId, logs });
+    if (detail === null) throw new HttpError(404, E_UI_NOT_FOUND, `run ${runId} (playbook '${replay.playbook.name}') has no node '${nodeId}'`);
+    return detail;
+  }
+
+  async function cancel(runId: string, body: Record<string, unknown>) {
+    const reason = textField(body, 'reason');
+    const by = textField(body, 'by');
+    if (reason === '') throw usageError('say why the run is cancelled (reason)');
+    if ((await getRun(options.store, runId)) === null) throw runNotFound(runId);
+    const store = writable();
+    // Read before cancelling, as `cantbook cancel` does: the driver releases its lease once it stopped.
+    const lease = await store.getLease(runId);
+    const now = (options.now ?? (() => new Date()))();
+    const driver = lease !== null && Date.parse(lease.expiresAt) > now.getTime() ? lease.owner : null;
+    const result = await cancelRun({ store, runId, reason, ...(by === '' ? {} : { by }), ...clock });
+    return { result, driver };
+  }
+
+  async function retry(runId: string, body: Record<string, unknown>) {
+    const by = textField(body, 'by');
+    const reason = textField(body, 'reason');
+    const row = await getRun(options.store, runId);
+    if (row === null) throw runNotFound(runId);
+    // As `cantbook retry`: retryRun refuses a run it cannot redrive before it dispatches anything, so only a
+    // retryable run needs its agent, resolved before anything is recorded.
+    const dispatcher = actionsFor(row).retry ? await options.dispatcherFor(runId) : refuseDispatch;
+    const result = await retryRun({
+      store: writable(),
+      runId,
+      dispatcher,
+      ...clock,
+      ...(options.deterministicRunner === undefined ? {} : { deterministicRunner: options.deterministicRunner }),
+      ...(by === '' ? {} : { by }),
+      ...(reason === '' ? {} : { reason }),
+    });
+    return { result };
   }
 
   async function approve(runId: string, body: Record<string, unknown>) {
@@ -286,6 +386,38 @@ export function newestTreesFirst(runs: readonly RunRow[]): (RunRow & { depth: nu
   return trees.reverse().flat();
 }
 
+/**
+ * What may be done to a run now, by the rules cancelRun and retryRun apply
+ * (the buttons the page shows; the library still decides): cancel one that has
+ * not ended, retry a failed root run whose failure names a node and was not a
+ * human's rejection. Pure.
+ */
+export function actionsFor(run: RunRow): { cancel: boolean; retry: boolean } {
+  return {
+    cancel: run.status === 'running' || run.status === 'paused',
+    retry: run.status === 'failed' && run.parentRunId === null && isRedrivable(run.error),
+  };
+}
+
+/** A retry of a run retryRun refuses dispatches nothing. */
+const refuseDispatch: AgentDispatcher = {
+  dispatch(): never {
+    throw new TypeError('retryRun dispatched a node of a run it should have refused');
+  },
+};
+
+/** `?name=<n>`: a non-negative integer, or undefined when absent; anything else is E_USAGE. */
+function seqParam(url: URL, name: string): number | undefined {
+  const text = url.searchParams.get(name);
+  if (text === null) return undefined;
+  if (!/^\d{1,15}$/.test(text)) throw usageError(`?${name}= expects a non-negative integer, got '${text}'`);
+  return Number(text);
+}
+
+function textField(body: Record<string, unknown>, key: string): string {
+  return typeof body[key] === 'string' ? (body[key] as string).trim() : '';
+}
+
 /** Host header values that address this server: loopback names and the bound host, with the port. */
 function allowedHostsFor(host: string, port: number): Set<string> {
   const names = ['127.0.0.1', 'localhost', '[::1]'];
@@ -311,10 +443,9 @@ function keyMatches(given: string | string[] | undefined, expected: string): boo
 }
 
 function decisionFields(body: Record<string, unknown>, reasonRequired: boolean): { token: string; approver: string; reason?: string } {
-  const text = (key: string): string => (typeof body[key] === 'string' ? (body[key] as string).trim() : '');
-  const token = text('token');
-  const approver = text('approver');
-  const reason = text('reason');
+  const token = textField(body, 'token');
+  const approver = textField(body, 'approver');
+  const reason = textField(body, 'reason');
   if (token === '') throw usageError('paste the resume token that was printed when the run paused');
   if (approver === '') throw usageError('say who decides (approver name)');
   if (reasonRequired && reason === '') throw usageError('a rejection needs a reason');
@@ -355,6 +486,9 @@ function statusOf(code: string): number {
     case 'E_APPROVAL_EXPIRED':
     case 'E_PLAYBOOK_RESUME_BLOCKED':
     case 'E_CONCURRENT_UPDATE':
+    case 'E_RUN_FINISHED':
+    case 'E_RUN_NOT_RETRYABLE':
+    case 'E_RUN_ACTIVE':
       return 409;
     case 'E_INTERNAL':
       return 500;

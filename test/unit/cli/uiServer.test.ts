@@ -261,3 +261,101 @@ describe('deciding a gate from the viewer', () => {
     expect(failed?.errorContext).toContain('wrong version');
   });
 });
+
+describe('keeping the page live', () => {
+  it('GET /api/changes gives the newest globalSeq, then the runs whose events were appended after a given one', async () => {
+    const first = await pausedRelease(store, '1.0.0');
+    const head = (await api('/api/changes')).json() as { globalSeq: number; runIds: string[]; more: boolean };
+    const all = await store.readAll(0, 1000);
+    expect(head).toEqual({ globalSeq: all.at(-1)?.globalSeq, runIds: [], more: false });
+    expect((await api(`/api/changes?after=${head.globalSeq}`)).json()).toEqual({ globalSeq: head.globalSeq, runIds: [], more: false });
+
+    const second = await pausedRelease(store, '1.1.0', 1);
+    const moved = (await api(`/api/changes?after=${head.globalSeq}`)).json() as { globalSeq: number; runIds: string[] };
+    expect(moved.runIds).toEqual([second.runId]);
+    expect(moved.globalSeq).toBe((await store.readAll(0, 1000)).at(-1)?.globalSeq);
+    expect(((await api('/api/changes?after=0')).json() as { runIds: string[] }).runIds).toEqual([first.runId, second.runId]);
+    const bad = await api('/api/changes?after=-1');
+    expect(bad.status).toBe(400);
+    expect(errorOf(bad).code).toBe('E_USAGE');
+  });
+
+  it('GET /api/runs/:id/live gives the run, its gates, what may be done to it and only the steps after ?after=', async () => {
+    const run = await pausedRelease(store);
+    const events = await readRunEvents(store, run.runId);
+    type Live = { run: { status: string; version: number }; approvals: { status: string }[]; actions: { cancel: boolean; retry: boolean }; version: number; steps: { seq: number; sincePreviousMs: number | null }[] };
+    const live = (await api(`/api/runs/${run.runId}/live`)).json() as Live;
+    expect(live.run.status).toBe('paused');
+    expect(live.version).toBe(events.length);
+    expect(live.actions).toEqual({ cancel: true, retry: false });
+    expect(live.approvals.map((gate) => gate.status)).toEqual(['pending']);
+    expect(live.steps.map((step) => step.seq)).toEqual(events.map((event) => event.seq));
+    expect(live.steps[0]?.sincePreviousMs).toBeNull();
+    const tail = (await api(`/api/runs/${run.runId}/live?after=4`)).json() as Live;
+    expect(tail.steps.map((step) => step.seq)).toEqual(events.slice(4).map((event) => event.seq));
+    const states = (await api(`/api/runs/${run.runId}/states?after=${events.length - 1}`)).json() as { steps: { seq: number }[] };
+    expect(states.steps.map((step) => step.seq)).toEqual([events.length]);
+    expect((await api('/api/runs/nope/live')).status).toBe(404);
+  });
+
+  it("GET /api/runs/:id/nodes/:nodeId gives a node's attempts; an unknown node is 404 E_UI_NOT_FOUND", async () => {
+    const run = await pausedRelease(store);
+    const changelog = (await api(`/api/runs/${run.runId}/nodes/changelog`)).json() as { nodeId: string; attempts: { attempt: number; status: string; output?: unknown }[] };
+    expect(changelog.nodeId).toBe('changelog');
+    expect(changelog.attempts).toEqual([expect.objectContaining({ attempt: 1, status: 'succeeded', output: { lines: 12 } })]);
+    const gate = (await api(`/api/runs/${run.runId}/nodes/approval`)).json() as { gates: { status: string }[] };
+    expect(gate.gates.map((g) => g.status)).toEqual(['pending']);
+    expect(JSON.stringify(gate)).not.toContain('tokenHash');
+    const missing = await api(`/api/runs/${run.runId}/nodes/nope`);
+    expect(missing.status).toBe(404);
+    expect(errorOf(missing)).toMatchObject({ code: 'E_UI_NOT_FOUND', message: expect.stringContaining("has no node 'nope'") });
+  });
+});
+
+describe('cancelling and retrying from the viewer', () => {
+  it('cancel needs a reason (E_USAGE), then cancels like cancelRun; a second cancel is E_RUN_FINISHED (409)', async () => {
+    const run = await pausedRelease(store);
+    const noReason = await post(`/api/runs/${run.runId}/cancel`, { by: 'ana' });
+    expect(noReason.status).toBe(400);
+    expect(errorOf(noReason).code).toBe('E_USAGE');
+    expect((await getRun(store, run.runId))?.status).toBe('paused');
+
+    const response = await post(`/api/runs/${run.runId}/cancel`, { reason: 'superseded', by: 'ana' });
+    expect(response.status).toBe(200);
+    expect((response.json() as { result: { terminalStatus: string } }).result.terminalStatus).toBe('cancelled');
+    const log = await readRunEvents(store, run.runId);
+    expect(log.at(-1)).toMatchObject({ type: 'RunCancelled', data: { reason: 'superseded', by: 'ana' } });
+    expect(((await api(`/api/runs/${run.runId}/live`)).json() as { actions: unknown }).actions).toEqual({ cancel: false, retry: false });
+
+    const again = await post(`/api/runs/${run.runId}/cancel`, { reason: 'twice' });
+    expect(again.status).toBe(409);
+    expect(errorOf(again).code).toBe('E_RUN_FINISHED');
+    expect(await readRunEvents(store, run.runId)).toHaveLength(log.length);
+    expect((await post('/api/runs/nope/cancel', { reason: 'x' })).status).toBe(404);
+  });
+
+  it('retry refuses a run that has not failed (E_RUN_NOT_RETRYABLE, 409) without dispatching, and redrives a failed one', async () => {
+    const paused = await pausedRelease(store);
+    const refused = await post(`/api/runs/${paused.runId}/retry`, {});
+    expect(refused.status).toBe(409);
+    expect(errorOf(refused).code).toBe('E_RUN_NOT_RETRYABLE');
+    expect(dispatcher.calls).toHaveLength(0);
+
+    const failed = await executePlaybook({
+      store,
+      ...releasePlaybook,
+      initialContext: { targetVersion: '3.0.0' },
+      dispatcher: scriptedDispatcher({ changelog: [{ status: 'failure', error: 'no network' }] }),
+      approvalSecret: SECRET,
+      now: VIEWER_NOW,
+    });
+    expect(failed.terminalStatus).toBe('exceeded_iteration_cap');
+    expect(((await api(`/api/runs/${failed.runId}/live`)).json() as { actions: unknown }).actions).toEqual({ cancel: false, retry: true });
+    const response = await post(`/api/runs/${failed.runId}/retry`, { by: 'ana', reason: 'network is back' });
+    expect(response.status).toBe(200);
+    expect((response.json() as { result: { terminalStatus: string } }).result.terminalStatus).toBe('pending_approval');
+    expect(dispatcher.calls.map((call) => call.nodeId)).toEqual(['changelog']);
+    const log = await readRunEvents(store, failed.runId);
+    expect(log.find((event) => event.type === 'RunRetried')?.data).toEqual({ fromNode: 'changelog', by: 'ana', reason: 'network is back' });
+  });
+});
