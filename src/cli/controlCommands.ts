@@ -10,7 +10,7 @@ import { oneLine } from './output.js';
 import { agentNeedOfRun } from './runAgent.js';
 import { resolveRunId } from './runIds.js';
 import { printResult, withAnchor } from './runResult.js';
-import { AGENT_HELP, resolvedOnUse } from './runCommands.js';
+import { CONTINUE_AGENT_HELP, resolvedOnUse } from './runCommands.js';
 import { withDriver } from './shutdown.js';
 
 /**
@@ -58,7 +58,7 @@ export function registerControlCommands(program: Command, bind: BindAction): voi
     .argument('<runId>', 'the run to retry')
     .option('--by <who>', `who retries (recorded in the log; at most ${MAX_APPROVER_LENGTH} characters)`, bounded(MAX_APPROVER_LENGTH, { required: true }))
     .option('--reason <text>', `why (recorded in the log; at most ${MAX_REASON_LENGTH} characters)`, bounded(MAX_REASON_LENGTH))
-    .option('--agent <spec>', AGENT_HELP)
+    .option('--agent <spec>', CONTINUE_AGENT_HELP)
     .addHelpText(
       'after',
       '\nA run that failed or exceeded an iteration cap can be retried; one that completed, was\n' +

@@ -27,7 +27,7 @@ export function registerGateCommands(program: Command, bind: BindAction): void {
     .argument('<token>', 'the resume token printed when the run paused')
     .requiredOption('--by <who>', `who approves (recorded in the log; at most ${MAX_APPROVER_LENGTH} characters)`, bounded(MAX_APPROVER_LENGTH, { required: true }))
     .option('--reason <text>', `why (recorded in the log; at most ${MAX_REASON_LENGTH} characters)`, bounded(MAX_REASON_LENGTH))
-    .option('--agent <spec>', 'agent dispatcher for the resumed nodes (default: "agent" in cantbook.config.json)');
+    .option('--agent <spec>', 'agent dispatcher for the resumed nodes (default: the one the run remembers, else "agent" in cantbook.config.json)');
   withExamples(approve, ['cantbook approve cbk1.4b1d….Zq9… --by alice', 'cantbook approve cbk1.4b1d….Zq9… --by alice --reason "changelog reviewed" --json']);
   approve.action(
     bind(async (ctx, cmd) => {

@@ -20,6 +20,8 @@ import { withDriver } from './shutdown.js';
 
 /** The --agent option's help, shared by every command that dispatches. */
 export const AGENT_HELP = 'agent dispatcher: exec:<command> | module:<path> | http:<url> (default: "agent" in cantbook.config.json)';
+/** `--agent` of the commands that continue a run (SPEC §7: the run remembers the one it was started with). */
+export const CONTINUE_AGENT_HELP = 'agent dispatcher: exec:<command> | module:<path> | http:<url> (default: the one the run remembers, else "agent" in cantbook.config.json)';
 
 /**
  * Registers `run`, `resume` and `recover`. `run` and `resume` exit 0 when the
@@ -84,7 +86,7 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
     .command('resume')
     .description("continue a run whose approval gate was approved (exactly once; `approve` already does this)")
     .argument('<runId>', 'the run to resume')
-    .option('--agent <spec>', AGENT_HELP);
+    .option('--agent <spec>', CONTINUE_AGENT_HELP);
   withExamples(resume, ['cantbook resume 7f1c2a9e-…', 'cantbook resume 7f1c2a9e-… --json']);
   resume.action(
     bind(async (ctx, cmd) => {
@@ -106,7 +108,7 @@ export function registerRunCommands(program: Command, bind: BindAction): void {
   const recover = program
     .command('recover')
     .description('expire overdue approval gates, then finish every run left "running" whose driver is gone (its lease expired)')
-    .option('--agent <spec>', AGENT_HELP)
+    .option('--agent <spec>', CONTINUE_AGENT_HELP)
     .option('--force', 'also take over runs whose lease is still live (their driver stops at its next renewal or write)')
     .addHelpText(
       'after',

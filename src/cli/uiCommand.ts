@@ -33,7 +33,7 @@ export function registerUi(program: Command, bind: BindAction): void {
     .description('serve the local web viewer: runs, approvals, statecharts, timelines; approve or reject gates')
     .option('--port <n>', `port to listen on (0 picks a free one; default ${DEFAULT_UI_PORT})`)
     .option('--host <address>', 'interface to bind (default 127.0.0.1; anything else exposes run data to that network)', '127.0.0.1')
-    .option('--agent <spec>', 'agent dispatcher for runs resumed after approval (default: "agent" in cantbook.config.json)');
+    .option('--agent <spec>', 'agent dispatcher for runs approved or retried from the page (default: the one the run remembers, else "agent" in cantbook.config.json)');
   withExamples(command, ['cantbook ui', 'cantbook ui --port 8080', "cantbook --db .cantbook/cantbook.db ui --agent 'exec:node starter/demo-agent.mjs'"]);
   command.action(
     bind(async (ctx, cmd) => {
