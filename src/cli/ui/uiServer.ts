@@ -232,15 +232,12 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     return { runId, steps: buildStepViews(replay.model, replay.events, replay.steps, after) };
   }
 
-  /** The newest globalSeq this server has seen; advanced by reading forward, so only the first call reads the whole store. */
+  /** The newest globalSeq this server has seen: where the search for the store's newest starts. */
   let head = 0;
   async function changesPage(after: number | undefined) {
     if (after === undefined) {
-      for (;;) {
-        const events = await options.store.readAll(head, 1000);
-        head = events.at(-1)?.globalSeq ?? head;
-        if (events.length < 1000) return { globalSeq: head, runIds: [], more: false };
-      }
+      head = await newestGlobalSeq(options.store, head);
+      return { globalSeq: head, runIds: [], more: false };
     }
     // The runs whose events were appended after `after`: what a page showing them reads again.
     const events = await options.store.readAll(after, CHANGES_PAGE);
@@ -397,6 +394,29 @@ export function actionsFor(run: RunRow): { cancel: boolean; retry: boolean } {
     cancel: run.status === 'running' || run.status === 'paused',
     retry: run.status === 'failed' && run.parentRunId === null && isRedrivable(run.error),
   };
+}
+
+/**
+ * The store's newest globalSeq (at least `from`, which must not be past it):
+ * whether any event comes after a position is one indexed read (`readAll(n, 1)`),
+ * so doubling, then halving, finds it in O(log n) reads, whatever the store holds.
+ */
+export async function newestGlobalSeq(store: EventStore, from: number): Promise<number> {
+  const after = async (position: number): Promise<boolean> => (await store.readAll(position, 1)).length > 0;
+  if (!(await after(from))) return from;
+  // Events come after `low` and none after `high`: the newest is in (low, high].
+  let low = from;
+  let high = from + 1;
+  for (let step = 1; await after(high); step *= 2) {
+    low = high;
+    high = from + step * 2;
+  }
+  while (high - low > 1) {
+    const middle = Math.floor((low + high) / 2);
+    if (await after(middle)) low = middle;
+    else high = middle;
+  }
+  return high;
 }
 
 /** A retry of a run retryRun refuses dispatches nothing. */

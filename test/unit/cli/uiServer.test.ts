@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { compilePlaybook, executePlaybook, foldRunSteps, getRun, initialRunSnapshot, readRunEvents } from '../../../src/index.js';
 import type { EventStore } from '../../../src/index.js';
-import { SESSION_KEY_HEADER } from '../../../src/cli/ui/uiServer.js';
+import { newestGlobalSeq, SESSION_KEY_HEADER } from '../../../src/cli/ui/uiServer.js';
 import type { UiServer } from '../../../src/cli/ui/uiServer.js';
 import { pausedRelease, rawRequest, releasePlaybook, startViewer, VIEWER_NOW } from '../../helpers/uiFixture.js';
 import { playbookFrom, scriptedDispatcher, SECRET, success, tempStore } from '../../helpers/runtimeHarness.js';
@@ -357,5 +357,21 @@ describe('cancelling and retrying from the viewer', () => {
     expect(dispatcher.calls.map((call) => call.nodeId)).toEqual(['changelog']);
     const log = await readRunEvents(store, failed.runId);
     expect(log.find((event) => event.type === 'RunRetried')?.data).toEqual({ fromNode: 'changelog', by: 'ana', reason: 'network is back' });
+  });
+});
+
+describe('newestGlobalSeq', () => {
+  it("finds the store's newest position from any earlier one, in O(log n) reads", async () => {
+    expect(await newestGlobalSeq(store, 0)).toBe(0);
+    const dispatcher = scriptedDispatcher();
+    const small = playbookFrom(`version: "1.0"\nname: small\nnodes:\n  - { id: a, type: agentic, skill: s }\n`);
+    for (let i = 0; i < 9; i += 1) await executePlaybook({ store, ...small, dispatcher });
+    const all = await store.readAll(0, 10_000);
+    const newest = all.at(-1)?.globalSeq as number;
+    expect(all.length).toBeGreaterThan(30);
+    let reads = 0;
+    const counted = { ...store, readAll: (after: number, limit: number) => ((reads += 1), store.readAll(after, limit)) } as EventStore;
+    for (const from of [0, 1, 7, newest - 1, newest]) expect(await newestGlobalSeq(counted, from)).toBe(newest);
+    expect(reads).toBeLessThanOrEqual(5 * (2 * Math.ceil(Math.log2(newest + 1)) + 2));
   });
 });
