@@ -94,9 +94,9 @@ export function describeError(error: unknown): ReportedError {
 /** Hints for codes whose remedy is always the same. */
 function hintFor(code: string, details: unknown): string | undefined {
   const missing = (details as { missing?: unknown } | undefined)?.missing;
-  if (code === 'E_INPUT_MISSING' && Array.isArray(missing)) return `pass ${missing.map((name) => `--input ${String(name)}=<value>`).join(' ')}`;
+  if (code === 'E_INPUT_MISSING' && Array.isArray(missing)) return `pass ${missing.map((name) => `--input ${String(name)}='<value>'`).join(' ')}`;
   const declared = (details as { declared?: unknown } | undefined)?.declared;
-  if (code === 'E_INPUT_UNKNOWN' && Array.isArray(declared)) return `the playbook takes ${declared.map((name) => `--input ${String(name)}=<value>`).join(' ')}`;
+  if (code === 'E_INPUT_UNKNOWN' && Array.isArray(declared)) return `the playbook takes ${declared.map((name) => `--input ${String(name)}='<value>'`).join(' ')}`;
   if (code === 'E_USAGE') return "see 'cantbook --help' or 'cantbook <command> --help'";
   return undefined;
 }

@@ -17,6 +17,8 @@ import type { MarkedGate } from './gateMarks.js';
 import { formatFields, formatTable, oneLine } from './output.js';
 import type { Output } from './output.js';
 import { followLog } from './followCommand.js';
+import { agentNeedOfRun } from './runAgent.js';
+import type { AgentNeed } from './runAgent.js';
 import { resolveRunId } from './runIds.js';
 
 const RUN_STATUSES: readonly RunStatus[] = ['running', 'paused', 'completed', 'failed', 'cancelled'];
@@ -69,7 +71,7 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
   show.action(
     bind(async (ctx, cmd) => {
       const withLogs = cmd.opts<{ logs?: boolean }>().logs === true;
-      const { row, approvals, family, settings, logs } = await ctx.withReadStore(async (store) => {
+      const { row, approvals, family, settings, logs, resumeNeedsAgent } = await ctx.withReadStore(async (store) => {
         const runId = await resolveRunId(store, cmd.processedArgs[0] as string);
         const found = await getRun(store, runId);
         if (found === null) throw runNotFound(runId);
@@ -81,6 +83,8 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
           family: await readRunFamily(store, found),
           settings: await store.getRunSettings(runId),
           logs: withLogs ? (await store.listAttemptLogs(runId)).map(({ runId: _run, ...log }) => log) : undefined,
+          // A printed `resume` must work as pasted: it names an agent when neither the run nor the config file has one and one is needed.
+          resumeNeedsAgent: gates.some((gate) => gate.status === 'approved' && !gate.resumed) && ctx.config()?.agent === undefined && needsAgent(await agentNeedOfRun(store, runId)),
         };
       });
       ctx.out.data({ ...row, approvals, parent: family.parent, children: family.children, settings, ...(logs === undefined ? {} : { logs }) });
@@ -109,7 +113,13 @@ export function registerQueryCommands(program: Command, bind: BindAction): void 
         fields.push([gate.escalation === undefined ? 'approval' : 'escalation', `${gate.nodeId} · ${gateSummary(gate)} · id ${gate.approvalId}${gate.expiresAt === null ? '' : ` · expires ${gate.expiresAt}`}`]);
         fields.push(['', oneLine(gate.prompt, 300)]);
         if (gate.status === 'pending') fields.push(['', `decide with: ${ctx.command('approve', "'<the token run printed>'", '--by', '"$USER"')}`]);
-        if (gate.status === 'approved' && !gate.resumed) fields.push(['', `continue with: ${ctx.command('resume', row.runId)}`]);
+        if (gate.status === 'approved' && !gate.resumed) {
+          // A placeholder that pastes safely, as approve's hint prints it: the shell puts the spec in.
+          const line = resumeNeedsAgent
+            ? `the run remembers no agent: set CANTBOOK_AGENT to the agent's spec, then continue with: ${ctx.command('resume', row.runId, '--agent', '"$CANTBOOK_AGENT"')}`
+            : `continue with: ${ctx.command('resume', row.runId)}`;
+          fields.push(['', line]);
+        }
       }
       ctx.out.line(formatFields(fields));
       if (logs !== undefined) printAttemptLogs(ctx.out, logs);
@@ -275,4 +285,9 @@ function printAttemptLogs(out: Output, logs: readonly AttemptLog[]): void {
 export function printable(text: string): string {
   // eslint-disable-next-line no-control-regex -- matching control characters is the point
   return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** Whether continuing a run needs an agent it does not remember (null: not known, so yes). */
+function needsAgent(need: AgentNeed | null): boolean {
+  return need === null || (need.agentic.length > 0 && need.remembered?.agent === undefined);
 }
