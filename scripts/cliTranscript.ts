@@ -106,6 +106,8 @@ export function normalizeTranscript(text: string): string {
   return text
     .replace(/cbk1\.[\w-]+\.[\w-]{43}/g, '<token>')
     .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '<id>')
+    // A run id's start, as `show <prefix>` takes it: its first 16 characters.
+    .replace(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{2}(?=\s)/g, '<id prefix>')
     // Anchors (<runId>:<seq>:<hash>): the hash covers times, so only its shape is stable.
     .replace(/(<id>:\d+:)[0-9a-f]{64}/g, '$1<hash>')
     .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, '<time>')

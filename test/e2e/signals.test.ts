@@ -24,7 +24,8 @@ interface Event {
   data: { nodeId?: string; attempt?: number; interrupted?: boolean };
 }
 
-const SLEEP_MS = 1500;
+/** How long an attempt sleeps: long enough for the two CLI calls that read the run before the signal, on a loaded machine. */
+const SLEEP_MS = 3000;
 /** The CLI's lease: the shortest that keeps the test quick and still renews (every third of it). */
 const LEASE = { CANTBOOK_LEASE_MS: '1000' };
 

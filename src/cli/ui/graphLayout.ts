@@ -4,7 +4,6 @@
  * The page only draws what this says, so the geometry is tested without a
  * browser and the same graph always gets the same picture.
  */
-import elkBundle from 'elkjs/lib/elk.bundled.js';
 import type { ELK, ElkExtendedEdge, ElkLabel, ElkNode, LayoutOptions } from 'elkjs/lib/elk.bundled.js';
 import type { GraphEdge, GraphNode, RunGraph } from './runView.js';
 
@@ -103,10 +102,22 @@ const ROOT_OPTIONS: LayoutOptions = {
   'elk.json.edgeCoords': 'ROOT',
 };
 
-// The bundle is CommonJS: imported from ESM its default is `module.exports`, which carries the class as `default` too.
-const { default: ElkEngine } = elkBundle;
 /** One engine for the process: the bundled build runs in this thread (no web worker). */
 let engine: ELK | undefined;
+
+/**
+ * The engine, loaded on the first layout: the bundle is 1.5 MB of JavaScript,
+ * which every other command of the CLI (they all import the viewer's module)
+ * would otherwise parse at start.
+ */
+async function elk(): Promise<ELK> {
+  if (engine === undefined) {
+    // The bundle is CommonJS: imported from ESM its default is `module.exports`, which carries the class as `default` too.
+    const module = (await import('elkjs/lib/elk.bundled.js')).default as unknown as { default: new () => ELK };
+    engine = new module.default();
+  }
+  return engine;
+}
 
 /**
  * Lays out a run's graph (`buildRunGraph`) as the viewer draws it: boxes for
@@ -123,8 +134,7 @@ export async function layoutRunGraph(graph: RunGraph): Promise<RunLayout> {
   const key = JSON.stringify(graph);
   const known = laidOut.get(key);
   if (known !== undefined) return known;
-  engine ??= new ElkEngine();
-  const layout = fromElk(graph, await engine.layout(toElk(graph)));
+  const layout = fromElk(graph, await (await elk()).layout(toElk(graph)));
   // A page is asked for again and again (every refresh of a run); the same graph always gets the same layout.
   if (laidOut.size >= LAYOUT_CACHE_SIZE) laidOut.delete(laidOut.keys().next().value as string);
   laidOut.set(key, layout);
