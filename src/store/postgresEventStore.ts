@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import pg from 'pg';
-import type { Pool, PoolClient, PoolConfig, QueryConfig } from 'pg';
+import type { Client, Pool, PoolClient, PoolConfig, QueryConfig } from 'pg';
 import {
   CantbookError,
   E_CONCURRENT_UPDATE,
@@ -436,6 +435,8 @@ export async function openPostgresStore(target: PostgresStoreTarget, options: Po
   if (!Number.isInteger(connectTimeoutMs) || connectTimeoutMs < 0) {
     throw new TypeError(`openPostgresStore: connectTimeoutMs must be a non-negative integer, got ${String(connectTimeoutMs)}`);
   }
+  // The driver is loaded by the first PostgreSQL store: a process on SQLite (every CLI command by default) never parses it.
+  const { default: pg } = await import('pg');
   let pool: Pool;
   let owned: boolean;
   let info: TargetInfo;
@@ -443,7 +444,7 @@ export async function openPostgresStore(target: PostgresStoreTarget, options: Po
     // One connection more than maxConnections: the one onRunnable listens on (held only while someone listens).
     // TCP keepalive: a connection whose peer vanished (a partition, a failed-over host) errors instead of hanging.
     const config: PoolConfig = { connectionString: target, max: maxConnections + 1, connectionTimeoutMillis: connectTimeoutMs, keepAlive: true, keepAliveInitialDelayMillis: 10_000 };
-    info = describeTarget(config);
+    info = describeTarget(pg.Client, config);
     try {
       pool = new pg.Pool(config);
     } catch (error) {
@@ -454,7 +455,7 @@ export async function openPostgresStore(target: PostgresStoreTarget, options: Po
     owned = true;
   } else if (typeof target === 'object' && target !== null && target.pool instanceof pg.Pool) {
     pool = target.pool;
-    info = describeTarget(target.pool.options);
+    info = describeTarget(pg.Client, target.pool.options);
     owned = false;
   } else {
     throw new TypeError('openPostgresStore: expected a connection string or { pool } (a pg.Pool)');
@@ -543,9 +544,9 @@ async function ensureSchema(pool: Pool, info: TargetInfo, q: string, schema: str
 }
 
 /** Host, port, database and user of a pool config, read the way node-postgres reads them (never connects). */
-function describeTarget(config: PoolConfig): TargetInfo {
+function describeTarget(ClientClass: typeof Client, config: PoolConfig): TargetInfo {
   try {
-    const client = new pg.Client(config) as pg.Client & { password?: unknown };
+    const client = new ClientClass(config) as Client & { password?: unknown };
     const info: TargetInfo = { host: client.host, port: client.port, database: client.database ?? '', user: client.user ?? '' };
     if (typeof client.password === 'string' && client.password !== '') info.password = client.password;
     return info;
