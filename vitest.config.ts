@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
@@ -23,6 +24,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Vitest's default (one worker less than the cores) is a single worker on a 2-core machine, and most of this
+    // suite waits (child processes, leases, a browser, a server): two files at a time halve CI's test step.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     // Builds dist/ once so test/e2e can spawn the compiled CLI.
     globalSetup: ['test/e2e/globalSetup.ts'],
     projects: [
