@@ -106,4 +106,3 @@ function answerOf(result: Extract<ChildResult, { kind: 'exited' }>, name: string
   if (!answer.ok) return { status: 'failure', error: `${name} gave an invalid answer: ${answer.problem}${stderr === '' ? '' : ` (stderr${stderr})`}` };
   return answer.outcome;
 }
-
