@@ -136,6 +136,8 @@ export type { GateDecisionOptions, GateDecisionResult, ResumePlaybookOptions, Re
 export { recoverRun } from './runtime/recoverRun.js';
 export type { RecoverRunOptions } from './runtime/recoverRun.js';
 export { replayRun } from './runtime/replayRun.js';
+export { loadRun } from './runtime/loadRun.js';
+export type { LoadedRun } from './runtime/loadRun.js';
 export type { RunReplay } from './runtime/replayRun.js';
 export { getRun, listRuns, readRunEvents, getPendingApprovals, verifyRun, verifyStore, rebuildProjections, getRunHead } from './runtime/queries.js';
 export type { PendingApproval, VerifyProblem, VerifyResult, VerifyRunOptions } from './runtime/queries.js';

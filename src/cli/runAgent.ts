@@ -4,8 +4,8 @@
  * the spec it was started with, unless the spec carries a credential, and
  * only the nodes the run can still run decide whether an agent is needed.
  */
-import { activeNodes, parsePlaybook, remainingNodes, replayRun, splitCommandLine } from '../index.js';
-import type { EventStore, PlaybookDefinition, PlaybookNode, RunReplay, RunSettings, RunStartedData } from '../index.js';
+import { activeNodes, loadRun, parsePlaybook, remainingNodes, splitCommandLine } from '../index.js';
+import type { EventStore, LoadedRun, PlaybookDefinition, PlaybookNode, RunSettings, RunStartedData } from '../index.js';
 
 /** An agentic node, and the playbook it is in. */
 export interface AgenticNode {
@@ -107,20 +107,21 @@ export async function agentNeedOfRun(store: EventStore, runId: string): Promise<
 const MAX_DEPTH = 32;
 
 interface StoredRun {
-  replay: RunReplay;
+  loaded: LoadedRun;
   started: RunStartedData;
 }
 
 async function readRun(store: EventStore, runId: string): Promise<StoredRun | null> {
-  const replay = await replayRun(store, runId).catch(() => null);
-  if (replay === null) return null;
-  return { replay, started: (replay.events[0] as { data: RunStartedData }).data };
+  // One fold of the log, its last state only: what can still run is read from where the run stands.
+  const loaded = await loadRun(store, runId).catch(() => null);
+  if (loaded === null) return null;
+  return { loaded, started: (loaded.events[0] as { data: RunStartedData }).data };
 }
 
 /** The agentic nodes `run` may still run, its children in flight included (but `skip`, counted by the caller). */
 async function remainingAgentic(store: EventStore, run: StoredRun, skip: string | undefined, depth: number): Promise<AgenticNode[]> {
-  const { model, steps, initial } = run.replay;
-  const snapshot = steps.at(-1) ?? initial;
+  const { snapshot } = run.loaded;
+  const { model } = run.loaded.playbook;
   const active = new Set(activeNodes(model, snapshot.value).map((node) => node.nodeId));
   const out: AgenticNode[] = [];
   for (const nodeId of remainingNodes(model, snapshot)) {
